@@ -1,0 +1,3 @@
+from tuidock.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The machinery under the Engine: registry client, stores, unpacking, isolation."""

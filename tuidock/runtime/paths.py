@@ -1,0 +1,46 @@
+"""Where tuidock keeps its data, its configuration and its runtime files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "tuidock"
+
+
+def data_root() -> Path:
+    """$TUIDOCK_ROOT, else the platform's user data dir (root: /var/lib/tuidock)."""
+    env = os.environ.get("TUIDOCK_ROOT")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib") / APP
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def config_dir() -> Path:
+    """$TUIDOCK_CONFIG, else the platform's user config dir."""
+    env = os.environ.get("TUIDOCK_CONFIG")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def runtime_dir() -> Path:
+    """Sockets and pid files: $XDG_RUNTIME_DIR/tuidock, or <data root>/run."""
+    env = os.environ.get("TUIDOCK_RUNTIME_DIR")
+    if env:
+        return Path(env)
+    if os.environ.get("TUIDOCK_ROOT"):
+        # A test or a second instance with its own root must not share sockets.
+        return data_root() / "run"
+    import platformdirs
+
+    try:
+        return Path(platformdirs.user_runtime_dir(APP, ensure_exists=False))
+    except Exception:
+        return data_root() / "run"
