@@ -48,7 +48,7 @@ class Reference:
         """The short form Docker prints: busybox, user/app, host:5000/app."""
         if self.domain == DEFAULT_DOMAIN:
             if self.path.startswith(OFFICIAL_PREFIX) and self.path.count("/") == 1:
-                return self.path[len(OFFICIAL_PREFIX):]
+                return self.path[len(OFFICIAL_PREFIX) :]
             return self.path
         return self.name
 
@@ -120,7 +120,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
         if not _TAG_RE.match(tag):
             raise InvalidReference(
                 f"invalid reference format: invalid tag {tag!r}",
-                "A tag is up to 128 letters, digits, '_', '.' or '-' and cannot start with '.' or '-'.",
+                "A tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'.",
             )
     if not text:
         raise InvalidReference(f"invalid reference format: {original!r} has no repository name")

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Debian packages the test suite drives for real: a registry, image tools, a terminal.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    docker-registry skopeo umoci busybox-static apache2-utils openssl tmux \
+    python3-venv ca-certificates >/dev/null

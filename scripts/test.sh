@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as root: installs what it needs, then runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in docker-registry skopeo umoci busybox htpasswd openssl tmux; do
+    command -v "$tool" >/dev/null || { bash scripts/test-deps.sh; break; }
+done
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check tuidock tests bench
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing on purpose" >&2
+    exit 1
+fi
+exit "$rc"

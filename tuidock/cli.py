@@ -1,0 +1,79 @@
+"""The docker-style command line: `tuidock pull`, `images`, `rmi`, ...
+
+Commands are small functions over the Engine. Heavy modules (requests,
+rich, Textual) are imported only by the commands that need them, so that
+`tuidock images` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from tuidock import __version__
+from tuidock.errors import TuidockError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tuidock import cli_images, cli_system
+
+    parser = _Parser(
+        prog="tuidock",
+        description="A daemonless container engine with a keyboard-first terminal UI.",
+    )
+    parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    cli_images.register(sub)
+    cli_system.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            (getattr(args, "subparser", None) or parser).print_help()
+            return 0
+        return handler(args)
+    except TuidockError as exc:
+        sys.stdout.flush()
+        print(f"Error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if os.environ.get("TUIDOCK_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)
+        if exc.errno in (1, 13):
+            print("tuidock needs root for this; run it with sudo.", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("TUIDOCK_DEBUG"):
+            raise
+        print(f"Error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("This is a bug in tuidock; TUIDOCK_DEBUG=1 shows the traceback.", file=sys.stderr)
+        return 1

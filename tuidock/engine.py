@@ -1,0 +1,313 @@
+"""The Engine: the one facade that the CLI and the UI call.
+
+It owns the stores under one data root and turns user-level requests
+("pull busybox", "rmi abc1") into runtime operations. Nothing here prints;
+results are returned as data so that both faces render them their own way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuidock.errors import Conflict, TuidockError
+from tuidock.humanize import rfc3339
+from tuidock.runtime import paths
+from tuidock.runtime import reference as refmod
+from tuidock.runtime.blobstore import BlobStore
+from tuidock.runtime.imagestore import ImageRecord, ImageStore
+from tuidock.runtime.layerstore import LayerStore
+from tuidock.runtime.locking import file_lock
+
+if TYPE_CHECKING:
+    from tuidock.runtime.platforms import Platform
+    from tuidock.runtime.pull import ProgressFn, PullResult
+
+
+@dataclass
+class RemoveReport:
+    """What `rmi`/`image prune` did, in Docker's words."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+def familiar_tag(tag: str) -> str:
+    try:
+        return refmod.parse(tag).familiar()
+    except TuidockError:
+        return tag
+
+
+def familiar_digest(repo_digest: str) -> str:
+    name, _, digest = repo_digest.partition("@")
+    try:
+        return f"{refmod.parse(name, default_tag=False).familiar_name}@{digest}"
+    except TuidockError:
+        return repo_digest
+
+
+class Engine:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else paths.data_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(self.root / "blobs")
+        self.images = ImageStore(self.root)
+        self.layers = LayerStore(self.root)
+        self.gc_lock = self.root / "locks" / "gc.lock"
+
+    # -- images: fetching -----------------------------------------------------
+
+    def pull(
+        self,
+        name: str,
+        platform: Platform | None = None,
+        progress: ProgressFn | None = None,
+    ) -> PullResult:
+        from tuidock.runtime.pull import Puller
+        from tuidock.runtime.registry.config import RegistriesConfig
+
+        ref = refmod.parse(name)
+        puller = Puller(self.images, self.blobs, self.layers, RegistriesConfig.load())
+        # Shared: pulls run side by side; gc (rmi/prune) waits for them and vice versa.
+        with file_lock(self.gc_lock, shared=True):
+            return puller.pull(ref, platform, progress)
+
+    def login(self, server: str, user: str, password: str) -> None:
+        """Check the credentials against the registry, then store them."""
+        from tuidock.runtime.registry.auth import store_credentials
+        from tuidock.runtime.registry.client import RegistryClient
+        from tuidock.runtime.registry.config import RegistriesConfig
+
+        domain = normalize_server(server)
+        endpoint = RegistriesConfig.load().endpoints(domain)[-1]
+        client = RegistryClient(endpoint, "", domain, (user, password))
+        resp = client.request("GET", "/v2/")
+        if resp.status_code != 200:
+            from tuidock.errors import AuthError
+
+            raise AuthError(f"login to {domain} failed: HTTP {resp.status_code}")
+        if client._challenge is not None and client._token is None:
+            client._fetch_token(client._challenge)
+        store_credentials(domain, user, password)
+
+    def logout(self, server: str) -> bool:
+        from tuidock.runtime.registry.auth import remove_credentials
+
+        return remove_credentials(normalize_server(server))
+
+    # -- images: reading --------------------------------------------------------
+
+    def list_images(self, name_filter: str | None = None) -> list[ImageRecord]:
+        images = self.images.snapshot().all()
+        if not name_filter:
+            return images
+        want = refmod.parse(name_filter, default_tag=False)
+        out = []
+        for rec in images:
+            for tag in rec.repo_tags:
+                repo, _, t = tag.rpartition(":")
+                if repo == want.name and (want.tag is None or want.tag == t):
+                    out.append(rec)
+                    break
+        return out
+
+    def image(self, name: str) -> ImageRecord:
+        return self.images.snapshot().resolve(name)
+
+    def image_config(self, rec: ImageRecord) -> dict:
+        return json.loads(self.blobs.read(rec.id))
+
+    def inspect_image(self, name: str) -> dict:
+        rec = self.image(name)
+        config = self.image_config(rec)
+        return {
+            "Id": rec.id,
+            "RepoTags": [familiar_tag(t) for t in rec.repo_tags],
+            "RepoDigests": [familiar_digest(d) for d in rec.repo_digests],
+            "Parent": "",
+            "Comment": config.get("comment", ""),
+            "Created": config.get("created", ""),
+            "DockerVersion": config.get("docker_version", ""),
+            "Author": config.get("author", ""),
+            "Config": config.get("config") or {},
+            "Architecture": rec.architecture,
+            **({"Variant": rec.variant} if rec.variant else {}),
+            "Os": rec.os,
+            "Size": rec.size,
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": {
+                    "LowerDir": ":".join(
+                        str(self.layers.diff_dir(c)) for c in reversed(rec.chain_ids)
+                    ),
+                },
+            },
+            "RootFS": {"Type": "layers", "Layers": rec.diff_ids},
+            "Metadata": {"LastTagTime": rfc3339(rec.added)},
+            "Descriptor": {
+                "mediaType": rec.manifest_media_type,
+                "digest": rec.manifest_digest,
+            },
+        }
+
+    # -- images: changing ---------------------------------------------------------
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        new = refmod.parse(target)
+        if new.digest:
+            raise TuidockError(
+                f"refusing to create a tag with a digest reference: {target}",
+                "Give a name and tag, e.g. myrepo/app:1.0.",
+            )
+        with self.images.transaction() as index:
+            rec = index.resolve(source)
+            index.untag(str(new))
+            rec.repo_tags.append(str(new))
+            return rec
+
+    def containers_using(self, image_id: str) -> list[str]:
+        """IDs of containers (any state) created from an image."""
+        out = []
+        cdir = self.root / "containers"
+        if not cdir.is_dir():
+            return out
+        for entry in cdir.iterdir():
+            try:
+                cfg = json.loads((entry / "config.json").read_text())
+            except (FileNotFoundError, ValueError):
+                continue
+            if cfg.get("Image") == image_id:
+                out.append(entry.name)
+        return out
+
+    def remove_images(
+        self, names: list[str], force: bool = False
+    ) -> tuple[RemoveReport, list[str]]:
+        """`rmi`: untag, and delete images left without tags; errors are collected per name."""
+        report = RemoveReport()
+        errors: list[str] = []
+        with file_lock(self.gc_lock):
+            for name in names:
+                try:
+                    self._remove_one(name, force, report)
+                except TuidockError as exc:
+                    errors.append(exc.message)
+            report.reclaimed += self._gc()
+        return report, errors
+
+    def _remove_one(self, name: str, force: bool, report: RemoveReport) -> None:
+        with self.images.transaction() as index:
+            rec, how = index.lookup(name)
+            users = self.containers_using(rec.id)
+            if how == "id":
+                repos = {t.rsplit(":", 1)[0] for t in rec.repo_tags}
+                if len(repos) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {rec.short_id} (must be forced) - image is "
+                        "referenced in multiple repositories",
+                        "Remove it by name:tag, or use -f to remove every tag.",
+                    )
+                drop_tags = list(rec.repo_tags)
+            elif how == "digest":
+                repo = refmod.parse(name).name
+                drop_tags = [t for t in rec.repo_tags if t.rsplit(":", 1)[0] == repo]
+            else:
+                drop_tags = [str(refmod.parse(name))]
+            last_tag = len(drop_tags) >= len(rec.repo_tags)
+            if users and last_tag and not force:
+                raise Conflict(
+                    f"conflict: unable to remove repository reference {name!r} (must force) - "
+                    f"container {users[0][:12]} is using its referenced image {rec.short_id}",
+                    "Remove the container first (`tuidock rm`), or use -f.",
+                )
+            for tag in drop_tags:
+                index.untag(tag)
+                report.untagged.append(familiar_tag(tag))
+            if not rec.repo_tags:
+                for d in rec.repo_digests:
+                    report.untagged.append(familiar_digest(d))
+                rec.repo_digests = []
+                if not users:
+                    index.remove(rec.id)
+                    report.deleted.append(rec.id)
+
+    def prune_images(self, all_images: bool = False) -> RemoveReport:
+        """`image prune`: dangling images, or with all_images every image no container uses."""
+        report = RemoveReport()
+        with file_lock(self.gc_lock):
+            with self.images.transaction() as index:
+                for rec in list(index.images.values()):
+                    if not (all_images or rec.dangling) or self.containers_using(rec.id):
+                        continue
+                    for tag in rec.repo_tags:
+                        report.untagged.append(familiar_tag(tag))
+                    for d in rec.repo_digests:
+                        report.untagged.append(familiar_digest(d))
+                    index.remove(rec.id)
+                    report.deleted.append(rec.id)
+            report.reclaimed += self._gc()
+        return report
+
+    def _gc(self) -> int:
+        """Remove layers and blobs that no image (and no container) uses; returns bytes freed."""
+        index = self.images.snapshot()
+        keep_layers: set[str] = set()
+        keep_blobs: set[str] = set()
+        for rec in index.images.values():
+            keep_layers.update(rec.chain_ids)
+            keep_blobs.add(rec.id)
+            keep_blobs.add(rec.manifest_digest)
+            keep_blobs.update(d.split("@", 1)[1] for d in rec.repo_digests)
+            keep_blobs.update(layer["digest"] for layer in rec.layers)
+        for cid in self._container_layer_refs():
+            keep_layers.add(cid)
+        freed = 0
+        for chain_id in self.layers.all():
+            if chain_id not in keep_layers:
+                try:
+                    freed += self.layers.info(chain_id).size
+                except (OSError, ValueError):
+                    pass
+                self.layers.remove(chain_id)
+        for digest in self.blobs.all():
+            if digest not in keep_blobs:
+                try:
+                    freed += self.blobs.size(digest)
+                except OSError:
+                    pass
+                self.blobs.delete(digest)
+        self.layers.reap_staging()
+        return freed
+
+    def _container_layer_refs(self) -> set[str]:
+        """Chain IDs that containers stand on, so gc never pulls a layer from under one."""
+        out: set[str] = set()
+        cdir = self.root / "containers"
+        if not cdir.is_dir():
+            return out
+        for entry in cdir.iterdir():
+            try:
+                cfg = json.loads((entry / "config.json").read_text())
+            except (FileNotFoundError, ValueError):
+                continue
+            out.update(cfg.get("ChainIDs") or [])
+        return out
+
+
+def normalize_server(server: str | None) -> str:
+    """`login`'s server argument as a registry domain (default Docker Hub)."""
+    if not server:
+        return refmod.DEFAULT_DOMAIN
+    host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    if host in ("index.docker.io", "registry-1.docker.io"):
+        return refmod.DEFAULT_DOMAIN
+    return host
+
+
+def default_engine() -> Engine:
+    return Engine(Path(os.environ["TUIDOCK_ROOT"]) if os.environ.get("TUIDOCK_ROOT") else None)

@@ -1,0 +1,1 @@
+"""A registry client for the OCI distribution API, on requests."""

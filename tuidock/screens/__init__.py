@@ -1,0 +1,1 @@
+"""Textual screens of the tuidock UI (issue #6)."""
