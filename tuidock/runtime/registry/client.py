@@ -182,11 +182,18 @@ class RegistryClient:
             )
 
     def _unreachable(self, exc: Exception) -> RegistryError:
+        host = self.endpoint.host
+        if isinstance(exc, requests.exceptions.SSLError):
+            return RegistryError(
+                f"TLS connection to {host} failed: certificate not trusted or TLS error",
+                f'Set ca_file for [registries."{host}"] in registries.toml to the registry\'s CA '
+                "certificate (or insecure = true to skip verification).",
+            )
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return RegistryError(
-            f"cannot reach registry {self.endpoint.host}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": "),
-            "Check the registry address and your network; for a plain-HTTP registry add "
-            "`insecure = true` for it in registries.toml.",
+            f"cannot reach registry {host}: {detail}",
+            "Check the registry address and your network; for a plain-HTTP registry set "
+            f'insecure = true for [registries."{host}"] in registries.toml.',
         )
 
     # -- authentication --------------------------------------------------

@@ -54,7 +54,7 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class RegistrySettings:
-    insecure: bool = False
+    insecure: bool | None = None  # None: insecure only if loopback
     ca_file: str | None = None
     mirrors: tuple[str, ...] = ()
 
@@ -79,7 +79,7 @@ class RegistriesConfig:
             if not isinstance(table, dict):
                 raise TuidockError(f"{path}: [registries.{name!r}] must be a table")
             settings[name] = RegistrySettings(
-                insecure=bool(table.get("insecure", False)),
+                insecure=bool(table["insecure"]) if "insecure" in table else None,
                 ca_file=table.get("ca_file"),
                 mirrors=tuple(table.get("mirrors", ())),
             )
@@ -87,7 +87,7 @@ class RegistriesConfig:
 
     def _endpoint(self, host: str, mirror: bool = False) -> Endpoint:
         s = self.settings.get(host, RegistrySettings())
-        insecure = s.insecure or (is_loopback(host) and s.ca_file is None)
+        insecure = s.insecure if s.insecure is not None else is_loopback(host)
         return Endpoint(host=host, insecure=insecure, ca_file=s.ca_file, mirror=mirror)
 
     def endpoints(self, domain: str) -> list[Endpoint]:
@@ -99,7 +99,7 @@ class RegistriesConfig:
         ]
         if domain == DEFAULT_DOMAIN:
             hub = self._endpoint(DOCKER_HUB_API)
-            out.append(Endpoint(hub.host, s.insecure, s.ca_file or hub.ca_file))
+            out.append(Endpoint(hub.host, bool(s.insecure), s.ca_file or hub.ca_file))
         else:
             out.append(self._endpoint(domain))
         return out
@@ -111,8 +111,8 @@ def _save(cfg: RegistriesConfig, path: Path) -> None:
         lines.append(f'[registries."{name}"]')
         if st.mirrors:
             lines.append("mirrors = [" + ", ".join(f'"{m}"' for m in st.mirrors) + "]")
-        if st.insecure:
-            lines.append("insecure = true")
+        if st.insecure is not None:
+            lines.append(f"insecure = {'true' if st.insecure else 'false'}")
         if st.ca_file:
             lines.append(f'ca_file = "{st.ca_file}"')
         lines.append("")

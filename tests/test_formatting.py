@@ -1,0 +1,44 @@
+"""--format templates and tables behave like the docker CLI's for common uses."""
+
+import io
+
+import pytest
+
+from tuidock.errors import UsageError
+from tuidock.formatting import print_formatted, print_table
+
+ROWS = [{"Repository": "busybox", "Tag": "latest", "ID": "abc", "Labels": {"a": "1"}}]
+
+
+def render(fmt: str, rows=ROWS, **kw) -> str:
+    out = io.StringIO()
+    print_formatted(fmt, rows, out, **kw)
+    return out.getvalue()
+
+
+def test_plain_template() -> None:
+    assert render("{{.Repository}}:{{.Tag}}") == "busybox:latest\n"
+
+
+def test_json_forms() -> None:
+    assert render("json") == '{"Repository":"busybox","Tag":"latest","ID":"abc","Labels":{"a":"1"}}\n'
+    assert render("{{json .Labels}}") == '{"a":"1"}\n'
+    assert render("{{.Labels.a}}") == "1\n"
+
+
+def test_table_template_with_headers() -> None:
+    text = render("table {{.Repository}}\\t{{.ID}}", headers={"ID": "IMAGE ID"})
+    assert text.splitlines() == ["REPOSITORY   IMAGE ID", "busybox      abc"]
+
+
+def test_unknown_directive_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        render("{{range .}}x{{end}}")
+    with pytest.raises(UsageError):
+        render("{{.Nope}}")
+
+
+def test_table_columns_align() -> None:
+    out = io.StringIO()
+    print_table(["A", "B"], [["long value", "x"], ["y", "z"]], out)
+    assert out.getvalue().splitlines() == ["A            B", "long value   x", "y            z"]
