@@ -286,6 +286,30 @@ def decompress(data: bytes, media_type: str) -> bytes:
     return data
 
 
+def dir_to_tar(source: Path, target: str = "/") -> bytes:
+    """An uncompressed layer tar of the tree `source`, rooted at `target` in the image.
+
+    Entries are sorted so equal trees give equal bytes; hardlinks inside the
+    tree become tar hardlinks; owners and modes are kept as on disk.
+    """
+    prefix = target.strip("/")
+
+    def arcname(dirpath: str, name: str) -> str:
+        rel = os.path.normpath(os.path.join(os.path.relpath(dirpath, source), name))
+        return f"{prefix}/{rel}" if prefix else rel
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        # A root entry, as umoci and other tools write: unpackers must accept it.
+        tar.add(source, arcname=prefix or ".", recursive=False)
+        # os.walk descends into a directory after we add its entry: parents first.
+        for dirpath, dirnames, filenames in os.walk(source):
+            dirnames.sort()
+            for name in sorted(filenames) + dirnames:
+                tar.add(os.path.join(dirpath, name), arcname(dirpath, name), recursive=False)
+    return buf.getvalue()
+
+
 class OCILayout:
     """An OCI image layout directory: umoci for building, plain files for the rest."""
 
@@ -316,11 +340,16 @@ class OCILayout:
         opaque: bool = False,
         history: str | None = None,
     ) -> None:
-        """One new layer holding `source` at `target` (umoci's own tar writer)."""
-        cmd = ["umoci", "insert", "--image", self._image(tag), *self._history(history)]
+        """One new layer holding `source` at `target`.
+
+        The tar is written here rather than by `umoci insert`: Debian's umoci
+        0.4.7 sometimes ends small layers without the last padding and the
+        end-of-archive blocks, which GNU tar, Go's archive/tar (Docker,
+        Podman) and we all rightly refuse.
+        """
         if opaque:
-            cmd.append("--opaque")
-        run([*cmd, source, target])
+            raise ImageBuildError("insert(opaque=True) is not supported; use LayerTar.opaque")
+        self.add_layer(tag, dir_to_tar(source, target), history=history)
 
     def insert_whiteout(self, tag: str, target: str, *, history: str | None = None) -> None:
         run(
@@ -645,7 +674,8 @@ class DemoImage:
 
 
 DEMO_IMAGES = (
-    DemoImage("busybox", "latest", "busybox"),
+    # Pushed under the names Docker Hub uses, since the demo registry mirrors docker.io.
+    DemoImage("library/busybox", "latest", "busybox"),
     DemoImage("demo/multilayer", "latest", "multilayer"),
 )
 
