@@ -1,0 +1,62 @@
+"""Shared pieces of the benchmarks: timing, medians, a big test image."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tuidock.demo import imagebuild
+
+# A tree like a distribution's rootfs: many small files, some big ones.
+DEFAULT_TREES = ("/usr/lib/python3", "/usr/share/perl", "/usr/share/doc")
+
+
+def timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, fn: Callable[[], None], setup: Callable[[], None] | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        if setup:
+            setup()
+        times.append(timed(fn))
+    return statistics.median(times)
+
+
+def run(cmd: list[str], env: dict | None = None) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+def build_big_image(
+    work: Path, trees: tuple[str, ...] = DEFAULT_TREES
+) -> tuple[imagebuild.OCILayout, str]:
+    """An OCI layout with one big gzip layer holding copies of `trees`."""
+    layout = imagebuild.OCILayout(work / "oci").init()
+    tag = "big"
+    if layout.has(tag):
+        return layout, tag
+    stage = work / "stage"
+    shutil.rmtree(stage, ignore_errors=True)
+    for tree in trees:
+        if os.path.isdir(tree):
+            shutil.copytree(tree, stage / tree.lstrip("/"), symlinks=True)
+    layout.new(tag)
+    layout.add_layer(tag, imagebuild.dir_to_tar(stage, "/"))
+    layout.config(tag, cmd=["/bin/sh"])
+    shutil.rmtree(stage)
+    return layout, tag
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
