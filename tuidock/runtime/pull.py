@@ -301,6 +301,7 @@ class Puller:
                 writer = self.blobs.writer(digest, size) if need_blob else None
                 if writer is not None and attempt:
                     writer.reset()
+                resumed = writer.offset if writer is not None else 0
                 staging = self.layers.staging() if need_layer else None
                 try:
                     if writer is not None:
@@ -317,17 +318,27 @@ class Puller:
                     with source:
                         buffered = io.BufferedReader(source, CHUNK)
                         if staging is not None:
-                            tar = HashingReader(open_decompressed(buffered, media_type))
-                            result = apply_layer(
-                                tar,
-                                staging / "diff",
-                                [
-                                    self.layers.diff_dir(c)
-                                    for c in reversed(lowers)
-                                    if self.layers.has(c)
-                                ],
-                            )
-                            tar.drain()
+                            try:
+                                tar = HashingReader(open_decompressed(buffered, media_type))
+                                result = apply_layer(
+                                    tar,
+                                    staging / "diff",
+                                    [
+                                        self.layers.diff_dir(c)
+                                        for c in reversed(lowers)
+                                        if self.layers.has(c)
+                                    ],
+                                )
+                                tar.drain()
+                            except InvalidLayer:
+                                # Unpacking reads the blob before its digest is known:
+                                # a corrupt download looks like a corrupt layer. If the
+                                # blob is not the one the manifest names, say so (and
+                                # drop it) rather than blaming the image.
+                                if writer is not None:
+                                    _drain(buffered)
+                                    writer.commit()
+                                raise
                         _drain(buffered)
                     if writer is not None:
                         progress(PullEvent("layer", lid, "Verifying Checksum", size, size))
@@ -345,7 +356,7 @@ class Puller:
                     return
                 except DigestMismatch:
                     # A resumed partial blob may have been the culprit: one fresh try.
-                    if writer is None or attempt or writer.offset == 0:
+                    if writer is None or attempt or not resumed:
                         raise
                 finally:
                     if writer is not None:
