@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,6 +171,57 @@ class Engine:
             rec.repo_tags.append(str(new))
             return rec
 
+    # -- images: mounting ---------------------------------------------------------
+
+    def _image_mount_dir(self, rec: ImageRecord) -> Path:
+        return self.root / "image-mounts" / rec.id.removeprefix("sha256:")
+
+    def mount_image(self, name: str) -> Path:
+        """A read-only merged view of an image's root filesystem (like `podman image mount`)."""
+        from tuidock.runtime import overlay
+
+        rec = self.image(name)
+        target = self._image_mount_dir(rec)
+        with file_lock(self.root / "locks" / "image-mounts.lock"):
+            if os.path.ismount(target):
+                return target
+            if (target / ".materialized").exists():
+                return target / "rootfs"
+            lowers = [self.layers.diff_dir(c) for c in reversed(rec.chain_ids)]
+            if not lowers:
+                raise TuidockError(f"image {rec.short_id} has no layers to mount")
+            target.mkdir(parents=True, exist_ok=True)
+            if overlay.overlay_supported(self.layers.dir):
+                overlay.mount_overlay(lowers, target, readonly=True)
+            else:
+                # No overlayfs here: a merged copy stands in for the mount.
+                copy = target.with_name(target.name + ".tmp")
+                shutil.rmtree(copy, ignore_errors=True)
+                overlay.materialize(lowers, copy / "rootfs")
+                (copy / ".materialized").touch()
+                target.rmdir()
+                os.rename(copy, target)
+                return target / "rootfs"
+        return target
+
+    def unmount_image(self, name: str) -> None:
+        from tuidock.runtime import overlay
+
+        rec = self.image(name)
+        target = self._image_mount_dir(rec)
+        with file_lock(self.root / "locks" / "image-mounts.lock"):
+            if os.path.ismount(target):
+                overlay.unmount(target)
+                target.rmdir()
+            elif (target / ".materialized").exists():
+                shutil.rmtree(target)
+            else:
+                raise TuidockError(f"image {rec.short_id} is not mounted")
+
+    def image_mounted(self, rec: ImageRecord) -> bool:
+        target = self._image_mount_dir(rec)
+        return os.path.ismount(target) or (target / ".materialized").exists()
+
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of containers (any state) created from an image."""
         out = []
@@ -219,6 +271,11 @@ class Engine:
             else:
                 drop_tags = [str(refmod.parse(name))]
             last_tag = len(drop_tags) >= len(rec.repo_tags)
+            if last_tag and self.image_mounted(rec):
+                raise Conflict(
+                    f"image {rec.short_id} is mounted",
+                    f"Unmount it first: tuidock image unmount {rec.short_id}",
+                )
             if users and last_tag and not force:
                 raise Conflict(
                     f"conflict: unable to remove repository reference {name!r} (must force) - "
@@ -242,7 +299,11 @@ class Engine:
         with file_lock(self.gc_lock):
             with self.images.transaction() as index:
                 for rec in list(index.images.values()):
-                    if not (all_images or rec.dangling) or self.containers_using(rec.id):
+                    if (
+                        not (all_images or rec.dangling)
+                        or self.containers_using(rec.id)
+                        or self.image_mounted(rec)
+                    ):
                         continue
                     for tag in rec.repo_tags:
                         report.untagged.append(familiar_tag(tag))

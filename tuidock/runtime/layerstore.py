@@ -3,8 +3,6 @@
 layers/<chain hex>/diff holds the layer's files with whiteouts in overlay form;
 layers/<chain hex>/layer.json its diff ID, parent and size, written before the
 directory is renamed into place, so a layer directory is complete or absent.
-l/<short> are short symlinks to the diff dirs: they keep the overlay mount
-data of a 100-layer image under one page.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from pathlib import Path
 from tuidock.runtime.digest import hex_of
 from tuidock.runtime.locking import file_lock
 
-LINK_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-
 
 @dataclass
 class LayerInfo:
@@ -30,7 +26,6 @@ class LayerInfo:
     diff_id: str
     parent: str | None
     size: int
-    link: str
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,10 +42,9 @@ class LayerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = root / "layers"
-        self.links = root / "l"
         self.tmp = root / "layers-tmp"
         self.locks = root / "locks" / "layers"
-        for d in (self.dir, self.links, self.tmp, self.locks):
+        for d in (self.dir, self.tmp, self.locks):
             d.mkdir(parents=True, exist_ok=True)
 
     def layer_dir(self, chain_id: str) -> Path:
@@ -64,11 +58,7 @@ class LayerStore:
 
     def info(self, chain_id: str) -> LayerInfo:
         data = json.loads((self.layer_dir(chain_id) / "layer.json").read_text())
-        return LayerInfo(**data)
-
-    def link_path(self, chain_id: str) -> Path:
-        """The short path (l/<link>) that overlay mount data names this layer by."""
-        return self.links / self.info(chain_id).link
+        return LayerInfo(**{k: data[k] for k in LayerInfo.__dataclass_fields__})
 
     @contextlib.contextmanager
     def locked(self, chain_id: str) -> Iterator[None]:
@@ -93,8 +83,7 @@ class LayerStore:
         self, staging: Path, chain_id: str, diff_id: str, parent: str | None, size: int
     ) -> None:
         """Publish an unpacked layer; if another process won the race, keep theirs."""
-        link = "".join(secrets.choice(LINK_ALPHABET) for _ in range(10))
-        info = LayerInfo(chain_id, diff_id, parent, size, link)
+        info = LayerInfo(chain_id, diff_id, parent, size)
         (staging / "layer.json").write_text(json.dumps(asdict(info)))
         target = self.layer_dir(chain_id)
         try:
@@ -104,13 +93,10 @@ class LayerStore:
                 shutil.rmtree(staging, ignore_errors=True)
                 return
             raise
-        os.symlink(f"../layers/{target.name}/diff", self.links / link)
 
     def remove(self, chain_id: str) -> None:
         if not self.layer_dir(chain_id).exists():
             return
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, TypeError):
-            (self.links / self.info(chain_id).link).unlink()
         # Rename first so a half-removed layer is never mistaken for a complete one.
         doomed = self.tmp / f"rm-{secrets.token_hex(6)}"
         os.rename(self.layer_dir(chain_id), doomed)
