@@ -42,7 +42,8 @@ class LiveProgress:
         self.console = Console(stderr=False)
         self.rows: dict[str, PullEvent] = {}
         self.started: dict[str, float] = {}
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # shown above the layers
+        self.footer: list[str] = []  # lines that arrive once layers are shown
         self.live = Live(
             self._render(), console=self.console, refresh_per_second=10, transient=False
         )
@@ -71,11 +72,13 @@ class LiveProgress:
                 lid, ev.status, ProgressBar(total=max(ev.total, 1), completed=ev.current), amount
             )
         table.add_row(grid)
+        for line in self.footer:
+            table.add_row(line)
         return table
 
     def __call__(self, ev: PullEvent) -> None:
         if ev.kind == "status":
-            self.lines.append(ev.status)
+            (self.footer if self.rows else self.lines).append(ev.status)
         else:
             if ev.status == "Downloading" and ev.id not in self.started:
                 self.started[ev.id] = time.monotonic()
