@@ -105,15 +105,20 @@ def test_shared_layers_stored_once(registry, tuidock_root) -> None:
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
-def test_mount_equals_podman_image_mount(registry, tuidock_root, tmp_path) -> None:
-    img = registry.images["layers/whiteout"]
+@pytest.mark.parametrize("name", ["layers/whiteout", "demo/multilayer"])
+def test_mount_equals_podman_image_mount(registry, tuidock_root, name) -> None:
+    import tempfile
+
+    img = registry.images[name]
+    tmp_path = Path(tempfile.mkdtemp(prefix="tdp-"))  # podman wants a short runroot
     conf = tmp_path / "containers.conf"
     conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
     env = dict(os.environ, CONTAINERS_CONF=str(conf))
     podman = ["podman", "--root", str(tmp_path / "proot"), "--runroot", str(tmp_path / "prun"),
               "--storage-driver", "overlay"]
-    subprocess.run([*podman, "pull", "-q", "--tls-verify=false", img.reference],
-                   check=True, capture_output=True, env=env)
+    pulled = subprocess.run([*podman, "pull", "-q", "--tls-verify=false", img.reference],
+                            capture_output=True, text=True, env=env)
+    assert pulled.returncode == 0, pulled.stderr
     theirs_path = subprocess.run([*podman, "image", "mount", img.reference], check=True,
                                  capture_output=True, text=True, env=env).stdout.strip()
     assert tuidock("pull", "-q", img.reference).code == 0
@@ -125,3 +130,4 @@ def test_mount_equals_podman_image_mount(registry, tuidock_root, tmp_path) -> No
         subprocess.run([*podman, "image", "unmount", "-a"], capture_output=True, env=env)
         subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True, env=env)
         subprocess.run(["umount", "-R", "-l", str(tmp_path / "proot")], capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)

@@ -24,6 +24,13 @@ from tuidock.runtime.layerstore import LayerStore
 from tuidock.runtime.locking import file_lock
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tuidock.runtime.attach import AttachClient
+    from tuidock.runtime.cgroups import CgroupStats
+    from tuidock.runtime.containerconfig import CreateOptions
+    from tuidock.runtime.containers import ContainerInfo, Containers
+    from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.platforms import Platform
     from tuidock.runtime.pull import ProgressFn, PullResult
 
@@ -183,7 +190,7 @@ class Engine:
         rec = self.image(name)
         target = self._image_mount_dir(rec)
         with file_lock(self.root / "locks" / "image-mounts.lock"):
-            if os.path.ismount(target):
+            if is_mount_point(target):
                 return target
             if (target / ".materialized").exists():
                 return target / "rootfs"
@@ -210,7 +217,7 @@ class Engine:
         rec = self.image(name)
         target = self._image_mount_dir(rec)
         with file_lock(self.root / "locks" / "image-mounts.lock"):
-            if os.path.ismount(target):
+            if is_mount_point(target):
                 overlay.unmount(target)
                 target.rmdir()
             elif (target / ".materialized").exists():
@@ -220,7 +227,7 @@ class Engine:
 
     def image_mounted(self, rec: ImageRecord) -> bool:
         target = self._image_mount_dir(rec)
-        return os.path.ismount(target) or (target / ".materialized").exists()
+        return is_mount_point(target) or (target / ".materialized").exists()
 
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of containers (any state) created from an image."""
@@ -273,8 +280,8 @@ class Engine:
             last_tag = len(drop_tags) >= len(rec.repo_tags)
             if last_tag and self.image_mounted(rec):
                 raise Conflict(
-                    f"image {rec.short_id} is mounted",
-                    f"Unmount it first: tuidock image unmount {rec.short_id}",
+                    f"image {rec.short_id} is mounted: unmount it first "
+                    f"(tuidock image unmount {rec.short_id})"
                 )
             if users and last_tag and not force:
                 raise Conflict(
@@ -358,6 +365,113 @@ class Engine:
                 continue
             out.update(cfg.get("ChainIDs") or [])
         return out
+
+    # -- containers -------------------------------------------------------------------
+    # Thin delegation to runtime.containers (imported on first use, so that image
+    # commands do not pay for it). Everything returns data; nothing prints.
+
+    @property
+    def containers(self) -> Containers:
+        mgr = self.__dict__.get("_containers")
+        if mgr is None:
+            from tuidock.runtime.containers import Containers
+
+            mgr = self.__dict__["_containers"] = Containers(self)
+        return mgr
+
+    def create_container(self, opts: CreateOptions) -> tuple[str, list[str]]:
+        """`create`: (container ID, warnings). The image must be local (see `pull`)."""
+        return self.containers.create(opts)
+
+    def start_container(
+        self, name: str, attach: bool = False, stdin: bool = False
+    ) -> tuple[str, AttachClient | None]:
+        """`start`: (ID, attach client if `attach`; it sees the output from the first byte)."""
+        return self.containers.start(name, attach=attach, stdin=stdin)
+
+    def run(
+        self, opts: CreateOptions, attach: bool = False
+    ) -> tuple[str, AttachClient | None, list[str]]:
+        """`run` = create + start: (ID, attach client if `attach`, warnings).
+
+        A failed start raises StartError (exit_code 125/126/127); with --rm the
+        container is gone by then, as with Docker.
+        """
+        cid, warnings = self.create_container(opts)
+        _, client = self.containers.start(cid, attach=attach, stdin=opts.stdin)
+        return cid, client, warnings
+
+    def attach_container(
+        self, name: str, stdin: bool = False, stdout: bool = True, stderr: bool = True
+    ) -> AttachClient:
+        return self.containers.attach(name, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def stop_container(self, name: str, timeout: int | None = None) -> str:
+        return self.containers.stop(name, timeout)
+
+    def restart_container(self, name: str, timeout: int | None = None) -> str:
+        return self.containers.restart(name, timeout)
+
+    def kill_container(self, name: str, signal: str | int = "KILL") -> str:
+        return self.containers.kill(name, signal)
+
+    def remove_container(self, name: str, force: bool = False) -> str:
+        return self.containers.remove(name, force)
+
+    def wait_container(self, name: str) -> int:
+        return self.containers.wait(name)
+
+    def container_logs(
+        self,
+        name: str,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[LogEntry]:
+        return self.containers.logs(name, follow=follow, tail=tail, since=since, until=until)
+
+    def rename_container(self, name: str, new_name: str) -> str:
+        return self.containers.rename(name, new_name)
+
+    def pause_container(self, name: str) -> str:
+        return self.containers.pause(name)
+
+    def unpause_container(self, name: str) -> str:
+        return self.containers.unpause(name)
+
+    def prune_containers(self) -> tuple[list[str], int]:
+        """`container prune`: (removed IDs, bytes reclaimed)."""
+        return self.containers.prune()
+
+    def list_containers(
+        self, all: bool = False, filters: dict[str, list[str]] | None = None
+    ) -> list[ContainerInfo]:
+        return self.containers.list(all=all, filters=filters)
+
+    def container(self, name: str) -> ContainerInfo:
+        return self.containers.info(self.containers.resolve(name))
+
+    def inspect_container(self, name: str) -> dict:
+        return self.containers.inspect(name)
+
+    def container_stats(self, name: str) -> CgroupStats:
+        return self.containers.stats(name)  # type: ignore[return-value]
+
+    def container_top(
+        self, name: str, ps_args: list[str] | None = None
+    ) -> tuple[list[str], list[list[str]]]:
+        return self.containers.top(name, ps_args)
+
+
+def is_mount_point(path: Path) -> bool:
+    """True if something is mounted on `path` (os.path.ismount misses same-fs binds)."""
+    want = os.path.abspath(path)
+    try:
+        with open("/proc/self/mountinfo") as info:
+            return any(line.split()[4].replace("\\040", " ") == want for line in info)
+    except OSError:
+        return os.path.ismount(path)
 
 
 def normalize_server(server: str | None) -> str:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -282,10 +283,7 @@ class Puller:
         cancel: threading.Event,
         progress: ProgressFn,
     ) -> None:
-        from tuidock.runtime.compression import open_decompressed
-        from tuidock.runtime.unpack import apply_layer
-
-        digest, size, media_type = desc["digest"], desc["size"], desc.get("mediaType", "")
+        digest, size = desc["digest"], desc["size"]
         lid = _short(digest)
         if self.layers.has(chain_id) and self.blobs.has(digest):
             progress(PullEvent("layer", lid, "Already exists", size, size))
@@ -304,53 +302,18 @@ class Puller:
                 resumed = writer.offset if writer is not None else 0
                 staging = self.layers.staging() if need_layer else None
                 try:
-                    if writer is not None:
-                        source = LayerSource(
-                            client,
-                            digest,
-                            writer,
-                            cancel,
-                            lambda n: progress(PullEvent("layer", lid, "Downloading", n, size)),
-                        )
-                    else:
-                        source = open(self.blobs.path(digest), "rb")  # noqa: SIM115
-                        progress(PullEvent("layer", lid, "Extracting", 0, size))
-                    with source:
-                        buffered = io.BufferedReader(source, CHUNK)
-                        if staging is not None:
-                            try:
-                                tar = HashingReader(open_decompressed(buffered, media_type))
-                                result = apply_layer(
-                                    tar,
-                                    staging / "diff",
-                                    [
-                                        self.layers.diff_dir(c)
-                                        for c in reversed(lowers)
-                                        if self.layers.has(c)
-                                    ],
-                                )
-                                tar.drain()
-                            except InvalidLayer:
-                                # Unpacking reads the blob before its digest is known:
-                                # a corrupt download looks like a corrupt layer. If the
-                                # blob is not the one the manifest names, say so (and
-                                # drop it) rather than blaming the image.
-                                if writer is not None:
-                                    _drain(buffered)
-                                    writer.commit()
-                                raise
-                        _drain(buffered)
-                    if writer is not None:
-                        progress(PullEvent("layer", lid, "Verifying Checksum", size, size))
-                        writer.commit()
-                    if staging is not None:
-                        if tar.digest != diff_id:
+                    unpacked = self._transfer(
+                        client, desc, writer, staging, lowers, cancel, progress
+                    )
+                    if staging is not None and unpacked is not None:
+                        size_unpacked, got = unpacked
+                        if got != diff_id:
                             raise InvalidLayer(
-                                f"layer {lid}: uncompressed content hashes to {tar.digest}, "
+                                f"layer {lid}: uncompressed content hashes to {got}, "
                                 f"but the image config says {diff_id}",
                                 "The image is corrupt; nothing was stored.",
                             )
-                        self.layers.commit(staging, chain_id, diff_id, parent, result.size)
+                        self.layers.commit(staging, chain_id, diff_id, parent, size_unpacked)
                         staging = None
                     progress(PullEvent("layer", lid, "Pull complete", size, size))
                     return
@@ -363,6 +326,65 @@ class Puller:
                         writer.close()
                     if staging is not None:
                         shutil.rmtree(staging, ignore_errors=True)
+
+    def _transfer(
+        self,
+        client: RegistryClient,
+        desc: dict,
+        writer: BlobWriter | None,
+        staging: Path | None,
+        lowers: list[str],
+        cancel: threading.Event,
+        progress: ProgressFn,
+    ) -> tuple[int, str] | None:
+        """One pass over the blob: download (if `writer`) and unpack (if `staging`).
+
+        Returns (unpacked size, diff ID) when it unpacks; the blob is verified
+        and published before this returns.
+        """
+        from tuidock.runtime.compression import open_decompressed
+        from tuidock.runtime.unpack import UnpackLimits, apply_layer
+
+        digest, size, media_type = desc["digest"], desc["size"], desc.get("mediaType", "")
+        lid = _short(digest)
+        if writer is not None:
+            source: io.RawIOBase = LayerSource(
+                client,
+                digest,
+                writer,
+                cancel,
+                lambda n: progress(PullEvent("layer", lid, "Downloading", n, size)),
+            )
+        else:
+            source = open(self.blobs.path(digest), "rb")  # noqa: SIM115
+            progress(PullEvent("layer", lid, "Extracting", 0, size))
+        with source:
+            buffered = io.BufferedReader(source, CHUNK)
+            if staging is not None:
+                limits = UnpackLimits()
+                try:
+                    tar = HashingReader(
+                        open_decompressed(buffered, media_type, limit=limits.max_bytes)
+                    )
+                    lower_dirs = [self.layers.diff_dir(c) for c in reversed(lowers)]
+                    result = apply_layer(
+                        tar, staging / "diff", [d for d in lower_dirs if d.is_dir()], limits
+                    )
+                    tar.drain()
+                except InvalidLayer:
+                    # Unpacking reads the blob before its digest is known: a corrupt
+                    # download looks like a corrupt layer. If the blob is not the one
+                    # the manifest names, say so (and drop it) rather than blaming
+                    # the image.
+                    if writer is not None:
+                        _drain(buffered)
+                        writer.commit()
+                    raise
+            _drain(buffered)
+        if writer is not None:
+            progress(PullEvent("layer", lid, "Verifying Checksum", size, size))
+            writer.commit()
+        return (result.size, tar.digest) if staging is not None else None
 
     # -- the whole pull ---------------------------------------------------
 
