@@ -124,7 +124,12 @@ def test_mount_equals_podman_image_mount(registry, tuidock_root, name) -> None:
     assert tuidock("pull", "-q", img.reference).code == 0
     ours_path = tuidock("image", "mount", img.reference).out.strip()
     try:
-        assert differences(describe(Path(ours_path)), describe(Path(theirs_path))) == []
+        # containers/storage stamps the directories a layer creates implicitly
+        # (parents it does not list) with the unpack time; we, like umoci and
+        # containerd, keep the lower layer's attributes: directory mtimes differ.
+        ours = describe(Path(ours_path), dir_mtimes=False)
+        theirs = describe(Path(theirs_path), dir_mtimes=False)
+        assert differences(ours, theirs) == []
     finally:
         tuidock("image", "unmount", img.reference)
         subprocess.run([*podman, "image", "unmount", "-a"], capture_output=True, env=env)

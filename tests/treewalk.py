@@ -24,7 +24,7 @@ def _xattrs(path: str) -> dict[str, bytes]:
     return out
 
 
-def describe(root: Path, mtimes: bool = True) -> dict[str, tuple]:
+def describe(root: Path, mtimes: bool = True, dir_mtimes: bool = True) -> dict[str, tuple]:
     """path -> (type, mode, uid, gid, size, sha256 | link target | rdev, mtime, xattrs, link group)."""
     out: dict[str, tuple] = {}
     inodes: dict[tuple[int, int], list[str]] = {}
@@ -47,7 +47,8 @@ def describe(root: Path, mtimes: bool = True) -> dict[str, tuple]:
             else:
                 extra = None
             size = st.st_size if stat.S_ISREG(kind) or stat.S_ISLNK(kind) else 0
-            mtime = int(st.st_mtime) if mtimes and not stat.S_ISLNK(kind) else None
+            keep = mtimes and not stat.S_ISLNK(kind) and (dir_mtimes or not stat.S_ISDIR(kind))
+            mtime = int(st.st_mtime) if keep else None
             out[rel] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, extra, mtime,
                         tuple(sorted(_xattrs(path).items())), None)
     for group in inodes.values():

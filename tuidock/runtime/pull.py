@@ -14,7 +14,7 @@ import json
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +280,7 @@ class Puller:
         chain_id: str,
         parent: str | None,
         lowers: list[str],
+        lower_ready: list[threading.Event],
         cancel: threading.Event,
         progress: ProgressFn,
     ) -> None:
@@ -302,6 +303,18 @@ class Puller:
                 resumed = writer.offset if writer is not None else 0
                 staging = self.layers.staging() if need_layer else None
                 try:
+                    if (
+                        staging is not None
+                        and writer is not None
+                        and not all(e.is_set() for e in lower_ready)
+                    ):
+                        # A layer is unpacked on top of the finished layers below it
+                        # (their directories' attributes, hardlink targets): fetch
+                        # the blob now, unpack once they are in place.
+                        self._transfer(client, desc, writer, None, lowers, cancel, progress)
+                        writer.close()
+                        writer = None
+                        self._wait(lower_ready, cancel)
                     unpacked = self._transfer(
                         client, desc, writer, staging, lowers, cancel, progress
                     )
@@ -326,6 +339,13 @@ class Puller:
                         writer.close()
                     if staging is not None:
                         shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _wait(events: list[threading.Event], cancel: threading.Event) -> None:
+        for event in events:
+            while not event.wait(0.1):
+                if cancel.is_set():
+                    raise PullCancelled("pull cancelled")
 
     def _transfer(
         self,
@@ -431,28 +451,33 @@ class Puller:
             and all(self.blobs.has(d["digest"]) for d in layer_descs)
         )
         cancel = threading.Event()
-        with ThreadPoolExecutor(
-            max_workers=MAX_CONCURRENT_LAYERS, thread_name_prefix="pull"
-        ) as pool:
-            futures = [
-                pool.submit(
-                    self._fetch_layer,
+        ready = [threading.Event() for _ in layer_descs]
+
+        def fetch(i: int, desc: dict) -> None:
+            try:
+                self._fetch_layer(
                     client,
                     desc,
                     diff_ids[i],
                     chains[i],
                     chains[i - 1] if i else None,
                     chains[:i],
+                    ready[:i],
                     cancel,
                     emit,
                 )
-                for i, desc in enumerate(layer_descs)
-            ]
+            finally:
+                ready[i].set()
+
+        with ThreadPoolExecutor(
+            max_workers=MAX_CONCURRENT_LAYERS, thread_name_prefix="pull"
+        ) as pool:
+            futures = [pool.submit(fetch, i, desc) for i, desc in enumerate(layer_descs)]
             first_error: BaseException | None = None
-            for fut in futures:
-                try:
-                    fut.result()
-                except BaseException as exc:
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                if exc is not None:
+                    # Stop the other layers at once; report the cause, not a cancellation.
                     cancel.set()
                     if first_error is None or isinstance(first_error, PullCancelled):
                         first_error = exc
