@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the test suite drives for real: a registry, image tools, a terminal.
+# Debian packages the test suite drives for real: a registry, image tools, a terminal,
+# and tini-static for `run --init`.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    docker-registry skopeo umoci busybox-static apache2-utils openssl tmux \
+    docker-registry skopeo umoci busybox-static apache2-utils openssl tmux tini \
     python3-venv ca-certificates >/dev/null
