@@ -210,9 +210,10 @@ class RegistryClient:
         params = {}
         if "service" in challenge.params:
             params["service"] = challenge.params["service"]
-        params["scope"] = challenge.params.get("scope") or self._scope()
-        if self._scope() not in params["scope"].split(" "):
-            params["scope"] = self._scope()
+        if self.repository:
+            params["scope"] = challenge.params.get("scope") or self._scope()
+            if self._scope() not in params["scope"].split(" "):
+                params["scope"] = self._scope()
         kw: dict = {"params": params}
         if self.credentials:
             kw["auth"] = self.credentials
@@ -326,6 +327,18 @@ class RegistryClient:
                 f"{self.endpoint.host} does not speak the registry API (/v2/ answered "
                 f"HTTP {resp.status_code})"
             )
+
+    def login(self) -> None:
+        """Check credentials as `docker login` does: /v2/ with them must answer 200.
+
+        With Bearer auth this also asks the token service, with no scope, so
+        wrong credentials fail here rather than at the first pull.
+        """
+        resp = self.request("GET", "/v2/")
+        if resp.status_code != 200:
+            raise AuthError(f"login to {self.domain} failed: HTTP {resp.status_code}")
+        if self._challenge is not None and self._token is None:
+            self._fetch_token(self._challenge)
 
     def get_manifest(self, reference: str) -> Manifest:
         resp = self.request(
