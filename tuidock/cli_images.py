@@ -222,13 +222,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     engine = default_engine()
     out: list[dict] = []
     errors: list[str] = []
+    kind = getattr(args, "type", None)
     for name in args.names:
-        try:
-            out.append(engine.inspect_image(name))
-        except TuidockError as exc:
-            errors.append(
-                exc.message if "No such" not in exc.message else f"No such object: {name}"
-            )
+        # As the docker CLI: a container first, then an image (a name that is
+        # both gives the container); --type picks one kind.
+        lookups = []
+        if kind in (None, "container"):
+            lookups.append(engine.inspect_container)
+        if kind in (None, "image"):
+            lookups.append(engine.inspect_image)
+        found = None
+        error: TuidockError | None = None
+        for lookup in lookups:
+            try:
+                found = lookup(name)
+                break
+            except TuidockError as exc:
+                if error is None or "No such" in error.message:
+                    error = exc
+        if found is not None:
+            out.append(found)
+        elif error is not None:
+            generic = kind is None and "No such" in error.message
+            errors.append(f"No such object: {name}" if generic else error.message)
     if args.format:
         print_formatted(args.format, out)
     else:

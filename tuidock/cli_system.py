@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
-import socket
 import sys
 
 from tuidock import __version__
@@ -31,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    import platform  # here, not at the top: every CLI call imports this module
+
     print(f"tuidock version {__version__}")
     print(f" Python:  {platform.python_version()}")
     print(f" OS/Arch: {platform.system().lower()}/{platform.machine()}")
@@ -38,6 +38,8 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+
     try:
         with socket.create_connection((HUB_HOST, 443), timeout=timeout):
             return True

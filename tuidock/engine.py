@@ -93,14 +93,7 @@ class Engine:
 
         domain = normalize_server(server)
         endpoint = RegistriesConfig.load().endpoints(domain)[-1]
-        client = RegistryClient(endpoint, "", domain, (user, password))
-        resp = client.request("GET", "/v2/")
-        if resp.status_code != 200:
-            from tuidock.errors import AuthError
-
-            raise AuthError(f"login to {domain} failed: HTTP {resp.status_code}")
-        if client._challenge is not None and client._token is None:
-            client._fetch_token(client._challenge)
+        RegistryClient(endpoint, "", domain, (user, password)).login()
         store_credentials(domain, user, password)
 
     def logout(self, server: str) -> bool:
@@ -397,9 +390,7 @@ class Engine:
         A failed start raises StartError (exit_code 125/126/127); with --rm the
         container is gone by then, as with Docker.
         """
-        cid, warnings = self.create_container(opts)
-        _, client = self.containers.start(cid, attach=attach, stdin=opts.stdin)
-        return cid, client, warnings
+        return self.containers.run(opts, attach=attach)
 
     def attach_container(
         self, name: str, stdin: bool = False, stdout: bool = True, stderr: bool = True

@@ -1,0 +1,150 @@
+"""`run --rm --network none busybox true`: tuidock vs podman, runc and crun when installed.
+
+Every tool runs the same busybox image from one local registry, with its
+store under --work (default /var/tmp). Medians over --runs rounds, after two
+warm-up runs; each round runs every tool once, so that the load of a shared
+machine, which drifts, weighs on all of them alike. tuidock runs as users run it: `python -m tuidock` of this
+venv, bytecode compiled once (PYTHONDONTWRITEBYTECODE is dropped for it).
+Also shown: the floor of starting this Python at all, with and without
+site (the editable install's import hook costs ~30 ms of every CLI call).
+
+    .venv/bin/python bench/run_bench.py [--runs 20] [--work /var/tmp/tuidock-runbench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from common import ratio, run, timed
+
+from tuidock.demo import imagebuild
+from tuidock.demo.registry import LocalRegistry
+
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+GOAL = 0.3  # issue 4: at most 0.3x podman's median
+
+
+def _podman(work: Path, host: str) -> tuple[list[str], dict] | None:
+    if not shutil.which("podman") or not shutil.which("runc"):
+        return None
+    conf = work / "containers.conf"
+    conf.write_text(PODMAN_CONF)
+    regs = work / "registries.conf"
+    regs.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf), CONTAINERS_REGISTRIES_CONF=str(regs))
+    base = [
+        "podman",
+        "--root",
+        str(work / "podman"),
+        "--runroot",
+        str(work / "podman-run"),
+        "--storage-driver",
+        "overlay",
+        # crun refuses this host's hybrid cgroup layout while cgroup2 has hugetlb.
+        "--runtime",
+        "runc",
+    ]
+    return base, env
+
+
+def _runtime_bundle(work: Path, runtime: str) -> Path | None:
+    """An OCI bundle (busybox rootfs, `true`, no tty) for runc/crun run."""
+    if not shutil.which(runtime):
+        return None
+    bundle = work / f"bundle-{runtime}"
+    if not (bundle / "config.json").exists():
+        shutil.rmtree(bundle, ignore_errors=True)
+        bundle.mkdir(parents=True)
+        shutil.copytree(
+            imagebuild.busybox_rootfs(work / "busybox-rootfs"), bundle / "rootfs", symlinks=True
+        )
+        subprocess.run([runtime, "spec"], cwd=bundle, check=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["true"]
+        spec["root"]["readonly"] = False
+        (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--work", default="/var/tmp/tuidock-runbench")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    layout, tag = imagebuild.build_busybox(work / "images")
+    root = Path(tempfile.mkdtemp(dir=work, prefix="td-"))
+    tenv = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    tenv.update(TUIDOCK_ROOT=str(root / "root"), TUIDOCK_CONFIG=str(root / "cfg"))
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "tuidock"), quiet=1)
+    py = sys.executable
+    # name -> a callable doing one run; measured round-robin, so that a change
+    # of load on this shared machine hits every tool alike.
+    cases: dict[str, Callable[[], None]] = {}
+    with LocalRegistry(workdir=work / "registry") as reg:
+        ref = f"{reg.host}/bench/busybox:latest"
+        layout.push(tag, ref)
+        run([py, "-m", "tuidock", "pull", "-q", ref], tenv)
+        cmd = [py, "-m", "tuidock", "run", "--rm", "--network", "none", ref, "true"]
+        cases["tuidock run"] = lambda: run(cmd, tenv)
+        cases["python -c pass (floor)"] = lambda: run([py, "-c", "pass"])
+        cases["python -I -S -c pass"] = lambda: run([py, "-I", "-S", "-c", "pass"])
+        podman = _podman(work, reg.host)
+        if podman is not None:
+            base, penv = podman
+            run([*base, "pull", "-q", "--tls-verify=false", ref], penv)
+            pcmd = [*base, "run", "--rm", "--network", "none", ref, "true"]
+            cases["podman run"] = lambda: run(pcmd, penv)
+        for runtime in ("runc", "crun"):
+            bundle = _runtime_bundle(work, runtime)
+            if bundle is None:
+                continue
+
+            def once(rt: str = runtime, b: Path = bundle, n: list[int] = [0]) -> None:  # noqa: B006
+                n[0] += 1  # runc wants a new container name each time
+                run([rt, "run", "--bundle", str(b), f"bench-{os.getpid()}-{n[0]}"])
+
+            try:
+                once()
+            except subprocess.CalledProcessError as exc:
+                why = exc.stderr.decode(errors="replace").strip()[:120]
+                print(f"({runtime} run fails here: {why})")
+                continue
+            cases[f"{runtime} run"] = once
+        for fn in cases.values():  # warm caches
+            fn()
+            fn()
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.runs):
+            for name, fn in cases.items():
+                times[name].append(timed(fn))
+    results = {name: statistics.median(t) for name, t in times.items()}
+    base = results["tuidock run"]
+    for name, secs in results.items():
+        print(f"{name:28s} {secs * 1000:8.1f} ms   tuidock/{name.split()[0]} = {ratio(base, secs)}")
+    if "podman run" in results:
+        got = base / results["podman run"]
+        verdict = "meets" if got <= GOAL else "misses"
+        print(f"tuidock/podman = {got:.2f}x ({verdict} the {GOAL}x goal)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,658 @@
+"""Container lifecycle: create, start, stop, kill, rm, wait, logs, ps, inspect...
+
+The Engine delegates its container methods here. Every operation works on
+the on-disk state (containerstore) and talks to a container's monitor only
+through its pid (signals, via pidfd) and its attach socket; nothing here
+waits with a lock held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
+from tuidock.runtime import attach as proto
+from tuidock.runtime import etcfiles, paths
+from tuidock.runtime.containerconfig import (
+    CreateOptions,
+    check_options,
+    merge_env,
+    normalize_caps,
+    resolve_command,
+    signal_number,
+)
+from tuidock.runtime.containerstore import (
+    ACTIVE,
+    ZERO_TIME,
+    ContainerStore,
+    destroy_cgroup,
+    new_id,
+    now_rfc3339,
+    write_json,
+)
+from tuidock.runtime.containerviews import (
+    ContainerInfo,
+    command_line,
+    inspect_document,
+    matches,
+    ps_rows,
+)
+from tuidock.runtime.procwatch import ProcHandle
+from tuidock.runtime.spec import ContainerSpec, Limits
+
+if TYPE_CHECKING:
+    from tuidock.engine import Engine
+    from tuidock.runtime.ctrlog import LogEntry
+    from tuidock.runtime.monitorlaunch import Prestarted
+
+START_TIMEOUT = 30.0
+DEFAULT_STOP_TIMEOUT = 10
+# After SIGKILL a container is gone in milliseconds; this only bounds a wedged monitor.
+KILL_WAIT = 10.0
+
+
+class StartError(TuidockError):
+    """The container could not start; exit_code is 125, 126 or 127 as Docker's."""
+
+    def __init__(self, message: str, exit_code: int = 125, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code
+
+
+class Containers:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = ContainerStore(engine.root)
+
+    def resolve(self, ref: str) -> str:
+        return self.store.resolve(ref)
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, opts: CreateOptions) -> tuple[str, list[str]]:
+        """Make a container (not started); returns its ID and warnings."""
+        from tuidock.runtime.locking import file_lock
+
+        policy = check_options(opts)
+        warnings: list[str] = []
+        # Shared gc lock: an rmi cannot drop the image between our lookup and config.json.
+        with file_lock(self.engine.gc_lock, shared=True):
+            rec = self.engine.image(opts.image)
+            image_cfg = (self.engine.image_config(rec).get("config")) or {}
+            if not rec.chain_ids:
+                raise UsageError(f"image {opts.image} has no layers: nothing to run")
+            entrypoint, cmd = resolve_command(opts, image_cfg)
+            args = entrypoint + cmd
+            cid = new_id()
+            hostname = opts.hostname or (
+                socket.gethostname() if opts.network == "host" else cid[:12]
+            )
+            env = merge_env(list(image_cfg.get("Env") or []), opts.env_files, opts.env)
+            labels = {**(image_cfg.get("Labels") or {}), **opts.labels}
+            stop_signal = opts.stop_signal or image_cfg.get("StopSignal") or "SIGTERM"
+            cdir = self.store.path(cid)
+            config = {
+                "Id": cid,
+                "Created": now_rfc3339(),
+                "Path": args[0],
+                "Args": args[1:],
+                "Image": rec.id,
+                "ImageName": opts.image,
+                "ChainIDs": rec.chain_ids,
+                "Config": {
+                    "Hostname": hostname,
+                    "Domainname": "",
+                    "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
+                    "AttachStdin": opts.stdin,
+                    "AttachStdout": True,
+                    "AttachStderr": True,
+                    "ExposedPorts": image_cfg.get("ExposedPorts") or {},
+                    "Tty": opts.tty,
+                    "OpenStdin": opts.stdin,
+                    "StdinOnce": opts.stdin,
+                    "Env": env,
+                    "Cmd": cmd,
+                    "Image": opts.image,
+                    "Volumes": image_cfg.get("Volumes") or {},
+                    "WorkingDir": opts.workdir or image_cfg.get("WorkingDir") or "",
+                    "Entrypoint": entrypoint or None,
+                    "Labels": labels,
+                    "StopSignal": stop_signal,
+                    **({"StopTimeout": opts.stop_timeout} if opts.stop_timeout is not None else {}),
+                },
+                "HostConfig": {
+                    "Memory": opts.memory or 0,
+                    "NanoCpus": round(opts.cpus * 1e9) if opts.cpus else 0,
+                    "PidsLimit": opts.pids_limit,
+                    "ReadonlyRootfs": opts.read_only,
+                    "CapAdd": normalize_caps(opts.cap_add) or None,
+                    "CapDrop": normalize_caps(opts.cap_drop) or None,
+                    "Privileged": opts.privileged,
+                    "NetworkMode": opts.network,
+                    "RestartPolicy": policy,
+                    "AutoRemove": opts.auto_remove,
+                    "Init": opts.init,
+                    "PortBindings": {},
+                },
+                "LogPath": str(cdir / "ctr.log"),
+                "HostnamePath": str(cdir / "hostname"),
+                "HostsPath": str(cdir / "hosts"),
+                "ResolvConfPath": str(cdir / "resolv.conf"),
+            }
+            self.store.create(cid, config, opts.name)
+        try:
+            self._prepare(cid, rec, config, opts)
+        except BaseException:
+            self.store.remove_dir(cid)
+            raise
+        return cid, warnings
+
+    def _prepare(self, cid: str, rec: object, config: dict, opts: CreateOptions) -> None:
+        """The container directory: overlay dirs, /etc files, spec.json."""
+        cdir = self.store.path(cid)
+        for sub in ("upper", "work", "merged"):
+            os.mkdir(cdir / sub)
+        # The upper dir's root is the container's "/": it must be traversable by everyone.
+        os.chmod(cdir / "upper", 0o755)
+        cfg = config["Config"]
+        hostname = cfg["Hostname"]
+        (cdir / "hostname").write_text(hostname + "\n")
+        (cdir / "hosts").write_text(etcfiles.hosts_file(opts.network, hostname))
+        (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network))
+        env = list(cfg["Env"])
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={hostname}")
+        if opts.tty and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        spec = ContainerSpec(
+            id=cid,
+            hostname=hostname,
+            args=[config["Path"], *config["Args"]],
+            env=env,
+            cwd=cfg["WorkingDir"] or "/",
+            user=cfg["User"] or "",
+            terminal=opts.tty,
+            stdin=opts.stdin,
+            lower_dirs=[
+                str(self.engine.layers.diff_dir(c))
+                for c in reversed(rec.chain_ids)  # type: ignore[attr-defined]
+            ],
+            upper_dir=str(cdir / "upper"),
+            work_dir=str(cdir / "work"),
+            rootfs=str(cdir / "merged"),
+            readonly_rootfs=opts.read_only,
+            network=opts.network,
+            cap_add=config["HostConfig"]["CapAdd"] or [],
+            cap_drop=config["HostConfig"]["CapDrop"] or [],
+            privileged=opts.privileged,
+            init=opts.init,
+            etc_files={
+                "/etc/hostname": str(cdir / "hostname"),
+                "/etc/hosts": str(cdir / "hosts"),
+                "/etc/resolv.conf": str(cdir / "resolv.conf"),
+            },
+            limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
+            stop_signal=cfg["StopSignal"],
+        )
+        # spec.save() would fsync; like state.json this file needs no power-loss durability.
+        write_json(cdir / "spec.json", asdict(spec))
+
+    # -- start ---------------------------------------------------------------------------
+
+    def run(
+        self, opts: CreateOptions, attach: bool = False
+    ) -> tuple[str, proto.AttachClient | None, list[str]]:
+        """create + start; the monitor is forked first, to load while we create."""
+        from tuidock.runtime.monitorlaunch import Prestarted
+
+        with Prestarted() as monitor:
+            cid, warnings = self.create(opts)
+            _, client = self.start(cid, attach=attach, stdin=opts.stdin, prestarted=monitor)
+        return cid, client, warnings
+
+    def start(
+        self,
+        ref: str,
+        attach: bool = False,
+        stdin: bool = False,
+        prestarted: Prestarted | None = None,
+    ) -> tuple[str, proto.AttachClient | None]:
+        """Start a container; with `attach`, also a client that sees its output from byte one.
+
+        A container that is already running is left alone (attached to, if asked).
+        """
+        cid = self.store.resolve(ref)
+        with self.store.op_lock(cid):
+            state = self.store.state(cid)
+            if state["Status"] in ACTIVE:
+                return cid, self.attach(cid, stdin=stdin) if attach else None
+            return cid, self._launch(cid, attach, stdin, prestarted)
+
+    def _launch(
+        self, cid: str, attach: bool, stdin: bool, prestarted: Prestarted | None
+    ) -> proto.AttachClient | None:
+        from tuidock.runtime.monitorlaunch import start_monitor
+
+        cdir = self.store.path(cid)
+        sock_path = proto.socket_path(str(paths.runtime_dir()), cid)
+        status_r, status_w = os.pipe()
+        ours = theirs = None
+        if attach:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            start_monitor(
+                str(cdir), status_w, theirs.fileno() if theirs else None, sock_path, prestarted
+            )
+        except BaseException:
+            os.close(status_r)
+            if ours:
+                ours.close()
+            raise
+        finally:
+            os.close(status_w)
+            if theirs:
+                theirs.close()
+        client = None
+        if ours is not None:
+            client = proto.AttachClient(ours)
+            client.hello(stdin=stdin)
+        try:
+            line = _read_status(status_r, START_TIMEOUT)
+        finally:
+            os.close(status_r)
+        if line is None or line == "timeout":
+            if client:
+                client.close()
+            self._abandoned_start(cid, timed_out=line == "timeout")
+        try:
+            status = json.loads(line)  # type: ignore[arg-type]
+        except ValueError:
+            status = {"error": f"container monitor said {line!r}", "exit_code": 125}
+        if not status.get("ok"):
+            if client:
+                client.close()
+            code = int(status.get("exit_code") or 125)
+            raise StartError(status.get("error") or "cannot start container", code)
+        return client
+
+    def _abandoned_start(self, cid: str, timed_out: bool) -> None:
+        """The monitor died (or hung) before it reported: clean up, then raise."""
+        state = self.store.state(cid, reconcile=False)
+        ProcHandle(state["MonitorPid"], state["MonitorStartTime"]).send(signal.SIGKILL)
+        time.sleep(0.05)
+        destroy_cgroup(cid)
+        config = self.store.read_config(cid)
+        why = (
+            f"the container did not start within {START_TIMEOUT:.0f} s"
+            if timed_out
+            else "the container monitor exited before starting the container"
+        )
+        if config["HostConfig"].get("AutoRemove"):
+            self.store.remove_dir(cid)
+            hint = None
+        else:
+            self.store.update_state(
+                cid,
+                lambda s: s.update(
+                    Status="created" if s["StartedAt"] == ZERO_TIME else "exited",
+                    Running=False,
+                    Paused=False,
+                    Restarting=False,
+                    Pid=0,
+                    MonitorPid=0,
+                    MonitorStartTime=None,
+                    ExitCode=125,
+                    Error=why,
+                ),
+            )
+            hint = f"See {self.store.path(cid) / 'monitor.log'}."
+        raise StartError(why, 125, hint)
+
+    # -- attach ------------------------------------------------------------------------------
+
+    def attach(
+        self, ref: str, stdin: bool = False, stdout: bool = True, stderr: bool = True
+    ) -> proto.AttachClient:
+        """A client connected to a running container's monitor (output from now on)."""
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] not in ACTIVE or not state.get("AttachSocket"):
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        try:
+            sock = proto.connect(state["AttachSocket"], timeout=5)
+        except OSError as exc:
+            raise TuidockError(f"cannot attach to container {cid[:12]}: {exc.strerror}") from None
+        client = proto.AttachClient(sock)
+        client.hello(stdin=stdin, stdout=stdout, stderr=stderr)
+        return client
+
+    # -- stop, kill, restart -------------------------------------------------------------------
+
+    def stop(self, ref: str, timeout: int | None = None) -> str:
+        """StopSignal, then SIGKILL after `timeout` seconds (default 10; -1 waits forever)."""
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] not in ACTIVE:
+            return cid
+        config = self.store.read_config(cid)
+        sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = config["Config"].get("StopTimeout", DEFAULT_STOP_TIMEOUT)
+        # Recorded before any signal: the monitor must not restart what we stop.
+        state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+            # Twice at most: PID 1 may have exited on its own and been restarted
+            # just before our request landed; the monitor ends after that run.
+            for _ in range(2):
+                with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+                    pid1.send(sig)
+                    if state["Status"] == "paused":
+                        self._thaw(cid)  # a frozen process gets the signal only once thawed
+                    if not pid1.wait(None if timeout < 0 else timeout):
+                        pid1.send(signal.SIGKILL)
+                        pid1.wait(KILL_WAIT)
+                if monitor.wait(KILL_WAIT):
+                    break
+                try:
+                    state = self.store.state(cid)
+                except NotFound:
+                    break
+                if state["Status"] not in ACTIVE:
+                    break
+        with contextlib.suppress(NotFound):
+            self.store.state(cid)  # reconciles, should the monitor have died meanwhile
+        return cid
+
+    def kill(self, ref: str, sig: str | int = "KILL") -> str:
+        cid = self.store.resolve(ref)
+        signum = signal_number(sig)
+        state = self.store.state(cid)
+        if state["Status"] not in ("running", "paused"):
+            raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+        config = self.store.read_config(cid)
+        stop_sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
+        # As Docker: SIGKILL and the stop signal end the restart policy; others
+        # (SIGHUP, SIGUSR1...) are messages to the process.
+        fatal = signum in (signal.SIGKILL, stop_sig)
+        if fatal:
+            state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+            if not pid1.send(signum):
+                raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+            if state["Status"] == "paused" and signum == signal.SIGKILL:
+                self._thaw(cid)
+            if signum == signal.SIGKILL:
+                # Wait for the exit to be recorded, so `kill; ps` shows it exited.
+                pid1.wait(KILL_WAIT)
+                with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+                    monitor.wait(KILL_WAIT)
+        return cid
+
+    def restart(self, ref: str, timeout: int | None = None) -> str:
+        cid = self.stop(ref, timeout)
+        self.start(cid)
+        return cid
+
+    # -- remove ---------------------------------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False) -> str:
+        cid = self.store.resolve(ref)
+        with self.store.op_lock(cid):
+            try:
+                state = self.store.state(cid)
+            except NotFound:
+                return cid  # it was a --rm container whose monitor died: already gone
+            if state["Status"] in ACTIVE:
+                if not force:
+                    name = self.store.read_config(cid)["Name"]
+                    raise Conflict(
+                        f'cannot remove container "{name}": container is running: stop the '
+                        "container before removing or force remove",
+                        "Use `tuidock rm -f` to kill and remove it.",
+                    )
+                self._kill_for_removal(cid, state)
+            destroy_cgroup(cid)
+            self.store.remove_dir(cid)
+        return cid
+
+    def _kill_for_removal(self, cid: str, state: dict) -> None:
+        state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+            with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+                pid1.send(signal.SIGKILL)
+                if state["Status"] == "paused":
+                    self._thaw(cid)
+                pid1.wait(KILL_WAIT)
+            if not monitor.wait(KILL_WAIT):
+                monitor.send(signal.SIGKILL)
+                monitor.wait(KILL_WAIT)
+
+    def prune(self) -> tuple[list[str], int]:
+        """Remove every container that is not running; (IDs, bytes reclaimed)."""
+        removed, reclaimed = [], 0
+        for cid in self.store.ids():
+            try:
+                if self.store.state(cid)["Status"] in ACTIVE:
+                    continue
+                size = _dir_size(self.store.path(cid) / "upper")
+                with self.store.op_lock(cid):
+                    if self.store.state(cid)["Status"] in ACTIVE:
+                        continue
+                    destroy_cgroup(cid)
+                    self.store.remove_dir(cid)
+            except NotFound:
+                continue
+            removed.append(cid)
+            reclaimed += size
+        return removed, reclaimed
+
+    # -- wait --------------------------------------------------------------------------------------
+
+    def wait(self, ref: str) -> int:
+        """Block until the container stops (its next exit); its exit code."""
+        cid = self.store.resolve(ref)
+        last = 0
+        while True:
+            try:
+                state = self.store.state(cid)
+            except NotFound:
+                return last  # removed (--rm) after it exited
+            last = state["ExitCode"]
+            if state["Status"] not in ACTIVE:
+                return last
+            try:
+                client = proto.AttachClient(proto.connect(state["AttachSocket"], timeout=5))
+            except (OSError, TypeError):
+                time.sleep(0.05)
+                continue
+            with contextlib.closing(client):
+                client.hello(stdout=False, stderr=False)
+                result = client.wait_exit()
+            if result is not None:
+                return int(result["ExitCode"])
+
+    # -- logs ----------------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        ref: str,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[LogEntry]:
+        from tuidock.runtime.ctrlog import LogReader
+
+        cid = self.store.resolve(ref)
+        reader = LogReader(str(self.store.path(cid)))
+
+        def wanted(e: LogEntry) -> bool:
+            if since is None and until is None:
+                return True
+            ts = e.timestamp
+            return (since is None or ts >= since) and (until is None or ts <= until)
+
+        def running() -> bool:
+            try:
+                return self.store.state(cid)["Status"] in ACTIVE
+            except NotFound:
+                return False
+
+        try:
+            entries = [e for e in reader.existing() if wanted(e)]
+            if tail is not None and tail >= 0:
+                entries = entries[len(entries) - tail :] if tail else []
+            yield from entries
+            if follow:
+                for entry in reader.follow(running):
+                    if until is not None and entry.timestamp > until:
+                        return
+                    if wanted(entry):
+                        yield entry
+        finally:
+            reader.close()
+
+    # -- rename, pause -------------------------------------------------------------------------------
+
+    def rename(self, ref: str, new: str) -> str:
+        cid = self.store.resolve(ref)
+        self.store.rename(cid, new)
+        return cid
+
+    def pause(self, ref: str) -> str:
+        cid = self.store.resolve(ref)
+        with self.store.state_lock(cid):
+            state = self.store.state(cid)
+            if state["Status"] == "paused":
+                raise Conflict(f"Container {cid} is already paused")
+            if state["Status"] != "running":
+                raise Conflict(f"Container {cid} is not running")
+            _cgroup(cid).freeze()
+        self.store.update_state(cid, lambda s: s.update(Status="paused", Paused=True))
+        return cid
+
+    def unpause(self, ref: str) -> str:
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] != "paused":
+            raise Conflict(f"Container {cid} is not paused")
+        self._thaw(cid)
+        return cid
+
+    def _thaw(self, cid: str) -> None:
+        with contextlib.suppress(Exception):
+            _cgroup(cid).thaw()
+
+        def change(s: dict) -> None:
+            if s["Status"] == "paused":
+                s.update(Status="running", Paused=False)
+
+        with contextlib.suppress(NotFound):
+            self.store.update_state(cid, change)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def info(self, cid: str) -> ContainerInfo:
+        config = self.store.read_config(cid)
+        state = self.store.state(cid)
+        return ContainerInfo(
+            id=cid,
+            name=config["Name"].lstrip("/"),
+            image=config.get("ImageName") or config.get("Image", ""),
+            image_id=config.get("Image", ""),
+            command=command_line(config.get("Path", ""), config.get("Args") or []),
+            created=config.get("Created", ""),
+            state=state,
+            labels=(config.get("Config") or {}).get("Labels") or {},
+            network=(config.get("HostConfig") or {}).get("NetworkMode", ""),
+        )
+
+    def list(
+        self, all: bool = False, filters: dict[str, list[str]] | None = None
+    ) -> list[ContainerInfo]:
+        """`ps`: running containers (all with `all`), newest first, filtered as Docker's --filter."""
+        filters = filters or {}
+        out = []
+        for cid in self.store.ids():
+            try:
+                info = self.info(cid)
+            except (NotFound, ValueError, KeyError):
+                continue  # removed meanwhile, or half-created
+            if not (
+                all or filters.get("status") or info.status in ("running", "paused", "restarting")
+            ):
+                continue
+            if matches(info, filters):
+                out.append(info)
+        out.sort(key=lambda i: i.created, reverse=True)
+        return out
+
+    def inspect(self, ref: str) -> dict:
+        cid = self.store.resolve(ref)
+        config = self.store.read_config(cid)
+        state = self.store.state(cid)
+        spec_path = self.store.path(cid) / "spec.json"
+        lower = ""
+        with contextlib.suppress(OSError, ValueError):
+            lower = ":".join(json.loads(spec_path.read_bytes()).get("lower_dirs") or [])
+        return inspect_document(config, state, self.store.path(cid), lower)
+
+    def stats(self, ref: str) -> object:
+        """A cgroup stats snapshot (CgroupStats) of a running container."""
+        cid = self.store.resolve(ref)
+        if self.store.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        return _cgroup(cid).stats()
+
+    def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """`ps` output (default `-ef`) for the container's processes: (header, rows)."""
+        cid = self.store.resolve(ref)
+        if self.store.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        return ps_rows(_cgroup(cid).pids(), ps_args or ["-ef"])
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _cgroup(cid: str):  # -> ContainerCgroup
+    from tuidock.runtime.cgroups import ContainerCgroup
+
+    return ContainerCgroup.load(cid)
+
+
+def _read_status(fd: int, timeout: float) -> str | None:
+    """The monitor's one status line; None if it closed without one, "timeout" if none came."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return buf.decode(errors="replace").strip() or None
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
