@@ -8,9 +8,7 @@ show something better than "[Errno 22] Invalid argument".
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-import platform
 
 # mount(2) flags
 MS_RDONLY = 0x1
@@ -108,7 +106,7 @@ _libc: ctypes.CDLL | None = None
 def libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = _load_libc()
         lib.mount.argtypes = [
             ctypes.c_char_p,
             ctypes.c_char_p,
@@ -132,6 +130,18 @@ def libc() -> ctypes.CDLL:
         lib.syscall.restype = ctypes.c_long
         _libc = lib
     return _libc
+
+
+def _load_libc() -> ctypes.CDLL:
+    # glibc's soname first: ctypes.util.find_library runs `ldconfig -p` in a
+    # subprocess and imports subprocess and shutil, tens of ms on every CLI
+    # call that needs a syscall (exec is one).
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so", use_errno=True)
 
 
 def _b(value: PathArg) -> bytes | None:
@@ -185,9 +195,10 @@ def setns(fd: int, nstype: int = 0) -> None:
 
 def pivot_root(new_root: PathArg, put_old: PathArg) -> None:
     """pivot_root(2); `pivot_root(".", ".")` after chdir to the new root works too."""
-    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    machine = os.uname().machine  # what platform.machine() returns, without importing it
+    number = _SYS_PIVOT_ROOT.get(machine)
     if number is None:
-        raise OSError(0, f"pivot_root: unknown syscall number on {platform.machine()}")
+        raise OSError(0, f"pivot_root: unknown syscall number on {machine}")
     rc = libc().syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
     if rc != 0:
         raise _fail("pivot_root", new_root)

@@ -1,0 +1,204 @@
+"""Pieces of the UI without the engine: stats formulas, the log view at 100k lines,
+the log file tail, the keymap and the table's cell-level sync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+from tuidock.keymap import DEFAULT_KEYS, effective_keys, load_keymap, pretty_keys
+from tuidock.runtime.cgroups import CgroupStats
+from tuidock.statsampler import Sampler, cpu_percent, system_cpu_ns
+from tuidock.widgets.logsource import LogLine, LogTail, clean
+from tuidock.widgets.logview import LogView
+from tuidock.widgets.resourcetable import ResourceTable, Row, compile_filter
+from tuidock.widgets.spark import bars
+
+# -- stats -------------------------------------------------------------------------------
+
+
+def test_cpu_percent_is_dockers_formula():
+    # 0.5 s of container CPU in 2 s of all-CPU time on 4 CPUs = 100% of one core.
+    assert cpu_percent(0, 500_000_000, 0, 2_000_000_000, 4) == 100.0
+    assert cpu_percent(10, 10, 0, 100, 4) == 0.0  # no container delta
+    assert cpu_percent(0, 10, 100, 100, 4) == 0.0  # no system delta
+
+
+def test_system_cpu_ns_sums_the_first_seven_fields():
+    import os
+
+    tck = os.sysconf("SC_CLK_TCK")
+    text = "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 1 1 1 1 1 1 1 1 1\n"
+    assert system_cpu_ns(text) == 28 * 1_000_000_000 // tck
+    assert system_cpu_ns() > 0
+
+
+def test_sampler_needs_two_samples_and_forgets_gone_containers():
+    cpu = {"a": 0}
+    system = [0]
+
+    def stats(cid: str) -> CgroupStats:
+        if cid == "gone":
+            raise LookupError(cid)
+        return CgroupStats(cpu_ns=cpu[cid], memory_usage=50, memory_limit=200, pids_current=3)
+
+    sampler = Sampler(read_stats=stats, read_system=lambda: system[0], ncpu=2)
+    first = sampler.sample(["a", "gone"])
+    assert first["a"].cpu_percent == 0.0 and "gone" not in first
+    assert first["a"].memory_percent == 25.0
+    cpu["a"], system[0] = 1_000, 4_000
+    assert sampler.sample(["a"])["a"].cpu_percent == 50.0
+
+
+def test_fixed_scale_sparkline():
+    assert bars([0, 50, 100], 5, 100.0) == "   ▄█"
+    assert bars([0.01], 1, 100.0) == "▁"  # any activity is visible
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+def test_clean_strips_escapes_and_controls():
+    assert clean("\x1b[31mred\x1b[0m\ttab\r\n") == "red     tab"
+    assert clean("a\x07b\n") == "ab"
+
+
+def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):
+    log = tmp_path / "ctr.log"
+
+    def write(path: Path, *lines: tuple[str, str]) -> None:
+        with open(path, "a") as f:
+            for stream, text in lines:
+                f.write(
+                    json.dumps(
+                        {
+                            "log": text + "\n",
+                            "stream": stream,
+                            "time": "2024-01-01T00:00:00.000000000Z",
+                        }
+                    )
+                    + "\n"
+                )
+
+    write(tmp_path / "ctr.log.1", ("stdout", "old"))
+    write(log, ("stdout", "one"), ("stderr", "two"))
+    tail = LogTail(str(tmp_path))
+    got = tail.read_new()
+    assert [(x.text, x.stderr) for x in got] == [("old", False), ("one", False), ("two", True)]
+    assert tail.read_new() == []
+    with open(log, "a") as f:
+        f.write('{"log": "par')  # a torn line waits for its end
+    assert tail.read_new() == []
+    with open(log, "a") as f:
+        f.write('tial\\n", "stream": "stdout", "time": ""}\n')
+    assert [x.text for x in tail.read_new()] == ["partial"]
+    log.rename(tmp_path / "ctr.log.1")
+    write(log, ("stdout", "after rotation"))
+    assert [x.text for x in tail.read_new()] == ["after rotation"]
+    tail.close()
+
+
+class LogApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LogView()
+
+
+def test_log_view_is_fast_on_100k_lines_and_search_keeps_lines():
+    lines = [
+        LogLine("2024-01-01T00:00:00.000000000Z", i % 10 == 0, f"line {i} " + "x" * (i % 50))
+        for i in range(100_000)
+    ]
+
+    async def scenario() -> None:
+        app = LogApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            view = app.query_one(LogView)
+            t = time.perf_counter()
+            view.append(lines)
+            await pilot.pause()
+            appended = time.perf_counter() - t
+            assert view.virtual_size.height == 100_000
+            assert appended < 2.0, f"append+paint of 100k lines took {appended:.2f} s"
+            t = time.perf_counter()
+            for _ in range(20):
+                view.scroll_to(y=50_000 + _ * 37, animate=False, immediate=True)
+                await pilot.pause()
+            per_page = (time.perf_counter() - t) / 20
+            assert per_page < 0.1, f"a page of the log took {per_page * 1000:.0f} ms"
+            view.set_search("line 4999")
+            await pilot.pause(0.1)
+            for _ in range(100):
+                if view.matches:
+                    break
+                await pilot.pause(0.05)
+            assert view.matches[:2] == [4999, 49990]
+            assert len(view.lines) == 100_000  # highlight, not filter
+            view.action_next_match()
+            assert view.current == 49990
+            view.action_prev_match()
+            assert view.current == 4999
+            view.wrap = True
+            await pilot.pause()
+            assert view.virtual_size.height >= 100_000
+
+    asyncio.run(scenario())
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+
+def test_keymap_overrides_and_problems(tmp_path: Path):
+    (tmp_path / "keys.toml").write_text(
+        '[keys]\n"app.pull" = ["P", "ctrl+p"]\n"bogus" = "x"\n"app.run" = 3\n'
+    )
+    keymap, problems = load_keymap(tmp_path)
+    assert keymap == {"app.pull": "P,ctrl+p"}
+    assert len(problems) == 2
+    keys = effective_keys(keymap)
+    assert keys["app.pull"] == "P,ctrl+p" and keys["app.quit"] == DEFAULT_KEYS["app.quit"].keys
+    assert pretty_keys("question_mark,f1") == "? / f1"
+
+
+# -- tables --------------------------------------------------------------------------------
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        table = ResourceTable(id="t")
+        table.COLUMNS = (("a", "A", None), ("b", "B", 6))
+        yield table
+
+
+def test_table_sync_updates_only_changed_cells_and_keeps_cursor():
+    async def scenario() -> None:
+        app = TableApp()
+        async with app.run_test() as pilot:
+            table = app.query_one(ResourceTable)
+            table.sync([Row("k1", ("one", "1"), "one"), Row("k2", ("two", "2"), "two")])
+            await pilot.pause()
+            table.select_key("k2")
+            counter = table._update_count
+            table.sync([Row("k1", ("one", "1"), "one"), Row("k2", ("two", "22"), "two")])
+            assert table.get_cell("k2", "b") == "22"
+            assert table._update_count == counter, "a changed cell does not invalidate the table"
+            table.sync(
+                [
+                    Row("k0", ("zero", "0"), "zero"),
+                    Row("k1", ("one", "1"), "one"),
+                    Row("k2", ("two", "2"), "two"),
+                ]
+            )
+            assert table.current_key == "k2"
+            table.set_filter("!one")
+            assert table._order == ["k0", "k2"]
+            table.set_filter("")
+            table.focus()
+            await pilot.press("space")
+            assert table.marks == {"k2"}
+
+    asyncio.run(scenario())
+    assert compile_filter("a[")[0] is not None  # an invalid regex is searched literally

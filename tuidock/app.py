@@ -1,0 +1,236 @@
+"""TuidockApp: the Textual application behind `tuidock` with no arguments.
+
+It owns the Engine (the same facade the CLI uses), the user's settings
+(keys.toml, ui.toml) and the things that outlive a dialog: pulls run here so
+that closing the pull dialog does not lose the end of the pull. Screens do
+the rest. Closing the app ends nothing but the app: containers keep running,
+their monitors hold them (shell sessions opened in the app are hung up).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tuidock.keymap import load_keymap
+from tuidock.screens.main import MainScreen
+from tuidock.screens.operations import default_shell_command, error_text
+from tuidock.uiconfig import UIConfig, load_ui_config
+from tuidock.widgets.shell import ShellTerminal
+
+if TYPE_CHECKING:
+    from tuidock.engine import Engine
+    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.screens.pull import ProgressRelay
+
+ShellCommand = Callable[["ContainerInfo"], list[str]]
+
+
+def css_path() -> Path:
+    """assets/tuidock.tcss of the source tree, else a copy installed in the package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "assets" / "tuidock.tcss", here / "assets" / "tuidock.tcss"):
+        if candidate.is_file():
+            return candidate
+    return here.parent / "assets" / "tuidock.tcss"
+
+
+class TuidockApp(App[None]):
+    CSS_PATH = css_path()
+    TITLE = "tuidock"
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        config_dir: Path | None = None,
+        ui: UIConfig | None = None,
+        shell_command: ShellCommand | None = None,
+    ) -> None:
+        super().__init__()
+        from tuidock.engine import default_engine
+        from tuidock.runtime import paths
+
+        self.engine = engine or default_engine()
+        self.config_dir = config_dir or paths.config_dir()
+        self.ui = ui or load_ui_config(self.config_dir)
+        self.user_keymap, problems = load_keymap(self.config_dir)
+        self.problems = problems + self.ui.problems
+        self._shell_command = shell_command or default_shell_command
+        self.mouse_enabled = True
+
+    def on_mount(self) -> None:
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+        if self.ui.theme:
+            if self.ui.theme in self.available_themes:
+                self.theme = self.ui.theme
+            else:
+                self.problems.append(f"unknown theme {self.ui.theme!r}")
+        self.push_screen(MainScreen())
+        if not self.ui.mouse:
+            self.set_mouse(False)
+        for problem in self.problems:
+            self.notify(problem, severity="warning", title="Settings", timeout=8)
+
+    @property
+    def main(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    # -- shells --------------------------------------------------------------------------
+
+    def shell_command(self, info: ContainerInfo) -> list[str]:
+        return self._shell_command(info)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The shell pane gets every key but its own leave key: the palette's and
+        # quit's priority keys (ctrl+p, ctrl+q) go to the program in the shell.
+        if action in ("command_palette", "quit", "help_quit") and isinstance(
+            self.focused, ShellTerminal
+        ):
+            return False
+        return super().check_action(action, parameters)
+
+    # -- mouse ---------------------------------------------------------------------------
+
+    def set_mouse(self, enabled: bool) -> None:
+        """Mouse reporting off lets the terminal select and copy text."""
+        driver = self._driver
+        method = "_enable_mouse_support" if enabled else "_disable_mouse_support"
+        if driver is not None and hasattr(driver, method):
+            getattr(driver, method)()
+        self.mouse_enabled = enabled
+
+    # -- pulls ---------------------------------------------------------------------------
+
+    def start_pull(self, name: str, platform: str | None, relay: ProgressRelay) -> None:
+        self._pull(name, platform, relay)
+
+    @work(thread=True, group="pull", exit_on_error=False)
+    def _pull(self, name: str, platform: str | None, relay: ProgressRelay) -> None:
+        from tuidock.runtime.platforms import parse_platform
+
+        try:
+            result = self.engine.pull(
+                name, parse_platform(platform) if platform else None, progress=relay
+            )
+        except Exception as exc:
+            relay.flush()
+            self.call_from_thread(self._pull_done, relay, name, False, error_text(exc))
+            return
+        relay.flush()
+        text = f"Pulled {name} ({result.image.short_id})"
+        if not result.downloaded:
+            text = f"{name} is up to date ({result.image.short_id})"
+        self.call_from_thread(self._pull_done, relay, name, True, text)
+
+    def _pull_done(self, relay: ProgressRelay, name: str, ok: bool, text: str) -> None:
+        screen = relay.screen
+        if screen.is_attached:
+            screen.finished(ok, text)
+        else:
+            self.notify(text, severity="information" if ok else "error", title="Pull")
+        if self.main is not None:
+            self.main.reload_images()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Workers catch what they expect; anything else lands here as a notice
+        # instead of ending the app.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(error_text(event.worker.error), severity="error", title="Error")
+
+    # -- command palette: every action by name ----------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main
+        if main is None:
+            return
+        commands: list[tuple[str, str, Callable[[], object]]] = [
+            ("Images pane", "Focus the images list", lambda: main.action_focus_pane("images")),
+            (
+                "Containers pane",
+                "Focus the containers list",
+                lambda: main.action_focus_pane("containers"),
+            ),
+            ("Logs pane", "Focus the logs of the selected container", main.action_focus_logs),
+            ("Pull image", "Pull an image with per-layer progress", main.action_pull),
+            ("Run container", "Create and start a container", main.action_run),
+            (
+                "Start / stop container",
+                "Start or stop the selected containers",
+                main.action_start_stop,
+            ),
+            ("Restart container", "Restart the selected containers", main.action_restart),
+            ("Shell in container", "Open a shell in the shell pane", main.action_exec),
+            ("Shell full screen", "Exec a shell with the UI suspended", main.action_exec_full),
+            (
+                "Delete images",
+                "Delete the marked images",
+                lambda: main.query_one("#images").action_delete(),
+            ),
+            (
+                "Remove containers",
+                "Remove the marked containers",
+                lambda: main.query_one("#containers").action_delete(),
+            ),
+            (
+                "Inspect image",
+                "Inspect the selected image",
+                lambda: main.query_one("#images").action_inspect(),
+            ),
+            (
+                "Inspect container",
+                "Inspect the selected container",
+                lambda: main.query_one("#containers").action_inspect(),
+            ),
+            (
+                "Logs: timestamps",
+                "Toggle timestamps",
+                lambda: main.query_one("#logview").action_toggle_timestamps(),
+            ),
+            (
+                "Logs: wrap",
+                "Toggle wrapping",
+                lambda: main.query_one("#logview").action_toggle_wrap(),
+            ),
+            (
+                "Logs: follow",
+                "Toggle following",
+                lambda: main.query_one("#logview").action_toggle_follow(),
+            ),
+            ("Logs: search", "Search the logs", lambda: main.query_one("#logview").action_search()),
+            (
+                "Logs: save",
+                "Save the logs to a file",
+                lambda: main.query_one("#logview").action_save(),
+            ),
+            ("Mouse on/off", "Off lets the terminal select text", main.action_toggle_mouse),
+            ("Reload", "Reload images and containers", main.action_reload),
+            ("Help", "Every key", main.action_help),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+
+
+def run() -> int:
+    """Start the UI (called by `tuidock` with no arguments)."""
+    import gc
+
+    if not gc.isenabled():
+        # __main__ turns the GC off for the CLI's short life; a UI runs for hours.
+        gc.enable()
+    os.environ.setdefault("TEXTUAL_FPS", "30")
+    TuidockApp().run()
+    return 0

@@ -1,0 +1,153 @@
+"""Key bindings of the UI: the defaults, and the user's overrides from keys.toml.
+
+Every binding has an ID ("images.delete"); widgets build their BINDINGS from
+this table with `bind()`, so the defaults live in one place, the help screen
+lists them all, and Textual's keymap (App.set_keymap) applies the user's
+overrides by ID without any widget knowing about the config file.
+
+keys.toml, in the config dir ($TUIDOCK_CONFIG, else ~/.config/tuidock):
+
+    [keys]
+    "app.quit" = "q,ctrl+q"
+    "containers.exec" = "x"
+
+This module imports no Textual at import time except inside `bind`, so the
+CLI can read it cheaply.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    keys: str  # Textual key names, comma separated
+    description: str
+    where: str  # the help screen's section
+
+
+# ID -> default keys. Keys are Textual's names ("question_mark" is "?").
+DEFAULT_KEYS: dict[str, KeySpec] = {
+    # anywhere on the main screen
+    "app.images": KeySpec("1", "Images pane", "Global"),
+    "app.containers": KeySpec("2", "Containers pane", "Global"),
+    "app.logs": KeySpec("3,l", "Logs pane", "Global"),
+    "app.pull": KeySpec("p", "Pull an image", "Global"),
+    "app.run": KeySpec("r", "Run a container", "Global"),
+    "app.help": KeySpec("question_mark,f1", "Help", "Global"),
+    "app.quit": KeySpec("q", "Quit (containers keep running)", "Global"),
+    "app.mouse": KeySpec("M", "Mouse on/off (off: select text)", "Global"),
+    "app.theme": KeySpec("T", "Next theme", "Global"),
+    "app.refresh": KeySpec("ctrl+r", "Reload lists", "Global"),
+    # any list (images, containers)
+    "list.filter": KeySpec("slash", "Filter (Enter apply, Esc clear; !text inverts)", "Lists"),
+    "list.mark": KeySpec("space", "Mark / unmark row", "Lists"),
+    "list.unmark": KeySpec("u", "Clear marks", "Lists"),
+    "list.down": KeySpec("j", "Down", "Lists"),
+    "list.up": KeySpec("k", "Up", "Lists"),
+    "list.delete": KeySpec("d,delete", "Delete marked (or current) after confirm", "Lists"),
+    "list.inspect": KeySpec("i", "Inspect (JSON tree)", "Lists"),
+    # containers pane
+    "containers.startstop": KeySpec("s", "Start / stop", "Containers"),
+    "containers.restart": KeySpec("R", "Restart", "Containers"),
+    "containers.exec": KeySpec(
+        "e", "Shell in the shell pane (returns to an open one)", "Containers"
+    ),
+    "containers.exec_full": KeySpec("E", "Shell full screen (suspends the UI)", "Containers"),
+    # logs pane
+    "logs.search": KeySpec("slash", "Search (highlight, others stay visible)", "Logs"),
+    "logs.next": KeySpec("n", "Next match", "Logs"),
+    "logs.prev": KeySpec("N", "Previous match", "Logs"),
+    "logs.timestamps": KeySpec("t", "Timestamps on/off", "Logs"),
+    "logs.wrap": KeySpec("w", "Wrap on/off", "Logs"),
+    "logs.follow": KeySpec("f", "Follow on/off", "Logs"),
+    "logs.save": KeySpec("ctrl+s", "Save to a file", "Logs"),
+    "logs.top": KeySpec("g,home", "Top", "Logs"),
+    "logs.bottom": KeySpec("G,end", "Bottom (follows)", "Logs"),
+    # shell pane (a priority key: the terminal gets every other key)
+    "shell.leave": KeySpec(
+        "ctrl+right_square_bracket", "Leave the shell (it keeps running)", "Shell"
+    ),
+    # dialogs
+    "confirm.yes": KeySpec("y,enter", "Confirm", "Dialogs"),
+    "confirm.no": KeySpec("n,escape", "Cancel", "Dialogs"),
+}
+
+KEYS_FILE = "keys.toml"
+
+
+def bind(
+    binding_id: str,
+    action: str,
+    *,
+    show: bool = True,
+    priority: bool = False,
+    description: str | None = None,
+) -> Binding:
+    """A Textual Binding with its default keys from DEFAULT_KEYS."""
+    from textual.binding import Binding
+
+    spec = DEFAULT_KEYS[binding_id]
+    return Binding(
+        spec.keys,
+        action,
+        description if description is not None else spec.description.split(" (")[0],
+        show=show,
+        priority=priority,
+        id=binding_id,
+    )
+
+
+def load_keymap(config_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """(overrides by ID, problems) from keys.toml; a broken file never stops the app."""
+    path = config_dir / KEYS_FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, [f"{path}: {exc}"]
+    table = data.get("keys", data)
+    keymap: dict[str, str] = {}
+    problems: list[str] = []
+    for binding_id, keys in table.items():
+        if binding_id not in DEFAULT_KEYS:
+            problems.append(f"{path}: unknown binding {binding_id!r}")
+            continue
+        if isinstance(keys, list):
+            keys = ",".join(str(k) for k in keys)
+        if not isinstance(keys, str) or not keys.strip():
+            problems.append(f'{path}: {binding_id} needs a key string, e.g. "x" or "x,ctrl+x"')
+            continue
+        keymap[binding_id] = keys.replace(" ", "")
+    return keymap, problems
+
+
+def effective_keys(keymap: dict[str, str]) -> dict[str, str]:
+    """Keys in force for every binding ID: the user's where given, else the default."""
+    return {bid: keymap.get(bid, spec.keys) for bid, spec in DEFAULT_KEYS.items()}
+
+
+_PRETTY = {
+    "question_mark": "?",
+    "slash": "/",
+    "space": "space",
+    "right_square_bracket": "]",
+    "delete": "Del",
+}
+
+
+def pretty_keys(keys: str) -> str:
+    """ "question_mark,f1" -> "? / f1" for the help screen."""
+    out = []
+    for key in keys.split(","):
+        parts = [_PRETTY.get(p, p) for p in key.split("+")]
+        out.append("+".join(parts))
+    return " / ".join(out)

@@ -1,0 +1,381 @@
+"""The main screen: images and containers side by side, logs and shells below.
+
+Data flow: one poller tick (a timer every `stats_interval`) starts one thread
+worker that lists the containers, samples the cgroups of the running ones
+and stats images.json; it posts one `Polled` message and the tables update
+the cells that changed. A tick is skipped while the previous one still runs,
+so a slow disk never piles workers up. The image list is re-read only when
+images.json changed (a pull or rmi from the CLI shows up by itself).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
+
+from tuidock.keymap import bind
+from tuidock.screens.operations import Operations
+from tuidock.statsampler import Sampler, forget
+from tuidock.widgets.containers import ContainersTable, container_rows
+from tuidock.widgets.filterinput import FilterInput
+from tuidock.widgets.header import EngineFacts, EngineHeader
+from tuidock.widgets.images import ImagesTable, image_rows
+from tuidock.widgets.logpane import LogPane
+from tuidock.widgets.logview import LogView
+from tuidock.widgets.resourcetable import ResourceTable
+from tuidock.widgets.spark import Spark
+
+if TYPE_CHECKING:
+    from tuidock.app import TuidockApp
+    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.runtime.imagestore import ImageRecord
+    from tuidock.statsampler import Sample
+
+HISTORY = 60  # samples kept per container for the sparklines
+FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
+ACTIVE = ("running", "paused", "restarting")
+
+
+def set_text(label: Label, text: str) -> None:
+    """Update a fixed-size label only when its text changes, and without a
+    relayout: Static.update re-lays out the whole screen by default, which on
+    every tick cost more than all the data collection."""
+    if getattr(label, "_shown_text", None) != text:
+        label._shown_text = text  # type: ignore[attr-defined]
+        label.update(Text(text), layout=False)
+
+
+class Polled(Message):
+    def __init__(
+        self,
+        infos: list[ContainerInfo] | None,
+        samples: dict[str, Sample],
+        images_stamp: tuple[int, int] | None,
+        error: str | None = None,
+    ) -> None:
+        self.infos = infos
+        self.samples = samples
+        self.images_stamp = images_stamp
+        self.error = error
+        super().__init__()
+
+
+class ImagesLoaded(Message):
+    def __init__(self, records: list[ImageRecord]) -> None:
+        self.records = records
+        super().__init__()
+
+
+class FactsLoaded(Message):
+    def __init__(self, cgroup: str) -> None:
+        self.cgroup = cgroup
+        super().__init__()
+
+
+class MainScreen(Operations):
+    BINDINGS = [  # noqa: RUF012
+        bind("app.images", "focus_pane('images')"),
+        bind("app.containers", "focus_pane('containers')"),
+        bind("app.logs", "focus_logs"),
+        bind("app.pull", "pull"),
+        bind("app.run", "run"),
+        bind("app.help", "help"),
+        bind("app.quit", "quit"),
+        bind("app.mouse", "toggle_mouse", show=False),
+        bind("app.theme", "next_theme", show=False),
+        bind("app.refresh", "reload", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: dict[str, ContainerInfo] = {}
+        self.samples: dict[str, Sample] = {}
+        self.cpu_history: dict[str, deque[float]] = {}
+        self.mem_history: dict[str, deque[float]] = {}
+        self.pending: dict[str, str] = {}  # container ID -> "stopping…" while an op runs
+        self.sampler = Sampler()
+        self._polling = False
+        self._images_stamp: tuple[int, int] | None = None
+        self._image_count = 0
+        self._cgroup = "?"
+        self._selected: str | None = None
+        self._select_timer = None
+        self.poll_count = 0  # for tests and the benchmark
+        self.images_loads = 0
+        self._listed_infos: list[ContainerInfo] | None = None
+        self._containers_seen: tuple | None = None
+
+    @property
+    def tapp(self) -> TuidockApp:
+        return self.app  # type: ignore[return-value]
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield EngineHeader(self._facts(), id="header")
+        with Horizontal(id="top"):
+            with Vertical(id="images-pane", classes="pane"):
+                yield Label("1 Images", id="images-title", classes="pane-title")
+                yield FilterInput(placeholder="filter (regex; !x inverts)", id="images-filter")
+                yield ImagesTable(id="images")
+            with Vertical(id="containers-pane", classes="pane"):
+                yield Label("2 Containers", id="containers-title", classes="pane-title")
+                yield FilterInput(placeholder="filter (regex; !x inverts)", id="containers-filter")
+                yield ContainersTable(id="containers")
+                with Horizontal(id="sparks"):
+                    yield Label("CPU", classes="spark-label")
+                    yield Spark(100.0, id="cpu-spark")
+                    yield Label("", id="cpu-now", classes="spark-now")
+                    yield Label("MEM", classes="spark-label")
+                    yield Spark(100.0, id="mem-spark")
+                    yield Label("", id="mem-now", classes="spark-now")
+        with TabbedContent(id="bottom"), TabPane("3 Logs", id="tab-logs"):
+            yield LogPane(id="logpane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for flt in self.query(FilterInput):
+            flt.display = False
+        self.query_one(ContainersTable).focus()
+        self._load_facts()
+        self.reload_images()
+        self.poll_now()
+        self.set_interval(self.tapp.ui.stats_interval, self.poll_now)
+
+    def _facts(self) -> EngineFacts:
+        infos = self.infos.values()
+        return EngineFacts(
+            root=str(self.tapp.engine.root),
+            cgroup=self._cgroup,
+            images=self._image_count,
+            containers=len(self.infos),
+            running=sum(1 for i in infos if i.status in ACTIVE),
+            mouse=self.tapp.mouse_enabled,
+        )
+
+    def update_header(self) -> None:
+        self.query_one(EngineHeader).set_facts(self._facts())
+
+    def _update_titles(self) -> None:
+        images = self.query_one(ImagesTable)
+        text = f"1 Images ({len(images._all)})"  # rows: one per tag, as `images` lists them
+        if images.filter_text:
+            text += f"  filter /{images.filter_text}/"
+        set_text(self.query_one("#images-title", Label), text)
+        containers = self.query_one(ContainersTable)
+        running = sum(1 for i in self.infos.values() if i.status in ACTIVE)
+        text = f"2 Containers ({running} running / {len(self.infos)})"
+        if containers.filter_text:
+            text += f"  filter /{containers.filter_text}/"
+        set_text(self.query_one("#containers-title", Label), text)
+
+    @work(thread=True, group="facts", exit_on_error=False)
+    def _load_facts(self) -> None:
+        from tuidock.runtime.cgroups import cgroup_version
+
+        self.post_message(FactsLoaded(cgroup_version()))
+
+    def on_facts_loaded(self, message: FactsLoaded) -> None:
+        self._cgroup = message.cgroup
+        self.update_header()
+
+    # -- images -------------------------------------------------------------------------
+
+    def reload_images(self) -> None:
+        self._load_images()
+
+    @work(thread=True, exclusive=True, group="images", exit_on_error=False)
+    def _load_images(self) -> None:
+        self.post_message(ImagesLoaded(self.tapp.engine.list_images()))
+
+    def on_images_loaded(self, message: ImagesLoaded) -> None:
+        self.images_loads += 1
+        self._image_count = len(message.records)
+        self.query_one(ImagesTable).sync(image_rows(message.records))
+        self._update_titles()
+        self.update_header()
+
+    def _images_stamp_now(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.tapp.engine.images.path)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_ino
+
+    # -- the poller -------------------------------------------------------------------------
+
+    def poll_now(self) -> None:
+        if self._polling:
+            return
+        self._polling = True
+        self._poll()
+
+    def _containers_stamp(self) -> tuple | None:
+        """What changed on disk since the last listing: the containers' config and
+        state files are replaced by rename on every change, so their (inode,
+        mtime) say whether re-reading all of them would find anything new."""
+        cdir = self.tapp.engine.root / "containers"
+        out = []
+        try:
+            entries = sorted(e.name for e in os.scandir(cdir) if len(e.name) == 64)
+        except FileNotFoundError:
+            return ()
+        for name in entries:
+            for f in ("config.json", "state.json"):
+                try:
+                    st = os.stat(cdir / name / f)
+                except FileNotFoundError:
+                    return None  # half made or half removed: list it properly
+                out.append((st.st_ino, st.st_mtime_ns))
+        return tuple(zip(entries, out[0::2], out[1::2], strict=True))
+
+    @work(thread=True, group="poll", exit_on_error=False)
+    def _poll(self) -> None:
+        try:
+            stamp = self._containers_stamp()
+            # A full listing also notices a monitor that died without writing its
+            # state (the engine reconciles on read): at least every FULL_LIST_EVERY ticks.
+            if (
+                stamp is not None
+                and stamp == self._containers_seen
+                and self._listed_infos is not None
+                and self.poll_count % FULL_LIST_EVERY
+            ):
+                infos = self._listed_infos
+            else:
+                infos = self.tapp.engine.list_containers(all=True)
+                self._listed_infos, self._containers_seen = infos, stamp
+            running = [i.id for i in infos if i.status in ("running", "paused")]
+            samples = self.sampler.sample(running)
+            forget(running)
+            self.post_message(Polled(infos, samples, self._images_stamp_now()))
+        except Exception as exc:
+            self.post_message(Polled(None, {}, None, error=str(exc)))
+
+    def on_polled(self, message: Polled) -> None:
+        self._polling = False
+        self.poll_count += 1
+        if message.images_stamp != self._images_stamp:
+            self._images_stamp = message.images_stamp
+            self.reload_images()
+        if message.infos is None:
+            self.query_one("#containers-title", Label).update(
+                Text(f"2 Containers (error: {message.error})", style="red")
+            )
+            return
+        self.infos = {i.id: i for i in message.infos}
+        self.samples = message.samples
+        for cid, sample in message.samples.items():
+            self.cpu_history.setdefault(cid, deque(maxlen=HISTORY)).append(sample.cpu_percent)
+            self.mem_history.setdefault(cid, deque(maxlen=HISTORY)).append(sample.memory_percent)
+        for gone in set(self.cpu_history) - set(self.infos):
+            self.cpu_history.pop(gone, None)
+            self.mem_history.pop(gone, None)
+        table = self.query_one(ContainersTable)
+        table.sync(container_rows(message.infos, message.samples, self.pending))
+        self._update_titles()
+        self._show_sparks()
+        self.update_header()
+        if self._want_select and table.select_key(self._want_select):
+            self._want_select = None
+        if self._selected is None and table.current_key:
+            self._select(table.current_key)
+
+    # -- selection: logs and sparklines follow the containers' cursor ---------------------------
+
+    @on(DataTable.RowHighlighted, "#containers")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key == self._selected:
+            return
+        # Debounced: holding j/k over 50 rows must not start 50 log reads.
+        if self._select_timer is not None:
+            self._select_timer.stop()
+        self._select_timer = self.set_timer(0.15, lambda: self._select(key))
+
+    def _select(self, cid: str | None) -> None:
+        self._selected = cid
+        self._show_sparks()
+        info = self.infos.get(cid) if cid else None
+        pane = self.query_one(LogPane)
+        if info is None:
+            pane.show_container(None)
+            return
+        pane.show_container(cid, info.name, str(self.tapp.engine.root / "containers" / cid))
+
+    def _show_sparks(self) -> None:
+        cid = self._selected
+        cpu = list(self.cpu_history.get(cid, ())) if cid else []
+        mem = list(self.mem_history.get(cid, ())) if cid else []
+        self.query_one("#cpu-spark", Spark).data = tuple(cpu)
+        self.query_one("#mem-spark", Spark).data = tuple(mem)
+        sample = self.samples.get(cid) if cid else None
+        set_text(self.query_one("#cpu-now", Label), f"{sample.cpu_percent:5.1f}%" if sample else "")
+        set_text(
+            self.query_one("#mem-now", Label), f"{sample.memory_percent:5.1f}%" if sample else ""
+        )
+
+    # -- focus ---------------------------------------------------------------------------------
+
+    def action_focus_pane(self, which: str) -> None:
+        self.query_one(f"#{which}", ResourceTable).focus()
+
+    def action_focus_logs(self) -> None:
+        self.query_one("#bottom", TabbedContent).active = "tab-logs"
+        self.query_one(LogView).focus()
+
+    # -- filters ----------------------------------------------------------------------------------
+
+    @on(ResourceTable.FilterRequested)
+    def _open_filter(self, event: ResourceTable.FilterRequested) -> None:
+        flt = self.query_one(f"#{event.table.id}-filter", FilterInput)
+        flt.open(event.table.filter_text)
+
+    @on(FilterInput.Changed, "#images-filter, #containers-filter")
+    def _filter_changed(self, event: FilterInput.Changed) -> None:
+        table_id = event.input.id.removesuffix("-filter")  # type: ignore[union-attr]
+        self.query_one(f"#{table_id}", ResourceTable).set_filter(event.value)
+        self._update_titles()
+
+    @on(FilterInput.Closed, "#images-filter, #containers-filter")
+    def _filter_closed(self, event: FilterInput.Closed) -> None:
+        table = self.query_one(f"#{event.input.id.removesuffix('-filter')}", ResourceTable)  # type: ignore[union-attr]
+        if not event.applied:
+            table.set_filter("")
+        self._update_titles()
+        table.focus()
+
+    @on(FilterInput.Submitted, "#images-filter, #containers-filter")
+    def _filter_submitted(self, event: FilterInput.Submitted) -> None:
+        event.stop()
+
+    # -- app-wide toggles ------------------------------------------------------------------------------
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    def action_toggle_mouse(self) -> None:
+        self.tapp.set_mouse(not self.tapp.mouse_enabled)
+        self.update_header()
+
+    def action_next_theme(self) -> None:
+        themes = sorted(self.app.available_themes)
+        i = themes.index(self.app.theme) if self.app.theme in themes else -1
+        self.app.theme = themes[(i + 1) % len(themes)]
+        self.notify(f"theme: {self.app.theme}", timeout=1.5)
+
+    def action_reload(self) -> None:
+        self.reload_images()
+        self.poll_now()
+
+    def current_time(self) -> float:
+        return time.time()

@@ -1,0 +1,370 @@
+"""What the keys do on the main screen: engine operations, dialogs, shells.
+
+A mixin of MainScreen, kept apart from the layout and the poller. Every
+engine call runs in a thread worker; results and errors come back through
+`call_from_thread` as notifications, and a poll is asked for right after,
+so the tables show the new state without waiting for the next tick.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.screen import Screen
+
+from tuidock.screens.confirm import ConfirmScreen
+from tuidock.screens.help import HelpScreen
+from tuidock.screens.inspect import InspectScreen
+from tuidock.screens.prompt import PromptScreen
+from tuidock.screens.pull import PullScreen
+from tuidock.screens.run import RunRequest, RunScreen
+from tuidock.widgets import images as imagerows
+from tuidock.widgets.containers import ContainersTable
+from tuidock.widgets.images import ImagesTable
+from tuidock.widgets.logpane import LogPane
+from tuidock.widgets.logview import LogView
+from tuidock.widgets.resourcetable import ResourceTable
+from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
+
+if TYPE_CHECKING:
+    from tuidock.app import TuidockApp
+    from tuidock.runtime.containers import ContainerInfo
+
+
+def error_text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", None)
+    return f"{message}\n{hint}" if hint else message
+
+
+class Operations(Screen):
+    """The base of MainScreen (which provides infos, pending, poll_now, ...).
+
+    A Screen subclass rather than a plain mixin: Textual finds `@on` handlers
+    only on classes made by its metaclass.
+    """
+
+    infos: dict[str, ContainerInfo]
+    pending: dict[str, str]
+    _want_select: str | None = None
+
+    if TYPE_CHECKING:
+        app: TuidockApp  # type: ignore[assignment]
+
+        def poll_now(self) -> None: ...
+        def reload_images(self) -> None: ...
+        def action_focus_logs(self) -> None: ...
+
+    def _notify_from_thread(
+        self, text: str, severity: str = "information", title: str = ""
+    ) -> None:
+        self.app.call_from_thread(self.notify, text, severity=severity, title=title)
+
+    # -- images --------------------------------------------------------------------------
+
+    def action_pull(self) -> None:
+        self.app.push_screen(PullScreen())
+
+    def action_help(self) -> None:
+        from tuidock.keymap import effective_keys
+
+        self.app.push_screen(
+            HelpScreen(effective_keys(self.app.user_keymap), str(self.app.config_dir))
+        )
+
+    @on(ResourceTable.DeleteRequested, "#images")
+    def _delete_images(self, event: ResourceTable.DeleteRequested) -> None:
+        keys = event.keys
+        names = [imagerows.label(k) for k in keys]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._remove_images([imagerows.removal_name(k) for k in keys])
+                self.query_one(ImagesTable).action_clear_marks()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete {len(keys)} image{'s' if len(keys) > 1 else ''}?", names),
+            answered,
+        )
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _remove_images(self, names: list[str]) -> None:
+        report, errors = self.app.engine.remove_images(names)
+        if report.untagged or report.deleted:
+            self._notify_from_thread(
+                f"untagged {len(report.untagged)}, deleted {len(report.deleted)}", title="Images"
+            )
+        for err in errors:
+            self._notify_from_thread(err, "error", "Delete failed")
+        self.app.call_from_thread(self.reload_images)
+
+    # -- inspect ------------------------------------------------------------------------------
+
+    @on(ResourceTable.InspectRequested)
+    def _inspect(self, event: ResourceTable.InspectRequested) -> None:
+        self._load_inspect(event.table.id or "", event.key)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _load_inspect(self, table: str, key: str) -> None:
+        engine = self.app.engine
+        try:
+            if table == "images":
+                image_id = key.partition("|")[0]
+                data = engine.inspect_image(image_id)
+                title = f"image {imagerows.label(key)}"
+            else:
+                data = engine.inspect_container(key)
+                title = f"container {data.get('Name', key[:12]).lstrip('/')}"
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Inspect failed")
+            return
+        self.app.call_from_thread(self.app.push_screen, InspectScreen(title, data))
+
+    # -- run -----------------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        image = self.query_one(ImagesTable).current_image or ""
+        if image and "|" not in image and image.startswith("sha256:"):
+            image = image.removeprefix("sha256:")[:12]
+
+        def answered(req: RunRequest | None) -> None:
+            if req is not None:
+                self._run(req)
+
+        self.app.push_screen(RunScreen(image), answered)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _run(self, req: RunRequest) -> None:
+        try:
+            cid, _client, warnings = self.app.engine.run(req.options)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Run failed")
+            self.app.call_from_thread(self.poll_now)
+            return
+        for w in warnings:
+            self._notify_from_thread(w, "warning")
+        self._notify_from_thread(f"started {cid[:12]}", title="Run")
+        self.app.call_from_thread(self._after_run, cid, req.detach)
+
+    def _after_run(self, cid: str, detach: bool) -> None:
+        self._want_select = cid
+        self.poll_now()
+        if not detach:
+            self.action_focus_logs()
+
+    # -- containers: lifecycle -------------------------------------------------------------------
+
+    def _selected_containers(self) -> list[str]:
+        return [cid for cid in self.query_one(ContainersTable).selection() if cid in self.infos]
+
+    def action_start_stop(self) -> None:
+        for cid in self._selected_containers():
+            running = self.infos[cid].status in ("running", "paused", "restarting")
+            self._container_op("stop" if running else "start", cid)
+
+    def action_restart(self) -> None:
+        for cid in self._selected_containers():
+            self._container_op("restart", cid)
+
+    @on(ResourceTable.DeleteRequested, "#containers")
+    def _delete_containers(self, event: ResourceTable.DeleteRequested) -> None:
+        ids = [cid for cid in event.keys if cid in self.infos]
+        if not ids:
+            return
+        running = [c for c in ids if self.infos[c].status in ("running", "paused", "restarting")]
+        note = f"{len(running)} running: they will be killed" if running else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.query_one(ContainersTable).action_clear_marks()
+                for cid in ids:
+                    self._container_op("rm", cid)
+
+        names = [f"{self.infos[c].name} ({c[:12]}, {self.infos[c].status})" for c in ids]
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Remove {len(ids)} container{'s' if len(ids) > 1 else ''}?", names, note
+            ),
+            answered,
+        )
+
+    def _container_op(self, verb: str, cid: str) -> None:
+        if cid in self.pending:
+            return
+        self.pending[cid] = {
+            "stop": "stopping…",
+            "start": "starting…",
+            "restart": "restarting…",
+        }.get(verb, "removing…")
+        self.poll_now()
+        self._container_op_worker(verb, cid)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _container_op_worker(self, verb: str, cid: str) -> None:
+        engine = self.app.engine
+        timeout = self.app.ui.stop_timeout
+        name = self.infos[cid].name if cid in self.infos else cid[:12]
+        try:
+            if verb == "start":
+                engine.start_container(cid)
+            elif verb == "stop":
+                engine.stop_container(cid, timeout)
+            elif verb == "restart":
+                engine.restart_container(cid, timeout)
+            else:
+                engine.remove_container(cid, force=True)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", f"{verb} {name} failed")
+        else:
+            past = {"start": "started", "stop": "stopped", "restart": "restarted"}.get(
+                verb, "removed"
+            )
+            self._notify_from_thread(f"{past} {name}", title="Containers")
+        finally:
+            self.app.call_from_thread(self._op_done, cid)
+
+    def _op_done(self, cid: str) -> None:
+        self.pending.pop(cid, None)
+        self.poll_now()
+
+    # -- shells -------------------------------------------------------------------------------------
+
+    def _shell_target(self) -> ContainerInfo | None:
+        cid = self.query_one(ContainersTable).current_key
+        info = self.infos.get(cid) if cid else None
+        if info is None:
+            self.notify("select a container first", severity="warning")
+            return None
+        return info
+
+    def shell_tabs(self) -> ShellTabs:
+        tabs = getattr(self, "_shell_tabs", None)
+        if tabs is None:
+            from textual.widgets import TabbedContent
+
+            tabs = self._shell_tabs = ShellTabs(self.query_one("#bottom", TabbedContent))
+        return tabs
+
+    async def action_exec(self) -> None:
+        info = self._shell_target()
+        if info is None:
+            return
+        tabs = self.shell_tabs()
+        if tabs.get(info.id) is not None:
+            self._before_shell = self.focused
+            tabs.show(info.id)
+            return
+        if info.status != "running":
+            self.notify(f"{info.name} is not running", severity="warning")
+            return
+        if EMBEDDING_ERROR or self.app.ui.shell == "fullscreen":
+            if EMBEDDING_ERROR:
+                self.notify(EMBEDDING_ERROR + "; using the full screen", severity="warning")
+            self.action_exec_full()
+            return
+        command = self._command_for(info)
+        if command is None:
+            return
+        self._before_shell = self.focused
+        try:
+            await tabs.open(info.id, info.name, command)
+        except Exception as exc:
+            self.notify(f"embedded shell failed ({exc}); using the full screen", severity="warning")
+            await tabs.close(info.id)
+            self.action_exec_full()
+
+    def _command_for(self, info: ContainerInfo) -> list[str] | None:
+        """The exec command line; None (and a notice) if the container has no shell."""
+        try:
+            return self.app.shell_command(info)
+        except Exception as exc:
+            self.notify(error_text(exc), severity="error", title=f"No shell in {info.name}")
+            return None
+
+    def action_exec_full(self) -> None:
+        """Hand the whole terminal to the exec; the UI comes back when it ends."""
+        info = self._shell_target()
+        if info is None:
+            return
+        command = self._command_for(info)
+        if command is None:
+            return
+        try:
+            with self.app.suspend():
+                code = subprocess.call(command)
+        except Exception as exc:
+            self.notify(f"cannot suspend the UI for the shell: {exc}", severity="error")
+            return
+        if code:
+            self.notify(f"shell in {info.name} exited with {code}", severity="warning")
+
+    @on(ShellTerminal.Leave)
+    def _leave_shell(self, event: ShellTerminal.Leave) -> None:
+        back = getattr(self, "_before_shell", None)
+        if back is None or not back.is_attached or isinstance(back, ShellTerminal):
+            back = self.query_one(ContainersTable)
+        back.focus()
+
+    @on(ShellTerminal.ProcessExited)
+    async def _shell_exited(self, event: ShellTerminal.ProcessExited) -> None:
+        term = event.control if isinstance(event.control, ShellTerminal) else None
+        if term is None:
+            for t in self.shell_tabs().sessions.values():
+                if t._exited:
+                    term = t
+                    break
+        if term is None:
+            return
+        had_focus = term.has_focus
+        code = event.exit_code
+        if code:
+            tail = [line for line in term.screen_lines() if line][-3:]
+            self.notify(
+                "\n".join([f"shell in {term.label} exited with {code}", *tail]), severity="warning"
+            )
+        await self.shell_tabs().close(term.cid)
+        if had_focus or self.focused is None:
+            self.query_one(ContainersTable).focus()
+
+    # -- logs -------------------------------------------------------------------------------------
+
+    @on(LogView.SaveRequested)
+    def _save_logs(self) -> None:
+        pane = self.query_one(LogPane)
+        if pane.cid is None:
+            return
+        default = str(Path.cwd() / f"{pane.name_shown or pane.cid[:12]}.log")
+
+        def answered(path: str | None) -> None:
+            if path:
+                self._write_logs(path, pane.view.text_of())
+
+        self.app.push_screen(PromptScreen("Save the logs to", default), answered)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _write_logs(self, path: str, text: str) -> None:
+        try:
+            Path(path).expanduser().write_text(text)
+        except OSError as exc:
+            self._notify_from_thread(f"{path}: {exc.strerror}", "error", "Save failed")
+            return
+        self._notify_from_thread(f"saved {path}", title="Logs")
+
+
+def default_shell_command(info: ContainerInfo) -> list[str]:
+    """`tuidock exec -it <id> <shell>`: the CLI's exec path, run in our PTY.
+
+    The exec engineer's `shell_command(container)` (which picks bash, else sh)
+    is used when it exists; until then the same command line with sh.
+    """
+    for module in ("tuidock.runtime.shells", "tuidock.runtime.execution"):
+        try:
+            shell_command = __import__(module, fromlist=["shell_command"]).shell_command
+        except (ImportError, AttributeError):
+            continue
+        return list(shell_command(info.id))
+    return [sys.executable, "-m", "tuidock", "exec", "-it", info.id, "sh"]

@@ -1,0 +1,173 @@
+"""The pull dialog: a reference in, a progress bar per layer while it comes.
+
+The pull runs in a thread worker owned by the app, not by this dialog: Esc
+closes the dialog and the pull goes on; its end is still announced (and the
+images pane reloaded) by the app. Progress events arrive from the pull's
+threads many times a second; they are coalesced per layer and posted at most
+every PROGRESS_EVERY seconds, so a fast pull never floods the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, ProgressBar
+
+from tuidock.humanize import human_size
+
+if TYPE_CHECKING:
+    from tuidock.runtime.pull import PullEvent
+
+PROGRESS_EVERY = 0.1
+DONE = {"Pull complete", "Already exists"}
+
+
+class PullProgressBatch(Message):
+    def __init__(self, layers: dict[str, PullEvent], lines: list[str]) -> None:
+        self.layers = layers
+        self.lines = lines
+        super().__init__()
+
+
+class PullFinished(Message):
+    def __init__(self, name: str, ok: bool, text: str) -> None:
+        self.name = name
+        self.ok = ok
+        self.text = text
+        super().__init__()
+
+
+class ProgressRelay:
+    """The pull's progress callback: coalesces events, posts batches to the dialog."""
+
+    def __init__(self, screen: PullScreen) -> None:
+        self.screen = screen
+        self.lock = threading.Lock()
+        self.layers: dict[str, PullEvent] = {}
+        self.lines: list[str] = []
+        self.last = 0.0
+
+    def __call__(self, ev: PullEvent) -> None:
+        with self.lock:
+            if ev.kind == "status":
+                self.lines.append(ev.status)
+            else:
+                prev = self.layers.get(ev.id)
+                changed_phase = prev is None or prev.status != ev.status
+                self.layers[ev.id] = ev
+                if not changed_phase and time.monotonic() - self.last < PROGRESS_EVERY:
+                    return
+            self.flush_locked()
+
+    def flush(self) -> None:
+        with self.lock:
+            self.flush_locked()
+
+    def flush_locked(self) -> None:
+        if not (self.layers or self.lines):
+            return
+        self.last = time.monotonic()
+        if self.screen.is_attached:
+            self.screen.post_message(PullProgressBatch(self.layers, self.lines))
+        self.layers, self.lines = {}, []
+
+
+class LayerRow(Horizontal):
+    def __init__(self, lid: str) -> None:
+        super().__init__(classes="layer-row")
+        self.lid = lid
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.lid, classes="layer-id")
+        yield Label("Waiting", classes="layer-status")
+        yield ProgressBar(total=1, show_eta=False, classes="layer-bar")
+        yield Label("", classes="layer-bytes")
+
+    def show(self, ev: PullEvent) -> None:
+        self.query_one(".layer-status", Label).update(ev.status)
+        bar = self.query_one(ProgressBar)
+        total = max(ev.total, 1)
+        done = ev.status in DONE or ev.status == "Verifying Checksum"
+        bar.update(total=total, progress=total if done else min(ev.current, total))
+        amount = f"{human_size(ev.current)}/{human_size(ev.total)}" if ev.total else ""
+        self.query_one(".layer-bytes", Label).update(amount)
+
+
+class PullScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "Close (pull goes on)")]  # noqa: RUF012
+
+    def __init__(self, value: str = "") -> None:
+        super().__init__()
+        self.value = value
+        self.pulling: str | None = None
+        self.rows: dict[str, LayerRow] = {}
+        self.lines: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="pull-dialog"):
+            yield Label(Text("Pull an image", style="bold"), classes="dialog-title")
+            with Horizontal(classes="form-row"):
+                yield Input(self.value, placeholder="busybox, registry:5000/app:1.0", id="pull-ref")
+                yield Input(placeholder="platform (optional)", id="pull-platform")
+            yield Label("", id="pull-lines")
+            yield VerticalScroll(id="pull-layers")
+            yield Label("Enter pulls · Esc closes (the pull goes on)", id="pull-status")
+            yield Button("Close", id="pull-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#pull-close").display = False
+        self.query_one("#pull-ref", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        name = self.query_one("#pull-ref", Input).value.strip()
+        if not name or self.pulling:
+            return
+        platform = self.query_one("#pull-platform", Input).value.strip() or None
+        self.pulling = name
+        for inp in self.query(Input):
+            inp.disabled = True
+        self.query_one("#pull-status", Label).update(Text(f"Pulling {name}…"))
+        self.app.start_pull(name, platform, ProgressRelay(self))  # type: ignore[attr-defined]
+
+    def on_pull_progress_batch(self, message: PullProgressBatch) -> None:
+        if message.lines:
+            self.lines.extend(message.lines)
+            self.query_one("#pull-lines", Label).update(Text("\n".join(self.lines[-6:])))
+        box = self.query_one("#pull-layers", VerticalScroll)
+        for lid, ev in message.layers.items():
+            row = self.rows.get(lid)
+            if row is None:
+                row = self.rows[lid] = LayerRow(lid)
+                box.mount(row)
+                row.call_after_refresh(row.show, ev)
+            else:
+                row.show(ev)
+
+    def finished(self, ok: bool, text: str) -> None:
+        """Called by the app when the pull ends (only while this dialog is open)."""
+        self.query_one("#pull-status", Label).update(
+            Text(text, style="bold green" if ok else "bold red")
+        )
+        button = self.query_one("#pull-close", Button)
+        button.display = True
+        button.focus()
+        if not ok:
+            self.pulling = None
+            for inp in self.query(Input):
+                inp.disabled = False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,95 @@
+"""The containers pane's table: status in color, uptime, live CPU%, memory and PIDs."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from tuidock.humanize import human_binary_size, human_duration, parse_time
+from tuidock.keymap import bind
+from tuidock.widgets.resourcetable import ResourceTable, Row
+
+if TYPE_CHECKING:
+    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.statsampler import Sample
+
+STATUS_STYLE = {
+    "running": "bold green",
+    "paused": "yellow",
+    "restarting": "yellow",
+    "created": "cyan",
+    "exited": "red",
+    "dead": "bold red",
+}
+
+
+def cpu_cell(pct: float) -> Text:
+    style = "green" if pct < 50 else "yellow" if pct < 80 else "bold red"
+    return Text(f"{pct:6.1f}%", style=style, justify="right")
+
+
+def container_rows(
+    infos: list[ContainerInfo],
+    samples: dict[str, Sample],
+    pending: dict[str, str] | None = None,
+    now: float | None = None,
+) -> list[Row]:
+    now = time.time() if now is None else now
+    pending = pending or {}
+    rows = []
+    for info in infos:
+        status = info.status
+        st = info.state
+        uptime = ""
+        label = status
+        if status in ("running", "paused"):
+            started = parse_time(st.get("StartedAt", ""))
+            if started:
+                uptime = human_duration(now - started)
+        elif status == "exited":
+            label = f"exited ({st.get('ExitCode', 0)})"
+        shown = pending.get(info.id) or label
+        style = "italic" if info.id in pending else STATUS_STYLE.get(status, "")
+        status_cell = Text(shown, style=style)
+        sample = samples.get(info.id)
+        if sample is not None:
+            cpu: Text | str = cpu_cell(sample.cpu_percent)
+            mem = f"{human_binary_size(sample.memory_usage)} / {human_binary_size(sample.memory_limit)}"
+            pids = str(sample.pids)
+        else:
+            cpu, mem, pids = "", "", ""
+        cells = (
+            info.name,
+            info.image,
+            status_cell,
+            uptime,
+            cpu,
+            mem,
+            pids,
+            info.ports or "",
+            info.id[:12],
+        )
+        rows.append(Row(info.id, cells, f"{info.name} {info.image} {shown} {info.id}"))
+    return rows
+
+
+class ContainersTable(ResourceTable):
+    BINDINGS = [  # noqa: RUF012 - run on the screen, which owns the engine calls
+        bind("containers.startstop", "screen.start_stop"),
+        bind("containers.restart", "screen.restart"),
+        bind("containers.exec", "screen.exec"),
+        bind("containers.exec_full", "screen.exec_full", show=False),
+    ]
+    COLUMNS = (
+        ("name", "NAME", None),
+        ("image", "IMAGE", None),
+        ("status", "STATUS", 12),
+        ("uptime", "UP", 14),
+        ("cpu", "CPU%", 7),
+        ("mem", "MEM", 21),
+        ("pids", "PIDS", 5),
+        ("ports", "PORTS", 6),
+        ("id", "ID", 12),
+    )

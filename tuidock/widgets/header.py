@@ -1,0 +1,46 @@
+"""The one-line header: which engine this is (data root, cgroups) and what it holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    root: str
+    cgroup: str = "?"
+    images: int = 0
+    containers: int = 0
+    running: int = 0
+    mouse: bool = True
+
+
+class EngineHeader(Static):
+    DEFAULT_CSS = """
+    EngineHeader { dock: top; height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def __init__(self, facts: EngineFacts, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.facts = facts
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def set_facts(self, facts: EngineFacts) -> None:
+        if facts != self.facts:
+            self.facts = facts
+            self._show()
+
+    def _show(self) -> None:
+        f = self.facts
+        text = Text()
+        text.append("tuidock", style="bold")
+        text.append(f"  root {f.root}  cgroups {f.cgroup}  ")
+        text.append(f"images {f.images}  containers {f.running}/{f.containers} running")
+        if not f.mouse:
+            text.append("  mouse off", style="italic")
+        self.update(text)

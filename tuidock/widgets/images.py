@@ -1,0 +1,75 @@
+"""The images pane's table: one row per tag, as `tuidock images` lists them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from tuidock.humanize import human_size, since
+from tuidock.widgets.resourcetable import ResourceTable, Row
+
+if TYPE_CHECKING:
+    from tuidock.runtime.imagestore import ImageRecord
+
+DANGLING = "<none>"
+
+
+def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row]:
+    """Rows keyed "<id>|<full tag>" (or "<id>|" for a dangling image).
+
+    The key doubles as what `rmi` needs: the tag removes that name only (the
+    image goes with its last tag), the ID removes an untagged image.
+    """
+    from tuidock.engine import familiar_tag
+
+    rows = []
+    for rec in records:
+        created = since(rec.created, now) if rec.created else ""
+        size = human_size(rec.size)
+        for tag in rec.repo_tags or [""]:
+            if tag:
+                familiar = familiar_tag(tag)
+                repo, _, name = familiar.rpartition(":")
+                cells: tuple = (repo, name, rec.short_id, created, size)
+            else:
+                cells = (
+                    Text(DANGLING, style="yellow"),
+                    Text(DANGLING + " (dangling)", style="yellow"),
+                    rec.short_id,
+                    created,
+                    size,
+                )
+            plain = " ".join(c.plain if isinstance(c, Text) else c for c in cells)
+            rows.append(Row(f"{rec.id}|{tag}", cells, plain))
+    return rows
+
+
+def removal_name(key: str) -> str:
+    """What to pass to Engine.remove_images for a row key."""
+    image_id, _, tag = key.partition("|")
+    return tag or image_id
+
+
+def label(key: str) -> str:
+    """A row as the user knows it, for dialogs and notifications."""
+    from tuidock.engine import familiar_tag
+
+    image_id, _, tag = key.partition("|")
+    return familiar_tag(tag) if tag else image_id.removeprefix("sha256:")[:12]
+
+
+class ImagesTable(ResourceTable):
+    COLUMNS = (
+        ("repo", "REPOSITORY", None),
+        ("tag", "TAG", None),
+        ("id", "IMAGE ID", 12),
+        ("created", "CREATED", 14),
+        ("size", "SIZE", 8),
+    )
+
+    @property
+    def current_image(self) -> str | None:
+        """The selected row's name for `run` (tag, or ID when dangling)."""
+        key = self.current_key
+        return removal_name(key) if key else None

@@ -1,0 +1,142 @@
+"""The logs pane: a title with the state, a search input, the LogView, and the file tail.
+
+The tail runs in one thread worker for the container shown; switching
+containers cancels it (exclusive group) and starts another. It polls the
+log file every TAIL_POLL seconds: a stat and an empty read when nothing was
+written, so following costs next to nothing while idle.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Label
+from textual.worker import get_current_worker
+
+from tuidock.widgets.filterinput import FilterInput
+from tuidock.widgets.logsource import LogLine, LogTail
+from tuidock.widgets.logview import LogStatus, LogView
+
+TAIL_POLL = 0.3
+
+
+class LogPane(Vertical):
+    class Batch(Message):
+        def __init__(self, cid: str, lines: list[LogLine], first: bool) -> None:
+            self.cid = cid
+            self.lines = lines
+            self.first = first
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cid: str | None = None
+        self.name_shown = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Logs: select a container", id="logs-title", classes="pane-title")
+        search = FilterInput(placeholder="search (regex; Enter apply, Esc clear)", id="log-search")
+        search.display = False
+        yield search
+        yield LogView(id="logview")
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    # -- which container ------------------------------------------------------------------
+
+    def show_container(self, cid: str | None, name: str = "", directory: str | None = None) -> None:
+        if cid == self.cid:
+            return
+        self.cid = cid
+        self.name_shown = name
+        self.view.clear()
+        if cid is None or directory is None:
+            self.workers.cancel_group(self, "logtail")
+            self._update_title(self.view.status())
+            return
+        self._tail(cid, directory)
+
+    @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
+    def _tail(self, cid: str, directory: str) -> None:
+        worker = get_current_worker()
+        tail = LogTail(directory)
+        first = True
+        try:
+            while not worker.is_cancelled:
+                lines = tail.read_new()
+                if lines or first:
+                    self.post_message(self.Batch(cid, lines, first))
+                    first = False
+                if not Path(directory).is_dir():
+                    return  # the container was removed
+                time.sleep(TAIL_POLL)
+        finally:
+            tail.close()
+
+    def on_log_pane_batch(self, message: LogPane.Batch) -> None:
+        if message.cid == self.cid:
+            self.view.append(message.lines)
+            if message.first:
+                self._update_title(self.view.status())
+
+    # -- search -------------------------------------------------------------------------
+
+    @on(LogView.SearchRequested)
+    def _open_search(self) -> None:
+        self.query_one("#log-search", FilterInput).open(self.view.search_text)
+
+    @on(FilterInput.Changed, "#log-search")
+    def _search_changed(self, event: FilterInput.Changed) -> None:
+        event.stop()
+        # Live highlight as the user types, but only while the scan is cheap.
+        if len(self.view.lines) <= 20_000:
+            self.view.set_search(event.value)
+
+    @on(FilterInput.Closed, "#log-search")
+    def _search_closed(self, event: FilterInput.Closed) -> None:
+        event.stop()
+        self.view.set_search(event.input.value if event.applied else "")
+        self.view.focus()
+
+    @on(FilterInput.Submitted, "#log-search")
+    def _search_submitted(self, event: FilterInput.Submitted) -> None:
+        event.stop()
+
+    # -- title ----------------------------------------------------------------------------
+
+    @on(LogView.StatusChanged)
+    def _status(self, event: LogView.StatusChanged) -> None:
+        self._update_title(event.status)
+
+    def _update_title(self, st: LogStatus) -> None:
+        if self.cid is None:
+            text = "Logs: select a container"
+        else:
+            parts = [f"Logs: {self.name_shown}", f"{st.lines} lines"]
+            if st.search:
+                where = f"{st.current}/{st.matches}" if st.current else f"{st.matches}"
+                parts.append(f"/{st.search}/ {where} matches")
+            flags = [
+                name
+                for name, on_ in (
+                    ("follow", st.follow),
+                    ("wrap", st.wrap),
+                    ("timestamps", st.timestamps),
+                )
+                if on_
+            ]
+            if flags:
+                parts.append(" ".join(flags))
+            text = " · ".join(parts)
+        label = self.query_one("#logs-title", Label)
+        if getattr(label, "_shown_text", None) != text:
+            label._shown_text = text  # type: ignore[attr-defined]
+            label.update(Text(text), layout=False)  # fixed size: no relayout

@@ -1,0 +1,119 @@
+"""Reading a container's log file for the logs pane: all of it, then what is appended.
+
+The monitor writes containers/<id>/ctr.log as JSON lines {"time", "stream",
+"log"} and rotates it to ctr.log.1. The pane reads the files itself (follow
+= tail the file) instead of holding a pipe, so following costs one stat per
+poll and nothing is lost if the UI is closed and opened again. No Textual
+here: the worker that drives this is in the logs pane.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+LOG_NAME = "ctr.log"
+# Escape sequences (colors, cursor moves) and other control characters would
+# corrupt the pane's cells; tabs become spaces.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = {c: None for c in range(32) if c != 9} | {127: None}
+
+
+@dataclass(slots=True)
+class LogLine:
+    time: str  # RFC 3339 as written by the monitor
+    stderr: bool
+    text: str  # one line, printable: no newline, no escapes, tabs expanded
+
+
+def clean(text: str) -> str:
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = text.rstrip("\n").rstrip("\r")
+    if not text.isprintable():
+        text = text.translate(_CONTROL)
+    if "\t" in text:
+        text = text.expandtabs(8)
+    return text
+
+
+def parse(raw: bytes) -> LogLine | None:
+    try:
+        obj = json.loads(raw)
+        return LogLine(
+            obj.get("time", ""), obj.get("stream") == "stderr", clean(obj.get("log", ""))
+        )
+    except (ValueError, AttributeError, TypeError):
+        return None  # a torn or foreign line: skip it
+
+
+class LogTail:
+    """Reads ctr.log.1 + ctr.log once, then only what was appended; follows rotation."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, LOG_NAME)
+        self._f = None
+        self._ino: int | None = None
+        self._pending = b""
+
+    def read_new(self) -> list[LogLine]:
+        """Lines written since the last call (on the first call: the whole log)."""
+        out: list[LogLine] = []
+        if self._f is None:
+            self._read_file(self.path + ".1", out)
+            if not self._open():
+                return out
+        self._drain(out)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return out
+        if st.st_ino != self._ino:
+            # Rotated: the rest of the old file was drained above; start on the new one.
+            self._open()
+            self._drain(out)
+        return out
+
+    def _open(self) -> bool:
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - stays open between polls
+        except FileNotFoundError:
+            return False
+        self.close()
+        self._f = f
+        self._ino = os.fstat(f.fileno()).st_ino
+        self._pending = b""
+        return True
+
+    def _drain(self, out: list[LogLine]) -> None:
+        assert self._f is not None
+        data = self._f.read()
+        if not data:
+            return
+        data = self._pending + data
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        for raw in lines:
+            if raw:
+                line = parse(raw)
+                if line is not None:
+                    out.append(line)
+
+    @staticmethod
+    def _read_file(path: str, out: list[LogLine]) -> None:
+        try:
+            with open(path, "rb") as f:
+                for raw in f:
+                    if raw.endswith(b"\n"):
+                        line = parse(raw)
+                        if line is not None:
+                            out.append(line)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None

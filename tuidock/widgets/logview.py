@@ -1,0 +1,480 @@
+"""A log view that renders only the lines on screen (Textual's Line API).
+
+Lines are kept as parsed records; `render_line` builds the strip of one
+screen row on demand (cached), so 100k lines cost what the visible 40 cost.
+Wrapping maps screen rows to (line, part) through a prefix sum of each
+line's row count, rebuilt only when the width or the wrap flag changes and
+extended as lines arrive. Search highlights matches in place: every other
+line stays where it was (users of lazydocker and k9s asked for exactly that);
+n/N walk the matching lines.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.cache import LRUCache
+from textual.events import MouseScrollUp, Resize
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import get_current_worker
+
+from tuidock.keymap import bind
+from tuidock.widgets.logsource import LogLine
+
+STDERR_MARK = "▌"
+# Searches over more lines than this run in a thread, so Enter never stalls the UI.
+SYNC_SEARCH_LIMIT = 20_000
+MAX_LINES = 2_000_000  # beyond this the oldest lines are dropped
+
+
+def text_width(text: str) -> int:
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def short_time(rfc3339: str) -> str:
+    """ "2024-05-01T12:00:00.123456789Z" -> "2024-05-01 12:00:00.123" (UTC, as stored)."""
+    return f"{rfc3339[:10]} {rfc3339[11:23]}".ljust(23)
+
+
+def compile_search(text: str) -> re.Pattern[str] | None:
+    """A case-insensitive regex; text that is not a valid regex is searched literally."""
+    if not text:
+        return None
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error:
+        return re.compile(re.escape(text), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    lines: int
+    matches: int
+    current: int | None  # 1-based position of the current match
+    follow: bool
+    wrap: bool
+    timestamps: bool
+    search: str
+
+
+class LogView(ScrollView, can_focus=True):
+    COMPONENT_CLASSES = {  # noqa: RUF012
+        "logview--stderr",
+        "logview--time",
+        "logview--match",
+        "logview--current",
+    }
+    DEFAULT_CSS = """
+    LogView > .logview--stderr { color: $error; }
+    LogView > .logview--time { color: $text-muted; }
+    LogView > .logview--match { background: $warning 60%; color: $text; text-style: bold; }
+    LogView > .logview--current { background: $accent 30%; }
+    """
+    BINDINGS = [  # noqa: RUF012
+        bind("logs.search", "search"),
+        bind("logs.next", "next_match"),
+        bind("logs.prev", "prev_match"),
+        bind("logs.timestamps", "toggle_timestamps"),
+        bind("logs.wrap", "toggle_wrap"),
+        bind("logs.follow", "toggle_follow"),
+        bind("logs.save", "save"),
+        bind("logs.top", "top", show=False),
+        bind("logs.bottom", "bottom", show=False),
+        bind("list.down", "scroll_down", show=False),
+        bind("list.up", "scroll_up", show=False),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    wrap: reactive[bool] = reactive(False)
+    show_timestamps: reactive[bool] = reactive(False)
+
+    class StatusChanged(Message):
+        def __init__(self, view: LogView, status: LogStatus) -> None:
+            self.view = view
+            self.status = status
+            super().__init__()
+
+    class SearchRequested(Message):
+        pass
+
+    class SaveRequested(Message):
+        pass
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.lines: list[LogLine] = []
+        self._widths: list[int] = []
+        self._max_width = 0
+        self._starts: list[int] | None = None  # wrap: first screen row of each line, + total
+        self._wrap_width = 0
+        self._pattern: re.Pattern[str] | None = None
+        self.search_text = ""
+        self.matches: list[int] = []
+        self.current: int | None = None  # index into self.lines of the current match
+        self._search_gen = 0
+        self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(4096)
+
+    # -- content ------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.lines = []
+        self._widths = []
+        self._max_width = 0
+        self._starts = [0] if self.wrap else None
+        self.matches = []
+        self.current = None
+        self._search_gen += 1
+        self._cache.clear()
+        self._update_size()
+        self.scroll_to(0, 0, animate=False)
+        self._post_status()
+
+    def append(self, lines: list[LogLine]) -> None:
+        if not lines:
+            return
+        if len(self.lines) + len(lines) > MAX_LINES:
+            self.lines.extend(lines)
+            self.lines = self.lines[-MAX_LINES:]
+            self._reindex()
+        else:
+            first = len(self.lines)
+            self.lines.extend(lines)
+            widths = [text_width(line.text) for line in lines]
+            self._widths.extend(widths)
+            self._max_width = max(self._max_width, max(widths))
+            if self._starts is not None:
+                self._extend_starts(first)
+            if self._pattern is not None:
+                search = self._pattern.search
+                self.matches.extend(
+                    i for i in range(first, len(self.lines)) if search(self.lines[i].text)
+                )
+        self._update_size()
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self._post_status()
+
+    def _reindex(self) -> None:
+        self._widths = [text_width(line.text) for line in self.lines]
+        self._max_width = max(self._widths, default=0)
+        self._cache.clear()
+        if self._starts is not None:
+            self._rebuild_starts()
+        self._recompute_matches()
+
+    # -- geometry -----------------------------------------------------------------------
+
+    @property
+    def _prefix_width(self) -> int:
+        return 1 + (24 if self.show_timestamps else 0)
+
+    @property
+    def _text_width(self) -> int:
+        """Cells for text on one wrapped row."""
+        return max(1, self.scrollable_content_region.width - self._prefix_width)
+
+    def _rows_of(self, i: int, textw: int) -> int:
+        w = self._widths[i]
+        return 1 if w <= textw else -(-w // textw)
+
+    def _rebuild_starts(self) -> None:
+        textw = self._wrap_width = self._text_width
+        starts = [0] * (len(self.lines) + 1)
+        total = 0
+        for i, w in enumerate(self._widths):
+            starts[i] = total
+            total += 1 if w <= textw else -(-w // textw)
+        starts[len(self.lines)] = total
+        self._starts = starts
+
+    def _extend_starts(self, first: int) -> None:
+        assert self._starts is not None
+        textw = self._wrap_width
+        total = self._starts.pop()
+        for i in range(first, len(self.lines)):
+            self._starts.append(total)
+            total += self._rows_of(i, textw)
+        self._starts.append(total)
+
+    def _update_size(self) -> None:
+        if self._starts is not None:
+            self.virtual_size = Size(self.scrollable_content_region.width, self._starts[-1])
+        else:
+            self.virtual_size = Size(self._prefix_width + self._max_width, len(self.lines))
+
+    def _row_to_line(self, row: int) -> tuple[int, int]:
+        if self._starts is None:
+            return row, 0
+        i = bisect_right(self._starts, row, 0, len(self.lines)) - 1
+        return i, row - self._starts[i]
+
+    def _line_to_row(self, i: int) -> int:
+        return self._starts[i] if self._starts is not None else i
+
+    def on_resize(self, event: Resize) -> None:
+        if self.wrap and self._text_width != self._wrap_width:
+            self._rebuild_starts()
+            self._cache.clear()
+        self._update_size()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        row = scroll_y + y
+        if self._starts is not None:
+            if row >= self._starts[-1]:
+                return Strip.blank(width, self.rich_style)
+        elif row >= len(self.lines):
+            return Strip.blank(width, self.rich_style)
+        i, part = self._row_to_line(row)
+        strip = self._cache.get((i, part))
+        if strip is None:
+            strip = self._render_part(i, part)
+            self._cache.set((i, part), strip)
+        if self._starts is None:
+            return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.extend_cell_length(width, self.rich_style)
+
+    def _render_part(self, i: int, part: int) -> Strip:
+        line = self.lines[i]
+        base = self.rich_style
+        current = i == self.current
+        if current:
+            base = base + self.get_component_rich_style("logview--current")
+        prefix: list[Segment] = []
+        if part == 0:
+            if line.stderr:
+                prefix.append(
+                    Segment(STDERR_MARK, base + self.get_component_rich_style("logview--stderr"))
+                )
+            else:
+                prefix.append(Segment(" ", base))
+            if self.show_timestamps:
+                style = base + self.get_component_rich_style("logview--time")
+                prefix.append(Segment(short_time(line.time) + " ", style))
+        else:
+            prefix.append(Segment(" " * self._prefix_width, base))
+        text = self._text_strip(line.text, base)
+        if self._starts is not None:
+            textw = self._wrap_width
+            text = text.crop(part * textw, (part + 1) * textw)
+        return Strip([*prefix, *text])
+
+    def _text_strip(self, text: str, base: Style) -> Strip:
+        pattern = self._pattern
+        if pattern is None:
+            return Strip([Segment(text, base)])
+        segments = []
+        pos = 0
+        match_style = base + self.get_component_rich_style("logview--match")
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            if start == end:
+                continue
+            if start > pos:
+                segments.append(Segment(text[pos:start], base))
+            segments.append(Segment(text[start:end], match_style))
+            pos = end
+        if pos < len(text):
+            segments.append(Segment(text[pos:], base))
+        return Strip(segments)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    # -- flags ----------------------------------------------------------------------------------
+
+    def watch_wrap(self, wrap: bool) -> None:
+        top_line, _ = self._row_to_line(round(self.scroll_y)) if self.lines else (0, 0)
+        if wrap:
+            self._rebuild_starts()
+        else:
+            self._starts = None
+        self._cache.clear()
+        self._update_size()
+        if self.follow:
+            self.scroll_to(x=0, y=self.max_scroll_y, animate=False, immediate=True)
+        else:
+            self.scroll_to(x=0, y=self._line_to_row(top_line) if self.lines else 0, animate=False)
+        self.refresh()
+        self._post_status()
+
+    def watch_show_timestamps(self) -> None:
+        if self._starts is not None:
+            self._rebuild_starts()
+        self._cache.clear()
+        self._update_size()
+        self.refresh()
+        self._post_status()
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+        self._post_status()
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def set_search(self, text: str) -> None:
+        self.search_text = text
+        self._pattern = compile_search(text)
+        self._cache.clear()
+        self.refresh()
+        self._recompute_matches()
+
+    def _recompute_matches(self) -> None:
+        self._search_gen += 1
+        gen = self._search_gen
+        pattern = self._pattern
+        if pattern is None:
+            self._set_matches(gen, [])
+            return
+        if len(self.lines) <= SYNC_SEARCH_LIMIT:
+            self._set_matches(gen, _scan(self.lines, pattern))
+            return
+        lines = self.lines
+
+        def work() -> None:
+            found = _scan(lines, pattern)
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self._set_matches, gen, found)
+
+        self.run_worker(work, thread=True, exclusive=True, group="log-search", exit_on_error=False)
+
+    def _set_matches(self, gen: int, matches: list[int]) -> None:
+        if gen != self._search_gen:
+            return  # a newer search or a new container replaced this one
+        self.matches = matches
+        if self._pattern is not None and matches:
+            # The first match at or below the top of the screen: nearest to where the user is.
+            top, _ = self._row_to_line(round(self.scroll_y))
+            k = bisect_left(matches, top)
+            self._go_to_match(matches[k % len(matches)])
+        else:
+            self._set_current(None)
+        self._post_status()
+
+    def _set_current(self, i: int | None) -> None:
+        if i == self.current:
+            return
+        for old in (self.current, i):
+            if old is not None:
+                for key in [k for k in self._cache.keys() if k[0] == old]:  # noqa: SIM118 - LRUCache has no __iter__
+                    self._cache.discard(key)
+        self.current = i
+        self.refresh()
+
+    def _go_to_match(self, i: int) -> None:
+        self.follow = False
+        self._set_current(i)
+        row = self._line_to_row(i)
+        height = self.scrollable_content_region.height
+        if not (self.scroll_y <= row < self.scroll_y + height):
+            self.scroll_to(y=max(0, row - height // 2), animate=False)
+        self._post_status()
+
+    def action_search(self) -> None:
+        self.post_message(self.SearchRequested())
+
+    def action_next_match(self) -> None:
+        if not self.matches:
+            return
+        ref = (
+            self.current
+            if self.current is not None
+            else self._row_to_line(round(self.scroll_y))[0] - 1
+        )
+        k = bisect_right(self.matches, ref)
+        self._go_to_match(self.matches[k % len(self.matches)])
+
+    def action_prev_match(self) -> None:
+        if not self.matches:
+            return
+        ref = (
+            self.current if self.current is not None else self._row_to_line(round(self.scroll_y))[0]
+        )
+        k = bisect_left(self.matches, ref) - 1
+        self._go_to_match(self.matches[k % len(self.matches)])
+
+    # -- other actions ------------------------------------------------------------------------------
+
+    def action_toggle_timestamps(self) -> None:
+        self.show_timestamps = not self.show_timestamps
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+
+    def action_save(self) -> None:
+        self.post_message(self.SaveRequested())
+
+    def action_top(self) -> None:
+        self.follow = False
+        self.scroll_to(y=0, animate=False)
+
+    def action_bottom(self) -> None:
+        self.follow = True
+        self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.follow = False
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.action_top()
+
+    def action_scroll_end(self) -> None:
+        self.action_bottom()
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        self.follow = False
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def status(self) -> LogStatus:
+        pos = None
+        if self.current is not None and self.matches:
+            k = bisect_left(self.matches, self.current)
+            if k < len(self.matches) and self.matches[k] == self.current:
+                pos = k + 1
+        return LogStatus(
+            len(self.lines),
+            len(self.matches),
+            pos,
+            self.follow,
+            self.wrap,
+            self.show_timestamps,
+            self.search_text,
+        )
+
+    def _post_status(self) -> None:
+        self.post_message(self.StatusChanged(self, self.status()))
+
+    def text_of(self, timestamps: bool | None = None) -> str:
+        """The whole log as text, for saving (with timestamps when they are shown)."""
+        stamps = self.show_timestamps if timestamps is None else timestamps
+        if stamps:
+            return "".join(f"{line.time} {line.text}\n" for line in self.lines)
+        return "".join(line.text + "\n" for line in self.lines)
+
+
+def _scan(lines: list[LogLine], pattern: re.Pattern[str]) -> list[int]:
+    search = pattern.search
+    return [i for i, line in enumerate(lines) if search(line.text)]

@@ -1,0 +1,166 @@
+"""The shell pane: terminal sessions (one per container) as tabs next to the logs.
+
+The emulator is textual-tty 0.4 (bittty), pinned and wrapped here so the
+rest of the UI never touches it. We start the child ourselves instead of
+bittty's `spawn_process`, which uses `preexec_fn` (unsafe in a threaded
+process such as a Textual app): `setsid -c` makes the PTY the child's
+controlling terminal after a plain fork+exec done in C by subprocess, so
+resizes reach the program as SIGWINCH and Ctrl-C as SIGINT.
+
+Leaving a session (a priority key, since the terminal takes every other
+key) only moves the focus; the process goes on until it exits, and then its
+tab closes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.message import Message
+
+from tuidock.keymap import bind
+
+if TYPE_CHECKING:
+    from textual.widgets import TabbedContent
+
+try:
+    from bittty import TerminalCaps
+    from bittty.pty.unix import UnixPTY
+    from textual_tty import Terminal
+
+    EMBEDDING_ERROR: str | None = None
+except Exception as exc:  # textual-tty missing or broken: the full-screen route still works
+    EMBEDDING_ERROR = f"embedded terminal unavailable: {exc}"
+    Terminal = object  # type: ignore[assignment,misc]
+    UnixPTY = object  # type: ignore[assignment,misc]
+
+# Repaints of a terminal are batched per tick; 30 Hz is smooth for a shell
+# and halves the idle wakeups of textual-tty's 60 Hz.
+TICK = 1 / 30
+
+
+def with_ctty(command: list[str]) -> list[str]:
+    """`command` run as a session leader whose controlling terminal is its stdin."""
+    setsid = shutil.which("setsid")
+    if setsid:
+        return [setsid, "-c", *command]
+    trampoline = (
+        "import fcntl,os,sys,termios;os.setsid();fcntl.ioctl(0,termios.TIOCSCTTY,0);"
+        "os.execvp(sys.argv[1],sys.argv[1:])"
+    )
+    return [sys.executable, "-c", trampoline, *command]
+
+
+class ThreadSafePTY(UnixPTY):  # type: ignore[misc,valid-type]
+    def spawn_process(self, command, env=None):  # type: ignore[no-untyped-def]
+        process = subprocess.Popen(
+            with_ctty(list(command)),
+            stdin=self.slave_fd,
+            stdout=self.slave_fd,
+            stderr=self.slave_fd,
+            env=env,
+            close_fds=True,
+        )
+        os.close(self.slave_fd)
+        self.slave_fd = None
+        self._process = process
+        return process
+
+
+class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
+    """One session: a terminal widget running `command` in its own PTY."""
+
+    BINDINGS = [bind("shell.leave", "leave", priority=True)]  # noqa: RUF012
+
+    class Leave(Message):
+        def __init__(self, terminal: ShellTerminal) -> None:
+            self.terminal = terminal
+            super().__init__()
+
+        @property
+        def control(self) -> ShellTerminal:
+            return self.terminal
+
+    def __init__(self, command: list[str], cid: str, label: str, *, id: str | None = None) -> None:
+        super().__init__(command=command, id=id)
+        self.cid = cid
+        self.label = label
+        self.exit_code: int | None = None
+
+    async def on_mount(self, event: events.Mount) -> None:
+        # Our own start instead of Terminal/Monitor.on_mount: a thread-safe spawn,
+        # and a slower repaint tick.
+        event.prevent_default()
+        self._chrome.set_caps(
+            TerminalCaps(color_depth="truecolor", background=self.background_colors[1].rgb)
+        )
+        self.board.set_pty_data_callback(self.feed)
+        env = {**os.environ, "TERM": "xterm-256color"}
+        board = self.board
+        pty = ThreadSafePTY(board.height, board.width)
+        board.pty = pty
+        try:
+            board.process = pty.spawn_process(board.command, env)
+        except OSError:
+            pty.close()
+            board.pty = None
+            raise
+        board.host.connect(
+            pty, board._dispatch_pty_data, on_idle=board._pty_idle, on_closed=board.stop_process
+        )
+        self._process = board.process
+        self.set_interval(TICK, self._tick)
+        self.set_interval(0.5, self._blink)
+
+    def action_leave(self) -> None:
+        self.post_message(self.Leave(self))
+
+    def screen_lines(self) -> list[str]:
+        """The text on the terminal's screen, one string per row (for tests and notices)."""
+        page = self.board.blitter.current_buffer
+        return [page.get_line_text(y).rstrip() for y in range(page.height)]
+
+    def terminate(self) -> None:
+        """Hang up the session (closing the PTY sends SIGHUP to its process group)."""
+        self.board.stop_process()
+
+
+class ShellTabs:
+    """Shell sessions as tabs of the bottom TabbedContent, keyed by container ID."""
+
+    def __init__(self, tabs: TabbedContent) -> None:
+        self.tabs = tabs
+        self.sessions: dict[str, ShellTerminal] = {}
+
+    @staticmethod
+    def pane_id(cid: str) -> str:
+        return f"shell-{cid[:12]}"
+
+    def get(self, cid: str) -> ShellTerminal | None:
+        return self.sessions.get(cid)
+
+    async def open(self, cid: str, label: str, command: list[str]) -> ShellTerminal:
+        from textual.widgets import TabPane
+
+        term = ShellTerminal(command, cid, label, id=f"term-{cid[:12]}")
+        pane = TabPane(f"$ {label}", term, id=self.pane_id(cid))
+        await self.tabs.add_pane(pane)
+        self.sessions[cid] = term
+        self.show(cid)
+        return term
+
+    def show(self, cid: str) -> None:
+        term = self.sessions[cid]
+        self.tabs.active = self.pane_id(cid)
+        term.focus()
+
+    async def close(self, cid: str) -> None:
+        term = self.sessions.pop(cid, None)
+        if term is None:
+            return
+        await self.tabs.remove_pane(self.pane_id(cid))
