@@ -1,5 +1,8 @@
 """`run --rm --network none busybox true`: tuidock vs podman, runc and crun when installed.
 
+Also `--network bridge` (issue 7), whose difference to `none` is the cost of
+the network setup and teardown.
+
 Every tool runs the same busybox image from one local registry, with its
 store under --work (default /var/tmp). Medians over --runs rounds, after two
 warm-up runs; each round runs every tool once, so that the load of a shared
@@ -104,6 +107,11 @@ def main() -> int:
         run([py, "-m", "tuidock", "pull", "-q", ref], tenv)
         cmd = [py, "-m", "tuidock", "run", "--rm", "--network", "none", ref, "true"]
         cases["tuidock run"] = lambda: run(cmd, tenv)
+        # issue 7: the default bridge (netns, veth, address, route; bridge made and
+        # deleted each time as the only container leaves) vs --network none above.
+        benv = dict(tenv, TUIDOCK_BRIDGE="tdbrbench0", TUIDOCK_BRIDGE_SUBNET="10.89.252.0/24")
+        bcmd = [py, "-m", "tuidock", "run", "--rm", "--network", "bridge", ref, "true"]
+        cases["tuidock run (bridge)"] = lambda: run(bcmd, benv)
         cases["python -c pass (floor)"] = lambda: run([py, "-c", "pass"])
         cases["python -I -S -c pass"] = lambda: run([py, "-I", "-S", "-c", "pass"])
         podman = _podman(work, reg.host)
@@ -112,6 +120,13 @@ def main() -> int:
             run([*base, "pull", "-q", "--tls-verify=false", ref], penv)
             pcmd = [*base, "run", "--rm", "--network", "none", ref, "true"]
             cases["podman run"] = lambda: run(pcmd, penv)
+            bpcmd = [*base, "run", "--rm", "--network", "bridge", ref, "true"]
+            try:
+                run(bpcmd, penv)
+                cases["podman run (bridge)"] = lambda: run(bpcmd, penv)
+            except subprocess.CalledProcessError as exc:
+                why = exc.stderr.decode(errors="replace").strip()[:120]
+                print(f"(podman --network bridge fails here: {why})")
         for runtime in ("runc", "crun"):
             bundle = _runtime_bundle(work, runtime)
             if bundle is None:
@@ -137,6 +152,8 @@ def main() -> int:
                 times[name].append(timed(fn))
     results = {name: statistics.median(t) for name, t in times.items()}
     base = results["tuidock run"]
+    net_cost = results["tuidock run (bridge)"] - base
+    print(f"bridge network setup cost (bridge - none): {net_cost * 1000:.1f} ms")
     for name, secs in results.items():
         print(f"{name:28s} {secs * 1000:8.1f} ms   tuidock/{name.split()[0]} = {ratio(base, secs)}")
     if "podman run" in results:

@@ -350,7 +350,7 @@ def test_inspect_fields(image: str, registry) -> None:
     assert doc["Config"]["Cmd"] == ["sleep", "300"] and doc["Config"]["Hostname"] == cid[:12]
     hc = doc["HostConfig"]
     assert hc["Memory"] == 64 * 1024 * 1024 and hc["NanoCpus"] == 500_000_000
-    assert hc["PidsLimit"] == 50 and hc["NetworkMode"] == "none"
+    assert hc["PidsLimit"] == 50 and hc["NetworkMode"] == "bridge"
     assert hc["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
     assert doc["Mounts"] == [] and doc["RestartCount"] == 0
     gd = doc["GraphDriver"]
@@ -394,8 +394,8 @@ def test_failing_starts_leave_nothing(image: str, tuidock_root: Path) -> None:
 
 def test_usage_errors(image: str) -> None:
     for args in (
-        ("run", "-p", "8080:80", image, "true"),
-        ("run", "--network", "bridge", image, "true"),
+        ("run", "-p", "not-a-port", image, "true"),
+        ("run", "--network", "no-such-network", image, "true"),
         ("run", "--rm", "--restart", "always", image, "true"),
         ("run", "-m", "1k", image, "true"),
         ("run", "--cpus", "999", image, "true"),
@@ -404,7 +404,6 @@ def test_usage_errors(image: str) -> None:
         res = tuidock(*args)
         assert_clean_error(res)
         assert res.code == 125, args
-    assert "port publishing needs a network" in tuidock("run", "-p", "80", image, "true").err
     assert tuidock("ps", "-aq").out == ""
 
 
@@ -511,10 +510,11 @@ def test_run_pulls_a_missing_image(registry, tuidock_root: Path) -> None:
 
 
 def test_network_none_and_host(image: str) -> None:
-    links = run_ok("run", "--rm", image, "cat", "/proc/net/dev")
+    links = run_ok("run", "--rm", "--network", "none", image, "cat", "/proc/net/dev")
     names = {line.split(":")[0].strip() for line in links.splitlines()[2:]}
     assert names == {"lo"}
-    assert "nameserver" not in run_ok("run", "--rm", image, "cat", "/etc/resolv.conf")
+    resolv = run_ok("run", "--rm", "--network", "none", image, "cat", "/etc/resolv.conf")
+    assert "nameserver" not in resolv
     host_links = run_ok("run", "--rm", "--network", "host", image, "cat", "/proc/net/dev")
     assert len(host_links.splitlines()) >= len(links.splitlines())
     assert run_ok("run", "--rm", "--net", "host", image, "hostname").strip() == os.uname().nodename

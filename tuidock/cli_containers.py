@@ -30,6 +30,8 @@ _COMMANDS: dict[str, tuple[str, str, dict]] = {
     "unpause": ("Unpause all processes within containers", "_unpause_args", {}),
     "top": ("Display the running processes of a container", "_top_args", {}),
     "attach": ("Attach to a running container's output and input", "_attach_args", {}),
+    # issue 7
+    "port": ("List port mappings of a container", "_port_args", {}),
 }
 # Only under `container`: (name, help or None for a hidden alias, builder).
 _GROUP_ONLY = (
@@ -117,12 +119,26 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[], metavar="CAP")
     p.add_argument("--cap-drop", action="append", default=[], metavar="CAP")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges")
+    # issue 7: bridge networking
+    p.add_argument("--network", "--net", default="bridge", help="bridge (default), none or host")
+    p.add_argument("--ip", help="IPv4 address on the bridge (e.g. 10.89.128.20)")
+    p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
     p.add_argument(
-        "--network", "--net", default="none", help="none or host (bridge comes later; default none)"
+        "--add-host", action="append", default=[], metavar="HOST:IP", help="Add a host-to-IP line"
+    )
+    p.add_argument(
+        "-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports"
     )
     p.add_argument("--restart", default="no", help="no, on-failure[:N], always, unless-stopped")
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("-p", "--publish", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:][HOSTPORT:]PORT[/PROTO]",
+        help="Publish a container's port to the host",
+    )
     p.add_argument("--stop-signal", help="Signal to stop the container (default: SIGTERM)")
     p.add_argument("--stop-timeout", type=int, help="Seconds to wait before killing on stop")
     p.add_argument(
@@ -262,6 +278,41 @@ def _attach_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_attach)
 
 
+def _port_args(p: argparse.ArgumentParser) -> None:
+    # issue 7
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+    p.set_defaults(handler=cmd_port)
+
+
+def cmd_port(args: argparse.Namespace) -> int:
+    """`port`: the published ports of a running container, as `docker port` prints them."""
+    from tuidock.engine import default_engine
+    from tuidock.runtime.network import endpoint
+    from tuidock.runtime.network.ports import format_port
+
+    engine = default_engine()
+    cid = engine.containers.resolve(args.container)
+    ep = endpoint.load(engine.containers.store.path(cid)) or {}
+    if engine.containers.store.state(cid)["Status"] not in ("running", "paused", "restarting"):
+        ep = {}  # the proxy is gone: nothing is published
+    want = args.private_port
+    if want and "/" not in want:
+        want += "/tcp"
+    shown = 0
+    for p in ep.get("Ports") or []:
+        if not p.get("host_port"):
+            continue  # an ephemeral port not bound yet: the container is not running
+        if want and want != f"{p['container_port']}/{p['protocol']}":
+            continue
+        ip = p["host_ip"] or "0.0.0.0"
+        print(f"{ip}:{p['host_port']}" if want else format_port(p))
+        shown += 1
+    if want and not shown:
+        raise TuidockError(f"No public port '{want}' published for {args.container}")
+    return 0
+
+
 # -- run, create, start ---------------------------------------------------------------
 
 
@@ -295,6 +346,10 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         restart=args.restart,
         labels=parse_labels(args.label),
         publish=args.publish,
+        publish_all=args.publish_all,  # issue 7
+        ip=args.ip,
+        dns=args.dns,
+        add_hosts=args.add_host,
         tty=args.tty,
         stdin=args.interactive,
         auto_remove=args.rm,

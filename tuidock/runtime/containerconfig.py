@@ -16,7 +16,7 @@ from tuidock.errors import UsageError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
-NETWORKS = ("none", "host")
+NETWORKS = ("none", "host", "bridge")  # issue 7: + bridge
 
 
 @dataclass
@@ -42,6 +42,11 @@ class CreateOptions:
     restart: str = "no"
     labels: dict[str, str] = field(default_factory=dict)
     publish: list[str] = field(default_factory=list)
+    # issue 7 (networking)
+    publish_all: bool = False
+    ip: str | None = None
+    dns: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
     tty: bool = False
     stdin: bool = False
     auto_remove: bool = False
@@ -184,24 +189,43 @@ def check_options(opts: CreateOptions) -> dict:
     policy = parse_restart(opts.restart)
     if opts.auto_remove and policy["Name"] != "no":
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
-    if opts.publish:
+    # issue 7: bridge networking ("default" is Docker's alias of the default network).
+    if opts.network == "default":
+        opts.network = "bridge"
+    if opts.network.startswith("container:"):
+        if not opts.network.removeprefix("container:"):
+            raise UsageError("--network container: needs a container name or ID")
+    elif not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", opts.network):
+        raise UsageError(f"network {opts.network} not found", "Use bridge, none or host.")
+    # Any other name is a user network: create() checks that it exists.
+    if (opts.publish or opts.publish_all) and not on_bridge(opts.network):
+        # Docker ignores -p with host networking and refuses it with none; both
+        # are refused here so a mistake does not go unnoticed.
         raise UsageError(
-            "port publishing needs a network (coming with bridge networking)",
-            "Use --network host to reach the container's ports, or leave out -p.",
+            f"port publishing needs the bridge network, not {opts.network!r}",
+            "Leave out --network (bridge is the default), or leave out -p/-P.",
         )
-    if opts.network not in NETWORKS:
-        if opts.network in ("bridge", "default") or opts.network.startswith("container:"):
-            raise UsageError(
-                f"network mode {opts.network!r} is not available yet (coming with bridge "
-                "networking)",
-                "Use --network none or --network host.",
-            )
-        raise UsageError(f"network {opts.network} not found", "Use --network none or host.")
+    if opts.publish:
+        from tuidock.runtime.network.ports import parse_publish
+
+        for spec in opts.publish:
+            parse_publish(spec)  # refuse a bad -p before anything is written
+    if opts.ip and not on_bridge(opts.network):
+        raise UsageError("--ip needs the bridge network")
+    for item in opts.add_hosts:
+        host, sep, addr = item.partition(":")
+        if not sep or not host or not addr:
+            raise UsageError(f'invalid argument {item!r} for "--add-host": use HOST:IP')
     if opts.pids_limit is not None and opts.pids_limit <= 0:
         opts.pids_limit = None  # Docker: 0 or -1 = unlimited
     if opts.stop_signal is not None:
         signal_number(opts.stop_signal)
     return policy
+
+
+def on_bridge(network: str) -> bool:
+    """issue 7: the default bridge or a user network (a netns and a veth of its own)."""
+    return network not in ("none", "host") and not network.startswith("container:")
 
 
 def signal_number(name: str | int) -> int:

@@ -28,6 +28,7 @@ from tuidock.runtime.containerconfig import (
     check_options,
     merge_env,
     normalize_caps,
+    on_bridge,
     resolve_command,
     signal_number,
 )
@@ -143,6 +144,10 @@ class Containers:
                     "AutoRemove": opts.auto_remove,
                     "Init": opts.init,
                     "PortBindings": {},
+                    # issue 7: bridge networking options
+                    "PublishAllPorts": opts.publish_all,
+                    "Dns": list(opts.dns),
+                    "ExtraHosts": list(opts.add_hosts) or None,
                 },
                 "LogPath": str(cdir / "ctr.log"),
                 "HostnamePath": str(cdir / "hostname"),
@@ -154,6 +159,10 @@ class Containers:
             self._prepare(cid, rec, config, opts)
         except BaseException:
             self.store.remove_dir(cid)
+            if on_bridge(opts.network):  # issue 7: give the address back
+                from tuidock.runtime.network import endpoint
+
+                endpoint.release(self.engine.root, cid)
             raise
         return cid, warnings
 
@@ -167,8 +176,18 @@ class Containers:
         cfg = config["Config"]
         hostname = cfg["Hostname"]
         (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "hosts").write_text(etcfiles.hosts_file(opts.network, hostname))
-        (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network))
+        # issue 7: on the bridge, the address is allocated now so /etc/hosts can name it.
+        ep = self._plan_network(cid, config, opts) if on_bridge(opts.network) else None
+        ip = ep["IPAddress"] if ep else None
+        spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
+        if opts.network.startswith("container:"):
+            spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
+        (cdir / "hosts").write_text(etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts))
+        (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
+        if ep and ep["NetworkID"] != "bridge":
+            from tuidock.runtime.network.ipam import Ipam
+
+            Ipam(self.engine.root, ep["NetworkID"]).publish_names(cid)  # peers' names
         env = list(cfg["Env"])
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={hostname}")
@@ -191,7 +210,7 @@ class Containers:
             work_dir=str(cdir / "work"),
             rootfs=str(cdir / "merged"),
             readonly_rootfs=opts.read_only,
-            network=opts.network,
+            network=spec_network,
             cap_add=config["HostConfig"]["CapAdd"] or [],
             cap_drop=config["HostConfig"]["CapDrop"] or [],
             privileged=opts.privileged,
@@ -207,6 +226,39 @@ class Containers:
         # spec.save() would fsync; like state.json this file needs no power-loss durability.
         write_json(cdir / "spec.json", asdict(spec))
 
+    def _plan_network(self, cid: str, config: dict, opts: CreateOptions) -> dict:
+        """issue 7: allocate the bridge address, record the endpoint in network.json."""
+        from tuidock.runtime.network import endpoint, ports
+
+        mappings = [ports.parse_publish(p) for p in opts.publish]
+        if opts.publish_all:
+            mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
+        config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)
+        self.store.write_config(cid, config)
+        ep = endpoint.plan(self.engine.root, cid, opts.ip, mappings, opts.network)
+        write_json(self.store.path(cid) / endpoint.ENDPOINT_FILE, ep)
+        return ep
+
+    def _joined_network(self, ref: str) -> tuple[str, str | None]:
+        """issue 7, --network container:REF: (spec.network, address) of REF's network.
+
+        The netns file of a bridge container exists while it runs; joining a
+        stopped one fails at start ("no such file"), as Docker refuses it too.
+        """
+        from tuidock.runtime.network import endpoint
+
+        other = self.store.resolve(ref)
+        mode = self.store.read_config(other)["HostConfig"].get("NetworkMode", "")
+        if mode == "host":
+            return "host", None
+        ep = endpoint.load(self.store.path(other))
+        if ep is None:
+            raise UsageError(
+                f"cannot join the network of container {ref}: its network mode is {mode!r}",
+                "Only containers on the bridge (or host) network can be joined.",
+            )
+        return f"netns:{ep['NetnsPath']}", ep["IPAddress"]
+
     # -- start ---------------------------------------------------------------------------
 
     def run(
@@ -215,6 +267,10 @@ class Containers:
         """create + start; the monitor is forked first, to load while we create."""
         from tuidock.runtime.monitorlaunch import Prestarted
 
+        if on_bridge(opts.network):  # issue 7: see network.PRELOAD
+            from tuidock.runtime import network
+
+            network.PRELOAD = True
         with Prestarted() as monitor:
             cid, warnings = self.create(opts)
             _, client = self.start(cid, attach=attach, stdin=opts.stdin, prestarted=monitor)
@@ -423,6 +479,7 @@ class Containers:
                 self._kill_for_removal(cid, state)
             destroy_cgroup(cid)
             self.store.remove_dir(cid)
+            _release_network(self.engine.root, cid)  # issue 7
         return cid
 
     def _kill_for_removal(self, cid: str, state: dict) -> None:
@@ -450,6 +507,7 @@ class Containers:
                         continue
                     destroy_cgroup(cid)
                     self.store.remove_dir(cid)
+                    _release_network(self.engine.root, cid)  # issue 7
             except NotFound:
                 continue
             removed.append(cid)
@@ -583,6 +641,7 @@ class Containers:
         """`ps`: running containers (all with `all`), newest first, filtered as Docker's --filter."""
         filters = filters or {}
         out = []
+        _reconcile_network()  # issue 7: endpoints of monitors killed by SIGKILL
         for cid in self.store.ids():
             try:
                 info = self.info(cid)
@@ -647,6 +706,27 @@ def _read_status(fd: int, timeout: float) -> str | None:
             return buf.decode(errors="replace").strip() or None
         buf += chunk
     return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def _reconcile_network() -> None:
+    """issue 7: tear down endpoints whose monitor died (one stat when none ever ran)."""
+    if not (paths.runtime_dir() / "net").is_dir():
+        return
+    from tuidock.runtime.network import endpoint
+
+    try:
+        endpoint.reconcile()
+    except Exception:
+        pass  # best effort: `ps` must still list containers; the next call retries
+
+
+def _release_network(root: Path, cid: str) -> None:
+    """issue 7: after rm, the container's bridge address is free again."""
+    if not (root / "networks").is_dir():
+        return  # no network was ever used with this data root
+    from tuidock.runtime.network import endpoint
+
+    endpoint.release(root, cid)
 
 
 def _dir_size(path: Path) -> int:

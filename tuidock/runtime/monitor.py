@@ -82,6 +82,7 @@ class Monitor:
         self.terminate = False
         self.cgroup = None
         self.logw: LogWriter | None = None
+        self.net = None  # issue 7: network.endpoint.Attachment on the bridge
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class Monitor:
             first_client = self.server.add(socket.socket(fileno=self.attach_fd))
             first_client.stdout = first_client.stderr = True
         self.logw = LogWriter(self.cdir)
+        if not self._network_up():  # issue 7
+            return
         first = True
         delay = BACKOFF_START
         while True:
@@ -246,8 +249,41 @@ class Monitor:
         self.server.broadcast(proto.json_frame(proto.STARTED, {"Pid": self.pid}))
         return None
 
+    # -- issue 7: the container's network endpoint --------------------------------------
+
+    def _network_up(self) -> bool:
+        """Bring the bridge endpoint up once, before the first start (restarts reuse it)."""
+        if not os.path.exists(os.path.join(self.cdir, "network.json")):
+            return True  # none, host: nothing to set up
+        from tuidock.runtime.network.endpoint import Attachment
+
+        self.net = Attachment(self.cdir, self.cid)
+        try:
+            self.net.up()
+        except Exception as exc:
+            self.log("network setup failed:\n" + _traceback())
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self._fail_first_start(f"cannot set up the network: {message}", _FATAL_START)
+            return False
+        return True
+
+    def _network_down(self, removed: bool) -> None:
+        """Tear the endpoint down; give the address back if the container is gone."""
+        if self.net is not None:
+            try:
+                self.net.down()
+            except Exception:
+                self.log("network teardown failed (reconciled later):\n" + _traceback())
+            self.net = None
+        if removed and os.path.exists(os.path.join(self.store.root, "networks")):
+            from tuidock.runtime.network import endpoint
+
+            with contextlib.suppress(Exception):
+                endpoint.release(self.store.root, self.cid)
+
     def _fail_first_start(self, message: str, exit_code: int) -> None:
         auto_remove = self.config.get("HostConfig", {}).get("AutoRemove")
+        self._network_down(removed=bool(auto_remove))  # issue 7
         if self.logw:
             self.logw.close()
             self.logw = None
@@ -566,6 +602,7 @@ class Monitor:
                 self.logw = None
             self.store.remove_dir(self.cid)
             removed = True
+        self._network_down(removed)  # issue 7
         self.server.close_listener()
         if removed:
             self.server.broadcast(
@@ -665,6 +702,12 @@ def preload() -> None:
 
     syscalls.libc()  # resolves the C library now, not on the start's critical path
     del cgroups, isolation
+    # issue 7: a bridge container's monitor needs pyroute2 (~0.13 s): load it now.
+    net = sys.modules.get("tuidock.runtime.network")
+    if net is not None and getattr(net, "PRELOAD", False):
+        from tuidock.runtime.network import links
+
+        del links
 
 
 if __name__ == "__main__":

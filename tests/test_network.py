@@ -1,0 +1,372 @@
+"""Bridge networking (issue 7) with real containers through the CLI.
+
+Traffic goes only to loopback and to the namespaces these tests create. The
+tests use a bridge and subnet of their own (TUIDOCK_BRIDGE, _SUBNET), so a
+developer's real `tdbr0` is never touched, and count links and netns files
+before and after each test: nothing may be left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from clihelp import assert_clean_error, tuidock
+from containerhelp import image_fixture, monitors_of, no_leftovers_fixture, wait_for
+
+__all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
+
+BRIDGE = "tdbrtest0"
+SUBNET = ipaddress.IPv4Network("10.89.251.0/24")
+
+
+def _links() -> set[str]:
+    """Our bridge and the links enslaved to it (other sessions' containers on the
+    machine use other bridges; a leaked veth of ours would still be a port here)."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    names = set()
+    for line in out.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name == BRIDGE or f" master {BRIDGE} " in line:
+            names.add(name)
+    return names
+
+
+def _netns_files() -> set[str]:
+    """Netns files live in the data root's runtime dir (one per running container)."""
+    try:
+        return set(os.listdir(Path(os.environ["TUIDOCK_ROOT"]) / "run" / "netns"))
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def own_bridge(monkeypatch: pytest.MonkeyPatch, tuidock_root: Path) -> Iterator[None]:
+    """A bridge of the tests' own; after the test, no link or netns file of ours is left."""
+    monkeypatch.setenv("TUIDOCK_BRIDGE", BRIDGE)
+    monkeypatch.setenv("TUIDOCK_BRIDGE_SUBNET", str(SUBNET))
+    assert _links() == set(), f"{BRIDGE} exists before the test"
+    yield
+    # no_leftovers (autouse, set up before us, torn down after us) removes the
+    # containers; do it here first so the counts below see their teardown.
+    cdir = tuidock_root / "containers"
+    ids = [p.name for p in cdir.iterdir() if len(p.name) == 64] if cdir.is_dir() else []
+    if ids:
+        tuidock("rm", "-f", *ids)
+    assert _links() == set(), "links left behind"
+    assert _netns_files() == set(), "netns files left behind"
+    assert not list((tuidock_root / "run" / "net").glob("*")), "endpoint records left"
+    table = tuidock_root / "networks" / "bridge.ipam.json"
+    if table.exists():
+        assert json.loads(table.read_text()) == {}, "addresses not released"
+
+
+def ok(*args: str) -> str:
+    res = tuidock(*args)
+    assert res.code == 0, (args, res.code, res.out, res.err)
+    return res.out
+
+
+def run_httpd(image: str, *extra: str, text: str = "hello from httpd") -> str:
+    script = f"mkdir -p /www && echo '{text}' > /www/index.html && exec httpd -f -p 80 -h /www"
+    return ok("run", "-d", *extra, image, "sh", "-c", script).strip()
+
+
+def container_ip(cid: str, root: Path) -> str:
+    return json.loads((root / "containers" / cid / "network.json").read_text())["IPAddress"]
+
+
+def http_get(port: int) -> str:
+    """A plain HTTP/1.0 GET to 127.0.0.1:port (the only host address tests talk to)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            if data:
+                return data.decode(errors="replace")
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no HTTP answer on 127.0.0.1:{port}")
+        time.sleep(0.1)
+
+
+def test_eth0_address_mac_route_and_etc_files(image: str, tuidock_root: Path) -> None:
+    out = ok(
+        "run",
+        "--rm",
+        "--hostname",
+        "web1",
+        "--add-host",
+        "db.example:10.1.2.3",
+        "--dns",
+        "192.0.2.53",
+        image,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip link show eth0; ip route; echo ==; cat /etc/hosts;"
+        " echo ==; cat /etc/resolv.conf; echo ==; ls /sys/class/net",
+    )
+    addr_part, hosts, resolv, links = out.split("==\n")
+    ip = addr_part.split("inet ")[1].split("/")[0]
+    assert ipaddress.IPv4Address(ip) in SUBNET
+    mac = "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+    assert mac in addr_part
+    assert f"default via {SUBNET[1]} dev eth0" in addr_part
+    assert f"{ip}\tweb1" in hosts
+    assert "10.1.2.3\tdb.example" in hosts
+    assert "nameserver 192.0.2.53" in resolv
+    assert sorted(links.split()) == ["eth0", "lo"]
+
+
+def test_resolv_conf_drops_loopback_servers() -> None:
+    from tuidock.runtime import etcfiles
+
+    text = etcfiles.resolv_conf("bridge", host_text="nameserver 127.0.0.53\nsearch lan\n")
+    assert "127.0.0.53" not in text
+    assert "nameserver 8.8.8.8" in text and "search lan" in text
+    text = etcfiles.resolv_conf("bridge", host_text="nameserver 192.0.2.1\n")
+    assert text == "nameserver 192.0.2.1\n"
+
+
+def test_network_none_has_only_lo(image: str) -> None:
+    out = ok("run", "--rm", "--network", "none", image, "ls", "/sys/class/net")
+    assert out.split() == ["lo"]
+
+
+def test_two_containers_talk_over_the_bridge(image: str, tuidock_root: Path) -> None:
+    server = run_httpd(image, "--name", "web")
+    ip = container_ip(server, tuidock_root)
+    out = ok("run", "--rm", image, "sh", "-c", f"ping -c1 -W2 {ip} >/dev/null && wget -qO- {ip}")
+    assert out == "hello from httpd\n"
+
+
+def test_published_tcp_port_from_host_loopback(image: str, tuidock_root: Path) -> None:
+    cid = run_httpd(image, "-p", "127.0.0.1::80", "-p", "80/tcp", text="published")
+    lines = ok("port", cid).splitlines()
+    assert len(lines) == 2 and all(line.startswith("80/tcp -> ") for line in lines), lines
+    loop_port = int(ok("port", cid, "80").splitlines()[0].rsplit(":", 1)[1])
+    any_port = int(lines[1].rsplit(":", 1)[1])
+    assert lines[1].startswith("80/tcp -> 0.0.0.0:")
+    for port in (loop_port, any_port):
+        reply = http_get(port)
+        assert reply.startswith("HTTP/1.") and "published" in reply, reply
+    ok("stop", "-t", "1", cid)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", loop_port), timeout=2).close()
+    assert ok("port", cid) == ""
+
+
+def _udp_echo_in_netns(netns_path: str, port: int) -> socket.socket:
+    """A UDP echo server inside the container's network namespace (busybox has no
+    UDP server). setns(CLONE_NEWNET) moves only the calling thread, and a socket
+    stays in the namespace it was made in, so a helper thread makes it there."""
+    made: list[socket.socket] = []
+
+    def make() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(netns_path, os.O_RDONLY)
+        try:
+            assert libc.setns(fd, 0x40000000) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            os.close(fd)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", port))
+        made.append(s)
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    sock = made[0]
+
+    def echo() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data, addr = sock.recvfrom(65536)
+                sock.sendto(data.upper(), addr)
+
+    threading.Thread(target=echo, daemon=True).start()
+    return sock
+
+
+def test_published_udp_port(image: str, tuidock_root: Path) -> None:
+    cid = ok("run", "-d", "-p", "127.0.0.1::7777/udp", image, "sleep", "60").strip()
+    port = int(ok("port", cid, "7777/udp").strip().rsplit(":", 1)[1])
+    server = _udp_echo_in_netns(str(tuidock_root / "run" / "netns" / cid), 7777)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            for text in (b"ping", b"pong"):
+                s.sendto(text, ("127.0.0.1", port))
+                data, _ = s.recvfrom(100)
+                assert data == text.upper()
+    finally:
+        server.close()
+
+
+def test_publish_needs_bridge_and_valid_spec(image: str) -> None:
+    assert_clean_error(tuidock("run", "--rm", "--network", "none", "-p", "80", image, "true"))
+    assert_clean_error(tuidock("run", "--rm", "-p", "99999:80", image, "true"))
+    assert_clean_error(tuidock("run", "--rm", "--network", "nosuchnet", image, "true"))
+
+
+def test_concurrent_runs_get_distinct_addresses(image: str, tuidock_root: Path) -> None:
+    def one(_: int) -> str:
+        return ok("run", "-d", image, "sleep", "60").strip()
+
+    with ThreadPoolExecutor(6) as pool:
+        ids = list(pool.map(one, range(6)))
+    ips = [container_ip(c, tuidock_root) for c in ids]
+    assert len(set(ips)) == 6, ips
+    table = json.loads((tuidock_root / "networks" / "bridge.ipam.json").read_text())
+    assert sorted(table.values()) == sorted(ids)
+    ok("rm", "-f", *ids)
+    assert json.loads((tuidock_root / "networks" / "bridge.ipam.json").read_text()) == {}
+
+
+def test_requested_ip_and_conflict(image: str, tuidock_root: Path) -> None:
+    want = str(SUBNET[77])
+    cid = ok("run", "-d", "--ip", want, image, "sleep", "60").strip()
+    assert container_ip(cid, tuidock_root) == want
+    res = tuidock("run", "--rm", "--ip", want, image, "true")
+    assert_clean_error(res)
+    assert "already in use" in res.err
+    ok("rm", "-f", cid)
+
+
+def test_teardown_on_stop_restart_and_rm(image: str, tuidock_root: Path) -> None:
+    links, netns = _links(), _netns_files()
+    cid = ok("run", "-d", image, "sleep", "60").strip()
+    assert f"td{cid[:8]}" in _links() and cid in _netns_files()
+    ip = container_ip(cid, tuidock_root)
+    ok("stop", "-t", "0", cid)
+    assert _links() - links == set() and _netns_files() == netns
+    ok("start", cid)
+    assert f"td{cid[:8]}" in _links()
+    assert container_ip(cid, tuidock_root) == ip  # the address is kept until rm
+    ok("rm", "-f", cid)
+    assert _links() - links == set() and _netns_files() == netns
+
+
+def test_failed_start_leaves_nothing(image: str) -> None:
+    links, netns = _links(), _netns_files()
+    res = tuidock("run", "--rm", image, "/no/such/program")
+    assert res.code == 127
+    assert _links() - links == set() and _netns_files() == netns
+
+
+def test_monitor_killed_then_ps_reconciles(image: str, tuidock_root: Path) -> None:
+    links, netns = _links(), _netns_files()
+    cid = run_httpd(image, "-p", "127.0.0.1::80")
+    port = int(ok("port", cid, "80").strip().rsplit(":", 1)[1])
+    assert "hello" in http_get(port)
+    (mon,) = monitors_of(cid)
+    os.kill(mon, signal.SIGKILL)
+    wait_for(lambda: not monitors_of(cid), what="the monitor to die")
+    ok("ps", "-a")
+    assert _links() - links == set(), "veth left after reconcile"
+    assert _netns_files() == netns, "netns left after reconcile"
+    # The proxy died with its monitor: the port is free again.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_network_container_mode_shares_the_netns(image: str, tuidock_root: Path) -> None:
+    web = run_httpd(image, "--name", "web", text="shared")
+    out = ok("run", "--rm", "--network", "container:web", image, "wget", "-qO-", "127.0.0.1")
+    assert out == "shared\n"
+    ip = container_ip(web, tuidock_root)
+    out = ok("run", "--rm", "--network", "container:web", image, "ip", "-4", "-o", "addr")
+    assert f"inet {ip}/" in out
+    res = tuidock("run", "--rm", "--network", "container:nosuch", image, "true")
+    assert_clean_error(res)
+
+
+def test_start_after_monitor_killed_clears_stale_endpoint(image: str) -> None:
+    cid = ok("run", "-d", image, "sleep", "60").strip()
+    (mon,) = monitors_of(cid)
+    os.kill(mon, signal.SIGKILL)
+    wait_for(lambda: not monitors_of(cid), what="the monitor to die")
+    ok("start", cid)  # no `ps` in between: start itself clears the leftovers
+    assert f"td{cid[:8]}" in _links() and _netns_files() == {cid}
+
+
+def test_per_root_default_bridge(tuidock_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuidock.runtime.network import network_config
+
+    monkeypatch.delenv("TUIDOCK_BRIDGE")
+    monkeypatch.delenv("TUIDOCK_BRIDGE_SUBNET")
+    cfg = network_config(tuidock_root)
+    assert cfg["Bridge"].startswith("tdbr") and cfg["Bridge"] != "tdbr0"
+    assert ipaddress.IPv4Network(cfg["Subnet"]).subnet_of(ipaddress.IPv4Network("10.89.0.0/16"))
+    assert network_config(tuidock_root) == cfg  # fixed at first use
+
+
+def test_user_network_name_resolution(image: str, tuidock_root: Path) -> None:
+    net_id = ok("network", "create", "--subnet", "10.89.253.0/24", "appnet").strip()
+    assert len(net_id) == 64
+    assert_clean_error(tuidock("network", "create", "--subnet", "10.89.253.0/25", "other"))
+    bridge = json.loads(ok("network", "inspect", "appnet"))[0]["Options"][
+        "com.docker.network.bridge.name"
+    ]
+    web = run_httpd(image, "--name", "web", "--network", "appnet", text="by name")
+    assert ipaddress.IPv4Address(container_ip(web, tuidock_root)) in ipaddress.IPv4Network(
+        "10.89.253.0/24"
+    )
+    # The client is created after the server: it learns the server's name...
+    out = ok("run", "--rm", "--name", "client", "--network", "appnet", image, "wget", "-qO-", "web")
+    assert out == "by name\n"
+    # ...and a running container learns the names of those created after it.
+    other = ok("run", "-d", "--name", "late", "--network", "appnet", image, "sleep", "60").strip()
+    web_hosts = (tuidock_root / "containers" / web / "hosts").read_text()
+    assert f"{container_ip(other, tuidock_root)}\tlate" in web_hosts
+    assert "client" not in web_hosts  # removed with its container
+    doc = json.loads(ok("network", "inspect", "appnet"))[0]
+    assert {c["Name"] for c in doc["Containers"].values()} == {"web", "late"}
+    assert "appnet" in ok("network", "ls", "-q").split()
+    res = tuidock("network", "rm", "appnet")
+    assert_clean_error(res)
+    assert "active endpoints" in res.err
+    ok("rm", "-f", web, other)
+    assert bridge not in _all_links()
+    assert ok("network", "prune", "-f").split() == ["Deleted", "Networks:", "appnet"]
+    assert "appnet" not in ok("network", "ls", "-q").split()
+    assert_clean_error(tuidock("run", "--rm", "--network", "appnet", image, "true"))
+
+
+def _all_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def test_publish_parsing_and_docker_mac() -> None:
+    from tuidock.runtime.network import mac_for
+    from tuidock.runtime.network.ports import PortMapping, exposed_ports, parse_publish
+
+    assert parse_publish("8080:80") == PortMapping(80, "tcp", "", 8080)
+    assert parse_publish("127.0.0.1::53/udp") == PortMapping(53, "udp", "127.0.0.1", 0)
+    assert parse_publish("80") == PortMapping(80, "tcp", "", 0)
+    for bad in ("http", "1.2.3:80:80", "70000:80", "80/sctp"):
+        with pytest.raises(Exception, match="invalid"):
+            parse_publish(bad)
+    assert exposed_ports({"80/tcp": {}, "53/udp": {}}) == [
+        PortMapping(80, "tcp"),
+        PortMapping(53, "udp"),
+    ]
+    assert mac_for("10.89.128.2") == "02:42:0a:59:80:02"

@@ -1,0 +1,142 @@
+"""`tuidock network ...`: the default bridge and user-defined networks (issue 7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """`network`, whose subcommands are built only when it is used (~5 ms of
+    argparse work that every other CLI call would pay otherwise)."""
+    p = sub.add_parser("network", help="Manage networks")
+    base = type(p)
+
+    class LazyNetwork(base):  # type: ignore[valid-type,misc]
+        def _populate(self) -> None:
+            if not self.__dict__.get("_built"):
+                self._built = True
+                _build(self)
+
+        def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+            self._populate()
+            return super().parse_known_args(args, namespace)
+
+        def format_help(self) -> str:
+            self._populate()
+            return super().format_help()
+
+        def format_usage(self) -> str:
+            self._populate()
+            return super().format_usage()
+
+    p.__class__ = LazyNetwork
+
+
+def _build(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(subparser=p)
+    nsub = p.add_subparsers(dest="network_command", metavar="COMMAND")
+    c = nsub.add_parser("create", help="Create a network")
+    c.add_argument("--subnet", help="IPv4 subnet in CIDR form (default: a free 10.89.X.0/24)")
+    c.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    c.add_argument("name", metavar="NETWORK")
+    c.set_defaults(handler=cmd_create)
+    for name in ("ls", "list"):
+        ls = nsub.add_parser(name, help="List networks" if name == "ls" else None)
+        ls.add_argument("-q", "--quiet", action="store_true", help="Only display network names")
+        ls.set_defaults(handler=cmd_ls)
+    i = nsub.add_parser("inspect", help="Display detailed information on networks")
+    i.add_argument("names", nargs="+", metavar="NETWORK")
+    i.set_defaults(handler=cmd_inspect)
+    for name in ("rm", "remove"):
+        r = nsub.add_parser(name, help="Remove networks" if name == "rm" else None)
+        r.add_argument("names", nargs="+", metavar="NETWORK")
+        r.set_defaults(handler=cmd_rm)
+    pr = nsub.add_parser("prune", help="Remove all unused user networks")
+    pr.add_argument("-f", "--force", action="store_true", help="Do not prompt (never prompts)")
+    pr.set_defaults(handler=cmd_prune)
+
+
+def _root():  # -> Path
+    from tuidock.runtime import paths
+
+    return paths.data_root()
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from tuidock.runtime.network import usernets
+
+    print(usernets.create(_root(), args.name, args.subnet)["Id"])
+    return 0
+
+
+def _listed() -> list[dict]:
+    from tuidock.runtime.network import network_config, usernets
+
+    root = _root()
+    nets = [n for n in usernets.all_networks(root) if n["Name"] != "bridge"]
+    return [network_config(root), *nets]  # the default bridge is always listed
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    nets = _listed()
+    if args.quiet:
+        for n in nets:
+            print(n["Name"])
+        return 0
+    rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE")]
+    rows += [(n["Id"][:12], n["Name"], n["Driver"], n["Subnet"], n["Bridge"]) for n in nets]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from tuidock.runtime.network import network_config, usernets
+
+    root = _root()
+    out = []
+    for name in args.names:
+        cfg = network_config(root, name)
+        containers = {}
+        for ip, cid in usernets.endpoints(root, cfg["Name"]).items():
+            try:
+                cname = json.loads((root / "containers" / cid / "config.json").read_bytes())[
+                    "Name"
+                ].lstrip("/")
+            except (OSError, ValueError, KeyError):
+                continue
+            containers[cid] = {"Name": cname, "IPv4Address": f"{ip}/{cfg['Subnet'].split('/')[1]}"}
+        out.append(
+            {
+                "Name": cfg["Name"],
+                "Id": cfg["Id"],
+                "Driver": cfg["Driver"],
+                "IPAM": {"Config": [{"Subnet": cfg["Subnet"], "Gateway": cfg["Gateway"]}]},
+                "Options": {"com.docker.network.bridge.name": cfg["Bridge"]},
+                "Containers": containers,
+            }
+        )
+    print(json.dumps(out, indent=4))
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from tuidock.runtime.network import usernets
+
+    for name in args.names:
+        usernets.remove(_root(), name)
+        print(name)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from tuidock.runtime.network import usernets
+
+    removed = usernets.prune(_root())
+    if removed:
+        print("Deleted Networks:")
+        for name in removed:
+            print(name)
+    return 0

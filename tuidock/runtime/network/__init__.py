@@ -1,0 +1,107 @@
+"""Container networking without a daemon: the default `bridge` network.
+
+Pieces (pyroute2 is imported only by `links`, i.e. only when a container
+on the bridge is started or torn down; `ps`, `images` never load it):
+
+- config: the network's bridge name and subnet, fixed at first use in
+  <data root>/networks/bridge.json (TUIDOCK_BRIDGE / TUIDOCK_BRIDGE_SUBNET
+  choose them then). The default subnet 10.89.128.0/24 avoids Docker's
+  172.17/16 and Podman's 10.88/16.
+- ipam: addresses are taken at `create` (so /etc/hosts can name them) and
+  given back at `rm`; see ipam.py for the locking.
+- endpoint: what a container's network looks like (address, MAC, netns
+  path, veth name, published ports), stored in its directory as
+  network.json; the monitor brings it up before the first start and down
+  when it ends (endpoint.Attachment); `reconcile` cleans after a monitor
+  that died by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuidock.errors import UsageError
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Network, IPv6Network
+
+DEFAULT_NETWORK = "bridge"
+DEFAULT_BRIDGE = "tdbr0"
+DEFAULT_SUBNET = "10.89.128.0/24"
+# Set by `run` before it pre-starts a monitor for a bridge container: the
+# monitor then imports pyroute2 while the CLI is still creating the container.
+PRELOAD = False
+
+
+def networks_dir(root: Path) -> Path:
+    return root / "networks"
+
+
+def network_config(root: Path, name: str = DEFAULT_NETWORK) -> dict:
+    """The network's settings; the default bridge is defined on first use."""
+    if name not in (DEFAULT_NETWORK, "default"):
+        try:
+            return json.loads((networks_dir(root) / f"net-{name}.json").read_bytes())
+        except (FileNotFoundError, OSError):
+            raise UsageError(
+                f"network {name} not found", "See `tuidock network ls`; bridge, none, host."
+            ) from None
+    path = networks_dir(root) / "bridge.json"
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        pass
+    import ipaddress
+
+    bridge, subnet_text = _defaults(root)
+    subnet = ipaddress.ip_network(os.environ.get("TUIDOCK_BRIDGE_SUBNET", subnet_text))
+    if subnet.version != 4 or subnet.prefixlen > 29:
+        raise UsageError(f"bridge subnet {subnet} must be IPv4 and /29 or larger")
+    bridge = os.environ.get("TUIDOCK_BRIDGE", bridge)
+    if not 0 < len(bridge) < 16:
+        raise UsageError(f"bridge name {bridge!r} must have 1 to 15 characters")
+    config = _new_config(DEFAULT_NETWORK, bridge, subnet)
+    from tuidock.runtime.locking import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Two first users may race here: both write the same content, last one wins.
+    atomic_write(path, json.dumps(config, indent=2).encode())
+    return config
+
+
+def _new_config(name: str, bridge: str, subnet: IPv4Network | IPv6Network) -> dict:
+    import hashlib
+
+    return {
+        "Name": name,
+        "Id": hashlib.sha256(f"{name}:{bridge}:{subnet}".encode()).hexdigest(),
+        "Driver": "bridge",
+        "Bridge": bridge,
+        "Subnet": str(subnet),
+        "Gateway": str(next(subnet.hosts())),
+    }
+
+
+def _defaults(root: Path) -> tuple[str, str]:
+    """(bridge, subnet) for a new data root's default network.
+
+    IPAM is per data root, so two roots on one bridge and subnet would hand
+    out the same addresses: a root other than the standard one ($TUIDOCK_ROOT,
+    e.g. a test's) gets a bridge and a /24 of its own, derived from its path.
+    """
+    if not os.environ.get("TUIDOCK_ROOT"):
+        return DEFAULT_BRIDGE, DEFAULT_SUBNET
+    import hashlib
+
+    digest = hashlib.sha256(str(root.absolute()).encode()).digest()
+    return f"tdbr{digest[:4].hex()}", f"10.89.{129 + digest[4] % 120}.0/24"
+
+
+def mac_for(ip: str) -> str:
+    """Docker's rule: 02:42 then the four bytes of the IPv4 address."""
+    import ipaddress
+
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)

@@ -1,0 +1,147 @@
+"""Links, addresses, routes and network namespaces, over netlink (pyroute2).
+
+Imported only when a bridge container starts or is torn down: pyroute2
+costs ~0.25 s to import here, which `ps` or `images` must never pay.
+
+Bridge lifetime: the bridge is created by the first container that needs
+it and deleted by the last one's teardown when no port is enslaved to it
+any more (as netavark does), so an idle host carries nothing of ours.
+Create/delete of the bridge and veth enslaving run under a host-wide flock
+(/run/lock/tuidock-<bridge>.lock): two data roots may share the bridge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from tuidock.runtime import syscalls as sc
+from tuidock.runtime.locking import file_lock
+
+
+def _light_pyroute2() -> None:
+    """Let `pyroute2.iproute` load without pyroute2/__init__.py.
+
+    That __init__ imports NDB, IPDB, conntrack, ... (~0.3 s here); an empty
+    package module with the real __path__ lets the two submodules we need
+    load alone (~0.13 s). If pyroute2 is already imported, nothing changes.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or not spec.submodule_search_locations:
+        return  # let the imports below fail with pyroute2's own error
+    pkg = types.ModuleType("pyroute2")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__spec__ = spec
+    pkg.__file__ = spec.origin
+    sys.modules["pyroute2"] = pkg
+
+
+_light_pyroute2()
+from pyroute2.iproute.linux import IPRoute  # noqa: E402 - after the light package above
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+
+
+def create_netns(path: str) -> None:
+    """A new network namespace, kept alive by a bind mount of its nsfs file on `path`.
+
+    Not pyroute2's netns.create: that one makes the parent directory a shared
+    mount of itself (iproute2's /run/netns dance), a mount of ours that would
+    stay behind in the runtime directory. A bind mount on a plain file in a
+    per-data-root directory is all spawn()'s setns needs, and keeps data roots
+    (and tests) from seeing each other's namespaces.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
+    pid = os.fork()  # unshare(CLONE_NEWNET) must not move this process itself
+    if pid == 0:
+        code = 1
+        try:
+            sc.unshare(sc.CLONE_NEWNET)
+            sc.mount("/proc/self/ns/net", path, None, sc.MS_BIND)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise OSError(f"cannot create the network namespace {path}")
+
+
+def remove_netns(path: str) -> None:
+    try:
+        sc.umount2(path, sc.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+@contextlib.contextmanager
+def bridge_lock(bridge: str) -> Iterator[None]:
+    with file_lock(Path(f"/run/lock/tuidock-{bridge}.lock")):
+        yield
+
+
+def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
+    found = ipr.link_lookup(ifname=ep["Bridge"])
+    if found:
+        return found[0]
+    ipr.link("add", ifname=ep["Bridge"], kind="bridge")
+    idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
+    ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
+    ipr.link("set", index=idx, state="up")
+    return idx
+
+
+def attach(ep: dict) -> None:
+    """Netns file, veth pair (host side on the bridge, eth0 inside), lo, address, route."""
+    path = ep["NetnsPath"]
+    create_netns(path)
+    try:
+        with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
+            br = _ensure_bridge(ipr, ep)
+            ipr.link(
+                "add",
+                ifname=ep["Veth"],
+                kind="veth",
+                peer={"ifname": "eth0", "net_ns_fd": path},
+            )
+            host = ipr.link_lookup(ifname=ep["Veth"])[0]
+            ipr.link("set", index=host, master=br, state="up")
+        with IPRoute(netns=path) as ns:
+            lo = ns.link_lookup(ifname="lo")[0]
+            ns.link("set", index=lo, state="up")
+            eth0 = ns.link_lookup(ifname="eth0")[0]
+            ns.link("set", index=eth0, address=ep["MacAddress"])
+            ns.addr("add", index=eth0, address=ep["IPAddress"], prefixlen=ep["PrefixLen"])
+            ns.link("set", index=eth0, state="up")
+            ns.route("add", dst="default", gateway=ep["Gateway"])
+    except BaseException:
+        detach(ep)
+        raise
+
+
+def detach(ep: dict) -> None:
+    """Undo attach(); every step tolerates what is already gone."""
+    with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
+        with contextlib.suppress(NetlinkError):
+            # Deleting one end of a veth deletes its peer in the netns too.
+            ipr.link("del", ifname=ep["Veth"])
+        found = ipr.link_lookup(ifname=ep["Bridge"])
+        if found:
+            ports = [link for link in ipr.get_links() if link.get("IFLA_MASTER") == found[0]]
+            if not ports:
+                with contextlib.suppress(NetlinkError):
+                    ipr.link("del", index=found[0])
+    remove_netns(ep["NetnsPath"])
