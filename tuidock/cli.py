@@ -8,6 +8,7 @@ rich, Textual) are imported only by the commands that need them, so that
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuidock import cli_images, cli_system
+    from tuidock import cli_containers, cli_exec, cli_images, cli_system, cli_toolbox
 
     parser = _Parser(
         prog="tuidock",
@@ -33,18 +34,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     cli_images.register(sub)
+    cli_containers.register(sub)
+    cli_exec.register(sub)
     cli_system.register(sub)
+    cli_toolbox.register(sub)
+    from tuidock import cli_network  # issue 7 (networking)
+
+    cli_network.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
         if not argv:
-            parser.print_help()
-            return 0
+            # No arguments: the UI. Textual is imported only here, so every other
+            # command stays as fast as before.
+            from tuidock.app import run as run_app
+
+            return run_app()
+        if argv[0] == "exec":  # hot path: no other command's parser is built
+            from tuidock.cli_exec import main as exec_main
+
+            return exec_main(argv[1:])
+        parser = build_parser()
         args = parser.parse_args(argv)
+        if not gc.isenabled():
+            # __main__ kept the GC off while modules loaded; the objects made so
+            # far live as long as the process: freeze them, collect what comes.
+            gc.freeze()
+            gc.enable()
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             (getattr(args, "subparser", None) or parser).print_help()

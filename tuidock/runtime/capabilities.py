@@ -7,10 +7,14 @@ in the container's first process just before exec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from tuidock.errors import TuidockError
 from tuidock.runtime import syscalls
+
+# For annotations only: `exec` loads this module on its hot path, and
+# collections.abc drags in the collections package (~3 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Index = capability number (linux/capability.h).
 CAP_NAMES: tuple[str, ...] = (

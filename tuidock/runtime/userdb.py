@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 from tuidock.errors import TuidockError
 
@@ -24,12 +23,30 @@ MAX_DB_SIZE = 4 << 20
 MAX_ID = (1 << 31) - 1
 
 
-@dataclass
 class ExecUser:
-    uid: int = 0
-    gid: int = 0
-    sgids: list[int] = field(default_factory=list)
-    home: str = "/"
+    """Who the process runs as. A plain class, not a dataclass: `exec` imports
+    this module on its hot path and `dataclasses` alone costs it ~10 ms."""
+
+    __slots__ = ("gid", "home", "sgids", "uid")
+
+    def __init__(
+        self, uid: int = 0, gid: int = 0, sgids: list[int] | None = None, home: str = "/"
+    ) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.sgids = sgids if sgids is not None else []
+        self.home = home
+
+    def _key(self) -> tuple[int, int, list[int], str]:
+        return (self.uid, self.gid, self.sgids, self.home)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExecUser) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"ExecUser(uid={self.uid}, gid={self.gid}, sgids={self.sgids}, home={self.home!r})"
 
 
 def _read_db(path: str) -> list[list[str]] | None:
