@@ -33,6 +33,7 @@ def test_demo_offline_then_pull_by_docker_hub_names(tuidock_root: Path) -> None:
     try:
         assert res.code == 0, res.err
         assert "mirrors docker.io" in res.out
+        assert "Pulled busybox" in res.out and "Pulled demo/multilayer" in res.out
         cfg = (Path(os.environ["TUIDOCK_CONFIG"]) / "registries.toml").read_text()
         assert '[registries."docker.io"]' in cfg
         pulled = tuidock("pull", "busybox")

@@ -74,5 +74,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ) from None
     cfg = write_mirror(DEFAULT_DOMAIN, host)
     print(f"Demo registry at {host} mirrors docker.io ({cfg}).")
-    print("Images: busybox, demo/multilayer.  Try: tuidock pull busybox")
+    from tuidock.engine import default_engine
+
+    # Pulled through the mirror, as a user would: the UI opens with images to try.
+    engine = default_engine()
+    for name in ("busybox", "demo/multilayer"):
+        result = engine.pull(name)
+        print(f"Pulled {name} ({result.image.short_id})")
+    print("Try: tuidock run --rm demo/multilayer   or open the UI: tuidock")
     return 0
