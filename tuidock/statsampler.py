@@ -101,102 +101,7 @@ class Sampler:
         return out
 
 
-class FastStats:
-    """The four numbers the dashboard needs from one container's cgroup, read cheaply.
-
-    ContainerCgroup.stats() reads seven files in text mode, block I/O
-    included, which measured 0.6 ms per container here (30 ms a tick for 50
-    containers: over 1% of a core at a 2 s tick on its own). This reads
-    only cpu, memory and pids files with os.read, and the memory limit once
-    every LIMIT_EVERY reads; same files and formulas as ContainerCgroup.stats.
-    """
-
-    LIMIT_EVERY = 15
-
-    def __init__(self, cg: ContainerCgroup) -> None:
-        from tuidock.runtime.cgroups import host_memory
-
-        self.cg = cg
-        self.host_memory = host_memory()
-        self.cpu = self._where("cpuacct")
-        self.memory = self._where("memory")
-        self.pids = self._where("pids")
-        self._limit: int | None = None
-        self._reads = 0
-
-    def _where(self, controller: str) -> tuple[str, bool] | None:
-        # As ContainerCgroup._dir: the v1 hierarchy holding the controller, else v2.
-        for h, path in self.cg.dirs.items():
-            if not h.unified and controller in h.controllers:
-                return str(path), False
-        for h, path in self.cg.dirs.items():
-            if h.unified:
-                return str(path), True
-        return None
-
-    def stats(self) -> CgroupStats:
-        from tuidock.runtime.cgroups import CgroupStats
-
-        out = CgroupStats(memory_limit=self.host_memory)
-        if self.cpu is not None:
-            path, v2 = self.cpu
-            if v2:
-                out.cpu_ns = _keyed(_read(path + "/cpu.stat")).get(b"usage_usec", 0) * 1000
-            else:
-                out.cpu_ns = _int(_read(path + "/cpuacct.usage"))
-        if self.memory is not None:
-            path, v2 = self.memory
-            stat = _keyed(_read(path + "/memory.stat"))
-            if v2:
-                usage = _int(_read(path + "/memory.current"))
-                inactive = stat.get(b"inactive_file", 0)
-            else:
-                usage = _int(_read(path + "/memory.usage_in_bytes"))
-                inactive = stat.get(b"total_inactive_file", 0)
-            out.memory_usage = usage - inactive if inactive < usage else usage
-            if self._limit is None or self._reads % self.LIMIT_EVERY == 0:
-                raw = _read(path + ("/memory.max" if v2 else "/memory.limit_in_bytes"))
-                limit = _int(raw) if raw and raw.strip() != b"max" else 0
-                self._limit = limit if 0 < limit < self.host_memory else self.host_memory
-            out.memory_limit = self._limit
-        if self.pids is not None:
-            out.pids_current = _int(_read(self.pids[0] + "/pids.current"))
-        self._reads += 1
-        return out
-
-
-def _read(path: str) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 1 << 16)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
-
-
-def _int(raw: bytes) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
-
-
-def _keyed(raw: bytes) -> dict[bytes, int]:
-    out: dict[bytes, int] = {}
-    for line in raw.splitlines():
-        key, _, value = line.partition(b" ")
-        try:
-            out[key] = int(value)
-        except ValueError:
-            continue
-    return out
-
-
-_cgroups: dict[str, FastStats] = {}
+_cgroups: dict[str, ContainerCgroup] = {}
 
 
 def _cgroup_stats(cid: str) -> CgroupStats:
@@ -204,13 +109,13 @@ def _cgroup_stats(cid: str) -> CgroupStats:
     (ContainerCgroup.load probes every hierarchy; the reads are the per-tick cost)."""
     from tuidock.runtime.cgroups import ContainerCgroup
 
-    fast = _cgroups.get(cid)
-    if fast is None:
+    cg = _cgroups.get(cid)
+    if cg is None:
         cg = ContainerCgroup.load(cid)
         if not cg.dirs:
             raise LookupError(cid)
-        fast = _cgroups[cid] = FastStats(cg)
-    return fast.stats()
+        _cgroups[cid] = cg
+    return cg.stats(block_io=False)
 
 
 def forget(keep: Iterable[str]) -> None:
