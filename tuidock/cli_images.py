@@ -43,16 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     image = sub.add_parser("image", help="Manage images")
     image.set_defaults(subparser=image)
     isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
-    for name in ("ls", "list"):
-        _images_args(
-            isub.add_parser(name, help="List images" if name == "ls" else argparse.SUPPRESS)
-        )
+    _images_args(isub.add_parser("ls", aliases=["list"], help="List images"))
     _pull_args(isub.add_parser("pull", help="Download an image from a registry"))
     _inspect_args(isub.add_parser("inspect", help="Display detailed information on images"))
-    for name in ("rm", "remove"):
-        _rmi_args(
-            isub.add_parser(name, help="Remove images" if name == "rm" else argparse.SUPPRESS)
-        )
+    _rmi_args(isub.add_parser("rm", aliases=["remove"], help="Remove images"))
     _tag_args(isub.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     p = isub.add_parser("prune", help="Remove unused images")
     p.add_argument(
