@@ -370,3 +370,152 @@ def test_publish_parsing_and_docker_mac() -> None:
         PortMapping(53, "udp"),
     ]
     assert mac_for("10.89.128.2") == "02:42:0a:59:80:02"
+
+
+def _ipam_table(root: Path, network: str) -> dict[str, str]:
+    path = root / "networks" / f"{network}.ipam.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_network_alias_resolves_for_peers(image: str, tuidock_root: Path) -> None:
+    assert_clean_error(tuidock("run", "--rm", "--network-alias", "x", image, "true"))
+    ok("network", "create", "--subnet", "10.89.250.0/24", "aliasnet")
+    bridge = json.loads(ok("network", "inspect", "aliasnet"))[0]["Options"][
+        "com.docker.network.bridge.name"
+    ]
+    try:
+        web = run_httpd(
+            image,
+            *("--name", "web", "--network", "aliasnet"),
+            *("--network-alias", "www", "--network-alias", "api.internal"),
+            text="by alias",
+        )
+        for name in ("www", "api.internal", "web"):
+            out = ok("run", "--rm", "--network", "aliasnet", image, "wget", "-qO-", name)
+            assert out == "by alias\n", name
+        late = ok("run", "-d", "--network", "aliasnet", image, "sleep", "60").strip()
+        ip = container_ip(web, tuidock_root)
+        line = next(
+            ln
+            for ln in (tuidock_root / "containers" / late / "hosts").read_text().splitlines()
+            if ln.startswith(f"{ip}\t")
+        )
+        assert {"web", "www", "api.internal"} <= set(line.split())
+        ok("rm", "-f", web, late)
+    finally:
+        tuidock("network", "rm", "aliasnet")
+    assert bridge not in _all_links()
+
+
+def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) -> None:
+    ok("network", "create", "--subnet", "10.89.249.0/24", "frontnet")
+    ok("network", "create", "--subnet", "10.89.248.0/24", "backnet")
+    bridges = {  # two names at once (the lazy parser once took the second for a command)
+        n["Options"]["com.docker.network.bridge.name"]
+        for n in json.loads(ok("network", "inspect", "frontnet", "backnet"))
+    }
+    assert len(bridges) == 2
+    try:
+        web = run_httpd(image, "--name", "web", "--network", "frontnet", text="connected")
+        db = ok("run", "-d", "--name", "db", "--network", "backnet", image, "sleep", "60").strip()
+        stopped = ok("create", "--name", "idle", "--network", "frontnet", image, "true").strip()
+        res = tuidock("network", "connect", "backnet", "idle")
+        assert_clean_error(res)
+        assert "not running" in res.err
+
+        ok("network", "connect", "--alias", "webby", "backnet", "web")
+        assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "eth1", "lo"]
+        back_ip = next(a for a, c in _ipam_table(tuidock_root, "backnet").items() if c == web)
+        assert ipaddress.IPv4Address(back_ip) in ipaddress.IPv4Network("10.89.248.0/24")
+        out = ok("exec", "web", "ip", "-4", "-o", "addr", "show", "eth1")
+        assert f"inet {back_ip}/24" in out
+        # Peers on the new network reach it by name and alias; it reaches them by name.
+        db_hosts = (tuidock_root / "containers" / db / "hosts").read_text()
+        assert f"{back_ip}\tweb" in db_hosts and "webby" in db_hosts
+        for name in ("web", "webby"):
+            out = ok("run", "--rm", "--network", "backnet", image, "wget", "-qO-", name)
+            assert out == "connected\n"
+        ok("exec", "web", "ping", "-c1", "-W2", "db")
+        settings = json.loads(ok("inspect", "web"))[0]["NetworkSettings"]
+        assert set(settings["Networks"]) == {"frontnet", "backnet"}
+        assert settings["Networks"]["backnet"]["IPAddress"] == back_ip
+        assert settings["Networks"]["backnet"]["Aliases"] == ["webby"]
+        assert_clean_error(tuidock("network", "connect", "backnet", "web"))  # already
+        doc = json.loads(ok("network", "inspect", "backnet"))[0]
+        assert {c["Name"] for c in doc["Containers"].values()} == {"web", "db"}
+
+        # Stop and start: the connection survives, its veth is torn down and made anew.
+        ok("stop", "-t", "0", "web")
+        assert not any(ln.startswith(f"td{web[:8]}") for ln in _all_links())
+        ok("start", "web")
+        assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "eth1", "lo"]
+
+        ok("network", "disconnect", "backnet", "web")
+        assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "lo"]
+        assert not any(ln.startswith(f"td{web[:8]}") and len(ln) > 10 for ln in _all_links())
+        assert list(_ipam_table(tuidock_root, "backnet").values()) == [db]
+        assert "web" not in (tuidock_root / "containers" / db / "hosts").read_text()
+        assert "\tdb\t" not in (tuidock_root / "containers" / web / "hosts").read_text()
+        res = tuidock("network", "disconnect", "frontnet", "web")
+        assert_clean_error(res)
+        assert_clean_error(tuidock("network", "disconnect", "backnet", "web"))
+
+        # Disconnected while stopped: it starts with eth0 only.
+        ok("network", "connect", "backnet", "web")
+        ok("stop", "-t", "0", "web")
+        ok("network", "disconnect", "backnet", "web")
+        ok("start", "web")
+        assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "lo"]
+        assert list(_ipam_table(tuidock_root, "backnet").values()) == [db]
+
+        # Connected again, then rm -f: every veth, bridge and address goes.
+        ok("network", "connect", "backnet", "web")
+        ok("rm", "-f", web, db, stopped)
+        assert not bridges & _all_links()
+        assert _ipam_table(tuidock_root, "backnet") == {}
+        assert _ipam_table(tuidock_root, "frontnet") == {}
+    finally:
+        tuidock("network", "rm", "frontnet", "backnet")
+
+
+def test_network_connect_then_monitor_killed_is_reconciled(image: str, tuidock_root: Path) -> None:
+    ok("network", "create", "--subnet", "10.89.247.0/24", "sidenet")
+    bridge = json.loads(ok("network", "inspect", "sidenet"))[0]["Options"][
+        "com.docker.network.bridge.name"
+    ]
+    try:
+        cid = ok("run", "-d", image, "sleep", "60").strip()
+        ok("network", "connect", "sidenet", cid)
+        assert bridge in _all_links()
+        (mon,) = monitors_of(cid)
+        os.kill(mon, signal.SIGKILL)
+        wait_for(lambda: not monitors_of(cid), what="the monitor to die")
+        ok("ps", "-a")
+        assert bridge not in _all_links()
+        assert not any(ln.startswith(f"td{cid[:8]}") for ln in _all_links())
+        ok("rm", "-f", cid)
+        assert _ipam_table(tuidock_root, "sidenet") == {}
+    finally:
+        tuidock("network", "rm", "sidenet")
+
+
+def test_inspect_network_settings_on_bridge(image: str, tuidock_root: Path) -> None:
+    cid = ok("run", "-d", "-p", "127.0.0.1::80", image, "sleep", "60").strip()
+    ns = json.loads(ok("inspect", cid))[0]["NetworkSettings"]
+    ip = container_ip(cid, tuidock_root)
+    assert ns["IPAddress"] == ip and ns["Gateway"] == str(SUBNET[1])
+    assert ns["MacAddress"] == "02:42:" + ":".join(
+        f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed
+    )
+    net = ns["Networks"]["bridge"]
+    assert net["IPAddress"] == ip and net["IPPrefixLen"] == SUBNET.prefixlen
+    assert len(net["NetworkID"]) == 64 and net["MacAddress"] == ns["MacAddress"]
+    port = ok("port", cid, "80").strip().rsplit(":", 1)[1]
+    assert ns["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": port}]}
+    ok("stop", "-t", "0", cid)
+    ns = json.loads(ok("inspect", cid))[0]["NetworkSettings"]
+    assert ns["Ports"] == {} and ns["IPAddress"] == ip
+    none = ok("create", "--network", "none", image, "true").strip()
+    ns = json.loads(ok("inspect", none))[0]["NetworkSettings"]
+    assert ns["Networks"] == {"none": {}}
+    ok("rm", "-f", cid, none)

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuidock import cli_containers, cli_exec, cli_images, cli_system, cli_toolbox
+    from tuidock import cli_containers, cli_exec, cli_images, cli_system, cli_toolbox, cli_volumes
 
     parser = _Parser(
         prog="tuidock",
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_exec.register(sub)
     cli_system.register(sub)
     cli_toolbox.register(sub)
+    cli_volumes.register(sub)  # issue 8: volume commands, -v/--mount/--tmpfs, rm -v
     from tuidock import cli_network  # issue 7 (networking)
 
     cli_network.register(sub)

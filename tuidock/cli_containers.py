@@ -124,6 +124,31 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", help="IPv4 address on the bridge (e.g. 10.89.128.20)")
     p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
     p.add_argument(
+        "--network-alias",
+        action="append",
+        default=[],
+        metavar="ALIAS",
+        help="Add a network-scoped alias (user networks)",
+    )
+    p.add_argument(
+        "-v",
+        "--volume",
+        action="append",
+        default=[],
+        metavar="[SRC:]DST[:ro]",
+        help="Bind mount a host path or a named volume; DST alone: an anonymous volume",
+    )
+    p.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="type=bind|volume|tmpfs,source=..,target=..[,readonly]",
+        help="Attach a filesystem mount to the container",
+    )
+    p.add_argument(
+        "--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="Mount a tmpfs"
+    )
+    p.add_argument(
         "--add-host", action="append", default=[], metavar="HOST:IP", help="Add a host-to-IP line"
     )
     p.add_argument(
@@ -210,7 +235,9 @@ def _kill_args(p: argparse.ArgumentParser) -> None:
 def _rm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     p.add_argument("-f", "--force", action="store_true", help="Kill and remove a running container")
-    p.add_argument("-v", "--volumes", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "-v", "--volumes", action="store_true", help="Remove anonymous volumes of the container"
+    )
     p.set_defaults(handler=cmd_rm)
 
 
@@ -350,6 +377,10 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         ip=args.ip,
         dns=args.dns,
         add_hosts=args.add_host,
+        network_aliases=args.network_alias,
+        volumes=args.volume,
+        mounts=args.mount,
+        tmpfs=args.tmpfs,
         tty=args.tty,
         stdin=args.interactive,
         auto_remove=args.rm,
@@ -513,7 +544,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
     from tuidock.engine import default_engine
 
     engine = default_engine()
-    return _each(args.containers, lambda n: engine.remove_container(n, force=args.force))
+    return _each(
+        args.containers,
+        lambda n: engine.remove_container(n, force=args.force, volumes=args.volumes),
+    )
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

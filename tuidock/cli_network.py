@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _build(p: argparse.ArgumentParser) -> None:
     p.set_defaults(subparser=p)
-    nsub = p.add_subparsers(dest="network_command", metavar="COMMAND")
+    # The subcommands' parsers are of the plain class: a LazyNetwork one would add
+    # these subcommands to itself too (`network inspect A B` took B for one).
+    nsub = p.add_subparsers(
+        dest="network_command", metavar="COMMAND", parser_class=type(p).__mro__[1]
+    )
     c = nsub.add_parser("create", help="Create a network")
     c.add_argument("--subnet", help="IPv4 subnet in CIDR form (default: a free 10.89.X.0/24)")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
@@ -52,6 +56,16 @@ def _build(p: argparse.ArgumentParser) -> None:
         r = nsub.add_parser(name, help="Remove networks" if name == "rm" else None)
         r.add_argument("names", nargs="+", metavar="NETWORK")
         r.set_defaults(handler=cmd_rm)
+    cn = nsub.add_parser("connect", help="Connect a running container to a network")
+    cn.add_argument("--alias", action="append", default=[], help="Network-scoped alias")
+    cn.add_argument("network", metavar="NETWORK")
+    cn.add_argument("container", metavar="CONTAINER")
+    cn.set_defaults(handler=cmd_connect)
+    dc = nsub.add_parser("disconnect", help="Disconnect a container from a network")
+    dc.add_argument("-f", "--force", action="store_true", help="Accepted for Docker compatibility")
+    dc.add_argument("network", metavar="NETWORK")
+    dc.add_argument("container", metavar="CONTAINER")
+    dc.set_defaults(handler=cmd_disconnect)
     pr = nsub.add_parser("prune", help="Remove all unused user networks")
     pr.add_argument("-f", "--force", action="store_true", help="Do not prompt (never prompts)")
     pr.set_defaults(handler=cmd_prune)
@@ -139,4 +153,40 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print("Deleted Networks:")
         for name in removed:
             print(name)
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    """A running container gets one more interface (eth1, ...) on a user network;
+    stopped ones are refused (their netns exists only while they run)."""
+    import re
+
+    from tuidock.engine import default_engine
+    from tuidock.errors import UsageError
+    from tuidock.runtime.network import endpoint
+
+    for alias in args.alias:
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", alias):
+            raise UsageError(f"invalid network alias {alias!r}")
+    containers = default_engine().containers
+    cid = containers.resolve(args.container)
+    with containers.store.op_lock(cid):
+        if containers.store.state(cid)["Status"] not in ("running", "paused", "restarting"):
+            raise UsageError(
+                f"container {args.container} is not running: network connect needs a "
+                "running container",
+                "Start it first (`tuidock start`), then connect it.",
+            )
+        endpoint.connect(containers.engine.root, cid, args.network, args.alias)
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    from tuidock.engine import default_engine
+    from tuidock.runtime.network import endpoint
+
+    containers = default_engine().containers
+    cid = containers.resolve(args.container)
+    with containers.store.op_lock(cid):
+        endpoint.disconnect(containers.engine.root, cid, args.network)
     return 0

@@ -68,6 +68,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(handler=cmd_import)
 
+    # issue 8: commit
+    p = sub.add_parser("commit", help="Create a new image from a container's changes")
+    p.add_argument("-a", "--author", default="", help='Author (e.g. "Jane <jane@example.com>")')
+    p.add_argument("-m", "--message", default="", help="Commit message")
+    p.add_argument(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        metavar="INSTRUCTION",
+        help="Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, ...)",
+    )
+    p.add_argument(
+        "-p",
+        "--pause",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+        help="Pause the container during commit (default true)",
+    )
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    p.set_defaults(handler=cmd_commit)
+
     p = sub.add_parser(
         "cp",
         help="Copy files/folders between a container and the local filesystem",
@@ -93,7 +116,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="json or a Go-style template")
     p.set_defaults(handler=cmd_system_df)
     _info_args(ssub.add_parser("info", help="Display system-wide information"))
+    # issue 8: system prune
+    p = ssub.add_parser("prune", help="Remove unused data")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones"
+    )
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.set_defaults(handler=cmd_system_prune)
     _register_archives(sub)
+
+
+def cmd_system_prune(args: argparse.Namespace) -> int:
+    """Docker's `system prune`: stopped containers, unused networks, images, (volumes)."""
+    from tuidock.cli_volumes import confirm
+    from tuidock.engine import default_engine
+    from tuidock.humanize import human_size
+    from tuidock.runtime.volumes import VolumeStore
+
+    items = ["all stopped containers", "all networks not used by at least one container"]
+    if args.volumes:
+        items.append("all anonymous volumes not used by at least one container")
+    items.append(
+        "all images without at least one container associated to them"
+        if args.all
+        else "all dangling images"
+    )
+    if not confirm(items, args.force):
+        return 0
+    engine = default_engine()
+    # Containers first: what they used (networks, images, volumes) becomes unused.
+    removed, reclaimed = engine.prune_containers()
+    _print_section("Deleted Containers:", removed)
+    if (engine.root / "networks").is_dir():
+        from tuidock.runtime.network import usernets
+
+        _print_section("Deleted Networks:", usernets.prune(engine.root))
+    if args.volumes:
+        names, size = VolumeStore(engine.root).prune()
+        reclaimed += size
+        _print_section("Deleted Volumes:", names)
+    report = engine.prune_images(all_images=args.all)
+    reclaimed += report.reclaimed
+    _print_section(
+        "Deleted Images:",
+        [f"untagged: {t}" for t in report.untagged] + [f"deleted: {i}" for i in report.deleted],
+    )
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
+
+
+def _print_section(title: str, lines: list[str]) -> None:
+    if lines:
+        print(title)
+        for line in lines:
+            print(line)
+        print()
 
 
 def _register_archives(sub: argparse._SubParsersAction) -> None:
@@ -236,6 +314,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         with open(args.file, "rb") as src:
             image_id = tarimport.import_tar(engine, src, args.reference, args.message, args.change)
+    print(image_id)
+    return 0
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    from tuidock.engine import default_engine
+    from tuidock.runtime.commit import commit
+
+    image_id = commit(
+        default_engine(),
+        args.container,
+        args.reference,
+        message=args.message,
+        author=args.author,
+        changes=args.change,
+        pause=args.pause,
+    )
     print(image_id)
     return 0
 

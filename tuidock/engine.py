@@ -406,8 +406,8 @@ class Engine:
     def kill_container(self, name: str, signal: str | int = "KILL") -> str:
         return self.containers.kill(name, signal)
 
-    def remove_container(self, name: str, force: bool = False) -> str:
-        return self.containers.remove(name, force)
+    def remove_container(self, name: str, force: bool = False, volumes: bool = False) -> str:
+        return self.containers.remove(name, force, volumes)
 
     def wait_container(self, name: str) -> int:
         return self.containers.wait(name)

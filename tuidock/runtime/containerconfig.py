@@ -47,11 +47,28 @@ class CreateOptions:
     ip: str | None = None
     dns: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list)
+    network_aliases: list[str] = field(default_factory=list)
     tty: bool = False
     stdin: bool = False
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    # Mounts, as given: -v/--volume, --mount, --tmpfs (parsed by parse_mounts()).
+    volumes: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MountRequest:
+    """One mount the user asked for, before volumes are created or paths checked."""
+
+    type: str  # "bind" | "volume" | "tmpfs"
+    target: str
+    source: str = ""  # host path (bind), volume name ("" = anonymous), unused for tmpfs
+    readonly: bool = False
+    options: list[str] = field(default_factory=list)  # tmpfs: "size=64m", "mode=1777"...
+    create_source: bool = False  # -v creates a missing bind source; --mount refuses it
 
 
 # -- parsing user input -----------------------------------------------------------
@@ -212,6 +229,15 @@ def check_options(opts: CreateOptions) -> dict:
             parse_publish(spec)  # refuse a bad -p before anything is written
     if opts.ip and not on_bridge(opts.network):
         raise UsageError("--ip needs the bridge network")
+    if opts.network_aliases:
+        if not on_bridge(opts.network) or opts.network == "bridge":
+            raise UsageError(
+                "network-scoped aliases are only supported for user-defined networks",
+                "Create one with `tuidock network create NAME`, then run with --network NAME.",
+            )
+        for alias in opts.network_aliases:
+            if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", alias):
+                raise UsageError(f"invalid network alias {alias!r}")
     for item in opts.add_hosts:
         host, sep, addr = item.partition(":")
         if not sep or not host or not addr:
@@ -220,7 +246,102 @@ def check_options(opts: CreateOptions) -> dict:
         opts.pids_limit = None  # Docker: 0 or -1 = unlimited
     if opts.stop_signal is not None:
         signal_number(opts.stop_signal)
+    parse_mounts(opts)  # a bad -v/--mount/--tmpfs is refused before anything is written
     return policy
+
+
+def parse_volume_flag(text: str) -> MountRequest:
+    """`-v`: /ctr (anonymous), name:/ctr[:opts] (named volume), /host:/ctr[:opts] (bind)."""
+    parts = text.split(":")
+    if len(parts) == 1:
+        if not text.startswith("/"):
+            raise UsageError(f"invalid volume specification: '{text}'")
+        return MountRequest("volume", text)
+    if len(parts) > 3 or not parts[0] or not parts[1].startswith("/"):
+        raise UsageError(f"invalid volume specification: '{text}'")
+    source, target = parts[0], parts[1]
+    opts = parts[2].split(",") if len(parts) == 3 else []
+    readonly = False
+    for opt in opts:
+        if opt == "ro":
+            readonly = True
+        elif opt not in ("rw", "z", "Z", "nocopy", "rprivate", "private"):
+            raise UsageError(f"invalid mode: {opt}")
+    if source.startswith("/"):
+        return MountRequest("bind", target, source, readonly, create_source=True)
+    return MountRequest("volume", target, source, readonly)
+
+
+def parse_mount_flag(text: str) -> MountRequest:
+    """`--mount type=bind|volume|tmpfs,source=..,target=..,readonly` (CSV of key=value)."""
+    fields: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if key in ("readonly", "ro"):
+            # A bare `readonly`, or readonly=true/1.
+            fields["readonly"] = "true" if not sep else value.lower()
+            continue
+        if not sep:
+            raise UsageError(f"invalid field '{item}' must be a key=value pair")
+        fields[{"src": "source", "dst": "target", "destination": "target"}.get(key, key)] = value
+    kind = fields.pop("type", "volume")
+    target = fields.pop("target", "")
+    if not target:
+        raise UsageError("invalid argument for --mount: target is required")
+    if not target.startswith("/"):
+        raise UsageError(f"invalid mount target {target!r}: must be an absolute path")
+    readonly = fields.pop("readonly", "false") in ("true", "1")
+    source = fields.pop("source", "")
+    if kind == "tmpfs":
+        if source:
+            raise UsageError("invalid argument for --mount: source is not allowed for tmpfs")
+        opts = []
+        if "tmpfs-size" in fields:
+            opts.append(f"size={fields.pop('tmpfs-size')}")
+        if "tmpfs-mode" in fields:
+            opts.append(f"mode={fields.pop('tmpfs-mode')}")
+        if readonly:
+            opts.append("ro")
+        req = MountRequest("tmpfs", target, "", readonly, opts)
+    elif kind == "bind":
+        if not source.startswith("/"):
+            raise UsageError("invalid argument for --mount: bind source must be an absolute path")
+        req = MountRequest("bind", target, source, readonly)
+    elif kind == "volume":
+        req = MountRequest("volume", target, source, readonly)
+    else:
+        raise UsageError(f"invalid mount type {kind!r}: use bind, volume or tmpfs")
+    fields.pop("bind-propagation", None)
+    fields.pop("volume-nocopy", None)
+    if fields:
+        raise UsageError(f"unexpected key '{next(iter(fields))}' in '{text}'")
+    return req
+
+
+def parse_tmpfs_flag(text: str) -> MountRequest:
+    """`--tmpfs /path[:opts]` with mount(8)-style options (size=64m,mode=1777,ro...)."""
+    target, _, opts = text.partition(":")
+    if not target.startswith("/"):
+        raise UsageError(f"invalid tmpfs destination {target!r}: must be an absolute path")
+    options = [o for o in opts.split(",") if o]
+    return MountRequest("tmpfs", target, "", "ro" in options, options)
+
+
+def parse_mounts(opts: CreateOptions) -> list[MountRequest]:
+    """Every mount of -v, --mount and --tmpfs; two at one target are refused, as Docker."""
+    reqs = [parse_volume_flag(v) for v in opts.volumes]
+    reqs += [parse_mount_flag(m) for m in opts.mounts]
+    reqs += [parse_tmpfs_flag(t) for t in opts.tmpfs]
+    seen: set[str] = set()
+    for r in reqs:
+        r.target = os.path.normpath(r.target)
+        if r.target == "/":
+            raise UsageError("invalid specification: destination can't be '/'")
+        if r.target in seen:
+            raise UsageError(f"Duplicate mount point: {r.target}")
+        seen.add(r.target)
+    return reqs
 
 
 def on_bridge(network: str) -> bool:

@@ -25,10 +25,12 @@ from tuidock.runtime import attach as proto
 from tuidock.runtime import etcfiles, paths
 from tuidock.runtime.containerconfig import (
     CreateOptions,
+    MountRequest,
     check_options,
     merge_env,
     normalize_caps,
     on_bridge,
+    parse_mounts,
     resolve_command,
     signal_number,
 )
@@ -49,7 +51,7 @@ from tuidock.runtime.containerviews import (
     ps_rows,
 )
 from tuidock.runtime.procwatch import ProcHandle
-from tuidock.runtime.spec import ContainerSpec, Limits
+from tuidock.runtime.spec import ContainerSpec, Limits, MountSpec
 
 if TYPE_CHECKING:
     from tuidock.engine import Engine
@@ -148,7 +150,10 @@ class Containers:
                     "PublishAllPorts": opts.publish_all,
                     "Dns": list(opts.dns),
                     "ExtraHosts": list(opts.add_hosts) or None,
+                    "Binds": list(opts.volumes) or None,
+                    "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
                 },
+                "Mounts": [],  # filled by _prepare once volumes exist
                 "LogPath": str(cdir / "ctr.log"),
                 "HostnamePath": str(cdir / "hostname"),
                 "HostsPath": str(cdir / "hosts"),
@@ -158,7 +163,11 @@ class Containers:
         try:
             self._prepare(cid, rec, config, opts)
         except BaseException:
+            from tuidock.runtime.volumes import VolumeStore
+
+            mounts = config.get("Mounts") or []
             self.store.remove_dir(cid)
+            VolumeStore(self.engine.root).remove_anonymous(mounts)
             if on_bridge(opts.network):  # issue 7: give the address back
                 from tuidock.runtime.network import endpoint
 
@@ -223,8 +232,96 @@ class Containers:
             limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
             stop_signal=cfg["StopSignal"],
         )
+        spec.mounts = self._resolve_mounts(opts, cfg, spec.lower_dirs, config["Mounts"])
+        # The isolation code binds /etc/hosts & co. before the user's mounts: a
+        # mount on /etc (or above) would hide them. Such files become ordinary
+        # mounts, which are stacked shallowest first, so they land on top, as
+        # Docker orders its mounts.
+        for dest, source in list(spec.etc_files.items()):
+            if any(
+                dest.startswith(os.path.normpath(m.destination).rstrip("/") + "/")
+                for m in spec.mounts
+            ):
+                del spec.etc_files[dest]
+                ro = ["ro"] if opts.read_only else []
+                spec.mounts.append(MountSpec(dest, "bind", source, ["bind", *ro]))
+        if config["Mounts"]:
+            self.store.write_config(cid, config)  # `volume rm` sees the container from now on
         # spec.save() would fsync; like state.json this file needs no power-loss durability.
         write_json(cdir / "spec.json", asdict(spec))
+
+    def _resolve_mounts(
+        self, opts: CreateOptions, cfg: dict, lower_dirs: list[str], docs: list[dict]
+    ) -> list[MountSpec]:
+        """-v/--mount/--tmpfs and the image's VOLUMEs -> the spec's mounts.
+
+        Docker's `Mounts` entries are appended to `docs` (the config's list)
+        as each volume is made, so a create failing halfway still knows which
+        anonymous volumes to take back. Anonymous volumes get random names; a
+        new empty volume receives the image's content at its target, as Docker's.
+        """
+        from tuidock.runtime.volumes import VolumeStore, populate
+
+        reqs = parse_mounts(opts)
+        taken = {r.target for r in reqs}
+        for target in cfg.get("Volumes") or {}:
+            target = os.path.normpath(target)
+            if target not in taken and target != "/":
+                reqs.append(MountRequest("volume", target))
+                taken.add(target)
+        volumes = VolumeStore(self.engine.root)
+        specs: list[MountSpec] = []
+        for r in reqs:
+            ro = ["ro"] if r.readonly else []
+            if r.type == "bind":
+                if not os.path.exists(r.source):
+                    if not r.create_source:
+                        raise UsageError(
+                            'invalid mount config for type "bind": bind source path does not '
+                            f"exist: {r.source}"
+                        )
+                    os.makedirs(r.source, exist_ok=True)  # as Docker's -v
+                specs.append(MountSpec(r.target, "bind", r.source, ["rbind", *ro]))
+                docs.append(
+                    {
+                        "Type": "bind",
+                        "Source": r.source,
+                        "Destination": r.target,
+                        "Mode": "ro" if r.readonly else "",
+                        "RW": not r.readonly,
+                        "Propagation": "rprivate",
+                    }
+                )
+            elif r.type == "volume":
+                record, _ = volumes.create(r.source or None)
+                data = record["Mountpoint"]
+                specs.append(MountSpec(r.target, "bind", data, ["rbind", *ro]))
+                docs.append(
+                    {
+                        "Type": "volume",
+                        "Name": record["Name"],
+                        "Source": data,
+                        "Destination": r.target,
+                        "Driver": "local",
+                        "Mode": "z" if r.source else "",
+                        "RW": not r.readonly,
+                        "Propagation": "",
+                    }
+                )
+                populate(Path(data), lower_dirs, r.target)
+            else:
+                specs.append(MountSpec(r.target, "tmpfs", "", list(r.options)))
+                docs.append(
+                    {
+                        "Type": "tmpfs",
+                        "Source": "",
+                        "Destination": r.target,
+                        "Mode": "",
+                        "RW": not r.readonly,
+                        "Propagation": "",
+                    }
+                )
+        return specs
 
     def _plan_network(self, cid: str, config: dict, opts: CreateOptions) -> dict:
         """issue 7: allocate the bridge address, record the endpoint in network.json."""
@@ -235,7 +332,9 @@ class Containers:
             mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
         config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)
         self.store.write_config(cid, config)
-        ep = endpoint.plan(self.engine.root, cid, opts.ip, mappings, opts.network)
+        ep = endpoint.plan(
+            self.engine.root, cid, opts.ip, mappings, opts.network, opts.network_aliases
+        )
         write_json(self.store.path(cid) / endpoint.ENDPOINT_FILE, ep)
         return ep
 
@@ -461,8 +560,13 @@ class Containers:
 
     # -- remove ---------------------------------------------------------------------------------
 
-    def remove(self, ref: str, force: bool = False) -> str:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        """`rm`; with `volumes` (rm -v) also the container's anonymous volumes, as Docker."""
         cid = self.store.resolve(ref)
+        mounts: list[dict] = []
+        if volumes:
+            with contextlib.suppress(NotFound):
+                mounts = self.store.read_config(cid).get("Mounts") or []
         with self.store.op_lock(cid):
             try:
                 state = self.store.state(cid)
@@ -480,6 +584,10 @@ class Containers:
             destroy_cgroup(cid)
             self.store.remove_dir(cid)
             _release_network(self.engine.root, cid)  # issue 7
+        if mounts:
+            from tuidock.runtime.volumes import VolumeStore
+
+            VolumeStore(self.engine.root).remove_anonymous(mounts)
         return cid
 
     def _kill_for_removal(self, cid: str, state: dict) -> None:

@@ -143,13 +143,69 @@ def inspect_document(config: dict, state: dict, cdir: Path, lower_dirs: str) -> 
                 "MergedDir": str(cdir / "merged"),
             },
         },
-        "Mounts": [],
+        "Mounts": config.get("Mounts") or [],
         "Config": config["Config"],
-        "NetworkSettings": {
-            "Networks": {config["HostConfig"]["NetworkMode"]: {}},
-            "Ports": {},
-        },
+        "NetworkSettings": network_settings(config, state, cdir),
     }
+
+
+def network_settings(config: dict, state: dict, cdir: Path) -> dict:
+    """issue 7: inspect's NetworkSettings from network.json, with Docker's field names.
+
+    Networks has the network the container was created on plus those joined by
+    `network connect`; top-level IPAddress/Gateway/MacAddress are filled for the
+    default bridge only, as Docker does; Ports lists the bound host ports while
+    the proxy runs (null for a port that is exposed but not published).
+    """
+    import json
+
+    mode = config["HostConfig"]["NetworkMode"]
+    try:
+        ep = json.loads((cdir / "network.json").read_bytes())
+    except (OSError, ValueError):
+        ep = None
+    out: dict = {"Networks": {mode: {}}, "Ports": {}}
+    if ep is None:
+        return out
+    root = cdir.parent.parent  # <data root>/containers/<ID>
+
+    def one(e: dict) -> dict:
+        net_id = ""
+        try:
+            from tuidock.runtime.network import network_config
+
+            net_id = network_config(root, e["NetworkID"])["Id"]
+        except Exception:
+            pass
+        return {
+            "Aliases": list(e.get("Aliases") or []) or None,
+            "NetworkID": net_id,
+            "Gateway": e["Gateway"],
+            "IPAddress": e["IPAddress"],
+            "IPPrefixLen": e["PrefixLen"],
+            "MacAddress": e["MacAddress"],
+        }
+
+    out["Networks"] = {ep["NetworkID"]: one(ep)}
+    for name, extra in (ep.get("Connected") or {}).items():
+        out["Networks"][name] = one(extra)
+    if ep["NetworkID"] == "bridge":
+        out["Gateway"] = ep["Gateway"]
+        out["IPAddress"] = ep["IPAddress"]
+        out["IPPrefixLen"] = ep["PrefixLen"]
+        out["MacAddress"] = ep["MacAddress"]
+    else:
+        out.update(Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="")
+    ports: dict = {p: None for p in (config["Config"].get("ExposedPorts") or {})}
+    if state.get("Status") in ("running", "paused", "restarting"):
+        for p in ep.get("Ports") or []:
+            if p.get("host_port"):
+                key = f"{p['container_port']}/{p['protocol']}"
+                ports[key] = (ports.get(key) or []) + [
+                    {"HostIp": p["host_ip"] or "0.0.0.0", "HostPort": str(p["host_port"])}
+                ]
+    out["Ports"] = ports
+    return out
 
 
 def ps_rows(pids: list[int], ps_args: list[str]) -> tuple[list[str], list[list[str]]]:

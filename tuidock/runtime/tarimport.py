@@ -158,9 +158,7 @@ def import_tar(
     changes: list[str] | None = None,
 ) -> str:
     """Store the tar read from `src` as an image, tagged `reference` if given; its ID."""
-    from tuidock.runtime.digest import sha256_digest
     from tuidock.runtime.platforms import host_platform
-    from tuidock.runtime.unpack import apply_layer
 
     image_config = apply_changes(changes or [])  # checked before any work is done
     tag = None
@@ -174,7 +172,6 @@ def import_tar(
     tmpdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmpdir, prefix="import-") as work:
         raw_path = os.path.join(work, "layer.tar")
-        gz_path = os.path.join(work, "layer.tar.gz")
         peek = _Peek(src)
         stream = _decompressor(peek.head, peek)  # type: ignore[arg-type]
         diff_hash = hashlib.sha256()
@@ -187,93 +184,131 @@ def import_tar(
             raise TuidockError(f"cannot read the archive: {e}") from None
         diff_id = "sha256:" + diff_hash.hexdigest()
 
-        # mtime=0 and no file name: the same tar always gives the same blob.
-        blob_hash = hashlib.sha256()
-        with (
-            open(raw_path, "rb") as raw,
-            open(gz_path, "wb") as out,
-            gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz,
-        ):
-            while chunk := raw.read(CHUNK):
-                gz.write(chunk)
-        with open(gz_path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                blob_hash.update(chunk)
-        blob_digest = "sha256:" + blob_hash.hexdigest()
-        blob_size = os.path.getsize(gz_path)
+        plat = host_platform()
+        created = _now()
+        config: dict = {
+            "architecture": plat.architecture,
+            **({"variant": plat.variant} if plat.variant else {}),
+            "os": plat.os,
+            "created": created,
+            "config": image_config,
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [
+                {
+                    "created": created,
+                    "created_by": "tuidock import",
+                    "comment": message or "Imported from -",
+                }
+            ],
+        }
+        if message:
+            config["comment"] = message
+        return register_layer_image(engine, raw_path, diff_id, None, config, tag)
 
-        with file_lock(engine.gc_lock, shared=True):
-            # A single layer: its chain ID is its diff ID.
-            chain_id = diff_id
-            with engine.layers.locked(chain_id):
-                if not engine.layers.has(chain_id):
-                    staging = engine.layers.staging()
-                    try:
-                        with open(raw_path, "rb") as raw:
-                            result = apply_layer(raw, staging / "diff")
-                        engine.layers.commit(staging, chain_id, diff_id, None, result.size)
-                    except BaseException:
-                        shutil.rmtree(staging, ignore_errors=True)
-                        raise
-            if not engine.blobs.has(blob_digest):
-                with engine.blobs.locked(blob_digest):
-                    dest = engine.blobs.path(blob_digest)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(gz_path, dest)
 
-            plat = host_platform()
-            created = _now()
-            config: dict = {
-                "architecture": plat.architecture,
-                **({"variant": plat.variant} if plat.variant else {}),
-                "os": plat.os,
-                "created": created,
-                "config": image_config,
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                "history": [
-                    {
-                        "created": created,
-                        "created_by": "tuidock import",
-                        "comment": message or "Imported from -",
-                    }
-                ],
-            }
-            if message:
-                config["comment"] = message
-            config_bytes = json.dumps(config, separators=(",", ":")).encode()
-            config_digest = sha256_digest(config_bytes)
-            layer_desc = {
-                "mediaType": mediatypes.OCI_LAYER_GZIP,
-                "digest": blob_digest,
-                "size": blob_size,
-            }
-            manifest = {
-                "schemaVersion": 2,
-                "mediaType": mediatypes.OCI_MANIFEST,
-                "config": {
-                    "mediaType": mediatypes.OCI_CONFIG,
-                    "digest": config_digest,
-                    "size": len(config_bytes),
-                },
-                "layers": [layer_desc],
-            }
-            manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-            manifest_digest = sha256_digest(manifest_bytes)
-            engine.blobs.put(config_bytes, config_digest)
-            engine.blobs.put(manifest_bytes, manifest_digest)
-            record = ImageRecord(
-                id=config_digest,
-                manifest_digest=manifest_digest,
-                manifest_media_type=mediatypes.OCI_MANIFEST,
-                config_media_type=mediatypes.OCI_CONFIG,
-                diff_ids=[diff_id],
-                layers=[layer_desc],
-                size=engine.layers.info(chain_id).size,
-                created=created,
-                architecture=plat.architecture,
-                os=plat.os,
-                variant=plat.variant,
-            )
-            with engine.images.transaction() as index:
-                index.add(record, [tag] if tag else [], [])
+# Docker's layer media types name the same bytes as the OCI ones; an OCI manifest
+# that lists a base image's layers uses the OCI names.
+_OCI_LAYER_TYPES = {
+    mediatypes.DOCKER_LAYER_GZIP: mediatypes.OCI_LAYER_GZIP,
+}
+
+
+def register_layer_image(
+    engine: Engine,
+    raw_path: str,
+    diff_id: str,
+    base: ImageRecord | None,
+    config: dict,
+    tag: str | None,
+) -> str:
+    """Store the uncompressed layer tar `raw_path` on top of `base` as a new image.
+
+    Shared by `import` (no base) and `commit` (the container's image as base).
+    `config` is the new image config but for `rootfs.diff_ids`, filled here.
+    The layer is gzipped into the blob store and unpacked into the layer
+    store; the config and an OCI manifest are stored and the image indexed
+    (tagged `tag`). Returns the IMAGE ID (the config's digest).
+    """
+    from tuidock.runtime.digest import chain_ids, sha256_digest
+    from tuidock.runtime.unpack import apply_layer
+
+    gz_path = raw_path + ".gz"
+    # mtime=0 and no file name: the same tar always gives the same blob.
+    blob_hash = hashlib.sha256()
+    with (
+        open(raw_path, "rb") as raw,
+        open(gz_path, "wb") as out,
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz,
+    ):
+        while chunk := raw.read(CHUNK):
+            gz.write(chunk)
+    with open(gz_path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            blob_hash.update(chunk)
+    blob_digest = "sha256:" + blob_hash.hexdigest()
+    blob_size = os.path.getsize(gz_path)
+
+    base_diffs = list(base.diff_ids) if base else []
+    diff_ids = [*base_diffs, diff_id]
+    chains = chain_ids(diff_ids)
+    chain_id, parent = chains[-1], (chains[-2] if len(chains) > 1 else None)
+    with file_lock(engine.gc_lock, shared=True):
+        with engine.layers.locked(chain_id):
+            if not engine.layers.has(chain_id):
+                staging = engine.layers.staging()
+                lowers = [engine.layers.diff_dir(c) for c in reversed(chains[:-1])]
+                try:
+                    with open(raw_path, "rb") as raw:
+                        result = apply_layer(raw, staging / "diff", lowers)
+                    engine.layers.commit(staging, chain_id, diff_id, parent, result.size)
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+        if not engine.blobs.has(blob_digest):
+            with engine.blobs.locked(blob_digest):
+                dest = engine.blobs.path(blob_digest)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(gz_path, dest)
+
+        config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        config_bytes = json.dumps(config, separators=(",", ":")).encode()
+        config_digest = sha256_digest(config_bytes)
+        layer_desc = {
+            "mediaType": mediatypes.OCI_LAYER_GZIP,
+            "digest": blob_digest,
+            "size": blob_size,
+        }
+        layers = [
+            {**d, "mediaType": _OCI_LAYER_TYPES.get(d.get("mediaType", ""), d.get("mediaType"))}
+            for d in (base.layers if base else [])
+        ] + [layer_desc]
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {
+                "mediaType": mediatypes.OCI_CONFIG,
+                "digest": config_digest,
+                "size": len(config_bytes),
+            },
+            "layers": layers,
+        }
+        manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+        manifest_digest = sha256_digest(manifest_bytes)
+        engine.blobs.put(config_bytes, config_digest)
+        engine.blobs.put(manifest_bytes, manifest_digest)
+        record = ImageRecord(
+            id=config_digest,
+            manifest_digest=manifest_digest,
+            manifest_media_type=mediatypes.OCI_MANIFEST,
+            config_media_type=mediatypes.OCI_CONFIG,
+            diff_ids=diff_ids,
+            layers=layers,
+            size=sum(engine.layers.info(c).size for c in chains),
+            created=str(config.get("created") or ""),
+            architecture=str(config.get("architecture") or ""),
+            os=str(config.get("os") or ""),
+            variant=str(config.get("variant") or ""),
+        )
+        with engine.images.transaction() as index:
+            index.add(record, [tag] if tag else [], [])
     return config_digest

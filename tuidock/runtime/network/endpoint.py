@@ -30,7 +30,12 @@ ENDPOINT_FILE = "network.json"
 
 
 def plan(
-    root: Path, cid: str, requested_ip: str | None, ports: list[PortMapping], network: str
+    root: Path,
+    cid: str,
+    requested_ip: str | None,
+    ports: list[PortMapping],
+    network: str,
+    aliases: list[str] | None = None,
 ) -> dict:
     """Allocate the address and describe the endpoint (nothing is created on the host)."""
     from tuidock.runtime.network.ipam import Ipam
@@ -51,6 +56,8 @@ def plan(
         # among the containers of one host (a clash fails the start, never leaks).
         "Veth": f"td{cid[:8]}",
         "Ports": [p.to_dict() for p in ports],
+        # --network-alias: extra names peers' /etc/hosts give this address (usernets).
+        "Aliases": list(aliases or []),
     }
 
 
@@ -155,6 +162,8 @@ class Attachment:
         self.ep = ep
         try:
             links.attach(ep)
+            for extra in (ep.get("Connected") or {}).values():  # `network connect`
+                links.attach_extra(extra, ep["NetnsPath"])
             if ep.get("Ports"):
                 from tuidock.runtime.network import ports
 
@@ -180,10 +189,17 @@ class Attachment:
             self.proxy_pid = 0
         from tuidock.runtime.network import links
 
+        base = _net_dir()
+        try:
+            # `network connect` may have added endpoints since up(): the record has them.
+            ep["Connected"] = (
+                json.loads((base / f"{self.cid}.json").read_bytes()).get("Connected") or {}
+            )
+        except (FileNotFoundError, ValueError):
+            pass
         try:
             links.detach(ep)
         finally:
-            base = _net_dir()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base / f"{self.cid}.json")
             with contextlib.suppress(FileNotFoundError):
@@ -191,3 +207,119 @@ class Attachment:
             if self.lock_fd is not None:
                 os.close(self.lock_fd)
                 self.lock_fd = None
+
+
+# -- `network connect` / `network disconnect` -------------------------------------------
+#
+# A container joined to one more network keeps that endpoint in network.json
+# under "Connected" {network: endpoint}, its address in that network's IPAM,
+# until `network disconnect` or `rm`. The veth exists while the container
+# runs: Attachment.up() makes it at each start, and teardown (Attachment.down,
+# reconcile, both via links.detach) removes it, because connect also writes
+# it into the monitor's record <runtime dir>/net/<ID>.json.
+
+
+def _save(cdir: Path, ep: dict) -> None:
+    tmp = Path(cdir, ENDPOINT_FILE + ".tmp")
+    tmp.write_text(json.dumps(ep, indent=1))
+    os.replace(tmp, Path(cdir, ENDPOINT_FILE))
+
+
+def _set_record(cid: str, network: str, extra: dict | None) -> None:
+    """Add (or with None remove) a connected endpoint in the running monitor's record."""
+    record = _net_dir() / f"{cid}.json"
+    try:
+        rec = json.loads(record.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return  # not running: nothing to tear down later
+    connected = rec.setdefault("Connected", {})
+    if extra is None:
+        connected.pop(network, None)
+    else:
+        connected[network] = extra
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps(rec))
+    os.replace(tmp, record)
+
+
+def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None) -> dict:
+    """Join running container `cid` (its netns exists) to user network `network`."""
+    import hashlib
+    import itertools
+
+    from tuidock.errors import Conflict, UsageError
+    from tuidock.runtime.network import links
+    from tuidock.runtime.network.ipam import Ipam
+
+    cdir = root / "containers" / cid
+    ep = load(cdir)
+    if ep is None:
+        raise UsageError(
+            "container has no network namespace of its own (--network none, host or container:)"
+        )
+    ipam = Ipam(root, network)
+    name = ipam.name
+    if name == "bridge":
+        raise UsageError("network connect supports user-defined networks only")
+    connected = ep.setdefault("Connected", {})
+    if name == ep["NetworkID"] or name in connected:
+        raise Conflict(f"container {cid[:12]} is already connected to network {name}")
+    if not os.path.exists(ep["NetnsPath"]) or not (_net_dir() / f"{cid}.json").exists():
+        raise UsageError("the container's network is not up (is it running?)")
+    ip = ipam.allocate(cid)
+    used = {e.get("Ifname") for e in connected.values()}
+    extra = {
+        "NetworkID": name,
+        "Bridge": ipam.config["Bridge"],
+        "Gateway": ipam.config["Gateway"],
+        "IPAddress": ip,
+        "PrefixLen": ipaddress.IPv4Network(ipam.config["Subnet"]).prefixlen,
+        "MacAddress": mac_for(ip),
+        "Veth": f"td{cid[:8]}{hashlib.sha256(name.encode()).hexdigest()[:4]}",
+        "Ifname": next(f"eth{i}" for i in itertools.count(1) if f"eth{i}" not in used),
+        "Aliases": list(aliases or []),
+    }
+    connected[name] = extra
+    try:
+        _save(cdir, ep)
+        _set_record(cid, name, extra)
+        links.attach_extra(extra, ep["NetnsPath"])
+    except BaseException:
+        connected.pop(name, None)
+        _set_record(cid, name, None)
+        _save(cdir, ep)
+        ipam.release(cid)
+        raise
+    ipam.publish_names(cid)
+    return extra
+
+
+def disconnect(root: Path, cid: str, network: str) -> None:
+    """Undo connect(): veth (if running), address, hosts lines both ways."""
+    from tuidock.errors import UsageError
+    from tuidock.runtime.network import usernets
+    from tuidock.runtime.network.ipam import Ipam
+
+    cdir = root / "containers" / cid
+    ep = load(cdir) or {}
+    ipam = Ipam(root, network)
+    name = ipam.name
+    connected = ep.get("Connected") or {}
+    if name not in connected:
+        if ep.get("NetworkID") == name:
+            raise UsageError(
+                f"cannot disconnect container {cid[:12]} from {name}: it was created on it"
+            )
+        raise UsageError(f"container {cid[:12]} is not connected to network {name}")
+    extra = connected.pop(name)
+    from tuidock.runtime.network import links
+
+    links.detach_extra(extra)
+    _set_record(cid, name, None)
+    _save(cdir, ep)
+    peers = ipam.table()
+    ipam.release(cid)  # peers forget this container's line
+    usernets.hosts_left_by(root, cid, peers)
+    # A peer also met on another network keeps its line: publish those again.
+    for other in [ep["NetworkID"], *connected]:
+        Ipam(root, other).publish_names(cid)

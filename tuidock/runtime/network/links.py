@@ -132,16 +132,56 @@ def attach(ep: dict) -> None:
         raise
 
 
+def attach_extra(sub: dict, netns: str) -> None:
+    """`network connect`: one more veth, on `sub`'s bridge, as sub["Ifname"] (eth1, ...)
+    in the container's existing netns `netns`; address and MAC, no default route
+    (the first network keeps it, as in Docker)."""
+    try:
+        with bridge_lock(sub["Bridge"]), IPRoute() as ipr:
+            br = _ensure_bridge(ipr, sub)
+            ipr.link(
+                "add",
+                ifname=sub["Veth"],
+                kind="veth",
+                peer={"ifname": sub["Ifname"], "net_ns_fd": netns},
+            )
+            host = ipr.link_lookup(ifname=sub["Veth"])[0]
+            ipr.link("set", index=host, master=br, state="up")
+        with IPRoute(netns=netns) as ns:
+            idx = ns.link_lookup(ifname=sub["Ifname"])[0]
+            ns.link("set", index=idx, address=sub["MacAddress"])
+            ns.addr("add", index=idx, address=sub["IPAddress"], prefixlen=sub["PrefixLen"])
+            ns.link("set", index=idx, state="up")
+    except BaseException:
+        detach_extra(sub)
+        raise
+
+
+def detach_extra(sub: dict) -> None:
+    """Undo attach_extra() (the netns stays); drop the bridge if nothing is on it."""
+    with bridge_lock(sub["Bridge"]), IPRoute() as ipr:
+        with contextlib.suppress(NetlinkError):
+            ipr.link("del", ifname=sub["Veth"])
+        _drop_empty_bridge(ipr, sub["Bridge"])
+
+
+def _drop_empty_bridge(ipr: IPRoute, bridge: str) -> None:
+    found = ipr.link_lookup(ifname=bridge)
+    if found:
+        ports = [link for link in ipr.get_links() if link.get("IFLA_MASTER") == found[0]]
+        if not ports:
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=found[0])
+
+
 def detach(ep: dict) -> None:
-    """Undo attach(); every step tolerates what is already gone."""
+    """Undo attach() and every attach_extra() of ep["Connected"]; every step
+    tolerates what is already gone."""
+    for sub in (ep.get("Connected") or {}).values():
+        detach_extra(sub)
     with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
         with contextlib.suppress(NetlinkError):
             # Deleting one end of a veth deletes its peer in the netns too.
             ipr.link("del", ifname=ep["Veth"])
-        found = ipr.link_lookup(ifname=ep["Bridge"])
-        if found:
-            ports = [link for link in ipr.get_links() if link.get("IFLA_MASTER") == found[0]]
-            if not ports:
-                with contextlib.suppress(NetlinkError):
-                    ipr.link("del", index=found[0])
+        _drop_empty_bridge(ipr, ep["Bridge"])
     remove_netns(ep["NetnsPath"])

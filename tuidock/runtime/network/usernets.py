@@ -6,7 +6,8 @@ root and the name) with a /24 chosen at create time. It is defined by
 container on it runs (links.detach removes an empty bridge).
 
 Name resolution without a daemon: every container on a user network gets
-one line per peer (address, container name) in its /etc/hosts, and its
+one line per peer (address, container name, hostname, --network-alias names)
+in its /etc/hosts, and its
 own line goes into every peer's file. The lines are added when an address
 is allocated (create) and removed when it is released (rm), under the
 network's IPAM flock, so concurrent creates/rms see a consistent set.
@@ -147,7 +148,21 @@ def _peer_line(root: Path, cid: str, ip: str) -> str | None:
     hostname = (config.get("Config") or {}).get("Hostname")
     if hostname and hostname not in names:
         names.append(hostname)
+    names += [a for a in _aliases(root, cid, ip) if a not in names]
     return f"{ip}\t{' '.join(n for n in names if n)}\t{_tag(cid)}\n"
+
+
+def _aliases(root: Path, cid: str, ip: str) -> list[str]:
+    """--network-alias names of `cid`'s endpoint that has `ip` (its first network or
+    one joined by `network connect`), from its network.json."""
+    try:
+        ep = json.loads((root / "containers" / cid / "network.json").read_bytes())
+    except (OSError, ValueError):
+        return []
+    for one in [ep, *(ep.get("Connected") or {}).values()]:
+        if one.get("IPAddress") == ip:
+            return list(one.get("Aliases") or [])
+    return []
 
 
 def _rewrite(path: Path, drop: set[str], add: list[str]) -> None:
@@ -179,3 +194,8 @@ def hosts_left(root: Path, table: dict[str, str], cid: str) -> None:
     for c in table.values():
         if c != cid:
             _rewrite(root / "containers" / c / "hosts", {_tag(cid)}, [])
+
+
+def hosts_left_by(root: Path, cid: str, table: dict[str, str]) -> None:
+    """`cid` left the network whose IPAM table was `table`: drop its peers' lines."""
+    _rewrite(root / "containers" / cid / "hosts", {_tag(c) for c in table.values() if c != cid}, [])
