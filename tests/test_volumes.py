@@ -198,3 +198,13 @@ def test_image_volumes_become_anonymous_volumes(image: str, tmp_path: Path) -> N
     assert volume_names() == ["mine"]
     run_ok("volume", "rm", "mine")
     run_ok("rmi", "withvol:1")
+
+
+def test_run_rm_removes_its_anonymous_volumes(image: str) -> None:
+    run_ok("volume", "create", "keepme")
+    out = run_ok("run", "--rm", "-v", "/data", "-v", "keepme:/k", image, "sh", "-c",
+                 "echo x > /data/f && echo y > /k/f && cat /data/f /k/f")
+    assert out == "x\ny\n"
+    # --rm takes the anonymous volume with the container; the named one stays.
+    assert volume_names() == ["keepme"]
+    run_ok("volume", "rm", "keepme")

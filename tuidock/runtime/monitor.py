@@ -281,6 +281,16 @@ class Monitor:
             with contextlib.suppress(Exception):
                 endpoint.release(self.store.root, self.cid)
 
+    def _auto_remove(self) -> None:
+        """--rm: the container goes, and its anonymous volumes with it (as Docker)."""
+        self.store.remove_dir(self.cid)
+        mounts = self.config.get("Mounts") or []
+        if mounts:
+            from tuidock.runtime.volumes import VolumeStore
+
+            with contextlib.suppress(Exception):
+                VolumeStore(self.store.root).remove_anonymous(mounts)
+
     def _fail_first_start(self, message: str, exit_code: int) -> None:
         auto_remove = self.config.get("HostConfig", {}).get("AutoRemove")
         self._network_down(removed=bool(auto_remove))  # issue 7
@@ -288,7 +298,7 @@ class Monitor:
             self.logw.close()
             self.logw = None
         if auto_remove:
-            self.store.remove_dir(self.cid)
+            self._auto_remove()
         else:
             self.update_state(
                 ExitCode=exit_code,
@@ -600,7 +610,7 @@ class Monitor:
             if self.logw:
                 self.logw.close()
                 self.logw = None
-            self.store.remove_dir(self.cid)
+            self._auto_remove()
             removed = True
         self._network_down(removed)  # issue 7
         self.server.close_listener()
