@@ -30,6 +30,7 @@ from tuidock.runtime import mediatypes
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.digest import chain_ids, hex_of, sha256_digest
 from tuidock.runtime.imagestore import ImageRecord
+from tuidock.runtime.localimage import store_local_image
 from tuidock.runtime.locking import file_lock
 
 if TYPE_CHECKING:
@@ -340,33 +341,5 @@ def _load_one(
                                 shutil.copyfileobj(plain, f, CHUNK)
                             os.replace(part, dest)
             layer_descs.append({"mediaType": mediatypes.OCI_LAYER, "digest": diff_id, "size": size})
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {
-                "mediaType": mediatypes.OCI_CONFIG,
-                "digest": config_digest,
-                "size": len(config_bytes),
-            },
-            "layers": layer_descs,
-        }
-        mbytes = _json_bytes(manifest)
-        mdigest = sha256_digest(mbytes)
-        engine.blobs.put(config_bytes, config_digest)
-        engine.blobs.put(mbytes, mdigest)
-        record = ImageRecord(
-            id=config_digest,
-            manifest_digest=mdigest,
-            manifest_media_type=mediatypes.OCI_MANIFEST,
-            config_media_type=mediatypes.OCI_CONFIG,
-            diff_ids=diff_ids,
-            layers=layer_descs,
-            size=sum(engine.layers.info(c).size for c in chains),
-            created=str(config.get("created") or ""),
-            architecture=str(config.get("architecture") or ""),
-            os=str(config.get("os") or ""),
-            variant=str(config.get("variant") or ""),
-        )
-        with engine.images.transaction() as index:
-            index.add(record, norm_tags, [])
+        store_local_image(engine, config_bytes, layer_descs, norm_tags)
     return Loaded(config_digest, [_familiar(t) for t in norm_tags])

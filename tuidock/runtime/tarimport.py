@@ -230,6 +230,7 @@ def register_layer_image(
     (tagged `tag`). Returns the IMAGE ID (the config's digest).
     """
     from tuidock.runtime.digest import chain_ids, sha256_digest
+    from tuidock.runtime.localimage import store_local_image
     from tuidock.runtime.unpack import apply_layer
 
     gz_path = raw_path + ".gz"
@@ -282,33 +283,5 @@ def register_layer_image(
             {**d, "mediaType": _OCI_LAYER_TYPES.get(d.get("mediaType", ""), d.get("mediaType"))}
             for d in (base.layers if base else [])
         ] + [layer_desc]
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {
-                "mediaType": mediatypes.OCI_CONFIG,
-                "digest": config_digest,
-                "size": len(config_bytes),
-            },
-            "layers": layers,
-        }
-        manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-        manifest_digest = sha256_digest(manifest_bytes)
-        engine.blobs.put(config_bytes, config_digest)
-        engine.blobs.put(manifest_bytes, manifest_digest)
-        record = ImageRecord(
-            id=config_digest,
-            manifest_digest=manifest_digest,
-            manifest_media_type=mediatypes.OCI_MANIFEST,
-            config_media_type=mediatypes.OCI_CONFIG,
-            diff_ids=diff_ids,
-            layers=layers,
-            size=sum(engine.layers.info(c).size for c in chains),
-            created=str(config.get("created") or ""),
-            architecture=str(config.get("architecture") or ""),
-            os=str(config.get("os") or ""),
-            variant=str(config.get("variant") or ""),
-        )
-        with engine.images.transaction() as index:
-            index.add(record, [tag] if tag else [], [])
+        store_local_image(engine, config_bytes, layers, [tag] if tag else [])
     return config_digest
