@@ -41,44 +41,13 @@ _GROUP_ONLY = (
     ("inspect", "Display detailed information on containers", "_inspect_args"),
     ("prune", "Remove all stopped containers", "_prune_args"),
 )
-_lazy_classes: dict[type, type] = {}
 
 
 def _lazy(sub: argparse._SubParsersAction, name: str, help: str | None, builder: str, **kw):
-    """A subparser whose arguments are added only when it is used.
+    """A command whose parser is built from this module's `builder` function when used."""
+    from tuidock.cli_lazy import lazy_parser
 
-    Building every parser costs ~20 ms of argparse and gettext work per CLI
-    call; a command needs only its own.
-    """
-    if help is not None:
-        kw["help"] = help  # without one, argparse leaves the name out of the command list
-    p = sub.add_parser(name, **kw)
-    base = type(p)
-    cls = _lazy_classes.get(base)
-    if cls is None:
-
-        class Lazy(base):  # type: ignore[valid-type,misc]
-            def _populate(self) -> None:
-                build = self.__dict__.pop("_lazy_build", None)
-                if build is not None:
-                    build(self)
-
-            def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-                self._populate()
-                return super().parse_known_args(args, namespace)
-
-            def format_help(self) -> str:
-                self._populate()
-                return super().format_help()
-
-            def format_usage(self) -> str:
-                self._populate()
-                return super().format_usage()
-
-        cls = _lazy_classes[base] = Lazy
-    p.__class__ = cls
-    p._lazy_build = lambda parser: globals()[builder](parser)  # type: ignore[attr-defined]
-    return p
+    return lazy_parser(sub, name, help, lambda p: globals()[builder](p), **kw)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

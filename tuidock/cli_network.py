@@ -9,37 +9,14 @@ import json
 def register(sub: argparse._SubParsersAction) -> None:
     """`network`, whose subcommands are built only when it is used (~5 ms of
     argparse work that every other CLI call would pay otherwise)."""
-    p = sub.add_parser("network", help="Manage networks")
-    base = type(p)
+    from tuidock.cli_lazy import lazy_parser
 
-    class LazyNetwork(base):  # type: ignore[valid-type,misc]
-        def _populate(self) -> None:
-            if not self.__dict__.get("_built"):
-                self._built = True
-                _build(self)
-
-        def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-            self._populate()
-            return super().parse_known_args(args, namespace)
-
-        def format_help(self) -> str:
-            self._populate()
-            return super().format_help()
-
-        def format_usage(self) -> str:
-            self._populate()
-            return super().format_usage()
-
-    p.__class__ = LazyNetwork
+    lazy_parser(sub, "network", "Manage networks", _build)
 
 
 def _build(p: argparse.ArgumentParser) -> None:
     p.set_defaults(subparser=p)
-    # The subcommands' parsers are of the plain class: a LazyNetwork one would add
-    # these subcommands to itself too (`network inspect A B` took B for one).
-    nsub = p.add_subparsers(
-        dest="network_command", metavar="COMMAND", parser_class=type(p).__mro__[1]
-    )
+    nsub = p.add_subparsers(dest="network_command", metavar="COMMAND")
     c = nsub.add_parser("create", help="Create a network")
     c.add_argument("--subnet", help="IPv4 subnet in CIDR form (default: a free 10.89.X.0/24)")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
