@@ -54,6 +54,10 @@ from tuidock.runtime.execplan import (
     read_at,
 )
 
+# Imported up front: the lookup runs inside the container root, where
+# host modules cannot be imported any more.
+from tuidock.runtime.lookpath import look_path
+
 # `typing` costs exec's hot path ~2 ms; annotations are strings here anyway.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -506,17 +510,10 @@ def find_executable(name: str, path: str) -> str:
     """What execve should run, looked up in PATH as Go's exec.LookPath (runc) does."""
     if not name:
         raise ExecError('exec: "": executable file not found in $PATH', 127)
-    if "/" in name:
-        return name
-    for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return candidate
-    raise ExecError(f'exec: "{name}": executable file not found in $PATH', 127)
+    found = look_path(name, path)
+    if found is None:
+        raise ExecError(f'exec: "{name}": executable file not found in $PATH', 127)
+    return found
 
 
 def _reset_signals() -> None:

@@ -23,7 +23,6 @@ import gc
 import os
 import signal
 import socket
-import stat
 import struct
 from dataclasses import dataclass
 from typing import NoReturn
@@ -32,6 +31,10 @@ from tuidock.errors import TuidockError
 from tuidock.runtime import capabilities, initproc, rootfs, userdb
 from tuidock.runtime import syscalls as sc
 from tuidock.runtime.cgroups import ContainerCgroup
+
+# Imported up front: the lookup runs inside the container root, where
+# host modules cannot be imported any more.
+from tuidock.runtime.lookpath import look_path
 from tuidock.runtime.spec import ContainerSpec
 
 # Docker's --init is a static tini bind-mounted read-only; Debian's `tini`
@@ -430,17 +433,10 @@ def _environment(spec: ContainerSpec, home: str) -> dict[str, str]:
 
 def _find_executable(name: str, path: str) -> str:
     """The file execve should run, looked up as Go's exec.LookPath (runc) does."""
-    if "/" in name:
-        return name
-    for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return candidate
-    raise _ExecError(127, f'"{name}": executable file not found in $PATH')
+    found = look_path(name, path)
+    if found is None:
+        raise _ExecError(127, f'"{name}": executable file not found in $PATH')
+    return found
 
 
 def _reset_signals() -> None:
