@@ -76,6 +76,39 @@ def test_pull_from_dialog_shows_progress_and_adds_the_image(registry, tuidock_ro
     assert any(t.endswith("oci/busybox:latest") for t in image_names())
 
 
+def test_cancel_a_running_pull_stores_nothing(registry, tuidock_root):
+    """`c` in the pull dialog stops a slow pull: no image, no staging left."""
+    from rig.slowproxy import SlowProxy
+
+    img = registry.images["oci/busybox"]
+    with SlowProxy(registry.registry.host, rate=64 * 1024) as proxy:
+        ref = img.reference.replace(registry.registry.host, proxy.host)
+
+        async def scenario() -> None:
+            app = make_app()
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.press("p")
+                dialog = app.screen
+                assert isinstance(dialog, PullScreen)
+                await pilot.press(*ref, "enter")
+                await wait_until(
+                    pilot,
+                    lambda: any(r.query_one("ProgressBar").progress > 0 for r in dialog.query(LayerRow)),
+                    what="bytes flowing",
+                )
+                await pilot.press("c")
+                await wait_until(
+                    pilot, lambda: dialog.query_one("#pull-close").display, what="end of pull"
+                )
+                assert "cancelled" in str(dialog.query_one("#pull-status").render())
+                assert not dialog.query_one("#pull-cancel").display
+                assert app.pulls == {}
+
+        run(scenario)
+    assert tuidock("images", "-q", "-a").out == ""
+    assert list((tuidock_root / "layers-tmp").iterdir()) == []
+
+
 def _pull_two(registry) -> tuple[str, str]:
     a = registry.images["oci/busybox"].reference
     b = registry.images["demo/multilayer"].reference

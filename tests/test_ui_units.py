@@ -202,3 +202,38 @@ def test_table_sync_updates_only_changed_cells_and_keeps_cursor():
 
     asyncio.run(scenario())
     assert compile_filter("a[")[0] is not None  # an invalid regex is searched literally
+
+
+def test_table_sort_cycles_columns_compares_typed_keys_and_keeps_cursor():
+    async def scenario() -> None:
+        app = TableApp()
+        async with app.run_test() as pilot:
+            table = app.query_one(ResourceTable)
+            # Text of the sizes sorts "9 MB" after "10 GB"; the typed keys do not.
+            rows = [
+                Row("a", ("beta", "9 MB"), "beta", ("beta", 9e6)),
+                Row("b", ("Alpha", "10 GB"), "alpha", ("alpha", 10e9)),
+                Row("c", ("gamma", "100 kB"), "gamma", ("gamma", 1e5)),
+            ]
+            table.sync(rows)
+            await pilot.pause()
+            table.focus()
+            table.select_key("a")
+            assert table._order == ["a", "b", "c"]
+            await pilot.press("o")
+            assert table._order == ["b", "a", "c"]
+            assert table.current_key == "a", "the cursor stays on its row"
+            assert "▲" in str(table.columns[table._column_key(1)].label)  # type: ignore[index]
+            await pilot.press("o")
+            assert table._order == ["c", "a", "b"]
+            await pilot.press("O")
+            assert table._order == ["b", "a", "c"]
+            assert "▼" in str(table.columns[table._column_key(2)].label)  # type: ignore[index]
+            # A refresh with new values re-sorts, ties keep the given order.
+            table.sync([*rows[:2], Row("c", ("gamma", "1 TB"), "gamma", ("gamma", 1e12))])
+            assert table._order == ["c", "b", "a"]
+            await pilot.press("o")
+            assert table.sort_column is None
+            assert table._order == ["a", "b", "c"]
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ their monitors hold them (shell sessions opened in the app are hung up).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +65,9 @@ class TuidockApp(App[None]):
         self.problems = problems + self.ui.problems
         self._shell_command = shell_command or default_shell_command
         self.mouse_enabled = True
+        # Running pulls by reference: their cancel events (the dialog's Cancel,
+        # or the palette's "Cancel pulls" once the dialog is closed).
+        self.pulls: dict[str, threading.Event] = {}
 
     def on_mount(self) -> None:
         if self.user_keymap:
@@ -113,19 +117,37 @@ class TuidockApp(App[None]):
     # -- pulls ---------------------------------------------------------------------------
 
     def start_pull(self, name: str, platform: str | None, relay: ProgressRelay) -> None:
-        self._pull(name, platform, relay)
+        cancel = threading.Event()
+        self.pulls[name] = cancel
+        self._pull(name, platform, relay, cancel)
+
+    def cancel_pull(self, name: str) -> bool:
+        cancel = self.pulls.get(name)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    def action_cancel_pulls(self) -> None:
+        for cancel in self.pulls.values():
+            cancel.set()
+        if not self.pulls:
+            self.notify("No pull is running.", title="Pull")
 
     @work(thread=True, group="pull", exit_on_error=False)
-    def _pull(self, name: str, platform: str | None, relay: ProgressRelay) -> None:
+    def _pull(
+        self, name: str, platform: str | None, relay: ProgressRelay, cancel: threading.Event
+    ) -> None:
         from tuidock.runtime.platforms import parse_platform
 
         try:
             result = self.engine.pull(
-                name, parse_platform(platform) if platform else None, progress=relay
+                name, parse_platform(platform) if platform else None, relay, cancel
             )
         except Exception as exc:
             relay.flush()
-            self.call_from_thread(self._pull_done, relay, name, False, error_text(exc))
+            text = "Pull cancelled: no image stored" if cancel.is_set() else error_text(exc)
+            self.call_from_thread(self._pull_done, relay, name, False, text)
             return
         relay.flush()
         text = f"Pulled {name} ({result.image.short_id})"
@@ -134,6 +156,7 @@ class TuidockApp(App[None]):
         self.call_from_thread(self._pull_done, relay, name, True, text)
 
     def _pull_done(self, relay: ProgressRelay, name: str, ok: bool, text: str) -> None:
+        self.pulls.pop(name, None)
         screen = relay.screen
         if screen.is_attached:
             screen.finished(ok, text)
@@ -166,6 +189,7 @@ class TuidockApp(App[None]):
             ),
             ("Logs pane", "Focus the logs of the selected container", main.action_focus_logs),
             ("Pull image", "Pull an image with per-layer progress", main.action_pull),
+            ("Cancel pulls", "Stop the running pulls; no image is stored", self.action_cancel_pulls),
             ("Run container", "Create and start a container", main.action_run),
             (
                 "Start / stop container",
@@ -184,6 +208,16 @@ class TuidockApp(App[None]):
                 "Remove containers",
                 "Remove the marked containers",
                 lambda: main.query_one("#containers").action_delete(),
+            ),
+            (
+                "Sort images",
+                "Sort by the next column (o; O reverses)",
+                lambda: main.query_one("#images").action_sort_next(),
+            ),
+            (
+                "Sort containers",
+                "Sort by the next column (o; O reverses)",
+                lambda: main.query_one("#containers").action_sort_next(),
             ),
             (
                 "Inspect image",

@@ -24,6 +24,7 @@ from tuidock.runtime.layerstore import LayerStore
 from tuidock.runtime.locking import file_lock
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterator
 
     from tuidock.runtime.attach import AttachClient
@@ -75,6 +76,7 @@ class Engine:
         name: str,
         platform: Platform | None = None,
         progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> PullResult:
         from tuidock.runtime.pull import Puller
         from tuidock.runtime.registry.config import RegistriesConfig
@@ -83,7 +85,7 @@ class Engine:
         puller = Puller(self.images, self.blobs, self.layers, RegistriesConfig.load())
         # Shared: pulls run side by side; gc (rmi/prune) waits for them and vice versa.
         with file_lock(self.gc_lock, shared=True):
-            return puller.pull(ref, platform, progress)
+            return puller.pull(ref, platform, progress, cancel)
 
     def login(self, server: str, user: str, password: str) -> None:
         """Check the credentials against the registry, then store them."""

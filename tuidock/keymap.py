@@ -54,6 +54,8 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "list.up": KeySpec("k", "Up", "Lists"),
     "list.delete": KeySpec("d,delete", "Delete marked (or current) after confirm", "Lists"),
     "list.inspect": KeySpec("i", "Inspect (JSON tree)", "Lists"),
+    "list.sort": KeySpec("o", "Sort by the next column", "Lists"),
+    "list.sort_reverse": KeySpec("O", "Reverse the sort order", "Lists"),
     # containers pane
     "containers.startstop": KeySpec("s", "Start / stop", "Containers"),
     "containers.restart": KeySpec("R", "Restart", "Containers"),

@@ -413,7 +413,11 @@ class Puller:
         ref: Reference,
         platform: Platform | None = None,
         progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> PullResult:
+        """`cancel`, when set by another thread, stops the pull between chunks;
+        it then raises PullCancelled and stores no image (partial blobs stay,
+        for the next pull to resume)."""
         emit = progress or (lambda e: None)
         client, top, chain = self.resolve(ref, platform)
         manifest = chain[-1]
@@ -450,7 +454,7 @@ class Puller:
             all(self.layers.has(c) for c in chains)
             and all(self.blobs.has(d["digest"]) for d in layer_descs)
         )
-        cancel = threading.Event()
+        cancel = cancel or threading.Event()
         ready = [threading.Event() for _ in layer_descs]
 
         def fetch(i: int, desc: dict) -> None:

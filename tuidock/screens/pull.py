@@ -2,7 +2,8 @@
 
 The pull runs in a thread worker owned by the app, not by this dialog: Esc
 closes the dialog and the pull goes on; its end is still announced (and the
-images pane reloaded) by the app. Progress events arrive from the pull's
+images pane reloaded) by the app. `c` (or the Cancel button) stops it: the
+layers stop between chunks and no image is stored. Progress events arrive from the pull's
 threads many times a second; they are coalesced per layer and posted at most
 every PROGRESS_EVERY seconds, so a fast pull never floods the event loop.
 """
@@ -103,7 +104,10 @@ class LayerRow(Horizontal):
 
 
 class PullScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "close", "Close (pull goes on)")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "close", "Close (pull goes on)"),
+        Binding("c", "cancel_pull", "Cancel the pull"),
+    ]
 
     def __init__(self, value: str = "") -> None:
         super().__init__()
@@ -121,10 +125,13 @@ class PullScreen(ModalScreen[None]):
             yield Label("", id="pull-lines")
             yield VerticalScroll(id="pull-layers")
             yield Label("Enter pulls · Esc closes (the pull goes on)", id="pull-status")
-            yield Button("Close", id="pull-close")
+            with Horizontal(classes="form-row"):
+                yield Button("Cancel pull", id="pull-cancel", variant="error")
+                yield Button("Close", id="pull-close")
 
     def on_mount(self) -> None:
         self.query_one("#pull-close").display = False
+        self.query_one("#pull-cancel").display = False
         self.query_one("#pull-ref", Input).focus()
 
     @on(Input.Submitted)
@@ -136,8 +143,23 @@ class PullScreen(ModalScreen[None]):
         self.pulling = name
         for inp in self.query(Input):
             inp.disabled = True
-        self.query_one("#pull-status", Label).update(Text(f"Pulling {name}…"))
+        self.query_one("#pull-status", Label).update(
+            Text(f"Pulling {name}… · c cancels · Esc closes (the pull goes on)")
+        )
+        cancel = self.query_one("#pull-cancel", Button)
+        cancel.display = True
+        cancel.focus()
         self.app.start_pull(name, platform, ProgressRelay(self))  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_pull":
+            # Only while a pull runs (and never while typing a name).
+            return self.pulling is not None and self.query_one("#pull-cancel").display
+        return True
+
+    def action_cancel_pull(self) -> None:
+        if self.pulling and self.app.cancel_pull(self.pulling):  # type: ignore[attr-defined]
+            self.query_one("#pull-status", Label).update(Text(f"Cancelling {self.pulling}…"))
 
     def on_pull_progress_batch(self, message: PullProgressBatch) -> None:
         if message.lines:
@@ -158,6 +180,7 @@ class PullScreen(ModalScreen[None]):
         self.query_one("#pull-status", Label).update(
             Text(text, style="bold green" if ok else "bold red")
         )
+        self.query_one("#pull-cancel").display = False
         button = self.query_one("#pull-close", Button)
         button.display = True
         button.focus()
@@ -167,6 +190,9 @@ class PullScreen(ModalScreen[None]):
                 inp.disabled = False
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "pull-cancel":
+            self.action_cancel_pull()
+            return
         self.dismiss(None)
 
     def action_close(self) -> None:

@@ -43,11 +43,13 @@ def container_rows(
         status = info.status
         st = info.state
         uptime = ""
+        up_for = -1.0
         label = status
         if status in ("running", "paused"):
             started = parse_time(st.get("StartedAt", ""))
             if started:
-                uptime = human_duration(now - started)
+                up_for = now - started
+                uptime = human_duration(up_for)
         elif status == "exited":
             label = f"exited ({st.get('ExitCode', 0)})"
         shown = pending.get(info.id) or label
@@ -71,7 +73,18 @@ def container_rows(
             info.ports or "",
             info.id[:12],
         )
-        rows.append(Row(info.id, cells, f"{info.name} {info.image} {shown} {info.id}"))
+        keys = (
+            info.name.casefold(),
+            info.image.casefold(),
+            shown,
+            up_for,
+            sample.cpu_percent if sample else -1.0,
+            sample.memory_usage if sample else -1,
+            sample.pids if sample else -1,
+            info.ports or "",
+            info.id,
+        )
+        rows.append(Row(info.id, cells, f"{info.name} {info.image} {shown} {info.id}", keys))
     return rows
 
 

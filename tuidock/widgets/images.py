@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from tuidock.humanize import human_size, since
+from tuidock.humanize import human_size, parse_time, since
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
@@ -26,8 +26,10 @@ def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row
     rows = []
     for rec in records:
         created = since(rec.created, now) if rec.created else ""
+        created_at = parse_time(rec.created) or 0.0
         size = human_size(rec.size)
         for tag in rec.repo_tags or [""]:
+            repo = name = ""
             if tag:
                 familiar = familiar_tag(tag)
                 repo, _, name = familiar.rpartition(":")
@@ -41,7 +43,9 @@ def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row
                     size,
                 )
             plain = " ".join(c.plain if isinstance(c, Text) else c for c in cells)
-            rows.append(Row(f"{rec.id}|{tag}", cells, plain))
+            # Dangling images ("" repo) sort first ascending, as the rows' text would.
+            keys = (repo, name, rec.short_id, created_at, rec.size)
+            rows.append(Row(f"{rec.id}|{tag}", cells, plain, keys))
     return rows
 
 

@@ -31,6 +31,15 @@ class Row:
     key: str
     cells: tuple[Cell, ...]  # without the mark column
     search_text: str  # what the filter matches against
+    # Per column, what sorting compares (sizes as bytes, ages as timestamps);
+    # empty: the cells' text.
+    sort_keys: tuple = ()
+
+    def sort_key(self, column: int) -> object:
+        if self.sort_keys:
+            return self.sort_keys[column]
+        cell = self.cells[column]
+        return (cell.plain if isinstance(cell, Text) else cell).casefold()
 
 
 def _cell_width(cell: Cell) -> int:
@@ -65,6 +74,8 @@ class ResourceTable(DataTable):
         bind("list.filter", "filter"),
         bind("list.delete", "delete"),
         bind("list.inspect", "inspect"),
+        bind("list.sort", "sort_next", show=False),
+        bind("list.sort_reverse", "sort_reverse", show=False),
     ]
 
     COLUMNS: Sequence[tuple[str, str, int | None]] = ()  # (key, label, width)
@@ -106,6 +117,9 @@ class ResourceTable(DataTable):
         self._order: list[str] = []
         self._filter: tuple[re.Pattern[str] | None, bool] = (None, False)
         self.filter_text = ""
+        # None: the order the engine lists (newest first); else a column index.
+        self.sort_column: int | None = None
+        self.sort_reverse = False
 
     def on_mount(self) -> None:
         self._add_columns([])
@@ -115,10 +129,12 @@ class ResourceTable(DataTable):
         painted at the old width, so widths are fixed each time rows are rebuilt."""
         self.add_column(" ", key="mark", width=1)
         for i, (key, label, width) in enumerate(self.COLUMNS):
+            if i == self.sort_column:
+                label = f"{label}{'▼' if self.sort_reverse else '▲'}"
             if width is None:
                 width = max([len(label), *(_cell_width(r.cells[i]) for r in rows)])
                 width = min(width, AUTO_WIDTH_MAX)
-            self.add_column(label, key=key, width=width)
+            self.add_column(label, key=key, width=max(width, len(label)))
 
     # -- content --------------------------------------------------------------
 
@@ -134,14 +150,20 @@ class ResourceTable(DataTable):
 
     def _visible(self) -> list[Row]:
         pattern, invert = self._filter
-        if pattern is None:
-            return self._all
-        return [r for r in self._all if bool(pattern.search(r.search_text)) != invert]
+        rows = self._all
+        if pattern is not None:
+            rows = [r for r in rows if bool(pattern.search(r.search_text)) != invert]
+        column = self.sort_column
+        if column is not None:
+            # Stable, and ties keep the engine's order, so equal rows never swap
+            # places between two refreshes.
+            rows = sorted(rows, key=lambda r: r.sort_key(column), reverse=self.sort_reverse)
+        return rows
 
-    def _apply(self) -> None:
+    def _apply(self, rebuild: bool = False) -> None:
         rows = self._visible()
         keys = [r.key for r in rows]
-        if keys == self._order:
+        if keys == self._order and not rebuild:
             for row in rows:
                 old = self._shown[row.key]
                 cells = (self._mark_cell(row.key), *row.cells)
@@ -249,6 +271,22 @@ class ResourceTable(DataTable):
         old, self.marks = self.marks, set()
         for key in old:
             self._refresh_mark(key)
+
+    def set_sort(self, column: int | None, reverse: bool = False) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        self._apply(rebuild=True)  # the header shows the sort column
+
+    def action_sort_next(self) -> None:
+        """Cycle the sort column: none, then each column left to right."""
+        column = self.sort_column
+        nxt = 0 if column is None else column + 1
+        self.set_sort(nxt if nxt < len(self.COLUMNS) else None)
+        label = self.COLUMNS[nxt][1] if nxt < len(self.COLUMNS) else "the engine's order"
+        self.notify(f"Sorted by {label}", timeout=1.5)
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_column is not None:
+            self.set_sort(self.sort_column, not self.sort_reverse)
 
     def action_filter(self) -> None:
         self.post_message(self.FilterRequested(self))
