@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tuidock import cli_network  # issue 7 (networking)
 
     cli_network.register(sub)
+    from tuidock import cli_history
+
+    cli_history.register(sub)
     return parser
 
 

@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = isub.add_parser("unmount", aliases=["umount"], help="Unmount an image's root filesystem")
     p.add_argument("image")
     p.set_defaults(handler=cmd_image_unmount)
+    from tuidock.cli_history import add_history_args
+
+    add_history_args(isub.add_parser("history", help="Show the history of an image"))
 
 
 def _pull_args(p: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tuidock.runtime.containerconfig import CreateOptions
     from tuidock.runtime.containers import ContainerInfo, Containers
     from tuidock.runtime.ctrlog import LogEntry
+    from tuidock.runtime.imagehistory import HistoryRow
     from tuidock.runtime.platforms import Platform
     from tuidock.runtime.pull import ProgressFn, PullResult
 
@@ -124,6 +125,11 @@ class Engine:
 
     def image_config(self, rec: ImageRecord) -> dict:
         return json.loads(self.blobs.read(rec.id))
+
+    def image_history(self, name: str) -> list[HistoryRow]:
+        from tuidock.runtime.imagehistory import image_history
+
+        return image_history(self, name)
 
     def inspect_image(self, name: str) -> dict:
         rec = self.image(name)
