@@ -28,6 +28,10 @@ CONFIG = Path("/tmp/tuidock-snapshot-config")  # shown by the help: a fixed path
 def app(monkeypatch: pytest.MonkeyPatch):
     # The header shows the cgroup layout of the machine: fixed here.
     monkeypatch.setattr("tuidock.runtime.cgroups.cgroup_version", lambda: "v2")
+    # A blinking cursor makes a dialog's picture depend on when it is taken.
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input.cursor_blink, "_default", False)
     monkeypatch.setenv("TUIDOCK_ROOT", str(ROOT))
     for path in (ROOT, CONFIG):
         shutil.rmtree(path, ignore_errors=True)

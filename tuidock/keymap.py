@@ -54,6 +54,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "list.up": KeySpec("k", "Up", "Lists"),
     "list.delete": KeySpec("d,delete", "Delete marked (or current) after confirm", "Lists"),
     "list.inspect": KeySpec("i", "Inspect (JSON tree)", "Lists"),
+    "list.menu": KeySpec("x", "Menu (every action; also Enter)", "Lists"),
+    "list.mark_range": KeySpec("V", "Mark from the last marked row to here", "Lists"),
+    "list.copy": KeySpec("y", "Copy the ID to the clipboard", "Lists"),
     "list.sort": KeySpec("o", "Sort by the next column", "Lists"),
     "list.sort_reverse": KeySpec("O", "Reverse the sort order", "Lists"),
     # containers pane

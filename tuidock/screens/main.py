@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
 from tuidock.keymap import bind
-from tuidock.screens.operations import Operations
+from tuidock.screens.verbs import Verbs
 from tuidock.statsampler import Sampler, forget
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.filterinput import FilterInput
@@ -81,7 +81,7 @@ class FactsLoaded(Message):
         super().__init__()
 
 
-class MainScreen(Operations):
+class MainScreen(Verbs):
     BINDINGS = [  # noqa: RUF012
         bind("app.images", "focus_pane('images')"),
         bind("app.containers", "focus_pane('containers')"),

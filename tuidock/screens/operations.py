@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,18 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
     from tuidock.runtime.containers import ContainerInfo
+
+
+# verb -> (status shown while it runs, past tense for the notice)
+CONTAINER_OPS = {
+    "start": ("starting…", "started"),
+    "stop": ("stopping…", "stopped"),
+    "restart": ("restarting…", "restarted"),
+    "pause": ("pausing…", "paused"),
+    "unpause": ("unpausing…", "unpaused"),
+    "kill": ("killing…", "killed"),
+    "rm": ("removing…", "removed"),
+}
 
 
 def error_text(exc: BaseException) -> str:
@@ -193,13 +206,9 @@ class Operations(Screen):
         )
 
     def _container_op(self, verb: str, cid: str) -> None:
-        if cid in self.pending:
+        if cid in self.pending or verb not in CONTAINER_OPS:
             return
-        self.pending[cid] = {
-            "stop": "stopping…",
-            "start": "starting…",
-            "restart": "restarting…",
-        }.get(verb, "removing…")
+        self.pending[cid] = CONTAINER_OPS[verb][0]
         self.poll_now()
         self._container_op_worker(verb, cid)
 
@@ -208,22 +217,21 @@ class Operations(Screen):
         engine = self.app.engine
         timeout = self.app.ui.stop_timeout
         name = self.infos[cid].name if cid in self.infos else cid[:12]
+        calls: dict[str, Callable[[], object]] = {
+            "start": lambda: engine.start_container(cid),
+            "stop": lambda: engine.stop_container(cid, timeout),
+            "restart": lambda: engine.restart_container(cid, timeout),
+            "pause": lambda: engine.pause_container(cid),
+            "unpause": lambda: engine.unpause_container(cid),
+            "kill": lambda: engine.kill_container(cid),
+            "rm": lambda: engine.remove_container(cid, force=True),
+        }
         try:
-            if verb == "start":
-                engine.start_container(cid)
-            elif verb == "stop":
-                engine.stop_container(cid, timeout)
-            elif verb == "restart":
-                engine.restart_container(cid, timeout)
-            else:
-                engine.remove_container(cid, force=True)
+            calls[verb]()
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", f"{verb} {name} failed")
         else:
-            past = {"start": "started", "stop": "stopped", "restart": "restarted"}.get(
-                verb, "removed"
-            )
-            self._notify_from_thread(f"{past} {name}", title="Containers")
+            self._notify_from_thread(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers")
         finally:
             self.app.call_from_thread(self._op_done, cid)
 

@@ -72,6 +72,9 @@ class ImagesTable(ResourceTable):
         ("size", "SIZE", 8),
     )
 
+    def copy_text(self, key: str) -> str:
+        return key.partition("|")[0]
+
     @property
     def current_image(self) -> str | None:
         """The selected row's name for `run` (tag, or ID when dangling)."""

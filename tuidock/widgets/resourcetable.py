@@ -75,6 +75,9 @@ class ResourceTable(DataTable):
         bind("list.delete", "delete"),
         bind("list.inspect", "inspect"),
         bind("list.sort", "sort_next", show=False),
+        bind("list.menu", "menu"),
+        bind("list.copy", "copy_id", show=False),
+        bind("list.mark_range", "mark_range", show=False),
         bind("list.sort_reverse", "sort_reverse", show=False),
     ]
 
@@ -99,7 +102,9 @@ class ResourceTable(DataTable):
         def control(self) -> ResourceTable:
             return self.table
 
-    class InspectRequested(Message):
+    class RowRequest(Message):
+        """Something asked for one row (by its key)."""
+
         def __init__(self, table: ResourceTable, key: str) -> None:
             self.table = table
             self.key = key
@@ -109,9 +114,16 @@ class ResourceTable(DataTable):
         def control(self) -> ResourceTable:
             return self.table
 
+    class MenuRequested(RowRequest):
+        pass
+
+    class InspectRequested(RowRequest):
+        pass
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.marks: set[str] = set()
+        self._anchor: str | None = None  # the last row marked by hand: where a range starts
         self._all: list[Row] = []
         self._shown: dict[str, tuple[Cell, ...]] = {}  # key -> cells on screen
         self._order: list[str] = []
@@ -264,8 +276,22 @@ class ResourceTable(DataTable):
         if key is None:
             return
         self.marks ^= {key}
+        self._anchor = key if key in self.marks else None
         self._refresh_mark(key)
         self.action_cursor_down()
+
+    def action_mark_range(self) -> None:
+        """Mark every row from the last marked one to the cursor (k9s' range select)."""
+        key = self.current_key
+        if key is None:
+            return
+        start = self._order.index(self._anchor) if self._anchor in self._order else self.cursor_row
+        lo, hi = sorted((start, self.cursor_row))
+        for k in self._order[lo : hi + 1]:
+            if k not in self.marks:
+                self.marks.add(k)
+                self._refresh_mark(k)
+        self._anchor = key
 
     def action_clear_marks(self) -> None:
         old, self.marks = self.marks, set()
@@ -295,6 +321,28 @@ class ResourceTable(DataTable):
         keys = self.selection()
         if keys:
             self.post_message(self.DeleteRequested(self, keys))
+
+    def action_menu(self) -> None:
+        key = self.current_key
+        if key:
+            self.post_message(self.MenuRequested(self, key))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter (or a click on the selected row) opens the row's menu.
+        event.stop()
+        self.action_menu()
+
+    def copy_text(self, key: str) -> str:
+        """What `y` copies for a row: its full ID."""
+        return key
+
+    def action_copy_id(self) -> None:
+        key = self.current_key
+        if key:
+            text = self.copy_text(key)
+            # OSC 52: the terminal puts it on the clipboard, over SSH too.
+            self.app.copy_to_clipboard(text)
+            self.notify(f"copied {text}", timeout=2)
 
     def action_inspect(self) -> None:
         key = self.current_key

@@ -1,0 +1,200 @@
+"""The action menus of the main screen: every verb of a container or an image.
+
+A layer between Operations (the verbs with keys of their own) and
+MainScreen. What the menus add: pause/unpause, kill, rename, commit and top
+for containers; tag and history for images; copying an ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+
+from tuidock.humanize import human_size, since
+from tuidock.screens.menu import ActionMenu, Verb
+from tuidock.screens.operations import Operations, error_text
+from tuidock.screens.prompt import PromptScreen
+from tuidock.screens.tableview import TableScreen
+from tuidock.widgets import images as imagerows
+from tuidock.widgets.containers import ContainersTable
+from tuidock.widgets.images import ImagesTable
+from tuidock.widgets.resourcetable import ResourceTable
+
+if TYPE_CHECKING:
+    from tuidock.runtime.containers import ContainerInfo
+
+TOP_EVERY = 2.0
+
+
+def container_verbs(status: str) -> list[Verb]:
+    """What applies to a container in this state, in the order a user scans for it."""
+    up = status in ("running", "restarting")
+    verbs: list[Verb] = []
+    if status == "paused":
+        verbs.append(Verb("unpause", "Unpause"))
+    elif up:
+        verbs += [
+            Verb("shell", "Shell in the shell pane", "e"),
+            Verb("shell_full", "Shell full screen", "E"),
+            Verb("stop", "Stop", "s"),
+            Verb("restart", "Restart", "R"),
+            Verb("pause", "Pause"),
+        ]
+    else:
+        verbs.append(Verb("start", "Start", "s"))
+    if up or status == "paused":
+        verbs += [Verb("top", "Top (processes)"), Verb("kill", "Kill (SIGKILL)", danger=True)]
+    verbs += [
+        Verb("logs", "Logs", "3"),
+        Verb("inspect", "Inspect", "i"),
+        Verb("rename", "Rename…"),
+        Verb("commit", "Commit to an image…"),
+        Verb("copy", "Copy the ID", "y"),
+        Verb("remove", "Remove…", "d", danger=True),
+    ]
+    return verbs
+
+
+def image_verbs() -> list[Verb]:
+    return [
+        Verb("run", "Run a container…", "r"),
+        Verb("tag", "Tag…"),
+        Verb("history", "History (layers)"),
+        Verb("inspect", "Inspect", "i"),
+        Verb("copy", "Copy the ID", "y"),
+        Verb("delete", "Delete…", "d", danger=True),
+    ]
+
+
+class Verbs(Operations):
+    # -- menus -------------------------------------------------------------------------------
+
+    @on(ResourceTable.MenuRequested, "#containers")
+    def _container_menu(self, event: ResourceTable.MenuRequested) -> None:
+        info = self.infos.get(event.key)
+        if info is None:
+            return
+        title = f"{info.name} ({info.id[:12]}, {info.status})"
+        self.app.push_screen(
+            ActionMenu(title, container_verbs(info.status)),
+            lambda verb: self._container_verb(verb, info),
+        )
+
+    @on(ResourceTable.MenuRequested, "#images")
+    def _image_menu(self, event: ResourceTable.MenuRequested) -> None:
+        key = event.key
+        self.app.push_screen(
+            ActionMenu(f"image {imagerows.label(key)}", image_verbs()),
+            lambda verb: self._image_verb(verb, key),
+        )
+
+    def _container_verb(self, verb: str | None, info: ContainerInfo) -> None:
+        table = self.query_one(ContainersTable)
+        table.select_key(info.id)
+        simple: dict[str, Callable[[], object]] = {
+            "shell": self.action_exec,
+            "shell_full": self.action_exec_full,
+            "logs": self.action_focus_logs,
+            "copy": table.action_copy_id,
+            "inspect": table.action_inspect,
+            "remove": table.action_delete,
+        }
+        if verb in simple:
+            self.call_later(simple[verb])
+        elif verb in ("start", "stop", "restart", "pause", "unpause", "kill"):
+            self._container_op(verb, info.id)
+        elif verb == "top":
+            engine = self.app.engine
+            self.app.push_screen(
+                TableScreen(
+                    f"top {info.name}", lambda: engine.container_top(info.id), every=TOP_EVERY
+                )
+            )
+        elif verb == "rename":
+
+            def rename(new: str) -> None:
+                done = f"renamed {info.name} to {new}"
+                self._engine_call("Rename", done, self.app.engine.rename_container, info.id, new)
+
+            self._ask("Rename the container to", info.name, "new-name", rename)
+        elif verb == "commit":
+            self._ask(
+                "Commit the container's changes as image",
+                "",
+                "repository[:tag]",
+                lambda ref: self._commit(info.id, ref),
+            )
+
+    def _image_verb(self, verb: str | None, key: str) -> None:
+        table = self.query_one(ImagesTable)
+        table.select_key(key)
+        simple: dict[str, Callable[[], object]] = {
+            "run": self.action_run,
+            "copy": table.action_copy_id,
+            "inspect": table.action_inspect,
+            "delete": table.action_delete,
+        }
+        if verb in simple:
+            self.call_later(simple[verb])
+        elif verb == "tag":
+
+            def tag(target: str) -> None:
+                done = f"tagged {imagerows.label(key)} as {target}"
+                source = imagerows.removal_name(key)
+                self._engine_call("Tag", done, self.app.engine.tag, source, target, images=True)
+
+            self._ask("Tag the image as", "", "repository[:tag]", tag)
+        elif verb == "history":
+            self.app.push_screen(
+                TableScreen(f"history {imagerows.label(key)}", lambda: self._history_rows(key))
+            )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _ask(
+        self, title: str, value: str, placeholder: str, then: Callable[[str], object]
+    ) -> None:
+        def answered(text: str | None) -> None:
+            if text:
+                then(text)
+
+        self.app.push_screen(PromptScreen(title, value, placeholder), answered)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _engine_call(
+        self, title: str, done: str, fn: Callable[..., object], *args: str, images: bool = False
+    ) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", f"{title} failed")
+            return
+        self._notify_from_thread(done, title=title)
+        self.app.call_from_thread(self.reload_images if images else self.poll_now)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _commit(self, cid: str, ref: str) -> None:
+        from tuidock.runtime.commit import commit
+
+        try:
+            image_id = commit(self.app.engine, cid, ref)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Commit failed")
+            return
+        self._notify_from_thread(f"{ref}: {image_id.removeprefix('sha256:')[:12]}", title="Commit")
+        self.app.call_from_thread(self.reload_images)
+
+    def _history_rows(self, key: str) -> tuple[list[str], list[list[str]]]:
+        rows = self.app.engine.image_history(key.partition("|")[0])
+        return ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], [
+            [
+                r.id.removeprefix("sha256:")[:12],
+                since(r.created) if r.created else "N/A",
+                r.created_by,
+                human_size(r.size),
+                r.comment,
+            ]
+            for r in rows
+        ]
