@@ -289,6 +289,45 @@ def test_logs_appear_and_search_highlights(image, tuidock_root):
     run(scenario)
 
 
+def test_all_containers_in_one_log_stream(image, tuidock_root):
+    """`A` in the logs pane: every container's lines, named and in time order."""
+    one = start("ui-all-one", image, "trap 'exit 0' TERM; while true; do echo from-one; sleep 0.3; done")
+    start("ui-all-two", image, "trap 'exit 0' TERM; while true; do echo from-two; sleep 0.3; done")
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await focus_row(pilot, table, one)
+            view = app.screen.query_one(LogView)
+            await wait_until(
+                pilot,
+                lambda: len(view.lines) >= 2 and {line.text for line in view.lines} == {"from-one"},
+                what="one's lines",
+            )
+            await pilot.press("3", "A")
+            await wait_until(
+                pilot,
+                lambda: {"ui-all-one | from-one", "ui-all-two | from-two"}
+                <= {line.text for line in view.lines},
+                what="both containers' lines",
+            )
+            times = [line.time for line in view.lines]
+            assert times == sorted(times)
+            assert {line.source for line in view.lines} == {"ui-all-one", "ui-all-two"}
+            # A new batch keeps arriving from both while it is shown.
+            seen = len(view.lines)
+            await wait_until(pilot, lambda: len(view.lines) >= seen + 4, what="more lines")
+            await pilot.press("A")  # back to the selected container
+            await wait_until(
+                pilot,
+                lambda: view.lines and {line.text for line in view.lines} == {"from-one"},
+                what="one's log again",
+            )
+
+    run(scenario)
+
+
 def test_shell_pane_runs_a_command_and_session_comes_back(image, tuidock_root):
     cid = start("ui-shell", image)
 

@@ -74,6 +74,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "logs.wrap": KeySpec("w", "Wrap on/off", "Logs"),
     "logs.follow": KeySpec("f", "Follow on/off", "Logs"),
     "logs.save": KeySpec("ctrl+s", "Save to a file", "Logs"),
+    "logs.all": KeySpec("A", "All containers in one stream / the selected one", "Logs"),
     "logs.top": KeySpec("g,home", "Top", "Logs"),
     "logs.bottom": KeySpec("G,end", "Bottom (follows)", "Logs"),
     # shell pane (a priority key: the terminal gets every other key)

@@ -145,6 +145,10 @@ class MainScreen(Verbs):
     def on_mount(self) -> None:
         for flt in self.query(FilterInput):
             flt.display = False
+        self.query_one(LogPane).set_all_source(
+            str(self.tapp.engine.root / "containers"),
+            lambda: {cid: info.name for cid, info in self.infos.items()},
+        )
         self.query_one(ContainersTable).focus()
         self._load_facts()
         self.reload_images()

@@ -9,6 +9,7 @@ written, so following costs next to nothing while idle.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -20,10 +21,11 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tuidock.widgets.filterinput import FilterInput
-from tuidock.widgets.logsource import LogLine, LogTail
+from tuidock.widgets.logsource import AllTails, LogLine, LogTail
 from tuidock.widgets.logview import LogStatus, LogView
 
 TAIL_POLL = 0.3
+ALL = "*"  # the pane's `cid` while it shows every container's log
 
 
 class LogPane(Vertical):
@@ -38,6 +40,10 @@ class LogPane(Vertical):
         super().__init__(id=id)
         self.cid: str | None = None
         self.name_shown = ""
+        # The container selected in the list: shown again when the all-containers
+        # stream is switched off.
+        self._selected: tuple[str | None, str, str | None] = (None, "", None)
+        self._all_source: tuple[str, Callable[[], dict[str, str]]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Logs: select a container", id="logs-title", classes="pane-title")
@@ -53,7 +59,8 @@ class LogPane(Vertical):
     # -- which container ------------------------------------------------------------------
 
     def show_container(self, cid: str | None, name: str = "", directory: str | None = None) -> None:
-        if cid == self.cid:
+        self._selected = (cid, name, directory)
+        if cid == self.cid or self.cid == ALL:
             return
         self.cid = cid
         self.name_shown = name
@@ -80,6 +87,38 @@ class LogPane(Vertical):
                 time.sleep(TAIL_POLL)
         finally:
             tail.close()
+
+    def set_all_source(self, containers_dir: str, names: Callable[[], dict[str, str]]) -> None:
+        """Where the all-containers stream reads, and who names the containers."""
+        self._all_source = (containers_dir, names)
+
+    @on(LogView.AllRequested)
+    def toggle_all(self) -> None:
+        if self.cid == ALL:
+            self.cid = ""  # neither ALL nor any container: the next show_container shows
+            self.show_container(*self._selected)
+            return
+        if self._all_source is None:
+            return
+        self.cid = ALL
+        self.name_shown = "all containers"
+        self.view.clear()
+        self._tail_all(*self._all_source)
+
+    @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
+    def _tail_all(self, containers_dir: str, names: Callable[[], dict[str, str]]) -> None:
+        worker = get_current_worker()
+        tails = AllTails(containers_dir)
+        first = True
+        try:
+            while not worker.is_cancelled:
+                lines = tails.read_new(names())
+                if lines or first:
+                    self.post_message(self.Batch(ALL, lines, first))
+                    first = False
+                time.sleep(TAIL_POLL)
+        finally:
+            tails.close()
 
     def on_log_pane_batch(self, message: LogPane.Batch) -> None:
         if message.cid == self.cid:

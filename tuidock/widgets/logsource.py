@@ -26,6 +26,9 @@ class LogLine:
     time: str  # RFC 3339 as written by the monitor
     stderr: bool
     text: str  # one line, printable: no newline, no escapes, tabs expanded
+    # In the all-containers stream: the container's name, which `text` starts
+    # with ("name | ..."), so search and save see it too.
+    source: str = ""
 
 
 def clean(text: str) -> str:
@@ -117,3 +120,43 @@ class LogTail:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+class AllTails:
+    """Every container's log as one stream (lazydocker users asked for it).
+
+    Each poll reads what each container appended and merges the batch by
+    time (the monitor's RFC 3339 UTC stamps sort as text); containers that
+    appear are tailed from their first line, removed ones are dropped.
+    """
+
+    SEPARATOR = " | "
+
+    def __init__(self, containers_dir: str) -> None:
+        self.containers_dir = containers_dir
+        self.tails: dict[str, LogTail] = {}
+
+    def read_new(self, names: dict[str, str]) -> list[LogLine]:
+        try:
+            present = {e for e in os.listdir(self.containers_dir) if len(e) == 64}
+        except FileNotFoundError:
+            present = set()
+        for cid in set(self.tails) - present:
+            self.tails.pop(cid).close()
+        out: list[LogLine] = []
+        for cid in sorted(present):
+            tail = self.tails.get(cid)
+            if tail is None:
+                tail = self.tails[cid] = LogTail(os.path.join(self.containers_dir, cid))
+            name = names.get(cid) or cid[:12]
+            for line in tail.read_new():
+                line.source = name
+                line.text = name + self.SEPARATOR + line.text
+                out.append(line)
+        out.sort(key=lambda line: line.time)
+        return out
+
+    def close(self) -> None:
+        for tail in self.tails.values():
+            tail.close()
+        self.tails.clear()

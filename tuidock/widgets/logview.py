@@ -31,6 +31,8 @@ from tuidock.keymap import bind
 from tuidock.widgets.logsource import LogLine
 
 STDERR_MARK = "▌"
+# Colours of the container names in the all-containers stream, by a hash of the name.
+SOURCE_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 # Searches over more lines than this run in a thread, so Enter never stalls the UI.
 SYNC_SEARCH_LIMIT = 20_000
 MAX_LINES = 2_000_000  # beyond this the oldest lines are dropped
@@ -87,6 +89,7 @@ class LogView(ScrollView, can_focus=True):
         bind("logs.wrap", "toggle_wrap"),
         bind("logs.follow", "toggle_follow"),
         bind("logs.save", "save"),
+        bind("logs.all", "toggle_all"),
         bind("logs.top", "top", show=False),
         bind("logs.bottom", "bottom", show=False),
         bind("list.down", "scroll_down", show=False),
@@ -107,6 +110,9 @@ class LogView(ScrollView, can_focus=True):
         pass
 
     class SaveRequested(Message):
+        pass
+
+    class AllRequested(Message):
         pass
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -266,6 +272,11 @@ class LogView(ScrollView, can_focus=True):
         else:
             prefix.append(Segment(" " * self._prefix_width, base))
         text = self._text_strip(line.text, base)
+        if line.source:
+            n = len(line.source)
+            color = SOURCE_COLORS[sum(line.source.encode()) % len(SOURCE_COLORS)]
+            name = text.crop(0, n).apply_style(Style(color=color, bold=True))
+            text = Strip([*name, *text.crop(n, text.cell_length)])
         if self._starts is not None:
             textw = self._wrap_width
             text = text.crop(part * textw, (part + 1) * textw)
@@ -408,6 +419,9 @@ class LogView(ScrollView, can_focus=True):
         self._go_to_match(self.matches[k % len(self.matches)])
 
     # -- other actions ------------------------------------------------------------------------------
+
+    def action_toggle_all(self) -> None:
+        self.post_message(self.AllRequested())
 
     def action_toggle_timestamps(self) -> None:
         self.show_timestamps = not self.show_timestamps
