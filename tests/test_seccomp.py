@@ -507,6 +507,10 @@ def test_bad_security_options_leave_nothing(image: str, tmp_path: Path, tuidock_
         res = tuidock("run", "--rm", "--security-opt", option, image, "true")
         assert_clean_error(res)
         assert words in res.err, res.err
+    # Checked before the image is looked for (nothing answers on port 9).
+    res = tuidock("run", "--security-opt", f"seccomp={bad}", "127.0.0.1:9/none:latest", "true")
+    assert_clean_error(res)
+    assert "names must be" in res.err, res.err
     assert tuidock("ps", "-aq").out.strip() == ""
     cdir = tuidock_root / "containers"
     assert not cdir.is_dir() or not [p for p in cdir.iterdir() if len(p.name) == 64]

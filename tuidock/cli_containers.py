@@ -327,6 +327,10 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         parse_memory,
     )
 
+    if args.security_opt:
+        from tuidock.runtime.securityopt import parse as parse_security_opt
+
+        parse_security_opt(args.security_opt)  # a bad option or profile fails before a pull
     return CreateOptions(
         image=args.image,
         command=list(args.command),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
 from tuidock.runtime import attach as proto
-from tuidock.runtime import etcfiles, paths, securityopt
+from tuidock.runtime import etcfiles, paths
 from tuidock.runtime.containerconfig import (
     CreateOptions,
     MountRequest,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from tuidock.engine import Engine
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.monitorlaunch import Prestarted
+    from tuidock.runtime.securityopt import SecurityOptions
 
 START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10
@@ -84,6 +85,7 @@ class Containers:
 
     def create(self, opts: CreateOptions) -> tuple[str, list[str]]:
         """Make a container (not started); returns its ID and warnings."""
+        from tuidock.runtime import securityopt
         from tuidock.runtime.locking import file_lock
 
         policy = check_options(opts)
@@ -183,7 +185,7 @@ class Containers:
         rec: object,
         config: dict,
         opts: CreateOptions,
-        security: securityopt.SecurityOptions,
+        security: SecurityOptions,
     ) -> None:
         """The container directory: overlay dirs, /etc files, spec.json."""
         cdir = self.store.path(cid)
@@ -241,6 +243,7 @@ class Containers:
             limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
             stop_signal=cfg["StopSignal"],
         )
+        from tuidock.runtime import securityopt
         from tuidock.runtime.capabilities import effective_caps
 
         caps = effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
