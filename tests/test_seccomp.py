@@ -516,6 +516,22 @@ def test_bad_security_options_leave_nothing(image: str, tmp_path: Path, tuidock_
     assert not cdir.is_dir() or not [p for p in cdir.iterdir() if len(p.name) == 64]
 
 
+def test_filters_are_compiled_once_per_capability_set(image: str, tuidock_root: Path) -> None:
+    ids = [tuidock("create", image, "true").out.strip() for _ in range(2)]
+    ids.append(tuidock("create", "--cap-add", "SYS_ADMIN", image, "true").out.strip())
+    programs = [(tuidock_root / "containers" / cid / "seccomp.bpf").read_bytes() for cid in ids]
+    assert programs[0] == programs[1] != programs[2]
+    want = compiler.compile_filter(default_profile(), DEFAULT_CAP_NAMES)
+    assert programs[0] == want
+    cache = sorted((tuidock_root / "seccomp-cache").iterdir())
+    assert len(cache) == 2 and {p.read_bytes() for p in cache} == {programs[0], programs[2]}
+    # A damaged cache entry is compiled again, never loaded as is.
+    for p in cache:
+        p.write_bytes(p.read_bytes()[:-3])
+    cid = tuidock("create", image, "true").out.strip()
+    assert (tuidock_root / "containers" / cid / "seccomp.bpf").read_bytes() == want
+
+
 def test_info_reports_seccomp(tuidock_root: Path) -> None:
     res = tuidock("info", "--format", "{{json .SecurityOptions}}")
     assert res.code == 0, res.err

@@ -247,7 +247,9 @@ class Containers:
         from tuidock.runtime.capabilities import effective_caps
 
         caps = effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
-        spec.seccomp_filter = securityopt.write_filter(security, caps, cdir)
+        spec.seccomp_filter = securityopt.write_filter(
+            security, caps, cdir, self.engine.root / "seccomp-cache"
+        )
         spec.no_new_privs = security.no_new_privs
         spec.mounts = self._resolve_mounts(opts, cfg, spec.lower_dirs, config["Mounts"])
         # The isolation code binds /etc/hosts & co. before the user's mounts: a

@@ -4,11 +4,15 @@
 config.json stores (HostConfig.SecurityOpt: a profile file's JSON text
 replaces its path, as the docker CLI does); `write_filter` compiles the
 container's filter for its capabilities at `create`, so that start and
-exec only read bytes.
+exec only read bytes. Compiled programs are also kept in a cache shared by
+the data root, keyed by everything they depend on, so that most creates
+neither import the compiler nor run it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,7 @@ UNCONFINED = "unconfined"
 class SecurityOptions:
     seccomp: str = BUILTIN  # "builtin" | "unconfined" | "custom"
     profile: object = None  # the custom profile.Profile
+    profile_text: str = ""  # its JSON, compact
     no_new_privs: bool = False
     stored: list[str] = field(default_factory=list)  # HostConfig.SecurityOpt
 
@@ -51,7 +56,7 @@ def parse(options: list[str], privileged: bool = False) -> SecurityOptions:
                 from tuidock.runtime.seccomp.profile import load_file
 
                 out.profile, text = load_file(value)
-                out.seccomp = "custom"
+                out.seccomp, out.profile_text = "custom", text
                 out.stored.append(f"seccomp={text}")
         elif key in ("apparmor", "label", "systempaths", "mask", "unmask"):
             raise UsageError(f"--security-opt {key}: not supported by tuidock", _hint())
@@ -62,10 +67,53 @@ def parse(options: list[str], privileged: bool = False) -> SecurityOptions:
     return out
 
 
-def write_filter(opts: SecurityOptions, caps: set[int], cdir: Path) -> str:
-    """Compile the filter for `caps` into cdir; its path, or "" when unconfined."""
+def write_filter(
+    opts: SecurityOptions, caps: set[int], cdir: Path, cache: Path | None = None
+) -> str:
+    """The filter for `caps` into cdir (from `cache` when compiled before);
+    its path, or "" when unconfined."""
     if opts.seccomp == UNCONFINED:
         return ""
+    cached = cache / f"{_cache_key(opts, caps)}.bpf" if cache is not None else None
+    try:
+        program = cached.read_bytes() if cached is not None else b""
+    except OSError:
+        program = b""
+    if not program or len(program) % 8:  # missing, or cut short: compile it again
+        program = _compile(opts, caps)
+        if cached is not None:
+            _store(cached, program)
+    path = cdir / FILTER_FILE
+    path.write_bytes(program)
+    return str(path)
+
+
+def _cache_key(opts: SecurityOptions, caps: set[int]) -> str:
+    """Everything a compiled program depends on: the compiler and its data
+    (by file identity), the profile, the capabilities, the host."""
+    h = hashlib.sha256()
+    code = Path(__file__).parent / "seccomp"
+    for name in ("compiler.py", "defaultprofile.py", "profile.py", "syscallnums.py"):
+        st = os.stat(code / name)
+        h.update(f"{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    uname = os.uname()
+    caps_mask = sum(1 << c for c in caps)
+    h.update(f"{uname.machine};{uname.release};{caps_mask:x};{opts.seccomp};".encode())
+    h.update(opts.profile_text.encode())
+    return h.hexdigest()[:32]
+
+
+def _store(path: Path, program: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_bytes(program)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache
+
+
+def _compile(opts: SecurityOptions, caps: set[int]) -> bytes:
     from tuidock.runtime.capabilities import cap_name
     from tuidock.runtime.seccomp.compiler import compile_filter
 
@@ -75,10 +123,7 @@ def write_filter(opts: SecurityOptions, caps: set[int], cdir: Path) -> str:
         profile = default_profile()
     else:
         profile = opts.profile
-    program = compile_filter(profile, {cap_name(c) for c in caps})  # type: ignore[arg-type]
-    path = cdir / FILTER_FILE
-    path.write_bytes(program)
-    return str(path)
+    return compile_filter(profile, {cap_name(c) for c in caps})  # type: ignore[arg-type]
 
 
 def read_filter(path: str) -> bytes | None:
