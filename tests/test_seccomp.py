@@ -19,6 +19,8 @@ import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, inspect, no_leftovers_fixture
 
+from tuidock.errors import UsageError
+from tuidock.runtime import securityopt
 from tuidock.runtime.capabilities import DEFAULT_CAPS, cap_name
 from tuidock.runtime.seccomp import compiler, load
 from tuidock.runtime.seccomp.defaultprofile import default_profile
@@ -309,6 +311,7 @@ def test_custom_profile_operators() -> None:
         ({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_Z80"]}, "architecture"),
         ({"defaultAction": "SCMP_ACT_NOTIFY"}, "NOTIFY"),
         ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": "x"}, "integer"),
+        ({"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]}, "flags"),
         (
             {
                 "defaultAction": "SCMP_ACT_ERRNO",
@@ -342,6 +345,20 @@ def test_bad_profiles_are_refused(doc: object, message: str) -> None:
         parse(doc, "p.json")
     text = info.value.message
     assert message in text and "\n" not in text, text
+
+
+def test_security_options() -> None:
+    assert securityopt.parse([]).seccomp == "builtin"
+    assert securityopt.parse(["seccomp=builtin"]).stored == ["seccomp=builtin"]
+    old = securityopt.parse(["seccomp:unconfined", "no-new-privileges:true"])
+    assert old.seccomp == "unconfined" and old.no_new_privs
+    priv = securityopt.parse(["no-new-privileges"], privileged=True)
+    assert priv.seccomp == "unconfined" and priv.no_new_privs
+    assert priv.stored == ["no-new-privileges"]
+    assert not securityopt.parse(["no-new-privileges=false"]).no_new_privs
+    for bad in ("seccomp=", "nonsense", "label=disable", "no-new-privileges=1"):
+        with pytest.raises(UsageError):
+            securityopt.parse([bad])
 
 
 # -- real filters, loaded in forked children ------------------------------------------------

@@ -182,6 +182,9 @@ def parse(doc: object, where: str = "") -> Profile:
         raise _fail(where, "the profile must be a JSON object")
     if doc.get("listenerPath"):
         raise _fail(where, "listenerPath (SCMP_ACT_NOTIFY) is not supported")
+    if doc.get("flags"):
+        # SECCOMP_FILTER_FLAG_LOG/SPEC_ALLOW...: refused rather than silently dropped.
+        raise _fail(where, f"flags {doc['flags']} are not supported")
     default_errno = _int(doc.get("defaultErrnoRet", errno_mod.EPERM), where, "defaultErrnoRet")
     if "defaultAction" not in doc:
         raise _fail(where, "defaultAction is missing")
