@@ -12,10 +12,11 @@ its own child gives the command's status. `-d` forks once more so the CLI
 can reap.
 
 The command's process sets up its stdio (a pts of the container's own
-devpts with -t), rlimits, user, capabilities (PID 1's set), working
-directory, closes every fd but 0-2 (CVE-2024-21626) and execs. A failure
-before the exec is one line "CODE message" on an O_CLOEXEC error pipe; EOF
-without a line means the exec happened.
+devpts with -t), rlimits, the container's seccomp filter (read by the
+CLI), user, capabilities (PID 1's set), working directory, closes every
+fd but 0-2 (CVE-2024-21626) and execs. A failure before the exec is one
+line "CODE message" on an O_CLOEXEC error pipe; EOF without a line means
+the exec happened.
 
 Everything is imported before the import system is sealed, and the seal
 comes before joining: after setns(mnt) a path-based import would read

@@ -3,8 +3,8 @@
 `spawn` runs in the single-threaded monitor process. It moves the monitor's
 future children into a new pid namespace, forks, puts the child into the
 container's cgroup, and lets it go. The child builds the container around
-itself (namespaces, mounts, pivot_root, hostname, loopback, user, tty,
-capabilities) and execs the command.
+itself (namespaces, mounts, pivot_root, hostname, loopback, seccomp
+filter, user, tty, capabilities) and execs the command.
 
 The child reports a failure as one line on an O_CLOEXEC error pipe and
 exits: EOF with no data means the exec succeeded. Every mount it made lives
