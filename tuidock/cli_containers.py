@@ -88,6 +88,13 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[], metavar="CAP")
     p.add_argument("--cap-drop", action="append", default=[], metavar="CAP")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges")
+    p.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true]",
+    )
     # issue 7: bridge networking
     p.add_argument("--network", "--net", default="bridge", help="bridge (default), none or host")
     p.add_argument("--ip", help="IPv4 address on the bridge (e.g. 10.89.128.20)")
@@ -320,6 +327,10 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         parse_memory,
     )
 
+    if args.security_opt:
+        from tuidock.runtime.securityopt import parse as parse_security_opt
+
+        parse_security_opt(args.security_opt)  # a bad option or profile fails before a pull
     return CreateOptions(
         image=args.image,
         command=list(args.command),
@@ -338,6 +349,7 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         cap_add=args.cap_add,
         cap_drop=args.cap_drop,
         privileged=args.privileged,
+        security_opt=args.security_opt,
         network=args.network,
         restart=args.restart,
         labels=parse_labels(args.label),

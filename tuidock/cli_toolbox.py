@@ -408,6 +408,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"Logging Driver: {doc['LoggingDriver']}",
         f"Cgroup Driver: {doc['CgroupDriver']}",
         f"Cgroup Version: {doc['CgroupVersion'] or 'none'} ({doc['CgroupLayout']})",
+        "Security Options: " + " ".join(doc["SecurityOptions"]),
         f"Kernel Version: {doc['KernelVersion']}",
         f"Operating System: {doc['OperatingSystem']}",
         f"OSType: {doc['OSType']}",

@@ -38,6 +38,7 @@ class CreateOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)  # --security-opt, as given
     network: str = "none"
     restart: str = "no"
     labels: dict[str, str] = field(default_factory=dict)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from tuidock.engine import Engine
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.monitorlaunch import Prestarted
+    from tuidock.runtime.securityopt import SecurityOptions
 
 START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10
@@ -84,9 +85,11 @@ class Containers:
 
     def create(self, opts: CreateOptions) -> tuple[str, list[str]]:
         """Make a container (not started); returns its ID and warnings."""
+        from tuidock.runtime import securityopt
         from tuidock.runtime.locking import file_lock
 
         policy = check_options(opts)
+        security = securityopt.parse(opts.security_opt, opts.privileged)
         warnings: list[str] = []
         # Shared gc lock: an rmi cannot drop the image between our lookup and config.json.
         with file_lock(self.engine.gc_lock, shared=True):
@@ -141,6 +144,7 @@ class Containers:
                     "CapAdd": normalize_caps(opts.cap_add) or None,
                     "CapDrop": normalize_caps(opts.cap_drop) or None,
                     "Privileged": opts.privileged,
+                    "SecurityOpt": security.stored or None,
                     "NetworkMode": opts.network,
                     "RestartPolicy": policy,
                     "AutoRemove": opts.auto_remove,
@@ -161,7 +165,7 @@ class Containers:
             }
             self.store.create(cid, config, opts.name)
         try:
-            self._prepare(cid, rec, config, opts)
+            self._prepare(cid, rec, config, opts, security)
         except BaseException:
             from tuidock.runtime.volumes import VolumeStore
 
@@ -175,7 +179,14 @@ class Containers:
             raise
         return cid, warnings
 
-    def _prepare(self, cid: str, rec: object, config: dict, opts: CreateOptions) -> None:
+    def _prepare(
+        self,
+        cid: str,
+        rec: object,
+        config: dict,
+        opts: CreateOptions,
+        security: SecurityOptions,
+    ) -> None:
         """The container directory: overlay dirs, /etc files, spec.json."""
         cdir = self.store.path(cid)
         for sub in ("upper", "work", "merged"):
@@ -232,6 +243,14 @@ class Containers:
             limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
             stop_signal=cfg["StopSignal"],
         )
+        from tuidock.runtime import securityopt
+        from tuidock.runtime.capabilities import effective_caps
+
+        caps = effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
+        spec.seccomp_filter = securityopt.write_filter(
+            security, caps, cdir, self.engine.root / "seccomp-cache"
+        )
+        spec.no_new_privs = security.no_new_privs
         spec.mounts = self._resolve_mounts(opts, cfg, spec.lower_dirs, config["Mounts"])
         # The isolation code binds /etc/hosts & co. before the user's mounts: a
         # mount on /etc (or above) would hide them. Such files become ordinary

@@ -12,10 +12,11 @@ its own child gives the command's status. `-d` forks once more so the CLI
 can reap.
 
 The command's process sets up its stdio (a pts of the container's own
-devpts with -t), rlimits, user, capabilities (PID 1's set), working
-directory, closes every fd but 0-2 (CVE-2024-21626) and execs. A failure
-before the exec is one line "CODE message" on an O_CLOEXEC error pipe; EOF
-without a line means the exec happened.
+devpts with -t), rlimits, the container's seccomp filter (read by the
+CLI), user, capabilities (PID 1's set), working directory, closes every
+fd but 0-2 (CVE-2024-21626) and execs. A failure before the exec is one
+line "CODE message" on an O_CLOEXEC error pipe; EOF without a line means
+the exec happened.
 
 Everything is imported before the import system is sealed, and the seal
 comes before joining: after setns(mnt) a path-based import would read
@@ -57,6 +58,7 @@ from tuidock.runtime.execplan import (
 # Imported up front: the lookup runs inside the container root, where
 # host modules cannot be imported any more.
 from tuidock.runtime.lookpath import look_path
+from tuidock.runtime.seccomp import load as seccomp_load
 
 # `typing` costs exec's hot path ~2 ms; annotations are strings here anyway.
 TYPE_CHECKING = False
@@ -466,6 +468,8 @@ def _setup_and_exec(
     elif plan.stdio is not None:
         _install_stdio(plan.stdio)
     _apply_limits(limits)  # PID 1's, read before we left the host's /proc
+    if plan.seccomp is not None and not plan.no_new_privs:
+        _confine(plan.seccomp)  # while CAP_SYS_ADMIN is still ours (runc's order)
     try:
         os.setgroups(user.sgids)
         os.setgid(user.gid)
@@ -482,6 +486,10 @@ def _setup_and_exec(
             f"chdir to cwd ({plan.cwd!r}) failed: {(e.strerror or str(e)).lower()}", 126
         ) from None
     os.umask(0o022)
+    if plan.no_new_privs:
+        seccomp_load.set_no_new_privs()
+        if plan.seccomp is not None:
+            _confine(plan.seccomp)
     program = find_executable(plan.args[0], plan.env.get("PATH", ""))
     os.closerange(3, err_w)
     os.closerange(err_w + 1, 1 << 20)
@@ -496,6 +504,13 @@ def _setup_and_exec(
         if e.errno in (errno.EACCES, errno.EPERM):
             raise ExecError(f'exec: "{plan.args[0]}": permission denied', 126) from None
         raise ExecError(f'exec: "{plan.args[0]}": {(e.strerror or str(e)).lower()}', 126) from None
+
+
+def _confine(program: bytes) -> None:
+    try:
+        seccomp_load.install(program)
+    except OSError as e:
+        raise ExecError(f"cannot load the seccomp filter: {_reason(e)}", 126) from None
 
 
 def _install_stdio(stdio: tuple[int, int, int]) -> None:

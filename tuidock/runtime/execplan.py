@@ -54,8 +54,10 @@ class Plan:
         "cwd",
         "detach",
         "env",
+        "no_new_privs",
         "pid",
         "privileged",
+        "seccomp",
         "start_time",
         "stdio",
         "tty",
@@ -79,6 +81,8 @@ class Plan:
         detach: bool = False,
         stdio: tuple[int, int, int] | None = None,
         winsize: tuple[int, int] | None = None,
+        seccomp: bytes | None = None,
+        no_new_privs: bool = False,
     ) -> None:
         self.cid = cid
         self.pid = pid  # host pid of the container's PID 1
@@ -96,6 +100,10 @@ class Plan:
         self.detach = detach
         self.stdio = stdio  # fds 0, 1, 2 of the command without -t (None: inherit ours)
         self.winsize = winsize  # (rows, cols) of the client's terminal, with -t
+        # PID 1's compiled seccomp filter (None: unconfined) and no_new_privs:
+        # an exec'd process is confined as the container is, --privileged or not.
+        self.seccomp = seccomp
+        self.no_new_privs = no_new_privs
 
 
 def encode_plan(plan: Plan) -> bytes:

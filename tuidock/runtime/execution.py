@@ -149,7 +149,21 @@ def make_plan(
         privileged=bool(spec.get("privileged")) or privileged,
         tty=tty,
         detach=detach,
+        seccomp=_seccomp_filter(target),
+        no_new_privs=bool(spec.get("no_new_privs")),
     )
+
+
+def _seccomp_filter(target: Target) -> bytes | None:
+    # Read here, on the host: the child joins the container's mount namespace.
+    path = target.spec.get("seccomp_filter") or ""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ExecError(f"cannot read the seccomp filter of {target.cid}: {e.strerror}") from None
 
 
 def exec_in(

@@ -3,8 +3,8 @@
 `spawn` runs in the single-threaded monitor process. It moves the monitor's
 future children into a new pid namespace, forks, puts the child into the
 container's cgroup, and lets it go. The child builds the container around
-itself (namespaces, mounts, pivot_root, hostname, loopback, user, tty,
-capabilities) and execs the command.
+itself (namespaces, mounts, pivot_root, hostname, loopback, seccomp
+filter, user, tty, capabilities) and execs the command.
 
 The child reports a failure as one line on an O_CLOEXEC error pipe and
 exits: EOF with no data means the exec succeeded. Every mount it made lives
@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import capabilities, initproc, rootfs, userdb
+from tuidock.runtime import capabilities, initproc, rootfs, securityopt, userdb
 from tuidock.runtime import syscalls as sc
 from tuidock.runtime.cgroups import ContainerCgroup
 
 # Imported up front: the lookup runs inside the container root, where
 # host modules cannot be imported any more.
 from tuidock.runtime.lookpath import look_path
+from tuidock.runtime.seccomp import load as seccomp_load
 from tuidock.runtime.spec import ContainerSpec
 
 # Docker's --init is a static tini bind-mounted read-only; Debian's `tini`
@@ -102,6 +103,10 @@ def spawn(
     if not spec.args:
         raise TuidockError("cannot start container: no command specified")
     caps = capabilities.effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
+    try:
+        seccomp = securityopt.read_filter(spec.seccomp_filter)
+    except OSError as e:
+        raise TuidockError(f"cannot start container: seccomp filter: {e.strerror}") from None
     if spec.privileged:
         cgroup.allow_all_devices()
     plan = rootfs.RootfsPlan(
@@ -123,7 +128,7 @@ def spawn(
             os.close(err_r)
             os.close(sync_w)
             parent_sock.close()
-            child = _Child(spec, plan, caps, stdio, err_w, sync_r, child_sock)
+            child = _Child(spec, plan, caps, seccomp, stdio, err_w, sync_r, child_sock)
             code = child.run()
         finally:
             os._exit(code)
@@ -240,6 +245,7 @@ class _Child:
         spec: ContainerSpec,
         plan: rootfs.RootfsPlan,
         caps: set[int],
+        seccomp: bytes | None,
         stdio: tuple[int, int, int] | None,
         err_w: int,
         sync_r: int,
@@ -248,6 +254,7 @@ class _Child:
         self.spec = spec
         self.plan = plan
         self.caps = caps
+        self.seccomp = seccomp
         self.stdio = stdio
         self.err_w = err_w
         self.sync_r = sync_r
@@ -335,6 +342,10 @@ class _Child:
             # After joining: the namespace's root is the cgroup we are in.
             sc.unshare(sc.CLONE_NEWCGROUP)
 
+        if self.seccomp is not None and not spec.no_new_privs:
+            # Still holding CAP_SYS_ADMIN: no no_new_privs needed (runc's order).
+            self.step = "seccomp"
+            seccomp_load.install(self.seccomp)
         self.step = "user"
         os.setgroups(user.sgids)
         os.setgid(user.gid)
@@ -349,6 +360,12 @@ class _Child:
         self.step = "workdir"
         os.chdir(cwd)
         os.umask(0o022)
+        if spec.no_new_privs:
+            self.step = "no-new-privileges"
+            seccomp_load.set_no_new_privs()
+            if self.seccomp is not None:
+                self.step = "seccomp"
+                seccomp_load.install(self.seccomp)
 
         self.step = "exec"
         program = _find_executable(spec.args[0], env.get("PATH", ""))

@@ -50,6 +50,9 @@ class ContainerSpec:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     init: bool = False  # --init: a reaper as PID 1
+    # Compiled seccomp filter (containers/<id>/seccomp.bpf); "": unconfined.
+    seccomp_filter: str = ""
+    no_new_privs: bool = False  # --security-opt no-new-privileges
     etc_files: dict[str, str] = field(default_factory=dict)  # "/etc/hosts" -> host file
     mounts: list[MountSpec] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)

@@ -127,4 +127,5 @@ def info(engine: Engine) -> dict:
         "DockerRootDir": str(engine.root),
         "ServerVersion": __version__,
         "LoggingDriver": "json-file",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
     }
