@@ -293,47 +293,86 @@ def test_push_to_unreachable_registry(image: str, tuidock_root: Path) -> None:
     assert not list((tuidock_root / "tmp").iterdir()) if (tuidock_root / "tmp").exists() else True
 
 
-class _LyingRegistry(BaseHTTPRequestHandler):
-    """Takes uploads, then answers with a wrong digest or a server error."""
+class _FakeRegistry(BaseHTTPRequestHandler):
+    """Just enough of the upload API to watch the protocol, or to misbehave.
 
-    mode = "wrong-digest"
+    "honest" keeps each session's bytes, insists on contiguous Content-Range
+    chunks and answers with the true digest; its Locations alternate between
+    relative and absolute URLs, both of which clients must follow.
+    """
+
+    mode = "honest"
+    log: list[tuple[str, str, str]]
+    sessions: dict[str, bytearray]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _reply(self, status: int, **headers: str) -> None:
+    def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        return self.rfile.read(length) if length else b""
+
+    def _reply(self, status: int, **headers: str) -> None:
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key.replace("_", "-"), value)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def _record(self) -> bytes:
+        body = self._body()
+        self.log.append((self.command, self.path, self.headers.get("Content-Range", "")))
+        return body
+
     def do_GET(self) -> None:
+        self._record()
         self._reply(200 if self.path == "/v2/" else 404)
 
     def do_HEAD(self) -> None:
+        self._record()
         self._reply(404)
 
     def do_POST(self) -> None:
+        self._record()
         if self.mode == "error-500":
             self._reply(500)
-        else:
-            self._reply(202, Location="/v2/upload/session-1")
+            return
+        session = secrets.token_hex(4)
+        self.sessions[session] = bytearray()
+        self._reply(202, Location=f"/v2/upload/{session}?_state=0")
+
+    def do_PATCH(self) -> None:
+        body = self._record()
+        session = self.path.split("/")[3].split("?")[0]
+        data = self.sessions[session]
+        start, _, end = self.headers["Content-Range"].partition("-")
+        if int(start) != len(data) or int(end) != len(data) + len(body) - 1:
+            self._reply(416)
+            return
+        data += body
+        host, port = self.server.server_address[:2]
+        self._reply(202, Location=f"http://{host}:{port}/v2/upload/{session}?_state={len(data)}")
 
     def do_PUT(self) -> None:
-        self._reply(201, Docker_Content_Digest="sha256:" + "0" * 64)
+        body = self._record()
+        if "/manifests/" in self.path:
+            data = body
+        else:
+            data = self.sessions.pop(self.path.split("/")[3].split("?")[0]) + body
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.mode == "wrong-digest":
+            digest = "sha256:" + "0" * 64
+        self._reply(201, Docker_Content_Digest=digest)
 
     def do_DELETE(self) -> None:
+        self._record()
         self._reply(204)
 
 
 @pytest.fixture
-def lying_registry() -> Iterator[tuple[ThreadingHTTPServer, type[_LyingRegistry]]]:
-    handler = type("Handler", (_LyingRegistry,), {})
+def fake_registry() -> Iterator[tuple[ThreadingHTTPServer, type[_FakeRegistry]]]:
+    handler = type("Handler", (_FakeRegistry,), {"log": [], "sessions": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -345,9 +384,29 @@ def lying_registry() -> Iterator[tuple[ThreadingHTTPServer, type[_LyingRegistry]
         thread.join(5)
 
 
+def test_chunked_upload_protocol(
+    image: str, tuidock_root: Path, fake_registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, handler = fake_registry
+    monkeypatch.setenv("TUIDOCK_PUSH_CHUNK", "64k")
+    dest = f"127.0.0.1:{server.server_address[1]}/proto/app:v1"
+    run_ok("tag", image, dest)
+    out = run_ok("push", dest)
+    assert set(layer_statuses(out).values()) == {"Pushed"}
+    patches = [rng for method, _, rng in handler.log if method == "PATCH"]
+    # busybox's layer is over 64 KiB: several contiguous 64 KiB chunks, the last shorter.
+    assert len(patches) >= 2
+    assert patches[0] == "0-65535" and patches[1] == "65536-131071"
+    puts = [path for method, path, _ in handler.log if method == "PUT"]
+    # The final PUT keeps the session's own query and adds the digest.
+    assert any("_state=" in p and "&digest=sha256%3A" in p for p in puts)
+    assert puts[-1] == "/v2/proto/app/manifests/v1"
+    assert not handler.sessions  # every session was completed
+
+
 @pytest.mark.parametrize("mode", ["wrong-digest", "error-500"])
-def test_misbehaving_registry(image: str, tuidock_root: Path, lying_registry, mode: str) -> None:
-    server, handler = lying_registry
+def test_misbehaving_registry(image: str, tuidock_root: Path, fake_registry, mode: str) -> None:
+    server, handler = fake_registry
     handler.mode = mode
     dest = f"127.0.0.1:{server.server_address[1]}/lying/app:v1"
     run_ok("tag", image, dest)

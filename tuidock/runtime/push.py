@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,10 @@ FOREIGN_MARKERS = ("foreign", "nondistributable")
 
 PushEvent = PullEvent
 ProgressFn = Callable[[PushEvent], None]
+
+
+class PushCancelled(TuidockError):
+    pass
 
 
 @dataclass
@@ -182,8 +186,11 @@ class Pusher:
         for desc, diff_id in layers:
             emit(PushEvent("layer", _short(diff_id), "Preparing", 0, desc["size"]))
         lock = threading.Lock()
+        cancel = threading.Event()
 
         def send(desc: dict, diff_id: str) -> None:
+            if cancel.is_set():
+                raise PushCancelled("push cancelled")
             lid, size = _short(diff_id), desc["size"]
             if any(m in desc.get("mediaType", "") for m in FOREIGN_MARKERS):
                 emit(PushEvent("layer", lid, "Skipped foreign layer", size, size))
@@ -196,6 +203,8 @@ class Pusher:
             done = [0]
 
             def report(n: int) -> None:
+                if cancel.is_set():
+                    raise PushCancelled("push cancelled")
                 with lock:
                     done[0] += n
                     emit(PushEvent("layer", lid, "Pushing", min(done[0], size), size))
@@ -216,12 +225,16 @@ class Pusher:
 
         with ThreadPoolExecutor(MAX_CONCURRENT_UPLOADS, thread_name_prefix="push") as pool:
             futures = [pool.submit(send, desc, diff_id) for desc, diff_id in layers]
-            for fut in futures:
+            first_error: BaseException | None = None
+            for fut in as_completed(futures):
                 exc = fut.exception()
                 if exc is not None:
-                    for other in futures:
-                        other.cancel()
-                    raise exc
+                    # Stop the other uploads at once; report the cause, not a cancellation.
+                    cancel.set()
+                    if first_error is None or isinstance(first_error, PushCancelled):
+                        first_error = exc
+            if first_error is not None:
+                raise first_error
         config = doc["config"]
         uploader.push_blob(
             config["digest"], self.blobs.path(config["digest"]), config["size"], [], lambda n: None
