@@ -418,3 +418,28 @@ def test_misbehaving_registry(image: str, tuidock_root: Path, fake_registry, mod
         assert "HTTP 500" in res.err
     # Nothing recorded: the image has no digest in the lying repository.
     assert "lying/app@" not in json.dumps(image_record(tuidock_root, dest)["repo_digests"])
+
+
+def test_tls_verify_flag(image: str, tls_registry, tuidock_root: Path) -> None:
+    dest = f"{tls_registry.host}/{unique('tls/app')}:v1"
+    run_ok("tag", image, dest)
+    # The test CA is not trusted: verification refused cleanly, then skipped on request.
+    res = tuidock("push", "--tls-verify=true", dest)
+    assert_clean_error(res)
+    assert "TLS" in res.err
+    out = run_ok("push", "--tls-verify=false", dest)
+    digest, _ = digest_line(out, "v1")
+    raw = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--cert-dir",
+            str(tls_registry.cert_dir),
+            f"docker://{dest}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest

@@ -83,9 +83,8 @@ def _push_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tls-verify",
         type=_boolean,
-        default=True,
         metavar="BOOL",
-        help="Require HTTPS and verify certificates (default true)",
+        help="Require HTTPS with a verified certificate, or not (default: registries.toml)",
     )
     p.set_defaults(handler=cmd_push)
 

@@ -93,7 +93,7 @@ class Engine:
         dest: str | None = None,
         all_tags: bool = False,
         progress: PushProgressFn | None = None,
-        tls_verify: bool = True,
+        tls_verify: bool | None = None,
         on_start: Callable[[refmod.Reference], None] | None = None,
     ) -> list[PushResult]:
         """Push local image(s) to a registry; one result per reference pushed."""

@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from tuidock.runtime import mediatypes as mt
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.digest import hex_of, sha256_digest
 from tuidock.runtime.imagestore import ImageRecord
+from tuidock.runtime.parallel import wait_all
 from tuidock.runtime.pull import PullEvent
 from tuidock.runtime.registry.auth import lookup_credentials
 from tuidock.runtime.registry.client import RegistryClient
@@ -63,7 +64,7 @@ def _short(digest: str) -> str:
 
 
 class Pusher:
-    def __init__(self, engine: Engine, tls_verify: bool = True) -> None:
+    def __init__(self, engine: Engine, tls_verify: bool | None = None) -> None:
         self.engine = engine
         self.blobs = engine.blobs
         self.tls_verify = tls_verify
@@ -148,8 +149,10 @@ class Pusher:
 
     def client(self, ref: refmod.Reference) -> RegistryClient:
         endpoint = RegistriesConfig.load().endpoints(ref.domain)[-1]
-        if not self.tls_verify:
-            endpoint = dataclasses.replace(endpoint, insecure=True)
+        # As podman's --tls-verify: given, it overrides registries.toml and the
+        # loopback default either way.
+        if self.tls_verify is not None:
+            endpoint = dataclasses.replace(endpoint, insecure=not self.tls_verify)
         return RegistryClient(endpoint, ref.path, ref.domain, lookup_credentials(ref.domain))
 
     def _mount_sources(self, dest: refmod.Reference) -> dict[str, list[str]]:
@@ -225,16 +228,7 @@ class Pusher:
 
         with ThreadPoolExecutor(MAX_CONCURRENT_UPLOADS, thread_name_prefix="push") as pool:
             futures = [pool.submit(send, desc, diff_id) for desc, diff_id in layers]
-            first_error: BaseException | None = None
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                if exc is not None:
-                    # Stop the other uploads at once; report the cause, not a cancellation.
-                    cancel.set()
-                    if first_error is None or isinstance(first_error, PushCancelled):
-                        first_error = exc
-            if first_error is not None:
-                raise first_error
+            wait_all(futures, cancel, PushCancelled)
         config = doc["config"]
         uploader.push_blob(
             config["digest"], self.blobs.path(config["digest"]), config["size"], [], lambda n: None
@@ -284,7 +278,8 @@ def plan_push(
         repo = refmod.parse(source, default_tag=False)
         if repo.tag or repo.digest:
             raise UsageError(
-                "tag can't be used with --all-tags/-a", f"Give only the repository: {repo.name}"
+                "tag can't be used with --all-tags/-a",
+                f"Give only the repository: {repo.familiar_name}",
             )
         plan = []
         for rec in index.all():
