@@ -156,21 +156,29 @@ class Pusher:
         return RegistryClient(endpoint, ref.path, ref.domain, lookup_credentials(ref.domain))
 
     def _mount_sources(self, dest: refmod.Reference) -> dict[str, list[str]]:
-        """For each blob, the other repositories of dest's registry that hold it."""
-        out: dict[str, list[str]] = {}
+        """For each blob, the other repositories of dest's registry that may hold it.
+
+        Repositories the image has a digest in (pulled from or pushed to) come
+        first; those it is only tagged for may never have been pushed.
+        """
+        known: dict[str, list[str]] = {}
+        guessed: dict[str, list[str]] = {}
         for rec in self.engine.images.snapshot().all():
-            repos = []
-            for name in [*rec.repo_digests, *rec.repo_tags]:
-                try:
-                    ref = refmod.parse(name)
-                except TuidockError:
-                    continue
-                if ref.domain == dest.domain and ref.path != dest.path and ref.path not in repos:
-                    repos.append(ref.path)
-            for layer in rec.layers:
-                known = out.setdefault(layer["digest"], [])
-                known.extend(r for r in repos if r not in known)
-        return out
+            for names, out in ((rec.repo_digests, known), (rec.repo_tags, guessed)):
+                repos = []
+                for name in names:
+                    try:
+                        ref = refmod.parse(name)
+                    except TuidockError:
+                        continue
+                    if ref.domain == dest.domain and ref.path != dest.path:
+                        repos.append(ref.path)
+                for layer in rec.layers:
+                    out.setdefault(layer["digest"], []).extend(repos)
+        return {
+            digest: list(dict.fromkeys(known.get(digest, []) + guessed.get(digest, [])))
+            for digest in known.keys() | guessed.keys()
+        }
 
     def push(
         self, rec: ImageRecord, dest: refmod.Reference, progress: ProgressFn | None = None

@@ -25,6 +25,7 @@ from tuidock.runtime.registry.client import RegistryClient
 
 DEFAULT_CHUNK = 64 << 20
 READ_SIZE = 1 << 20
+MAX_MOUNT_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -171,20 +172,26 @@ class Uploader:
         if self.has_blob(digest):
             return BlobOutcome("exists")
         url: str | None = None
-        for source in mount_from[:3]:
+        tries = mount_from[:MAX_MOUNT_TRIES]
+        for i, source in enumerate(tries):
             scope = f"repository:{source}:pull"
-            if scope not in self.client.extra_scopes:
-                self.client.extra_scopes.append(scope)
+            scopes = self.client.extra_scopes
+            if scope not in scopes:
+                scopes.append(scope)
             try:
                 url, mounted = self._start((digest, source))
             except AuthError:
-                # No read access to the source: upload the blob instead.
-                self.client.extra_scopes.remove(scope)
+                # No read access to the source: try another, or upload the blob.
+                if scope in scopes:
+                    scopes.remove(scope)
                 continue
             if mounted:
                 return BlobOutcome("mounted", source)
-            # 202: the registry opened an ordinary upload instead (no mount there).
-            break
+            # 202: not there (or no mounting here); the registry opened an
+            # ordinary upload instead, kept if no other source is left to try.
+            if url is not None and i < len(tries) - 1:
+                self._cancel(url)
+                url = None
         if url is None:
             url = self._start()[0]
         assert url is not None
