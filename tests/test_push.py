@@ -335,8 +335,8 @@ class _FakeRegistry(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._record()
-        if self.mode == "error-500":
-            self._reply(500)
+        if self.mode in ("error-500", "denied"):
+            self._reply(500 if self.mode == "error-500" else 403)
             return
         session = secrets.token_hex(4)
         self.sessions[session] = bytearray()
@@ -404,7 +404,7 @@ def test_chunked_upload_protocol(
     assert not handler.sessions  # every session was completed
 
 
-@pytest.mark.parametrize("mode", ["wrong-digest", "error-500"])
+@pytest.mark.parametrize("mode", ["wrong-digest", "error-500", "denied"])
 def test_misbehaving_registry(image: str, tuidock_root: Path, fake_registry, mode: str) -> None:
     server, handler = fake_registry
     handler.mode = mode
@@ -414,6 +414,8 @@ def test_misbehaving_registry(image: str, tuidock_root: Path, fake_registry, mod
     assert_clean_error(res)
     if mode == "wrong-digest":
         assert "stored blob" in res.err and "but tuidock sent" in res.err
+    elif mode == "denied":
+        assert "denied: requested access to lying/app is denied" in res.err
     else:
         assert "HTTP 500" in res.err
     # Nothing recorded: the image has no digest in the lying repository.
