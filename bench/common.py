@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -60,3 +61,24 @@ def build_big_image(
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def print_results(results: dict[str, float], base: str, width: int = 28) -> None:
+    """One line per tool: median milliseconds and how tuidock (`base`) compares."""
+    for name, secs in results.items():
+        tool = name.split()[0]
+        print(
+            f"{name:{width}s} {secs * 1000:8.0f} ms   tuidock/{tool} = {ratio(results[base], secs)}"
+        )
+
+
+def big_image_bench_setup(doc: str) -> tuple[argparse.Namespace, Path, imagebuild.OCILayout, str]:
+    """The command line (--runs, --work) of a big-image bench, its work dir and image."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--work", default="/var/tmp/tuidock-bench")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    layout, tag = build_big_image(work)
+    return args, work, layout, tag

@@ -10,14 +10,13 @@ layer blob, the floor for unpacking.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from common import build_big_image, median_of, ratio, run
+from common import big_image_bench_setup, median_of, print_results, run
 
 from tuidock.demo.registry import LocalRegistry
 
@@ -30,13 +29,7 @@ events_logger = "file"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--work", default="/var/tmp/tuidock-bench")
-    args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    layout, tag = build_big_image(work)
+    args, work, layout, tag = big_image_bench_setup(__doc__)
     manifest = layout.manifest(tag)
     blob = layout.blob_path(manifest["layers"][0]["digest"])
     print(f"image: one layer, {blob.stat().st_size / 1e6:.1f} MB gzip")
@@ -101,9 +94,7 @@ def main() -> int:
             fresh,
         )
         shutil.rmtree(scratch, ignore_errors=True)
-    base = results["tuidock pull"]
-    for name, secs in results.items():
-        print(f"{name:28s} {secs * 1000:8.0f} ms   tuidock/{name.split()[0]} = {ratio(base, secs)}")
+    print_results(results, "tuidock pull")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Image commands: pull, images, inspect, tag, rmi, image prune, login, logout."""
+"""Image commands: pull, push, images, inspect, tag, rmi, image prune, login, logout."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from tuidock.humanize import human_size, since
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pull", help="Download an image from a registry")
     _pull_args(p)
+
+    p = sub.add_parser("push", help="Upload an image to a registry")
+    _push_args(p)
 
     p = sub.add_parser("images", help="List images")
     _images_args(p)
@@ -45,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
     _images_args(isub.add_parser("ls", aliases=["list"], help="List images"))
     _pull_args(isub.add_parser("pull", help="Download an image from a registry"))
+    _push_args(isub.add_parser("push", help="Upload an image to a registry"))
     _inspect_args(isub.add_parser("inspect", help="Display detailed information on images"))
     _rmi_args(isub.add_parser("rm", aliases=["remove"], help="Remove images"))
     _tag_args(isub.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
@@ -70,6 +74,31 @@ def _pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Print only the image ID")
     p.add_argument("--platform", help="os/arch[/variant] to pull, e.g. linux/arm64")
     p.set_defaults(handler=cmd_pull)
+
+
+def _push_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="NAME[:TAG]")
+    p.add_argument(
+        "destination", nargs="?", help="Push to this NAME[:TAG] instead (as podman push)"
+    )
+    p.add_argument("-a", "--all-tags", action="store_true", help="Push all tags of the repository")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
+    p.add_argument(
+        "--tls-verify",
+        type=_boolean,
+        metavar="BOOL",
+        help="Require HTTPS with a verified certificate, or not (default: registries.toml)",
+    )
+    p.set_defaults(handler=cmd_push)
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
 def _images_args(p: argparse.ArgumentParser) -> None:
@@ -131,6 +160,47 @@ def cmd_pull(args: argparse.Namespace) -> int:
     else:
         print(f"Status: Image is up to date for {shown}")
     print(str(ref))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from tuidock.pushprogress import LivePushProgress, PlainPushProgress
+    from tuidock.runtime import reference as refmod
+
+    engine = default_engine()
+    progress = None
+    announced: set[str] = set()
+
+    def start(ref: refmod.Reference) -> None:
+        nonlocal progress
+        if args.quiet:
+            return
+        if progress is not None:
+            progress.close()
+        if ref.name not in announced:
+            announced.add(ref.name)
+            print(f"The push refers to repository [{ref.name}]", flush=True)
+        progress = LivePushProgress() if sys.stdout.isatty() else PlainPushProgress()
+
+    def emit(ev) -> None:
+        if progress is not None:
+            progress(ev)
+
+    try:
+        results = engine.push(
+            args.image,
+            args.destination,
+            all_tags=args.all_tags,
+            progress=emit,
+            tls_verify=args.tls_verify,
+            on_start=start,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.quiet:
+        for result in results:
+            print(str(result.reference))
     return 0
 
 

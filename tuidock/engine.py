@@ -25,7 +25,7 @@ from tuidock.runtime.locking import file_lock
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tuidock.runtime.attach import AttachClient
     from tuidock.runtime.cgroups import CgroupStats
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from tuidock.runtime.imagehistory import HistoryRow
     from tuidock.runtime.platforms import Platform
     from tuidock.runtime.pull import ProgressFn, PullResult
+    from tuidock.runtime.push import ProgressFn as PushProgressFn
+    from tuidock.runtime.push import PushResult
 
 
 @dataclass
@@ -87,6 +89,29 @@ class Engine:
         # Shared: pulls run side by side; gc (rmi/prune) waits for them and vice versa.
         with file_lock(self.gc_lock, shared=True):
             return puller.pull(ref, platform, progress, cancel)
+
+    def push(
+        self,
+        source: str,
+        dest: str | None = None,
+        all_tags: bool = False,
+        progress: PushProgressFn | None = None,
+        tls_verify: bool | None = None,
+        on_start: Callable[[refmod.Reference], None] | None = None,
+    ) -> list[PushResult]:
+        """Push local image(s) to a registry; one result per reference pushed."""
+        from tuidock.runtime.push import Pusher, plan_push
+
+        plan = plan_push(self, source, dest, all_tags)
+        pusher = Pusher(self, tls_verify)
+        results = []
+        # Shared, as for pull: gc must not delete blobs that are being sent.
+        with file_lock(self.gc_lock, shared=True):
+            for rec, ref in plan:
+                if on_start is not None:
+                    on_start(ref)
+                results.append(pusher.push(rec, ref, progress))
+        return results
 
     def login(self, server: str, user: str, password: str) -> None:
         """Check the credentials against the registry, then store them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from tuidock.humanize import human_size
 from tuidock.runtime.pull import PullEvent
@@ -15,6 +15,9 @@ DONE = {"Pull complete", "Already exists"}
 class PlainProgress:
     """Docker's non-TTY output: one line per layer state change, no byte counts."""
 
+    labels: ClassVar[dict[str, str]] = {"Waiting": "Pulling fs layer"}
+    skip: ClassVar[frozenset[str]] = frozenset()  # states with byte counts, not shown as lines
+
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.state: dict[str, str] = {}
@@ -22,9 +25,9 @@ class PlainProgress:
     def __call__(self, ev: PullEvent) -> None:
         if ev.kind == "status":
             self.out.write(ev.status + "\n")
-        elif self.state.get(ev.id) != ev.status:
+        elif self.state.get(ev.id) != ev.status and ev.status not in self.skip:
             self.state[ev.id] = ev.status
-            label = "Pulling fs layer" if ev.status == "Waiting" else ev.status
+            label = self.labels.get(ev.status, ev.status)
             self.out.write(f"{ev.id}: {label}\n")
         self.out.flush()
 
@@ -34,6 +37,11 @@ class PlainProgress:
 
 class LiveProgress:
     """A rich live view: a bar per layer with bytes, speed and phase."""
+
+    moving = "Downloading"  # the state whose speed is shown
+
+    def has_bar(self, status: str) -> bool:
+        return status not in DONE and status != "Waiting"
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -62,7 +70,7 @@ class LiveProgress:
         grid.add_column(width=30)
         grid.add_column(no_wrap=True, justify="right")
         for lid, ev in self.rows.items():
-            if ev.status in DONE or ev.status == "Waiting":
+            if not self.has_bar(ev.status):
                 grid.add_row(lid, ev.status, "", "")
                 continue
             elapsed = max(time.monotonic() - self.started.get(lid, time.monotonic()), 1e-3)
@@ -80,7 +88,7 @@ class LiveProgress:
         if ev.kind == "status":
             (self.footer if self.rows else self.lines).append(ev.status)
         else:
-            if ev.status == "Downloading" and ev.id not in self.started:
+            if ev.status == self.moving and ev.id not in self.started:
                 self.started[ev.id] = time.monotonic()
             self.rows[ev.id] = ev
         self.live.update(self._render())

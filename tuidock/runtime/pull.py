@@ -14,7 +14,7 @@ import json
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from tuidock.runtime.blobstore import BlobStore, BlobWriter
 from tuidock.runtime.digest import chain_ids, hex_of
 from tuidock.runtime.imagestore import ImageRecord, ImageStore
 from tuidock.runtime.layerstore import LayerStore
+from tuidock.runtime.parallel import wait_all
 from tuidock.runtime.platforms import Platform, host_platform, select_manifest
 from tuidock.runtime.reference import Reference
 from tuidock.runtime.registry.auth import lookup_credentials
@@ -477,16 +478,7 @@ class Puller:
             max_workers=MAX_CONCURRENT_LAYERS, thread_name_prefix="pull"
         ) as pool:
             futures = [pool.submit(fetch, i, desc) for i, desc in enumerate(layer_descs)]
-            first_error: BaseException | None = None
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                if exc is not None:
-                    # Stop the other layers at once; report the cause, not a cancellation.
-                    cancel.set()
-                    if first_error is None or isinstance(first_error, PullCancelled):
-                        first_error = exc
-            if first_error is not None:
-                raise first_error
+            wait_all(futures, cancel, PullCancelled)
         self.blobs.put(config_bytes, config_digest)
         for m in chain:
             self.blobs.put(m.data, m.digest)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -38,6 +39,7 @@ MAX_RETRY_AFTER = 60.0
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 USER_AGENT = "tuidock/0.1 (+requests)"
+SEND_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ def _same_origin(a: str, b: str) -> bool:
     return (sa.scheme, sa.hostname, sa.port) == (sb.scheme, sb.hostname, sb.port)
 
 
+class _BigBlockAdapter(requests.adapters.HTTPAdapter):
+    """Sends request bodies (pushed blobs) in 1 MiB writes instead of urllib3's 16 KiB."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["blocksize"] = SEND_BLOCK
+        super().init_poolmanager(*args, **kwargs)
+
+
 class RegistryClient:
     def __init__(
         self,
@@ -135,11 +145,19 @@ class RegistryClient:
         # No .netrc credentials or proxies for loopback registries behind our back.
         self.session.trust_env = False
         self.session.headers["User-Agent"] = USER_AGENT
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, _BigBlockAdapter())
         self.verify: bool | str = endpoint.ca_file or True
         self._base: str | None = None
         self._authorization: str | None = None
         self._token: auth.Token | None = None
         self._challenge: auth.Challenge | None = None
+        # What the token must allow: "pull", or "pull,push" for a push; extra
+        # scopes name the source repositories of cross-repository mounts.
+        self.actions = "pull"
+        self.extra_scopes: list[str] = []
+        self._auth_lock = threading.Lock()
+        self._base_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------
 
@@ -153,18 +171,20 @@ class RegistryClient:
 
     def base_url(self) -> str:
         """https://host, or http://host for insecure registries that do not speak TLS."""
-        if self._base is None:
-            host = self.endpoint.host
-            self._base = f"https://{host}"
-            if self.endpoint.insecure:
-                # Docker's rule for insecure registries: TLS without verification
-                # if the registry speaks it, plain HTTP otherwise.
-                try:
-                    self._send("GET", f"https://{host}/v2/", verify=self.endpoint.ca_file or False)
-                    self.verify = self.endpoint.ca_file or False
-                except requests.exceptions.ConnectionError:
-                    self._base = f"http://{host}"
-        return self._base
+        with self._base_lock:  # uploads run in threads: probe once, for all of them
+            if self._base is None:
+                host = self.endpoint.host
+                base = f"https://{host}"
+                if self.endpoint.insecure:
+                    # Docker's rule for insecure registries: TLS without verification
+                    # if the registry speaks it, plain HTTP otherwise.
+                    try:
+                        self._send("GET", f"{base}/v2/", verify=self.endpoint.ca_file or False)
+                        self.verify = self.endpoint.ca_file or False
+                    except requests.exceptions.ConnectionError:
+                        base = f"http://{host}"
+                self._base = base
+            return self._base
 
     def _send(
         self, method: str, url: str, verify: bool | str | None = None, **kw
@@ -199,7 +219,16 @@ class RegistryClient:
     # -- authentication --------------------------------------------------
 
     def _scope(self) -> str:
-        return f"repository:{self.repository}:pull"
+        return f"repository:{self.repository}:{self.actions}"
+
+    def _token_scopes(self, challenge: auth.Challenge) -> str | list[str]:
+        own = self._scope()
+        asked = (challenge.params.get("scope") or "").split()
+        if not self.extra_scopes and self.actions == "pull":
+            return challenge.params.get("scope") if own in asked else own  # type: ignore[return-value]
+        # Several scopes go as repeated `scope` parameters, as Docker sends them.
+        wanted = [own, *self.extra_scopes]
+        return wanted + [s for s in asked if s not in wanted and s.startswith("repository:")]
 
     def _fetch_token(self, challenge: auth.Challenge) -> None:
         realm = challenge.params.get("realm")
@@ -211,9 +240,7 @@ class RegistryClient:
         if "service" in challenge.params:
             params["service"] = challenge.params["service"]
         if self.repository:
-            params["scope"] = challenge.params.get("scope") or self._scope()
-            if self._scope() not in params["scope"].split(" "):
-                params["scope"] = self._scope()
+            params["scope"] = self._token_scopes(challenge)  # type: ignore[assignment]
         kw: dict = {"params": params}
         if self.credentials:
             kw["auth"] = self.credentials
@@ -257,10 +284,23 @@ class RegistryClient:
 
     # -- requests with auth, redirects and rate limits ---------------------
 
-    def request(self, method: str, path: str, headers: dict | None = None, stream: bool = False):
-        """Send to the registry, authenticating and following redirects as needed."""
-        url = self.base_url() + path
-        origin = url
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict | None = None,
+        stream: bool = False,
+        body: Callable[[], bytes | Iterable[bytes]] | None = None,
+    ):
+        """Send to the registry, authenticating and following redirects as needed.
+
+        `path` is relative to the registry or an absolute URL (an upload's
+        Location); `body` makes the request body afresh for every attempt.
+        """
+        base = self.base_url()
+        url = path if path.startswith(("http://", "https://")) else base + path
+        # Credentials go only to the registry itself, never to another host.
+        origin = base
         attempts_401 = 0
         attempts_429 = 0
         redirects = 0
@@ -271,14 +311,19 @@ class RegistryClient:
             if self._authorization and _same_origin(url, origin):
                 hdrs["Authorization"] = self._authorization
             try:
-                resp = self._send(method, url, headers=hdrs, stream=stream)
+                sent_with = hdrs.get("Authorization")
+                data = body() if body is not None else None
+                resp = self._send(method, url, headers=hdrs, stream=stream, data=data)
             except requests.exceptions.RequestException as exc:
                 raise self._unreachable(exc) from None
             if resp.status_code == 401 and _same_origin(url, origin) and attempts_401 < 2:
                 # A second round covers a token that expired in the middle of a pull.
                 attempts_401 += 1
                 resp.close()
-                self._authenticate(resp)
+                with self._auth_lock:
+                    # Parallel uploads share one token: only the first 401 fetches it.
+                    if self._authorization == sent_with or attempts_401 > 1:
+                        self._authenticate(resp)
                 continue
             if resp.status_code == 429 and attempts_429 < MAX_429_RETRIES:
                 attempts_429 += 1
