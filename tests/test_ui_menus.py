@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+
 from clihelp import tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 from test_ui import focus_row, image_names, start, status
@@ -88,8 +91,9 @@ def test_container_menu_pauses_tops_kills_renames_and_commits(image, tuidock_roo
     assert res.code == 0 and res.out == "made\n", res.err
 
 
-def test_image_menu_tags_shows_history_and_copies_the_id(image, tuidock_root):
+def test_image_menu_tags_pushes_shows_history_and_copies_the_id(image, registry, tuidock_root):
     rec = default_engine().image(image)
+    dest = f"{registry.registry.host}/menu/pushed:1"
 
     async def scenario() -> None:
         app = make_app()
@@ -106,6 +110,16 @@ def test_image_menu_tags_shows_history_and_copies_the_id(image, tuidock_root):
                 pilot, lambda: "docker.io/menu/tagged:2" in image_names(), what="tagged"
             )
             await focus_row(pilot, table, key)
+            await pilot.press("x", "p", "enter")  # "Push to a registry…"
+            await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen), what="prompt")
+            await pilot.press(*dest, "enter")
+            await wait_until(
+                pilot,
+                lambda: any(n.title == "Pushed" for n in app._notifications),
+                timeout=30,
+                what="pushed",
+            )
+            await focus_row(pilot, table, key)
             await pilot.press("x", "h", "enter")
             await wait_until(pilot, lambda: isinstance(app.screen, TableScreen), what="history")
             screen = app.screen
@@ -114,3 +128,9 @@ def test_image_menu_tags_shows_history_and_copies_the_id(image, tuidock_root):
             assert screen.query_one("#table-view").row_count == len(history)
 
     run(scenario)
+    config = subprocess.run(
+        ["skopeo", "inspect", "--config", "--raw", "--tls-verify=false", f"docker://{dest}"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert "sha256:" + hashlib.sha256(config).hexdigest() == rec.id

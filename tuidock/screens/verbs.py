@@ -61,6 +61,7 @@ def image_verbs() -> list[Verb]:
     return [
         Verb("run", "Run a container…", "r"),
         Verb("tag", "Tag…"),
+        Verb("push", "Push to a registry…"),
         Verb("history", "History (layers)"),
         Verb("inspect", "Inspect", "i"),
         Verb("copy", "Copy the ID", "y"),
@@ -146,6 +147,16 @@ class Verbs(Operations):
                 self._engine_call("Tag", done, self.app.engine.tag, source, target, images=True)
 
             self._ask("Tag the image as", "", "repository[:tag]", tag)
+        elif verb == "push":
+            source = imagerows.removal_name(key)
+            # A tagged row pushes to its own name unless the user types another.
+            default = imagerows.label(key) if key.partition("|")[2] else ""
+            self._ask(
+                "Push to (registry/repository[:tag])",
+                default,
+                "registry:5000/repository:tag",
+                lambda dest: self._push(source, None if dest == default else dest),
+            )
         elif verb == "history":
             self.app.push_screen(
                 TableScreen(f"history {imagerows.label(key)}", lambda: self._history_rows(key))
@@ -184,6 +195,18 @@ class Verbs(Operations):
             self._notify_from_thread(error_text(exc), "error", "Commit failed")
             return
         self._notify_from_thread(f"{ref}: {image_id.removeprefix('sha256:')[:12]}", title="Commit")
+        self.app.call_from_thread(self.reload_images)
+
+    @work(thread=True, group="push", exit_on_error=False)
+    def _push(self, source: str, dest: str | None) -> None:
+        self._notify_from_thread(f"pushing {dest or source}…", title="Push")
+        try:
+            results = self.app.engine.push(source, dest)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Push failed")
+            return
+        for res in results:
+            self._notify_from_thread(f"{res.reference}: {res.digest}", title="Pushed")
         self.app.call_from_thread(self.reload_images)
 
     def _history_rows(self, key: str) -> tuple[list[str], list[list[str]]]:
