@@ -9,7 +9,6 @@ before and after each test: nothing may be left behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import json
 import os
@@ -25,11 +24,28 @@ from pathlib import Path
 import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, monitors_of, no_leftovers_fixture, wait_for
+from netnshelp import in_netns
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
-BRIDGE = "tdbrtest0"
-SUBNET = ipaddress.IPv4Network("10.89.251.0/24")
+
+def _session_block() -> ipaddress.IPv4Network:
+    """Eight /24s of 10.91.0.0/16 for this test session (its default bridge and its
+    user networks), starting at a place derived from the pid and overlapping no
+    route or address of the host, so two sessions on one machine do not collide
+    (nor with data roots' default bridges, which stay in 10.89.0.0/16)."""
+    from tuidock.runtime.network.hostroutes import first_free
+
+    start = os.getpid() % 32
+    blocks = (ipaddress.IPv4Network(f"10.91.{(start + i) % 32 * 8}.0/21") for i in range(32))
+    block = first_free(blocks, [])
+    assert block is not None, "no free /21 in 10.91.0.0/16 for the tests"
+    return block
+
+
+BRIDGE = f"tdt{os.getpid():x}"  # this session's default bridge
+BLOCK = _session_block()
+SUBNET, *USER_SUBNETS = BLOCK.subnets(new_prefix=24)
 
 
 def _links() -> set[str]:
@@ -177,23 +193,13 @@ def _udp_echo_in_netns(netns_path: str, port: int) -> socket.socket:
     """A UDP echo server inside the container's network namespace (busybox has no
     UDP server). setns(CLONE_NEWNET) moves only the calling thread, and a socket
     stays in the namespace it was made in, so a helper thread makes it there."""
-    made: list[socket.socket] = []
 
-    def make() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(netns_path, os.O_RDONLY)
-        try:
-            assert libc.setns(fd, 0x40000000) == 0, os.strerror(ctypes.get_errno())
-        finally:
-            os.close(fd)
+    def make() -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("0.0.0.0", port))
-        made.append(s)
+        return s
 
-    t = threading.Thread(target=make)
-    t.start()
-    t.join()
-    sock = made[0]
+    sock = in_netns(netns_path, make)
 
     def echo() -> None:
         with contextlib.suppress(OSError):
@@ -318,17 +324,54 @@ def test_per_root_default_bridge(tuidock_root: Path, monkeypatch: pytest.MonkeyP
     assert network_config(tuidock_root) == cfg  # fixed at first use
 
 
+@contextlib.contextmanager
+def _host_address(address: str) -> Iterator[None]:
+    """A veth of this session carrying `address` (a real host route); veth, as the
+    dummy driver is not always built."""
+    name = f"tdd{os.getpid():x}"
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", f"{name}p"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=True)
+
+
+def test_new_subnets_skip_host_routes(tuidock_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data root's default bridge and `network create` without --subnet skip a /24
+    that a host route or address already uses (Docker: first free pool subnet)."""
+    from tuidock.runtime.network import _default_subnet
+
+    monkeypatch.delenv("TUIDOCK_BRIDGE_SUBNET")
+    first = ipaddress.IPv4Network(_default_subnet(tuidock_root))
+    with _host_address(f"{first[9]}/24"):
+        chosen = ipaddress.IPv4Network(_default_subnet(tuidock_root))
+        assert not chosen.overlaps(first)
+        ok("network", "create", "probe1")
+        net1 = ipaddress.IPv4Network(
+            json.loads(ok("network", "inspect", "probe1"))[0]["IPAM"]["Config"][0]["Subnet"]
+        )
+    ok("network", "rm", "probe1")
+    # An address without a prefix route (a /32) is seen too.
+    with _host_address(f"{net1[20]}/32"):
+        ok("network", "create", "probe2")
+        doc = json.loads(ok("network", "inspect", "probe2"))[0]
+        net2 = ipaddress.IPv4Network(doc["IPAM"]["Config"][0]["Subnet"])
+        assert net1[20] not in net2
+    ok("network", "rm", "probe2")
+
+
 def test_user_network_name_resolution(image: str, tuidock_root: Path) -> None:
-    net_id = ok("network", "create", "--subnet", "10.89.253.0/24", "appnet").strip()
+    net_id = ok("network", "create", "--subnet", str(USER_SUBNETS[0]), "appnet").strip()
     assert len(net_id) == 64
-    assert_clean_error(tuidock("network", "create", "--subnet", "10.89.253.0/25", "other"))
+    half = str(next(USER_SUBNETS[0].subnets()))  # overlaps appnet's
+    assert_clean_error(tuidock("network", "create", "--subnet", half, "other"))
     bridge = json.loads(ok("network", "inspect", "appnet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]
     web = run_httpd(image, "--name", "web", "--network", "appnet", text="by name")
-    assert ipaddress.IPv4Address(container_ip(web, tuidock_root)) in ipaddress.IPv4Network(
-        "10.89.253.0/24"
-    )
+    assert ipaddress.IPv4Address(container_ip(web, tuidock_root)) in USER_SUBNETS[0]
     # The client is created after the server: it learns the server's name...
     out = ok("run", "--rm", "--name", "client", "--network", "appnet", image, "wget", "-qO-", "web")
     assert out == "by name\n"
@@ -379,7 +422,7 @@ def _ipam_table(root: Path, network: str) -> dict[str, str]:
 
 def test_network_alias_resolves_for_peers(image: str, tuidock_root: Path) -> None:
     assert_clean_error(tuidock("run", "--rm", "--network-alias", "x", image, "true"))
-    ok("network", "create", "--subnet", "10.89.250.0/24", "aliasnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[1]), "aliasnet")
     bridge = json.loads(ok("network", "inspect", "aliasnet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]
@@ -408,8 +451,8 @@ def test_network_alias_resolves_for_peers(image: str, tuidock_root: Path) -> Non
 
 
 def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) -> None:
-    ok("network", "create", "--subnet", "10.89.249.0/24", "frontnet")
-    ok("network", "create", "--subnet", "10.89.248.0/24", "backnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[2]), "frontnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[3]), "backnet")
     bridges = {  # two names at once (the lazy parser once took the second for a command)
         n["Options"]["com.docker.network.bridge.name"]
         for n in json.loads(ok("network", "inspect", "frontnet", "backnet"))
@@ -426,7 +469,7 @@ def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) 
         ok("network", "connect", "--alias", "webby", "backnet", "web")
         assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "eth1", "lo"]
         back_ip = next(a for a, c in _ipam_table(tuidock_root, "backnet").items() if c == web)
-        assert ipaddress.IPv4Address(back_ip) in ipaddress.IPv4Network("10.89.248.0/24")
+        assert ipaddress.IPv4Address(back_ip) in USER_SUBNETS[3]
         out = ok("exec", "web", "ip", "-4", "-o", "addr", "show", "eth1")
         assert f"inet {back_ip}/24" in out
         # Peers on the new network reach it by name and alias; it reaches them by name.
@@ -479,7 +522,7 @@ def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) 
 
 
 def test_network_connect_then_monitor_killed_is_reconciled(image: str, tuidock_root: Path) -> None:
-    ok("network", "create", "--subnet", "10.89.247.0/24", "sidenet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[4]), "sidenet")
     bridge = json.loads(ok("network", "inspect", "sidenet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]

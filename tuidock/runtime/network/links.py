@@ -5,7 +5,8 @@ costs ~0.25 s to import here, which `ps` or `images` must never pay.
 
 Bridge lifetime: the bridge is created by the first container that needs
 it and deleted by the last one's teardown when no port is enslaved to it
-any more (as netavark does), so an idle host carries nothing of ours.
+any more (as netavark does), so an idle host carries nothing of ours. The bridge's
+outbound NAT rules (nat.py) come and go with it.
 Create/delete of the bridge and veth enslaving run under a host-wide flock
 (/run/lock/tuidock-<bridge>.lock): two data roots may share the bridge.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,13 +96,20 @@ def bridge_lock(bridge: str) -> Iterator[None]:
 
 
 def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
+    """The bridge's index, creating it (with its NAT rules, nat.py) if needed."""
+    from tuidock.runtime.network import nat
+
     found = ipr.link_lookup(ifname=ep["Bridge"])
     if found:
-        return found[0]
-    ipr.link("add", ifname=ep["Bridge"], kind="bridge")
-    idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
-    ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
-    ipr.link("set", index=idx, state="up")
+        idx = found[0]
+    else:
+        ipr.link("add", ifname=ep["Bridge"], kind="bridge")
+        idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
+        ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
+        ipr.link("set", index=idx, state="up")
+    if not (nat.RECORDS / ep["Bridge"]).exists():  # also heals a crash right after "add"
+        subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
+        nat.bridge_up(ep["Bridge"], str(subnet))
     return idx
 
 
@@ -172,16 +181,22 @@ def _drop_empty_bridge(ipr: IPRoute, bridge: str) -> None:
         if not ports:
             with contextlib.suppress(NetlinkError):
                 ipr.link("del", index=found[0])
+    if not ipr.link_lookup(ifname=bridge):
+        from tuidock.runtime.network import nat
+
+        nat.bridge_down(bridge)  # its rules go with it (no-op if it had none)
 
 
 def detach(ep: dict) -> None:
     """Undo attach() and every attach_extra() of ep["Connected"]; every step
     tolerates what is already gone."""
-    for sub in (ep.get("Connected") or {}).values():
-        detach_extra(sub)
-    with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
-        with contextlib.suppress(NetlinkError):
-            # Deleting one end of a veth deletes its peer in the netns too.
-            ipr.link("del", ifname=ep["Veth"])
-        _drop_empty_bridge(ipr, ep["Bridge"])
-    remove_netns(ep["NetnsPath"])
+    try:
+        for sub in (ep.get("Connected") or {}).values():
+            detach_extra(sub)
+        with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
+            with contextlib.suppress(NetlinkError):
+                # Deleting one end of a veth deletes its peer in the netns too.
+                ipr.link("del", ifname=ep["Veth"])
+            _drop_empty_bridge(ipr, ep["Bridge"])
+    finally:
+        remove_netns(ep["NetnsPath"])  # even if a NAT update failed

@@ -62,19 +62,15 @@ def create(root: Path, name: str, subnet: str | None = None) -> dict:
             if clash:
                 raise Conflict(f"subnet {net} overlaps with {clash[0]} of another network")
         else:
-            # The next free /24 of 10.89.0.0/16 below the default bridge's 10.89.128/24.
-            net = next(
-                (
-                    c
-                    for i in range(1, 128)
-                    if not any(
-                        (c := ipaddress.IPv4Network(f"10.89.{i}.0/24")).overlaps(u) for u in used
-                    )
-                ),
-                None,
-            )  # type: ignore[assignment]
-            if net is None:
-                raise Conflict("no free /24 left in 10.89.0.0/16; give one with --subnet")
+            # The first /24 of 10.89.1-127.0 that no network of this root and no
+            # host route or address overlaps (below the default bridge's 10.89.128/24).
+            from tuidock.runtime.network.hostroutes import first_free
+
+            pool = (ipaddress.IPv4Network(f"10.89.{i}.0/24") for i in range(1, 128))
+            found = first_free(pool, used)
+            if found is None:
+                raise Conflict("no free /24 left in 10.89.0.0/17; give one with --subnet")
+            net = found
         digest = hashlib.sha256(f"{root.absolute()}:{name}".encode()).hexdigest()
         config = _new_config(name, f"tdn{digest[:8]}", net)
         atomic_write(_config_path(root, name), json.dumps(config, indent=2).encode())
