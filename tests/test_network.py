@@ -461,10 +461,23 @@ def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) 
     try:
         web = run_httpd(image, "--name", "web", "--network", "frontnet", text="connected")
         db = ok("run", "-d", "--name", "db", "--network", "backnet", image, "sleep", "60").strip()
-        stopped = ok("create", "--name", "idle", "--network", "frontnet", image, "true").strip()
-        res = tuidock("network", "connect", "backnet", "idle")
-        assert_clean_error(res)
-        assert "not running" in res.err
+        # A created (not running) container: recorded now, made at its start (Docker).
+        stopped = ok("create", "--name", "idle", "--network", "frontnet", image, "sleep", "60")
+        stopped = stopped.strip()
+        ok("network", "connect", "backnet", "idle")
+        assert not any(ln.startswith(f"td{stopped[:8]}") for ln in _all_links())
+        idle_ip = next(a for a, c in _ipam_table(tuidock_root, "backnet").items() if c == stopped)
+        assert f"{idle_ip}\tidle" in (tuidock_root / "containers" / db / "hosts").read_text()
+        settings = json.loads(ok("inspect", "idle"))[0]["NetworkSettings"]
+        assert set(settings["Networks"]) == {"frontnet", "backnet"}
+        ok("start", "idle")
+        out = ok("exec", "idle", "ip", "-4", "-o", "addr", "show", "eth1")
+        assert f"inet {idle_ip}/24" in out
+        ok("exec", "idle", "ping", "-c1", "-W2", "db")
+        ok("stop", "-t", "0", "idle")
+        ok("network", "disconnect", "backnet", "idle")  # stopped: the record goes
+        assert stopped not in _ipam_table(tuidock_root, "backnet").values()
+        assert "idle" not in (tuidock_root / "containers" / db / "hosts").read_text()
 
         ok("network", "connect", "--alias", "webby", "backnet", "web")
         assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "eth1", "lo"]

@@ -33,7 +33,7 @@ def _build(p: argparse.ArgumentParser) -> None:
         r = nsub.add_parser(name, help="Remove networks" if name == "rm" else None)
         r.add_argument("names", nargs="+", metavar="NETWORK")
         r.set_defaults(handler=cmd_rm)
-    cn = nsub.add_parser("connect", help="Connect a running container to a network")
+    cn = nsub.add_parser("connect", help="Connect a container to a network")
     cn.add_argument("--alias", action="append", default=[], help="Network-scoped alias")
     cn.add_argument("network", metavar="NETWORK")
     cn.add_argument("container", metavar="CONTAINER")
@@ -134,8 +134,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    """A running container gets one more interface (eth1, ...) on a user network;
-    stopped ones are refused (their netns exists only while they run)."""
+    """The container gets one more interface (eth1, ...) on a user network: at once
+    if it runs, else from its next start (recorded in its network.json)."""
     import re
 
     from tuidock.engine import default_engine
@@ -148,12 +148,6 @@ def cmd_connect(args: argparse.Namespace) -> int:
     containers = default_engine().containers
     cid = containers.resolve(args.container)
     with containers.store.op_lock(cid):
-        if containers.store.state(cid)["Status"] not in ("running", "paused", "restarting"):
-            raise UsageError(
-                f"container {args.container} is not running: network connect needs a "
-                "running container",
-                "Start it first (`tuidock start`), then connect it.",
-            )
         endpoint.connect(containers.engine.root, cid, args.network, args.alias)
     return 0
 

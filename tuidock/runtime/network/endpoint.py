@@ -243,12 +243,12 @@ def _set_record(cid: str, network: str, extra: dict | None) -> None:
 
 
 def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None) -> dict:
-    """Join running container `cid` (its netns exists) to user network `network`."""
+    """Join container `cid` to user network `network`: now if it runs, else at its
+    next start (as Docker)."""
     import hashlib
     import itertools
 
     from tuidock.errors import Conflict, UsageError
-    from tuidock.runtime.network import links
     from tuidock.runtime.network.ipam import Ipam
 
     cdir = root / "containers" / cid
@@ -264,8 +264,9 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
     connected = ep.setdefault("Connected", {})
     if name == ep["NetworkID"] or name in connected:
         raise Conflict(f"container {cid[:12]} is already connected to network {name}")
-    if not os.path.exists(ep["NetnsPath"]) or not (_net_dir() / f"{cid}.json").exists():
-        raise UsageError("the container's network is not up (is it running?)")
+    # Up only while its monitor holds the record; a created or stopped container gets
+    # the endpoint recorded in network.json and made by Attachment.up() at start.
+    live = os.path.exists(ep["NetnsPath"]) and (_net_dir() / f"{cid}.json").exists()
     ip = ipam.allocate(cid)
     used = {e.get("Ifname") for e in connected.values()}
     extra = {
@@ -282,8 +283,11 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
     connected[name] = extra
     try:
         _save(cdir, ep)
-        _set_record(cid, name, extra)
-        links.attach_extra(extra, ep["NetnsPath"])
+        if live:
+            from tuidock.runtime.network import links
+
+            _set_record(cid, name, extra)
+            links.attach_extra(extra, ep["NetnsPath"])
     except BaseException:
         connected.pop(name, None)
         _set_record(cid, name, None)
@@ -312,10 +316,11 @@ def disconnect(root: Path, cid: str, network: str) -> None:
             )
         raise UsageError(f"container {cid[:12]} is not connected to network {name}")
     extra = connected.pop(name)
-    from tuidock.runtime.network import links
+    if (_net_dir() / f"{cid}.json").exists():  # running: its veth goes now
+        from tuidock.runtime.network import links
 
-    links.detach_extra(extra)
-    _set_record(cid, name, None)
+        links.detach_extra(extra)
+        _set_record(cid, name, None)
     _save(cdir, ep)
     peers = ipam.table()
     ipam.release(cid)  # peers forget this container's line
