@@ -226,6 +226,57 @@ def test_published_udp_port(image: str, tuidock_root: Path) -> None:
         server.close()
 
 
+def _free_port_pair() -> int:
+    """P such that 127.0.0.1:P and P+1 are free (TCP) right now."""
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no free pair of ports")
+
+
+def test_published_port_ranges(image: str) -> None:
+    script = (
+        "mkdir -p /a /b && echo port80 > /a/index.html && echo port81 > /b/index.html"
+        " && httpd -p 80 -h /a && exec httpd -f -p 81 -h /b"
+    )
+    port = _free_port_pair()
+    spec = f"127.0.0.1:{port}-{port + 1}:80-81"
+    cid = ok("run", "-d", "-p", spec, "-p", "127.0.0.1::80-81", image, "sh", "-c", script)
+    cid = cid.strip()
+    lines = ok("port", cid).splitlines()
+    assert lines[:2] == [f"80/tcp -> 127.0.0.1:{port}", f"81/tcp -> 127.0.0.1:{port + 1}"]
+    assert [ln.split(" ->")[0] for ln in lines[2:]] == ["80/tcp", "81/tcp"]
+    for line, text in zip(lines, ["port80", "port81"] * 2, strict=True):
+        assert text in http_get(int(line.rsplit(":", 1)[1]))
+    assert ok("port", cid, "81/tcp").splitlines()[0] == f"127.0.0.1:{port + 1}"
+    binding = json.loads(ok("inspect", cid))[0]["HostConfig"]["PortBindings"]
+    assert binding["81/tcp"][0] == {"HostIp": "127.0.0.1", "HostPort": str(port + 1)}
+    ok("rm", "-f", cid)
+
+    # A host range for one container port: its first free port (Docker's rule).
+    port = _free_port_pair()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen(1)
+        cid = run_httpd(image, "-p", f"127.0.0.1:{port}-{port + 1}:80", text="ranged")
+        assert ok("port", cid, "80").strip() == f"127.0.0.1:{port + 1}"
+        assert "ranged" in http_get(port + 1)
+        ok("rm", "-f", cid)
+        res = tuidock("run", "--rm", "-p", f"127.0.0.1:{port}:80", image, "true")
+        assert_clean_error(res)
+        assert "address already in use" in res.err.lower()
+    res = tuidock("run", "--rm", "-p", "8000-8002:80-81", image, "true")
+    assert_clean_error(res)
+    assert "Invalid ranges specified for container and host Ports: 80-81 and 8000-8002" in res.err
+
+
 def test_publish_needs_bridge_and_valid_spec(image: str) -> None:
     assert_clean_error(tuidock("run", "--rm", "--network", "none", "-p", "80", image, "true"))
     assert_clean_error(tuidock("run", "--rm", "-p", "99999:80", image, "true"))
@@ -399,14 +450,29 @@ def _all_links() -> set[str]:
 
 
 def test_publish_parsing_and_docker_mac() -> None:
+    from tuidock.errors import UsageError
     from tuidock.runtime.network import mac_for
     from tuidock.runtime.network.ports import PortMapping, exposed_ports, parse_publish
 
-    assert parse_publish("8080:80") == PortMapping(80, "tcp", "", 8080)
-    assert parse_publish("127.0.0.1::53/udp") == PortMapping(53, "udp", "127.0.0.1", 0)
-    assert parse_publish("80") == PortMapping(80, "tcp", "", 0)
-    for bad in ("http", "1.2.3:80:80", "70000:80", "80/sctp"):
-        with pytest.raises(Exception, match="invalid"):
+    assert parse_publish("8080:80") == [PortMapping(80, "tcp", "", 8080)]
+    assert parse_publish("127.0.0.1::53/udp") == [PortMapping(53, "udp", "127.0.0.1", 0)]
+    assert parse_publish("80") == [PortMapping(80, "tcp", "", 0)]
+    assert parse_publish("8000-8001:80-81/udp") == [
+        PortMapping(80, "udp", "", 8000),
+        PortMapping(81, "udp", "", 8001),
+    ]
+    assert parse_publish("10.0.0.1:8000-8001:80-81") == [
+        PortMapping(80, "tcp", "10.0.0.1", 8000),
+        PortMapping(81, "tcp", "10.0.0.1", 8001),
+    ]
+    assert parse_publish("80-81") == [PortMapping(80), PortMapping(81)]
+    # One container port and a host range: the first free port of the range (Docker).
+    assert parse_publish("8000-8010:80") == [PortMapping(80, "tcp", "", 8000, 8010)]
+    for bad in ("http", "1.2.3:80:80", "70000:80", "80/sctp", "81-80", "8000-:80", "80-"):
+        with pytest.raises(UsageError, match="invalid"):
+            parse_publish(bad)
+    for bad in ("8000-8002:80-81", "8000:80-81", "8000-8001:80-82/udp"):
+        with pytest.raises(UsageError, match="Invalid ranges specified for container and host"):
             parse_publish(bad)
     assert exposed_ports({"80/tcp": {}, "53/udp": {}}) == [
         PortMapping(80, "tcp"),

@@ -327,7 +327,7 @@ class Containers:
         """issue 7: allocate the bridge address, record the endpoint in network.json."""
         from tuidock.runtime.network import endpoint, ports
 
-        mappings = [ports.parse_publish(p) for p in opts.publish]
+        mappings = [m for p in opts.publish for m in ports.parse_publish(p)]
         if opts.publish_all:
             mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
         config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)
