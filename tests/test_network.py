@@ -641,3 +641,56 @@ def test_inspect_network_settings_on_bridge(image: str, tuidock_root: Path) -> N
     ns = json.loads(ok("inspect", none))[0]["NetworkSettings"]
     assert ns["Networks"] == {"none": {}}
     ok("rm", "-f", cid, none)
+
+
+def test_ipv6_dual_stack_user_network(image: str, tuidock_root: Path) -> None:
+    """`network create --ipv6`: each container gets an IPv6 address besides its IPv4
+    one (same host number), a v6 default route, and peers' names resolve to both."""
+    res = tuidock("network", "create", "--subnet", "fd00:1::/64", "v6bad")
+    assert_clean_error(res)
+    assert "--ipv6" in res.err
+    from tuidock.runtime.network.hostroutes import first_free
+
+    pid = os.getpid()
+    v6 = first_free(
+        (ipaddress.IPv6Network(f"fd{pid % 256:02x}:{pid % 65536:x}:{i:x}::/64") for i in range(99)),
+        [],
+    )
+    assert v6 is not None
+    ok("network", "create", "--ipv6", "--subnet", str(USER_SUBNETS[5]), "--subnet", str(v6), "ds")
+    ok("network", "create", "--ipv6", "auto6")  # a free fdXX::/64 of its own
+    doc = json.loads(ok("network", "inspect", "ds", "auto6"))
+    assert doc[0]["EnableIPv6"] is True
+    assert [c["Subnet"] for c in doc[0]["IPAM"]["Config"]] == [str(USER_SUBNETS[5]), str(v6)]
+    auto = ipaddress.IPv6Network(doc[1]["IPAM"]["Config"][1]["Subnet"])
+    assert auto.prefixlen == 64 and auto.subnet_of(ipaddress.IPv6Network("fd00::/8"))
+    bridge = doc[0]["Options"]["com.docker.network.bridge.name"]
+    try:
+        web = run_httpd(image, "--name", "web6", "--network", "ds", text="over v6")
+        ip4 = ipaddress.IPv4Address(container_ip(web, tuidock_root))
+        ip6 = v6.network_address + (int(ip4) - int(USER_SUBNETS[5].network_address))
+        settings = json.loads(ok("inspect", web))[0]["NetworkSettings"]["Networks"]["ds"]
+        assert settings["GlobalIPv6Address"] == str(ip6)
+        assert settings["IPv6Gateway"] == str(v6[1]) and settings["GlobalIPv6PrefixLen"] == 64
+        out = ok("exec", web, "sh", "-c", "ip -6 -o addr show eth0; ip -6 route; cat /etc/hosts")
+        assert f"inet6 {ip6}/64" in out and f"default via {v6[1]} dev eth0" in out
+        assert f"{ip6}\t" in out  # its own name on its v6 address
+        client = "ip -6 -o addr show eth0 && ping -6 -c1 -W2 web6 >/dev/null"
+        client += f" && wget -qO- http://[{ip6}]/ && grep web6 /etc/hosts"
+        out = ok("run", "--rm", "--network", "ds", image, "sh", "-c", client)
+        assert "over v6" in out
+        assert f"{ip6}\tweb6" in out and f"{ip4}\tweb6" in out
+        info = json.loads(ok("network", "inspect", "ds"))[0]["Containers"][web]
+        assert info["IPv6Address"] == f"{ip6}/64"
+        # `network connect` to a dual-stack network: eth1 gets both families.
+        other = ok("run", "-d", image, "sleep", "60").strip()
+        ok("network", "connect", "ds", other)
+        conn = json.loads(ok("inspect", other))[0]["NetworkSettings"]["Networks"]["ds"]
+        out = ok("exec", other, "ip", "-6", "-o", "addr", "show", "eth1")
+        assert f"inet6 {conn['GlobalIPv6Address']}/64" in out
+        ok("exec", other, "ping", "-6", "-c1", "-W2", str(ip6))
+        ok("rm", "-f", other)
+        ok("rm", "-f", web)
+        assert bridge not in _all_links()
+    finally:
+        tuidock("network", "rm", "ds", "auto6")

@@ -191,7 +191,10 @@ class Containers:
         spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
         if opts.network.startswith("container:"):
             spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
-        (cdir / "hosts").write_text(etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts))
+        hosts = etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts)
+        if ep and ep.get("GlobalIPv6Address"):  # issue 7: dual-stack user network
+            hosts += f"{ep['GlobalIPv6Address']}\t{hostname}\n"
+        (cdir / "hosts").write_text(hosts)
         (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
         if ep and ep["NetworkID"] != "bridge":
             from tuidock.runtime.network.ipam import Ipam

@@ -127,6 +127,24 @@ def _default_subnet(root: Path) -> str:
     return str(subnet)
 
 
+def ipv6_fields(config: dict, ip: str) -> dict:
+    """The endpoint's IPv6 part on a dual-stack network (`network create --ipv6`),
+    else {}. The IPv6 address has the IPv4 one's host number in the /64 (::1 the
+    gateway, as .1): IPv4 IPAM's lock and table keep both unique, no second table."""
+    if not config.get("Subnet6"):
+        return {}
+    import ipaddress
+
+    net4 = ipaddress.IPv4Network(config["Subnet"])
+    net6 = ipaddress.IPv6Network(config["Subnet6"])
+    host = int(ipaddress.IPv4Address(ip)) - int(net4.network_address)
+    return {
+        "GlobalIPv6Address": str(net6.network_address + host),
+        "GlobalIPv6PrefixLen": net6.prefixlen,
+        "IPv6Gateway": config["Gateway6"],
+    }
+
+
 def mac_for(ip: str) -> str:
     """Docker's rule: 02:42 then the four bytes of the IPv4 address."""
     import ipaddress

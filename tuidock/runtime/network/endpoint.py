@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.runtime import paths
-from tuidock.runtime.network import mac_for
+from tuidock.runtime.network import ipv6_fields, mac_for
 
 if TYPE_CHECKING:
     from tuidock.runtime.network.ports import PortMapping
@@ -55,6 +55,7 @@ def plan(
         # 15-character limit on interface names: "td" + 8 hex digits is unique enough
         # among the containers of one host (a clash fails the start, never leaks).
         "Veth": f"td{cid[:8]}",
+        **ipv6_fields(cfg, ip),
         "Ports": [p.to_dict() for p in ports],
         # --network-alias: extra names peers' /etc/hosts give this address (usernets).
         "Aliases": list(aliases or []),
@@ -278,6 +279,7 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
         "MacAddress": mac_for(ip),
         "Veth": f"td{cid[:8]}{hashlib.sha256(name.encode()).hexdigest()[:4]}",
         "Ifname": next(f"eth{i}" for i in itertools.count(1) if f"eth{i}" not in used),
+        **ipv6_fields(ipam.config, ip),
         "Aliases": list(aliases or []),
     }
     connected[name] = extra

@@ -2,9 +2,10 @@
 
 Docker picks the first pool subnet that overlaps no route of the host; so do
 we, when a data root's default bridge is defined and when `network create` is
-given no --subnet. /proc/net/route (the main table, connected prefixes
-included) plus the local addresses in /proc/net/fib_trie are read: plain
-files, a few hundred microseconds, no pyroute2 import on these paths.
+given no --subnet (or --ipv6 without an IPv6 one). /proc/net/route (the main
+table, connected prefixes included), the local addresses in /proc/net/fib_trie
+and /proc/net/ipv6_route are read: plain files, a few hundred microseconds, no
+pyroute2 import on these paths.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
+from typing import TypeVar
+
+Net = TypeVar("Net", IPv4Network, IPv6Network)
 
 
 def _routes(text: str) -> Iterator[IPv4Network]:
@@ -43,10 +47,27 @@ def _local_addresses(text: str) -> Iterator[IPv4Network]:
                 yield IPv4Network(f"{addr}/32")
 
 
-def host_subnets() -> list[IPv4Network]:
+def _routes6(text: str) -> Iterator[IPv6Network]:
+    """/proc/net/ipv6_route: destination (32 hex digits) and prefix length (hex) first;
+    all tables, so local addresses (/128) are in it too."""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or len(fields[0]) != 32:
+            continue
+        net = IPv6Network((int(fields[0], 16), int(fields[1], 16)), strict=False)
+        if net.prefixlen and not (net.is_link_local or net.is_multicast or net.is_loopback):
+            yield net
+
+
+def host_subnets() -> list[IPv4Network | IPv6Network]:
     """Routes and local addresses of the host (the current network namespace)."""
-    out: list[IPv4Network] = []
-    for path, parse in (("/proc/net/route", _routes), ("/proc/net/fib_trie", _local_addresses)):
+    out: list[IPv4Network | IPv6Network] = []
+    sources = (
+        ("/proc/net/route", _routes),
+        ("/proc/net/fib_trie", _local_addresses),
+        ("/proc/net/ipv6_route", _routes6),
+    )
+    for path, parse in sources:
         try:
             with open(path, encoding="ascii") as f:
                 out += parse(f.read())

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _light_pyroute2() -> None:
 _light_pyroute2()
 from pyroute2.iproute.linux import IPRoute  # noqa: E402 - after the light package above
 from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+
+IFA_F_NODAD = 0x02  # linux/if_addr.h
 
 
 def create_netns(path: str) -> None:
@@ -106,11 +109,26 @@ def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
         ipr.link("add", ifname=ep["Bridge"], kind="bridge")
         idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
         ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
+        if ep.get("IPv6Gateway"):
+            _add_v6(ipr, idx, ep["IPv6Gateway"], ep["GlobalIPv6PrefixLen"])
         ipr.link("set", index=idx, state="up")
     if not (nat.RECORDS / ep["Bridge"]).exists():  # also heals a crash right after "add"
         subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
         nat.bridge_up(ep["Bridge"], str(subnet))
     return idx
+
+
+def _add_v6(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    """An IPv6 address usable at once: no duplicate address detection (IPAM already
+    made it unique), which would otherwise hold it "tentative" for a second or more."""
+    ipr.addr(
+        "add",
+        index=index,
+        address=address,
+        prefixlen=prefixlen,
+        family=socket.AF_INET6,
+        flags=IFA_F_NODAD,
+    )
 
 
 def attach(ep: dict) -> None:
@@ -134,8 +152,12 @@ def attach(ep: dict) -> None:
             eth0 = ns.link_lookup(ifname="eth0")[0]
             ns.link("set", index=eth0, address=ep["MacAddress"])
             ns.addr("add", index=eth0, address=ep["IPAddress"], prefixlen=ep["PrefixLen"])
+            if ep.get("GlobalIPv6Address"):
+                _add_v6(ns, eth0, ep["GlobalIPv6Address"], ep["GlobalIPv6PrefixLen"])
             ns.link("set", index=eth0, state="up")
             ns.route("add", dst="default", gateway=ep["Gateway"])
+            if ep.get("IPv6Gateway"):
+                ns.route("add", dst="::/0", gateway=ep["IPv6Gateway"], family=socket.AF_INET6)
     except BaseException:
         detach(ep)
         raise
@@ -160,6 +182,8 @@ def attach_extra(sub: dict, netns: str) -> None:
             idx = ns.link_lookup(ifname=sub["Ifname"])[0]
             ns.link("set", index=idx, address=sub["MacAddress"])
             ns.addr("add", index=idx, address=sub["IPAddress"], prefixlen=sub["PrefixLen"])
+            if sub.get("GlobalIPv6Address"):
+                _add_v6(ns, idx, sub["GlobalIPv6Address"], sub["GlobalIPv6PrefixLen"])
             ns.link("set", index=idx, state="up")
     except BaseException:
         detach_extra(sub)

@@ -61,7 +61,7 @@ def _port(text: str, what: str, allow_zero: bool = False) -> int:
 
 
 def _port_range(text: str, what: str, allow_zero: bool = False) -> tuple[int, int]:
-    """"80" or "80-81" -> (first, last)."""
+    """ "80" or "80-81" -> (first, last)."""
     first, dash, last = text.partition("-")
     if not first.isdigit() or (dash and not last.isdigit()):
         raise UsageError(f"invalid {what} port: {text}", "Use PORT or START-END.")
