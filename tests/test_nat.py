@@ -193,3 +193,24 @@ def test_forward_drop_policy_is_reported() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "forward chain 'ip dropper dropall' has policy drop" in res.stdout, res.stdout
+
+
+def test_stale_record_is_dropped(image: str) -> None:
+    """A record whose bridge is gone (its process died between deleting the bridge
+    and updating the table) is dropped, with its rules, at the next change."""
+    from tuidock.runtime.network import nat
+
+    gone = f"tdg{PID:x}"
+    nat.RECORDS.mkdir(parents=True, exist_ok=True)
+    (nat.RECORDS / gone).write_text("10.93.0.0/24\n")  # the state such a crash leaves
+    try:
+        cid = ok("run", "-d", image, "sleep", "60").strip()
+        assert not (nat.RECORDS / gone).exists()
+        res = subprocess.run(["nft", "list", "table", "ip", "tuidock"], capture_output=True)
+        assert gone.encode() not in res.stdout and BRIDGE.encode() in res.stdout
+        ok("rm", "-f", cid)
+    finally:
+        (nat.RECORDS / gone).unlink(missing_ok=True)
+        for d in (nat.RECORDS, nat.STATE_DIR):  # only if empty: others' records stay
+            with contextlib.suppress(OSError):
+                d.rmdir()
