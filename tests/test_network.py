@@ -413,6 +413,20 @@ def test_new_subnets_skip_host_routes(tuidock_root: Path, monkeypatch: pytest.Mo
     ok("network", "rm", "probe2")
 
 
+def test_bridge_refused_on_a_subnet_the_host_uses(image: str) -> None:
+    """A network whose subnet a host route took meanwhile: a clear error at start,
+    nothing left behind (own_bridge counts links and netns files)."""
+    ok("network", "create", "--subnet", str(USER_SUBNETS[6]), "clash")
+    try:
+        with _host_address(f"{USER_SUBNETS[6][200]}/24"):
+            res = tuidock("run", "--rm", "--network", "clash", image, "true")
+        assert_clean_error(res)
+        assert "overlaps a route or address already on the host" in res.err
+        assert ok("run", "--rm", "--network", "clash", image, "echo", "fine") == "fine\n"
+    finally:
+        tuidock("network", "rm", "clash")
+
+
 def test_user_network_name_resolution(image: str, tuidock_root: Path) -> None:
     net_id = ok("network", "create", "--subnet", str(USER_SUBNETS[0]), "appnet").strip()
     assert len(net_id) == 64

@@ -106,6 +106,7 @@ def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
     if found:
         idx = found[0]
     else:
+        _check_subnet_free(ep)
         ipr.link("add", ifname=ep["Bridge"], kind="bridge")
         idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
         ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
@@ -116,6 +117,23 @@ def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
         subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
         nat.bridge_up(ep["Bridge"], str(subnet))
     return idx
+
+
+def _check_subnet_free(ep: dict) -> None:
+    """Refuse to bring up a bridge whose subnet a host route or address already uses
+    (another data root's bridge, a VPN...): both would break. Subnets are chosen
+    free at definition time, but a route may have appeared since."""
+    from tuidock.errors import UsageError
+    from tuidock.runtime.network.hostroutes import first_free
+
+    subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
+    if first_free([subnet], []) is None:
+        raise UsageError(
+            f"subnet {subnet} of network {ep.get('NetworkID', '?')} overlaps a route or "
+            "address already on the host",
+            "Remove the network and create it again (a free subnet is picked), or give "
+            "another one with --subnet (TUIDOCK_BRIDGE_SUBNET for the default bridge).",
+        )
 
 
 def _add_v6(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
