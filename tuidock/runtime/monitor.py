@@ -275,7 +275,8 @@ class Monitor:
 
                 # The NAT update (nat.py) runs `nft`: a fork into the container's pid
                 # namespace fails (ENOMEM) once its PID 1 is gone; fork into ours.
-                sc.setns(self.pidns_fd, sc.CLONE_NEWPID)
+                with contextlib.suppress(OSError):
+                    sc.setns(self.pidns_fd, sc.CLONE_NEWPID)
                 self.net.down()
             except Exception:
                 self.log("network teardown failed (reconciled later):\n" + _traceback())
