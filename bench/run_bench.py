@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,6 +86,41 @@ def _runtime_bundle(work: Path, runtime: str) -> Path | None:
     return bundle
 
 
+def _free_subnet() -> str:
+    import ipaddress
+
+    from tuidock.runtime.network.hostroutes import first_free
+
+    start = os.getpid() % 64
+    pool = (ipaddress.IPv4Network(f"10.94.{(start + i) % 256}.0/24") for i in range(256))
+    found = first_free(pool, [])
+    if found is None:
+        raise SystemExit("no free /24 in 10.94.0.0/16 for the bench bridge")
+    return str(found)
+
+
+def _nat_cost(runs: int) -> float | None:
+    """Median ms of nat.bridge_up + bridge_down on a bridge of our own (None: no nft)."""
+    from tuidock.runtime.network import links, nat
+
+    if nat._nft() is None:
+        return None
+    name = f"tdbn{os.getpid():x}"
+    with links.IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="bridge")
+        try:
+            samples = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                nat.bridge_up(name, "198.51.100.0/24")  # TEST-NET-2: matches no real traffic
+                nat.bridge_down(name)
+                samples.append((time.perf_counter() - t0) * 1000)
+        finally:
+            ipr.link("del", ifname=name)
+            nat.bridge_down(name)
+    return statistics.median(samples)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=20)
@@ -109,9 +145,30 @@ def main() -> int:
         cases["tuidock run"] = lambda: run(cmd, tenv)
         # issue 7: the default bridge (netns, veth, address, route; bridge made and
         # deleted each time as the only container leaves) vs --network none above.
-        benv = dict(tenv, TUIDOCK_BRIDGE="tdbrbench0", TUIDOCK_BRIDGE_SUBNET="10.89.252.0/24")
+        # A bridge and a free /24 of this run's own: two benches may run at once.
+        subnet = _free_subnet()
+        benv = dict(tenv, TUIDOCK_BRIDGE=f"tdbb{os.getpid():x}", TUIDOCK_BRIDGE_SUBNET=subnet)
         bcmd = [py, "-m", "tuidock", "run", "--rm", "--network", "bridge", ref, "true"]
         cases["tuidock run (bridge)"] = lambda: run(bcmd, benv)
+        # The same with the bridge kept up by a second data root's container: no bridge
+        # (nor its NAT rules, nat.py) made and removed per run. IPAM is per root: the
+        # keeper takes an address the bench root would reach only after 247 runs.
+        kenv = dict(benv, TUIDOCK_ROOT=str(root / "keeper"))
+        run([py, "-m", "tuidock", "pull", "-q", ref], kenv)
+        keeper = [
+            py,
+            "-m",
+            "tuidock",
+            "run",
+            "-d",
+            "--ip",
+            subnet.replace(".0/24", ".250"),
+            ref,
+            "sleep",
+            "3600",
+        ]
+        keeper_id = subprocess.run(keeper, env=kenv, check=True, capture_output=True, text=True)
+        cases["tuidock run (bridge up)"] = lambda: run(bcmd, benv)
         cases["python -c pass (floor)"] = lambda: run([py, "-c", "pass"])
         cases["python -I -S -c pass"] = lambda: run([py, "-I", "-S", "-c", "pass"])
         podman = _podman(work, reg.host)
@@ -143,17 +200,25 @@ def main() -> int:
                 print(f"({runtime} run fails here: {why})")
                 continue
             cases[f"{runtime} run"] = once
-        for fn in cases.values():  # warm caches
-            fn()
-            fn()
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.runs):
-            for name, fn in cases.items():
-                times[name].append(timed(fn))
+        try:
+            for fn in cases.values():  # warm caches
+                fn()
+                fn()
+            times: dict[str, list[float]] = {name: [] for name in cases}
+            for _ in range(args.runs):
+                for name, fn in cases.items():
+                    times[name].append(timed(fn))
+        finally:
+            run([py, "-m", "tuidock", "rm", "-f", keeper_id.stdout.strip()], kenv)
+        nat_ms = _nat_cost(args.runs)
     results = {name: statistics.median(t) for name, t in times.items()}
     base = results["tuidock run"]
     net_cost = results["tuidock run (bridge)"] - base
     print(f"bridge network setup cost (bridge - none): {net_cost * 1000:.1f} ms")
+    up_cost = results["tuidock run (bridge)"] - results["tuidock run (bridge up)"]
+    print(f"bridge + NAT create/remove per run (bridge - bridge up): {up_cost * 1000:.1f} ms")
+    if nat_ms is not None:
+        print(f"NAT rules add + remove alone (nat.bridge_up/down): {nat_ms:.1f} ms")
     for name, secs in results.items():
         print(f"{name:28s} {secs * 1000:8.1f} ms   tuidock/{name.split()[0]} = {ratio(base, secs)}")
     if "podman run" in results:

@@ -9,7 +9,6 @@ before and after each test: nothing may be left behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import json
 import os
@@ -25,11 +24,28 @@ from pathlib import Path
 import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, monitors_of, no_leftovers_fixture, wait_for
+from netnshelp import in_netns
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
-BRIDGE = "tdbrtest0"
-SUBNET = ipaddress.IPv4Network("10.89.251.0/24")
+
+def _session_block() -> ipaddress.IPv4Network:
+    """Eight /24s of 10.91.0.0/16 for this test session (its default bridge and its
+    user networks), starting at a place derived from the pid and overlapping no
+    route or address of the host, so two sessions on one machine do not collide
+    (nor with data roots' default bridges, which stay in 10.89.0.0/16)."""
+    from tuidock.runtime.network.hostroutes import first_free
+
+    start = os.getpid() % 32
+    blocks = (ipaddress.IPv4Network(f"10.91.{(start + i) % 32 * 8}.0/21") for i in range(32))
+    block = first_free(blocks, [])
+    assert block is not None, "no free /21 in 10.91.0.0/16 for the tests"
+    return block
+
+
+BRIDGE = f"tdt{os.getpid():x}"  # this session's default bridge
+BLOCK = _session_block()
+SUBNET, *USER_SUBNETS = BLOCK.subnets(new_prefix=24)
 
 
 def _links() -> set[str]:
@@ -177,23 +193,13 @@ def _udp_echo_in_netns(netns_path: str, port: int) -> socket.socket:
     """A UDP echo server inside the container's network namespace (busybox has no
     UDP server). setns(CLONE_NEWNET) moves only the calling thread, and a socket
     stays in the namespace it was made in, so a helper thread makes it there."""
-    made: list[socket.socket] = []
 
-    def make() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(netns_path, os.O_RDONLY)
-        try:
-            assert libc.setns(fd, 0x40000000) == 0, os.strerror(ctypes.get_errno())
-        finally:
-            os.close(fd)
+    def make() -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("0.0.0.0", port))
-        made.append(s)
+        return s
 
-    t = threading.Thread(target=make)
-    t.start()
-    t.join()
-    sock = made[0]
+    sock = in_netns(netns_path, make)
 
     def echo() -> None:
         with contextlib.suppress(OSError):
@@ -218,6 +224,57 @@ def test_published_udp_port(image: str, tuidock_root: Path) -> None:
                 assert data == text.upper()
     finally:
         server.close()
+
+
+def _free_port_pair() -> int:
+    """P such that 127.0.0.1:P and P+1 are free (TCP) right now."""
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no free pair of ports")
+
+
+def test_published_port_ranges(image: str) -> None:
+    script = (
+        "mkdir -p /a /b && echo port80 > /a/index.html && echo port81 > /b/index.html"
+        " && httpd -p 80 -h /a && exec httpd -f -p 81 -h /b"
+    )
+    port = _free_port_pair()
+    spec = f"127.0.0.1:{port}-{port + 1}:80-81"
+    cid = ok("run", "-d", "-p", spec, "-p", "127.0.0.1::80-81", image, "sh", "-c", script)
+    cid = cid.strip()
+    lines = ok("port", cid).splitlines()
+    assert lines[:2] == [f"80/tcp -> 127.0.0.1:{port}", f"81/tcp -> 127.0.0.1:{port + 1}"]
+    assert [ln.split(" ->")[0] for ln in lines[2:]] == ["80/tcp", "81/tcp"]
+    for line, text in zip(lines, ["port80", "port81"] * 2, strict=True):
+        assert text in http_get(int(line.rsplit(":", 1)[1]))
+    assert ok("port", cid, "81/tcp").splitlines()[0] == f"127.0.0.1:{port + 1}"
+    binding = json.loads(ok("inspect", cid))[0]["HostConfig"]["PortBindings"]
+    assert binding["81/tcp"][0] == {"HostIp": "127.0.0.1", "HostPort": str(port + 1)}
+    ok("rm", "-f", cid)
+
+    # A host range for one container port: its first free port (Docker's rule).
+    port = _free_port_pair()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen(1)
+        cid = run_httpd(image, "-p", f"127.0.0.1:{port}-{port + 1}:80", text="ranged")
+        assert ok("port", cid, "80").strip() == f"127.0.0.1:{port + 1}"
+        assert "ranged" in http_get(port + 1)
+        ok("rm", "-f", cid)
+        res = tuidock("run", "--rm", "-p", f"127.0.0.1:{port}:80", image, "true")
+        assert_clean_error(res)
+        assert "address already in use" in res.err.lower()
+    res = tuidock("run", "--rm", "-p", "8000-8002:80-81", image, "true")
+    assert_clean_error(res)
+    assert "Invalid ranges specified for container and host Ports: 80-81 and 8000-8002" in res.err
 
 
 def test_publish_needs_bridge_and_valid_spec(image: str) -> None:
@@ -318,17 +375,68 @@ def test_per_root_default_bridge(tuidock_root: Path, monkeypatch: pytest.MonkeyP
     assert network_config(tuidock_root) == cfg  # fixed at first use
 
 
+@contextlib.contextmanager
+def _host_address(address: str) -> Iterator[None]:
+    """A veth of this session carrying `address` (a real host route); veth, as the
+    dummy driver is not always built."""
+    name = f"tdd{os.getpid():x}"
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", f"{name}p"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=True)
+
+
+def test_new_subnets_skip_host_routes(tuidock_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data root's default bridge and `network create` without --subnet skip a /24
+    that a host route or address already uses (Docker: first free pool subnet)."""
+    from tuidock.runtime.network import _default_subnet
+
+    monkeypatch.delenv("TUIDOCK_BRIDGE_SUBNET")
+    first = ipaddress.IPv4Network(_default_subnet(tuidock_root))
+    with _host_address(f"{first[9]}/24"):
+        chosen = ipaddress.IPv4Network(_default_subnet(tuidock_root))
+        assert not chosen.overlaps(first)
+        ok("network", "create", "probe1")
+        net1 = ipaddress.IPv4Network(
+            json.loads(ok("network", "inspect", "probe1"))[0]["IPAM"]["Config"][0]["Subnet"]
+        )
+    ok("network", "rm", "probe1")
+    # An address without a prefix route (a /32) is seen too.
+    with _host_address(f"{net1[20]}/32"):
+        ok("network", "create", "probe2")
+        doc = json.loads(ok("network", "inspect", "probe2"))[0]
+        net2 = ipaddress.IPv4Network(doc["IPAM"]["Config"][0]["Subnet"])
+        assert net1[20] not in net2
+    ok("network", "rm", "probe2")
+
+
+def test_bridge_refused_on_a_subnet_the_host_uses(image: str) -> None:
+    """A network whose subnet a host route took meanwhile: a clear error at start,
+    nothing left behind (own_bridge counts links and netns files)."""
+    ok("network", "create", "--subnet", str(USER_SUBNETS[6]), "clash")
+    try:
+        with _host_address(f"{USER_SUBNETS[6][200]}/24"):
+            res = tuidock("run", "--rm", "--network", "clash", image, "true")
+        assert_clean_error(res)
+        assert "overlaps a route or address already on the host" in res.err
+        assert ok("run", "--rm", "--network", "clash", image, "echo", "fine") == "fine\n"
+    finally:
+        tuidock("network", "rm", "clash")
+
+
 def test_user_network_name_resolution(image: str, tuidock_root: Path) -> None:
-    net_id = ok("network", "create", "--subnet", "10.89.253.0/24", "appnet").strip()
+    net_id = ok("network", "create", "--subnet", str(USER_SUBNETS[0]), "appnet").strip()
     assert len(net_id) == 64
-    assert_clean_error(tuidock("network", "create", "--subnet", "10.89.253.0/25", "other"))
+    half = str(next(USER_SUBNETS[0].subnets()))  # overlaps appnet's
+    assert_clean_error(tuidock("network", "create", "--subnet", half, "other"))
     bridge = json.loads(ok("network", "inspect", "appnet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]
     web = run_httpd(image, "--name", "web", "--network", "appnet", text="by name")
-    assert ipaddress.IPv4Address(container_ip(web, tuidock_root)) in ipaddress.IPv4Network(
-        "10.89.253.0/24"
-    )
+    assert ipaddress.IPv4Address(container_ip(web, tuidock_root)) in USER_SUBNETS[0]
     # The client is created after the server: it learns the server's name...
     out = ok("run", "--rm", "--name", "client", "--network", "appnet", image, "wget", "-qO-", "web")
     assert out == "by name\n"
@@ -356,14 +464,29 @@ def _all_links() -> set[str]:
 
 
 def test_publish_parsing_and_docker_mac() -> None:
+    from tuidock.errors import UsageError
     from tuidock.runtime.network import mac_for
     from tuidock.runtime.network.ports import PortMapping, exposed_ports, parse_publish
 
-    assert parse_publish("8080:80") == PortMapping(80, "tcp", "", 8080)
-    assert parse_publish("127.0.0.1::53/udp") == PortMapping(53, "udp", "127.0.0.1", 0)
-    assert parse_publish("80") == PortMapping(80, "tcp", "", 0)
-    for bad in ("http", "1.2.3:80:80", "70000:80", "80/sctp"):
-        with pytest.raises(Exception, match="invalid"):
+    assert parse_publish("8080:80") == [PortMapping(80, "tcp", "", 8080)]
+    assert parse_publish("127.0.0.1::53/udp") == [PortMapping(53, "udp", "127.0.0.1", 0)]
+    assert parse_publish("80") == [PortMapping(80, "tcp", "", 0)]
+    assert parse_publish("8000-8001:80-81/udp") == [
+        PortMapping(80, "udp", "", 8000),
+        PortMapping(81, "udp", "", 8001),
+    ]
+    assert parse_publish("10.0.0.1:8000-8001:80-81") == [
+        PortMapping(80, "tcp", "10.0.0.1", 8000),
+        PortMapping(81, "tcp", "10.0.0.1", 8001),
+    ]
+    assert parse_publish("80-81") == [PortMapping(80), PortMapping(81)]
+    # One container port and a host range: the first free port of the range (Docker).
+    assert parse_publish("8000-8010:80") == [PortMapping(80, "tcp", "", 8000, 8010)]
+    for bad in ("http", "1.2.3:80:80", "70000:80", "80/sctp", "81-80", "8000-:80", "80-"):
+        with pytest.raises(UsageError, match="invalid"):
+            parse_publish(bad)
+    for bad in ("8000-8002:80-81", "8000:80-81", "8000-8001:80-82/udp"):
+        with pytest.raises(UsageError, match="Invalid ranges specified for container and host"):
             parse_publish(bad)
     assert exposed_ports({"80/tcp": {}, "53/udp": {}}) == [
         PortMapping(80, "tcp"),
@@ -379,7 +502,7 @@ def _ipam_table(root: Path, network: str) -> dict[str, str]:
 
 def test_network_alias_resolves_for_peers(image: str, tuidock_root: Path) -> None:
     assert_clean_error(tuidock("run", "--rm", "--network-alias", "x", image, "true"))
-    ok("network", "create", "--subnet", "10.89.250.0/24", "aliasnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[1]), "aliasnet")
     bridge = json.loads(ok("network", "inspect", "aliasnet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]
@@ -408,8 +531,8 @@ def test_network_alias_resolves_for_peers(image: str, tuidock_root: Path) -> Non
 
 
 def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) -> None:
-    ok("network", "create", "--subnet", "10.89.249.0/24", "frontnet")
-    ok("network", "create", "--subnet", "10.89.248.0/24", "backnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[2]), "frontnet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[3]), "backnet")
     bridges = {  # two names at once (the lazy parser once took the second for a command)
         n["Options"]["com.docker.network.bridge.name"]
         for n in json.loads(ok("network", "inspect", "frontnet", "backnet"))
@@ -418,15 +541,28 @@ def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) 
     try:
         web = run_httpd(image, "--name", "web", "--network", "frontnet", text="connected")
         db = ok("run", "-d", "--name", "db", "--network", "backnet", image, "sleep", "60").strip()
-        stopped = ok("create", "--name", "idle", "--network", "frontnet", image, "true").strip()
-        res = tuidock("network", "connect", "backnet", "idle")
-        assert_clean_error(res)
-        assert "not running" in res.err
+        # A created (not running) container: recorded now, made at its start (Docker).
+        stopped = ok("create", "--name", "idle", "--network", "frontnet", image, "sleep", "60")
+        stopped = stopped.strip()
+        ok("network", "connect", "backnet", "idle")
+        assert not any(ln.startswith(f"td{stopped[:8]}") for ln in _all_links())
+        idle_ip = next(a for a, c in _ipam_table(tuidock_root, "backnet").items() if c == stopped)
+        assert f"{idle_ip}\tidle" in (tuidock_root / "containers" / db / "hosts").read_text()
+        settings = json.loads(ok("inspect", "idle"))[0]["NetworkSettings"]
+        assert set(settings["Networks"]) == {"frontnet", "backnet"}
+        ok("start", "idle")
+        out = ok("exec", "idle", "ip", "-4", "-o", "addr", "show", "eth1")
+        assert f"inet {idle_ip}/24" in out
+        ok("exec", "idle", "ping", "-c1", "-W2", "db")
+        ok("stop", "-t", "0", "idle")
+        ok("network", "disconnect", "backnet", "idle")  # stopped: the record goes
+        assert stopped not in _ipam_table(tuidock_root, "backnet").values()
+        assert "idle" not in (tuidock_root / "containers" / db / "hosts").read_text()
 
         ok("network", "connect", "--alias", "webby", "backnet", "web")
         assert ok("exec", "web", "ls", "/sys/class/net").split() == ["eth0", "eth1", "lo"]
         back_ip = next(a for a, c in _ipam_table(tuidock_root, "backnet").items() if c == web)
-        assert ipaddress.IPv4Address(back_ip) in ipaddress.IPv4Network("10.89.248.0/24")
+        assert ipaddress.IPv4Address(back_ip) in USER_SUBNETS[3]
         out = ok("exec", "web", "ip", "-4", "-o", "addr", "show", "eth1")
         assert f"inet {back_ip}/24" in out
         # Peers on the new network reach it by name and alias; it reaches them by name.
@@ -479,7 +615,7 @@ def test_network_connect_and_disconnect_running(image: str, tuidock_root: Path) 
 
 
 def test_network_connect_then_monitor_killed_is_reconciled(image: str, tuidock_root: Path) -> None:
-    ok("network", "create", "--subnet", "10.89.247.0/24", "sidenet")
+    ok("network", "create", "--subnet", str(USER_SUBNETS[4]), "sidenet")
     bridge = json.loads(ok("network", "inspect", "sidenet"))[0]["Options"][
         "com.docker.network.bridge.name"
     ]
@@ -519,3 +655,56 @@ def test_inspect_network_settings_on_bridge(image: str, tuidock_root: Path) -> N
     ns = json.loads(ok("inspect", none))[0]["NetworkSettings"]
     assert ns["Networks"] == {"none": {}}
     ok("rm", "-f", cid, none)
+
+
+def test_ipv6_dual_stack_user_network(image: str, tuidock_root: Path) -> None:
+    """`network create --ipv6`: each container gets an IPv6 address besides its IPv4
+    one (same host number), a v6 default route, and peers' names resolve to both."""
+    res = tuidock("network", "create", "--subnet", "fd00:1::/64", "v6bad")
+    assert_clean_error(res)
+    assert "--ipv6" in res.err
+    from tuidock.runtime.network.hostroutes import first_free
+
+    pid = os.getpid()
+    v6 = first_free(
+        (ipaddress.IPv6Network(f"fd{pid % 256:02x}:{pid % 65536:x}:{i:x}::/64") for i in range(99)),
+        [],
+    )
+    assert v6 is not None
+    ok("network", "create", "--ipv6", "--subnet", str(USER_SUBNETS[5]), "--subnet", str(v6), "ds")
+    ok("network", "create", "--ipv6", "auto6")  # a free fdXX::/64 of its own
+    doc = json.loads(ok("network", "inspect", "ds", "auto6"))
+    assert doc[0]["EnableIPv6"] is True
+    assert [c["Subnet"] for c in doc[0]["IPAM"]["Config"]] == [str(USER_SUBNETS[5]), str(v6)]
+    auto = ipaddress.IPv6Network(doc[1]["IPAM"]["Config"][1]["Subnet"])
+    assert auto.prefixlen == 64 and auto.subnet_of(ipaddress.IPv6Network("fd00::/8"))
+    bridge = doc[0]["Options"]["com.docker.network.bridge.name"]
+    try:
+        web = run_httpd(image, "--name", "web6", "--network", "ds", text="over v6")
+        ip4 = ipaddress.IPv4Address(container_ip(web, tuidock_root))
+        ip6 = v6.network_address + (int(ip4) - int(USER_SUBNETS[5].network_address))
+        settings = json.loads(ok("inspect", web))[0]["NetworkSettings"]["Networks"]["ds"]
+        assert settings["GlobalIPv6Address"] == str(ip6)
+        assert settings["IPv6Gateway"] == str(v6[1]) and settings["GlobalIPv6PrefixLen"] == 64
+        out = ok("exec", web, "sh", "-c", "ip -6 -o addr show eth0; ip -6 route; cat /etc/hosts")
+        assert f"inet6 {ip6}/64" in out and f"default via {v6[1]} dev eth0" in out
+        assert f"{ip6}\t" in out  # its own name on its v6 address
+        client = "ip -6 -o addr show eth0 && ping -6 -c1 -W2 web6 >/dev/null"
+        client += f" && wget -qO- http://[{ip6}]/ && grep web6 /etc/hosts"
+        out = ok("run", "--rm", "--network", "ds", image, "sh", "-c", client)
+        assert "over v6" in out
+        assert f"{ip6}\tweb6" in out and f"{ip4}\tweb6" in out
+        info = json.loads(ok("network", "inspect", "ds"))[0]["Containers"][web]
+        assert info["IPv6Address"] == f"{ip6}/64"
+        # `network connect` to a dual-stack network: eth1 gets both families.
+        other = ok("run", "-d", image, "sleep", "60").strip()
+        ok("network", "connect", "ds", other)
+        conn = json.loads(ok("inspect", other))[0]["NetworkSettings"]["Networks"]["ds"]
+        out = ok("exec", other, "ip", "-6", "-o", "addr", "show", "eth1")
+        assert f"inet6 {conn['GlobalIPv6Address']}/64" in out
+        ok("exec", other, "ping", "-6", "-c1", "-W2", str(ip6))
+        ok("rm", "-f", other)
+        ok("rm", "-f", web)
+        assert bridge not in _all_links()
+    finally:
+        tuidock("network", "rm", "ds", "auto6")

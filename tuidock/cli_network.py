@@ -18,7 +18,14 @@ def _build(p: argparse.ArgumentParser) -> None:
     p.set_defaults(subparser=p)
     nsub = p.add_subparsers(dest="network_command", metavar="COMMAND")
     c = nsub.add_parser("create", help="Create a network")
-    c.add_argument("--subnet", help="IPv4 subnet in CIDR form (default: a free 10.89.X.0/24)")
+    c.add_argument(
+        "--subnet",
+        action="append",
+        default=[],
+        help="Subnet in CIDR form, IPv4 and/or (with --ipv6) IPv6; may be repeated "
+        "(default: a free 10.89.X.0/24, and a free fdXX::/64)",
+    )
+    c.add_argument("--ipv6", action="store_true", help="Enable IPv6 (dual stack)")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
     c.add_argument("name", metavar="NETWORK")
     c.set_defaults(handler=cmd_create)
@@ -33,7 +40,7 @@ def _build(p: argparse.ArgumentParser) -> None:
         r = nsub.add_parser(name, help="Remove networks" if name == "rm" else None)
         r.add_argument("names", nargs="+", metavar="NETWORK")
         r.set_defaults(handler=cmd_rm)
-    cn = nsub.add_parser("connect", help="Connect a running container to a network")
+    cn = nsub.add_parser("connect", help="Connect a container to a network")
     cn.add_argument("--alias", action="append", default=[], help="Network-scoped alias")
     cn.add_argument("network", metavar="NETWORK")
     cn.add_argument("container", metavar="CONTAINER")
@@ -55,9 +62,22 @@ def _root():  # -> Path
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    from tuidock.errors import UsageError
     from tuidock.runtime.network import usernets
 
-    print(usernets.create(_root(), args.name, args.subnet)["Id"])
+    by_version: dict[str, str] = {}
+    for text in args.subnet:
+        version = "6" if ":" in text else "4"
+        if version in by_version:
+            raise UsageError(
+                f"more than one IPv{version} subnet: {by_version[version]} and {text}",
+                "Give at most one IPv4 and one IPv6 --subnet.",
+            )
+        by_version[version] = text
+    config = usernets.create(
+        _root(), args.name, by_version.get("4"), args.ipv6, by_version.get("6")
+    )
+    print(config["Id"])
     return 0
 
 
@@ -76,15 +96,19 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(n["Name"])
         return 0
     rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE")]
-    rows += [(n["Id"][:12], n["Name"], n["Driver"], n["Subnet"], n["Bridge"]) for n in nets]
+    rows += [(n["Id"][:12], n["Name"], n["Driver"], _subnets(n), n["Bridge"]) for n in nets]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
 
 
+def _subnets(net: dict) -> str:
+    return ",".join(filter(None, [net["Subnet"], net.get("Subnet6")]))
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from tuidock.runtime.network import network_config, usernets
+    from tuidock.runtime.network import ipv6_fields, network_config, usernets
 
     root = _root()
     out = []
@@ -98,13 +122,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 ].lstrip("/")
             except (OSError, ValueError, KeyError):
                 continue
-            containers[cid] = {"Name": cname, "IPv4Address": f"{ip}/{cfg['Subnet'].split('/')[1]}"}
+            containers[cid] = {
+                "Name": cname,
+                "IPv4Address": f"{ip}/{cfg['Subnet'].split('/')[1]}",
+                "IPv6Address": "",
+            }
+            v6 = ipv6_fields(cfg, ip)
+            if v6:
+                containers[cid]["IPv6Address"] = (
+                    f"{v6['GlobalIPv6Address']}/{v6['GlobalIPv6PrefixLen']}"
+                )
+        ipam = [{"Subnet": cfg["Subnet"], "Gateway": cfg["Gateway"]}]
+        if cfg.get("Subnet6"):
+            ipam.append({"Subnet": cfg["Subnet6"], "Gateway": cfg["Gateway6"]})
         out.append(
             {
                 "Name": cfg["Name"],
                 "Id": cfg["Id"],
                 "Driver": cfg["Driver"],
-                "IPAM": {"Config": [{"Subnet": cfg["Subnet"], "Gateway": cfg["Gateway"]}]},
+                "EnableIPv6": bool(cfg.get("EnableIPv6")),
+                "IPAM": {"Config": ipam},
                 "Options": {"com.docker.network.bridge.name": cfg["Bridge"]},
                 "Containers": containers,
             }
@@ -134,8 +171,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    """A running container gets one more interface (eth1, ...) on a user network;
-    stopped ones are refused (their netns exists only while they run)."""
+    """The container gets one more interface (eth1, ...) on a user network: at once
+    if it runs, else from its next start (recorded in its network.json)."""
     import re
 
     from tuidock.engine import default_engine
@@ -148,12 +185,6 @@ def cmd_connect(args: argparse.Namespace) -> int:
     containers = default_engine().containers
     cid = containers.resolve(args.container)
     with containers.store.op_lock(cid):
-        if containers.store.state(cid)["Status"] not in ("running", "paused", "restarting"):
-            raise UsageError(
-                f"container {args.container} is not running: network connect needs a "
-                "running container",
-                "Start it first (`tuidock start`), then connect it.",
-            )
         endpoint.connect(containers.engine.root, cid, args.network, args.alias)
     return 0
 

@@ -394,6 +394,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     from tuidock.runtime.sysinfo import info
 
     doc = info(default_engine())
+    from tuidock.runtime.network.nat import host_settings, info_lines  # issue 7
+
+    doc["Network"] = host_settings()
     if args.format:
         print_formatted(args.format, [doc])
         return 0
@@ -417,6 +420,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"Total Memory: {human_binary_size(doc['MemTotal'])}",
         f"Name: {doc['Name']}",
         f"Data Root Dir: {doc['DockerRootDir']}",
+        *info_lines(doc["Network"]),
     ]
     print("\n".join(" " + line for line in lines))
     return 0

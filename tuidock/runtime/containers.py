@@ -202,7 +202,10 @@ class Containers:
         spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
         if opts.network.startswith("container:"):
             spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
-        (cdir / "hosts").write_text(etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts))
+        hosts = etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts)
+        if ep and ep.get("GlobalIPv6Address"):  # issue 7: dual-stack user network
+            hosts += f"{ep['GlobalIPv6Address']}\t{hostname}\n"
+        (cdir / "hosts").write_text(hosts)
         (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
         if ep and ep["NetworkID"] != "bridge":
             from tuidock.runtime.network.ipam import Ipam
@@ -346,7 +349,7 @@ class Containers:
         """issue 7: allocate the bridge address, record the endpoint in network.json."""
         from tuidock.runtime.network import endpoint, ports
 
-        mappings = [ports.parse_publish(p) for p in opts.publish]
+        mappings = [m for p in opts.publish for m in ports.parse_publish(p)]
         if opts.publish_all:
             mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
         config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)

@@ -184,6 +184,9 @@ def network_settings(config: dict, state: dict, cdir: Path) -> dict:
             "IPAddress": e["IPAddress"],
             "IPPrefixLen": e["PrefixLen"],
             "MacAddress": e["MacAddress"],
+            "IPv6Gateway": e.get("IPv6Gateway", ""),
+            "GlobalIPv6Address": e.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": e.get("GlobalIPv6PrefixLen", 0),
         }
 
     out["Networks"] = {ep["NetworkID"]: one(ep)}

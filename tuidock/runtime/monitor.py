@@ -271,6 +271,12 @@ class Monitor:
         """Tear the endpoint down; give the address back if the container is gone."""
         if self.net is not None:
             try:
+                from tuidock.runtime import syscalls as sc
+
+                # The NAT update (nat.py) runs `nft`: a fork into the container's pid
+                # namespace fails (ENOMEM) once its PID 1 is gone; fork into ours.
+                with contextlib.suppress(OSError):
+                    sc.setns(self.pidns_fd, sc.CLONE_NEWPID)
                 self.net.down()
             except Exception:
                 self.log("network teardown failed (reconciled later):\n" + _traceback())

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.runtime import paths
-from tuidock.runtime.network import mac_for
+from tuidock.runtime.network import ipv6_fields, mac_for
 
 if TYPE_CHECKING:
     from tuidock.runtime.network.ports import PortMapping
@@ -55,6 +55,7 @@ def plan(
         # 15-character limit on interface names: "td" + 8 hex digits is unique enough
         # among the containers of one host (a clash fails the start, never leaks).
         "Veth": f"td{cid[:8]}",
+        **ipv6_fields(cfg, ip),
         "Ports": [p.to_dict() for p in ports],
         # --network-alias: extra names peers' /etc/hosts give this address (usernets).
         "Aliases": list(aliases or []),
@@ -243,12 +244,12 @@ def _set_record(cid: str, network: str, extra: dict | None) -> None:
 
 
 def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None) -> dict:
-    """Join running container `cid` (its netns exists) to user network `network`."""
+    """Join container `cid` to user network `network`: now if it runs, else at its
+    next start (as Docker)."""
     import hashlib
     import itertools
 
     from tuidock.errors import Conflict, UsageError
-    from tuidock.runtime.network import links
     from tuidock.runtime.network.ipam import Ipam
 
     cdir = root / "containers" / cid
@@ -264,8 +265,9 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
     connected = ep.setdefault("Connected", {})
     if name == ep["NetworkID"] or name in connected:
         raise Conflict(f"container {cid[:12]} is already connected to network {name}")
-    if not os.path.exists(ep["NetnsPath"]) or not (_net_dir() / f"{cid}.json").exists():
-        raise UsageError("the container's network is not up (is it running?)")
+    # Up only while its monitor holds the record; a created or stopped container gets
+    # the endpoint recorded in network.json and made by Attachment.up() at start.
+    live = os.path.exists(ep["NetnsPath"]) and (_net_dir() / f"{cid}.json").exists()
     ip = ipam.allocate(cid)
     used = {e.get("Ifname") for e in connected.values()}
     extra = {
@@ -277,13 +279,17 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
         "MacAddress": mac_for(ip),
         "Veth": f"td{cid[:8]}{hashlib.sha256(name.encode()).hexdigest()[:4]}",
         "Ifname": next(f"eth{i}" for i in itertools.count(1) if f"eth{i}" not in used),
+        **ipv6_fields(ipam.config, ip),
         "Aliases": list(aliases or []),
     }
     connected[name] = extra
     try:
         _save(cdir, ep)
-        _set_record(cid, name, extra)
-        links.attach_extra(extra, ep["NetnsPath"])
+        if live:
+            from tuidock.runtime.network import links
+
+            _set_record(cid, name, extra)
+            links.attach_extra(extra, ep["NetnsPath"])
     except BaseException:
         connected.pop(name, None)
         _set_record(cid, name, None)
@@ -312,10 +318,11 @@ def disconnect(root: Path, cid: str, network: str) -> None:
             )
         raise UsageError(f"container {cid[:12]} is not connected to network {name}")
     extra = connected.pop(name)
-    from tuidock.runtime.network import links
+    if (_net_dir() / f"{cid}.json").exists():  # running: its veth goes now
+        from tuidock.runtime.network import links
 
-    links.detach_extra(extra)
-    _set_record(cid, name, None)
+        links.detach_extra(extra)
+        _set_record(cid, name, None)
     _save(cdir, ep)
     peers = ipam.table()
     ipam.release(cid)  # peers forget this container's line

@@ -5,7 +5,8 @@ costs ~0.25 s to import here, which `ps` or `images` must never pay.
 
 Bridge lifetime: the bridge is created by the first container that needs
 it and deleted by the last one's teardown when no port is enslaved to it
-any more (as netavark does), so an idle host carries nothing of ours.
+any more (as netavark does), so an idle host carries nothing of ours. The bridge's
+outbound NAT rules (nat.py) come and go with it.
 Create/delete of the bridge and veth enslaving run under a host-wide flock
 (/run/lock/tuidock-<bridge>.lock): two data roots may share the bridge.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +51,8 @@ def _light_pyroute2() -> None:
 _light_pyroute2()
 from pyroute2.iproute.linux import IPRoute  # noqa: E402 - after the light package above
 from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+
+IFA_F_NODAD = 0x02  # linux/if_addr.h
 
 
 def create_netns(path: str) -> None:
@@ -94,14 +99,54 @@ def bridge_lock(bridge: str) -> Iterator[None]:
 
 
 def _ensure_bridge(ipr: IPRoute, ep: dict) -> int:
+    """The bridge's index, creating it (with its NAT rules, nat.py) if needed."""
+    from tuidock.runtime.network import nat
+
     found = ipr.link_lookup(ifname=ep["Bridge"])
     if found:
-        return found[0]
-    ipr.link("add", ifname=ep["Bridge"], kind="bridge")
-    idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
-    ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
-    ipr.link("set", index=idx, state="up")
+        idx = found[0]
+    else:
+        _check_subnet_free(ep)
+        ipr.link("add", ifname=ep["Bridge"], kind="bridge")
+        idx = ipr.link_lookup(ifname=ep["Bridge"])[0]
+        ipr.addr("add", index=idx, address=ep["Gateway"], prefixlen=ep["PrefixLen"])
+        if ep.get("IPv6Gateway"):
+            _add_v6(ipr, idx, ep["IPv6Gateway"], ep["GlobalIPv6PrefixLen"])
+        ipr.link("set", index=idx, state="up")
+    if not (nat.RECORDS / ep["Bridge"]).exists():  # also heals a crash right after "add"
+        subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
+        nat.bridge_up(ep["Bridge"], str(subnet))
     return idx
+
+
+def _check_subnet_free(ep: dict) -> None:
+    """Refuse to bring up a bridge whose subnet a host route or address already uses
+    (another data root's bridge, a VPN...): both would break. Subnets are chosen
+    free at definition time, but a route may have appeared since."""
+    from tuidock.errors import UsageError
+    from tuidock.runtime.network.hostroutes import first_free
+
+    subnet = ipaddress.IPv4Interface(f"{ep['Gateway']}/{ep['PrefixLen']}").network
+    if first_free([subnet], []) is None:
+        raise UsageError(
+            f"subnet {subnet} of network {ep.get('NetworkID', '?')} overlaps a route or "
+            "address already on the host",
+            "Remove the network and create it again (a free subnet is picked), or give "
+            "another one with --subnet (TUIDOCK_BRIDGE_SUBNET for the default bridge).",
+        )
+
+
+def _add_v6(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    """An IPv6 address usable at once: no duplicate address detection (IPAM already
+    made it unique), which would otherwise hold it "tentative" for a second or more."""
+    ipr.addr(
+        "add",
+        index=index,
+        address=address,
+        prefixlen=prefixlen,
+        family=socket.AF_INET6,
+        flags=IFA_F_NODAD,
+    )
 
 
 def attach(ep: dict) -> None:
@@ -125,8 +170,12 @@ def attach(ep: dict) -> None:
             eth0 = ns.link_lookup(ifname="eth0")[0]
             ns.link("set", index=eth0, address=ep["MacAddress"])
             ns.addr("add", index=eth0, address=ep["IPAddress"], prefixlen=ep["PrefixLen"])
+            if ep.get("GlobalIPv6Address"):
+                _add_v6(ns, eth0, ep["GlobalIPv6Address"], ep["GlobalIPv6PrefixLen"])
             ns.link("set", index=eth0, state="up")
             ns.route("add", dst="default", gateway=ep["Gateway"])
+            if ep.get("IPv6Gateway"):
+                ns.route("add", dst="::/0", gateway=ep["IPv6Gateway"], family=socket.AF_INET6)
     except BaseException:
         detach(ep)
         raise
@@ -151,6 +200,8 @@ def attach_extra(sub: dict, netns: str) -> None:
             idx = ns.link_lookup(ifname=sub["Ifname"])[0]
             ns.link("set", index=idx, address=sub["MacAddress"])
             ns.addr("add", index=idx, address=sub["IPAddress"], prefixlen=sub["PrefixLen"])
+            if sub.get("GlobalIPv6Address"):
+                _add_v6(ns, idx, sub["GlobalIPv6Address"], sub["GlobalIPv6PrefixLen"])
             ns.link("set", index=idx, state="up")
     except BaseException:
         detach_extra(sub)
@@ -172,16 +223,22 @@ def _drop_empty_bridge(ipr: IPRoute, bridge: str) -> None:
         if not ports:
             with contextlib.suppress(NetlinkError):
                 ipr.link("del", index=found[0])
+    if not ipr.link_lookup(ifname=bridge):
+        from tuidock.runtime.network import nat
+
+        nat.bridge_down(bridge)  # its rules go with it (no-op if it had none)
 
 
 def detach(ep: dict) -> None:
     """Undo attach() and every attach_extra() of ep["Connected"]; every step
     tolerates what is already gone."""
-    for sub in (ep.get("Connected") or {}).values():
-        detach_extra(sub)
-    with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
-        with contextlib.suppress(NetlinkError):
-            # Deleting one end of a veth deletes its peer in the netns too.
-            ipr.link("del", ifname=ep["Veth"])
-        _drop_empty_bridge(ipr, ep["Bridge"])
-    remove_netns(ep["NetnsPath"])
+    try:
+        for sub in (ep.get("Connected") or {}).values():
+            detach_extra(sub)
+        with bridge_lock(ep["Bridge"]), IPRoute() as ipr:
+            with contextlib.suppress(NetlinkError):
+                # Deleting one end of a veth deletes its peer in the netns too.
+                ipr.link("del", ifname=ep["Veth"])
+            _drop_empty_bridge(ipr, ep["Bridge"])
+    finally:
+        remove_netns(ep["NetnsPath"])  # even if a NAT update failed

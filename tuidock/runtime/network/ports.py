@@ -1,4 +1,4 @@
-"""Published ports: `-p`/`-P` parsing and the userland proxy.
+"""Published ports: `-p`/`-P` parsing (ranges too) and the userland proxy.
 
 Why a userland proxy and not iptables/nftables DNAT: with no daemon, a rule
 outlives a monitor killed by SIGKILL until some later command notices; a
@@ -18,6 +18,7 @@ and reports the ports it bound (host port 0 = an ephemeral one) over a pipe.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -34,7 +35,7 @@ from tuidock.errors import UsageError
 
 _SPEC_RE = re.compile(
     r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:]*\]|):)??"
-    r"(?:(?P<host>\d*):)?(?P<ctr>\d+)(?:/(?P<proto>tcp|udp))?$"
+    r"(?:(?P<host>[\d-]*):)?(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$"
 )
 UDP_IDLE = 60.0
 
@@ -45,6 +46,8 @@ class PortMapping:
     protocol: str = "tcp"
     host_ip: str = ""
     host_port: int = 0  # 0: the kernel picks one
+    # -p 8000-8010:80: the first free port of host_port..host_port_end (Docker's rule)
+    host_port_end: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,12 +60,27 @@ def _port(text: str, what: str, allow_zero: bool = False) -> int:
     return value
 
 
-def parse_publish(spec: str) -> PortMapping:
-    """`[ip:][hostPort:]containerPort[/tcp|udp]` (Docker's -p, without ranges)."""
+def _port_range(text: str, what: str, allow_zero: bool = False) -> tuple[int, int]:
+    """ "80" or "80-81" -> (first, last)."""
+    first, dash, last = text.partition("-")
+    if not first.isdigit() or (dash and not last.isdigit()):
+        raise UsageError(f"invalid {what} port: {text}", "Use PORT or START-END.")
+    lo = _port(first, what, allow_zero)
+    hi = _port(last, what) if dash else lo
+    if hi < lo:
+        raise UsageError(f"invalid {what} port range: {text} (end before start)")
+    return lo, hi
+
+
+def parse_publish(spec: str) -> list[PortMapping]:
+    """`[ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]`, Docker's -p: one mapping
+    per container port. Ranges pair up port by port and must have the same size,
+    except that one container port may take the first free port of a host range."""
     m = _SPEC_RE.match(spec.strip())
     if not m:
         raise UsageError(
-            f"invalid publish spec: {spec!r}", "Use [ip:]hostPort:containerPort[/tcp|udp]."
+            f"invalid publish spec: {spec!r}",
+            "Use [ip:][hostPort[-end]:]containerPort[-end][/tcp|udp].",
         )
     ip = (m.group("ip") or "").strip("[]")
     if ip:
@@ -70,12 +88,21 @@ def parse_publish(spec: str) -> PortMapping:
             socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
         except OSError:
             raise UsageError(f"invalid IP address in publish spec: {spec!r}") from None
-    return PortMapping(
-        container_port=_port(m.group("ctr"), "container"),
-        protocol=m.group("proto") or "tcp",
-        host_ip=ip,
-        host_port=_port(m.group("host") or "0", "host", allow_zero=True),
-    )
+    proto = m.group("proto") or "tcp"
+    ctr, host = m.group("ctr"), m.group("host") or ""
+    c_lo, c_hi = _port_range(ctr, "container")
+    h_lo, h_hi = _port_range(host, "host", allow_zero=True) if host else (0, 0)
+    if host and h_hi - h_lo != c_hi - c_lo:
+        if c_hi != c_lo:
+            raise UsageError(
+                f"Invalid ranges specified for container and host Ports: {ctr} and {host}",
+                "Give ranges of the same size, e.g. 8000-8001:80-81.",
+            )
+        return [PortMapping(c_lo, proto, ip, h_lo, h_hi)]
+    return [
+        PortMapping(port, proto, ip, h_lo + i if host else 0)
+        for i, port in enumerate(range(c_lo, c_hi + 1))
+    ]
 
 
 def exposed_ports(exposed: dict) -> list[PortMapping]:
@@ -92,8 +119,11 @@ def port_bindings(mappings: list[PortMapping]) -> dict:
     """HostConfig.PortBindings as Docker writes it ("" host port: an ephemeral one)."""
     out: dict[str, list] = {}
     for m in mappings:
+        host = str(m.host_port) if m.host_port else ""
+        if m.host_port_end:
+            host += f"-{m.host_port_end}"
         out.setdefault(f"{m.container_port}/{m.protocol}", []).append(
-            {"HostIp": m.host_ip, "HostPort": str(m.host_port) if m.host_port else ""}
+            {"HostIp": m.host_ip, "HostPort": host}
         )
     return out
 
@@ -173,32 +203,49 @@ async def _serve(container_ip: str, mappings: list[dict], ready_w: int) -> None:
     keep: list[object] = []
     try:
         for m in mappings:
-            host_ip = m["host_ip"] or "0.0.0.0"
-            family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+            sock = _bind(m)
             if m["protocol"] == "tcp":
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host_ip, m["host_port"]))
                 target = (container_ip, m["container_port"])
                 server = await asyncio.start_server(
                     lambda r, w, t=target: _tcp_client(r, w, t), sock=sock, backlog=128
                 )
                 keep.append(server)
             else:
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                sock.bind((host_ip, m["host_port"]))
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda t=(container_ip, m["container_port"]): _UdpFront(t), sock=sock
                 )
                 keep.append(transport)
-            bound.append({**m, "host_port": sock.getsockname()[1]})
+            bound.append({**m, "host_port": sock.getsockname()[1], "host_port_end": 0})
     except OSError as exc:
-        where = f"{m['host_ip'] or '0.0.0.0'}:{m['host_port']}/{m['protocol']}"
+        ports = str(m["host_port"])
+        if m.get("host_port_end"):
+            ports += f"-{m['host_port_end']}"
+        where = f"{m['host_ip'] or '0.0.0.0'}:{ports}/{m['protocol']}"
         os.write(ready_w, json.dumps({"error": f"{where}: {exc.strerror}"}).encode() + b"\n")
         return
     os.write(ready_w, json.dumps({"ports": bound}).encode() + b"\n")
     os.close(ready_w)
     await asyncio.Event().wait()  # until SIGKILL
+
+
+def _bind(m: dict) -> socket.socket:
+    """A socket bound for mapping `m`; with a host range, on its first free port."""
+    host_ip = m["host_ip"] or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    kind = socket.SOCK_STREAM if m["protocol"] == "tcp" else socket.SOCK_DGRAM
+    last = m.get("host_port_end") or m["host_port"]
+    for port in range(m["host_port"], last + 1):
+        sock = socket.socket(family, kind)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host_ip, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or port == last:
+                raise
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

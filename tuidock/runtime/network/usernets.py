@@ -38,7 +38,12 @@ def _config_path(root: Path, name: str) -> Path:
     return networks_dir(root) / f"net-{name}.json"
 
 
-def create(root: Path, name: str, subnet: str | None = None) -> dict:
+def create(
+    root: Path, name: str, subnet: str | None = None, ipv6: bool = False, subnet6: str | None = None
+) -> dict:
+    """Define user network `name`: an IPv4 /24 (given or the first free one) and,
+    with `ipv6`, an IPv6 subnet too (given, or a free /64 of fd00::/8 derived
+    from the name and data root, a Unique Local Address as RFC 4193 wants)."""
     if name in RESERVED or name.startswith("container:"):
         raise UsageError(f"network name {name!r} is reserved")
     if not _NAME_RE.match(name) or len(name) > 64:
@@ -62,23 +67,59 @@ def create(root: Path, name: str, subnet: str | None = None) -> dict:
             if clash:
                 raise Conflict(f"subnet {net} overlaps with {clash[0]} of another network")
         else:
-            # The next free /24 of 10.89.0.0/16 below the default bridge's 10.89.128/24.
-            net = next(
-                (
-                    c
-                    for i in range(1, 128)
-                    if not any(
-                        (c := ipaddress.IPv4Network(f"10.89.{i}.0/24")).overlaps(u) for u in used
-                    )
-                ),
-                None,
-            )  # type: ignore[assignment]
-            if net is None:
-                raise Conflict("no free /24 left in 10.89.0.0/16; give one with --subnet")
+            # The first /24 of 10.89.1-127.0 that no network of this root and no
+            # host route or address overlaps (below the default bridge's 10.89.128/24).
+            from tuidock.runtime.network.hostroutes import first_free
+
+            pool = (ipaddress.IPv4Network(f"10.89.{i}.0/24") for i in range(1, 128))
+            found = first_free(pool, used)
+            if found is None:
+                raise Conflict("no free /24 left in 10.89.0.0/17; give one with --subnet")
+            net = found
         digest = hashlib.sha256(f"{root.absolute()}:{name}".encode()).hexdigest()
         config = _new_config(name, f"tdn{digest[:8]}", net)
+        if ipv6 or subnet6:
+            if not ipv6:
+                raise UsageError(
+                    f"IPv6 subnet {subnet6} given without --ipv6", "Add --ipv6 to enable it."
+                )
+            net6 = _ipv6_subnet(root, subnet6, net, bytes.fromhex(digest))
+            config.update(
+                EnableIPv6=True, Subnet6=str(net6), Gateway6=str(net6.network_address + 1)
+            )
         atomic_write(_config_path(root, name), json.dumps(config, indent=2).encode())
     return config
+
+
+def _ipv6_subnet(
+    root: Path, given: str | None, net4: ipaddress.IPv4Network, digest: bytes
+) -> ipaddress.IPv6Network:
+    used = [ipaddress.IPv6Network(n["Subnet6"]) for n in all_networks(root) if n.get("Subnet6")]
+    if given:
+        try:
+            net6 = ipaddress.IPv6Network(given)
+        except ValueError as exc:
+            raise UsageError(f"invalid IPv6 subnet {given}: {exc}") from None
+        clash = [u for u in used if u.overlaps(net6)]
+        if clash:
+            raise Conflict(f"subnet {net6} overlaps with {clash[0]} of another network")
+    else:
+        from tuidock.runtime.network.hostroutes import first_free
+
+        # fdXX:XXXX:XXXX:YYYY::/64: a 40-bit global ID from the digest, then subnet IDs.
+        gid = int.from_bytes(digest[:5], "big")
+        pool = (
+            ipaddress.IPv6Network(((0xFD << 120) | (gid << 80) | (i << 64), 64))
+            for i in range(0x10000)
+        )
+        found = first_free(pool, used)
+        if found is None:
+            raise Conflict("no free IPv6 /64 found; give one with --subnet")
+        net6 = found
+    # Each IPv4 host number maps to the same one in the IPv6 subnet (ipv6_fields).
+    if 128 - net6.prefixlen < 32 - net4.prefixlen:
+        raise UsageError(f"IPv6 subnet {net6} is smaller than the IPv4 subnet {net4}")
+    return net6
 
 
 def all_networks(root: Path) -> list[dict]:
@@ -148,21 +189,26 @@ def _peer_line(root: Path, cid: str, ip: str) -> str | None:
     hostname = (config.get("Config") or {}).get("Hostname")
     if hostname and hostname not in names:
         names.append(hostname)
-    names += [a for a in _aliases(root, cid, ip) if a not in names]
-    return f"{ip}\t{' '.join(n for n in names if n)}\t{_tag(cid)}\n"
+    ep = _endpoint_with(root, cid, ip)
+    names += [a for a in ep.get("Aliases") or [] if a not in names]
+    text = " ".join(n for n in names if n)
+    lines = f"{ip}\t{text}\t{_tag(cid)}\n"
+    if ep.get("GlobalIPv6Address"):  # dual stack: the names resolve to both
+        lines += f"{ep['GlobalIPv6Address']}\t{text}\t{_tag(cid)}\n"
+    return lines
 
 
-def _aliases(root: Path, cid: str, ip: str) -> list[str]:
-    """--network-alias names of `cid`'s endpoint that has `ip` (its first network or
-    one joined by `network connect`), from its network.json."""
+def _endpoint_with(root: Path, cid: str, ip: str) -> dict:
+    """`cid`'s endpoint that has `ip` (its first network or one joined by `network
+    connect`) from its network.json: --network-alias names, IPv6 address."""
     try:
         ep = json.loads((root / "containers" / cid / "network.json").read_bytes())
     except (OSError, ValueError):
-        return []
+        return {}
     for one in [ep, *(ep.get("Connected") or {}).values()]:
         if one.get("IPAddress") == ip:
-            return list(one.get("Aliases") or [])
-    return []
+            return one
+    return {}
 
 
 def _rewrite(path: Path, drop: set[str], add: list[str]) -> None:
