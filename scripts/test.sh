@@ -2,7 +2,7 @@
 # The whole test suite, as root: installs what it needs, then runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in docker-registry skopeo umoci busybox htpasswd openssl tmux; do
+for tool in docker-registry skopeo umoci busybox htpasswd openssl tmux nft; do
     command -v "$tool" >/dev/null || { bash scripts/test-deps.sh; break; }
 done
 if [ ! -x .venv/bin/python ]; then
