@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, TuidockError
 from tuidock.humanize import rfc3339
-from tuidock.runtime import paths
+from tuidock.runtime import events, paths
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.blobstore import BlobStore
 from tuidock.runtime.imagestore import ImageRecord, ImageStore
@@ -83,7 +83,9 @@ class Engine:
         puller = Puller(self.images, self.blobs, self.layers, RegistriesConfig.load())
         # Shared: pulls run side by side; gc (rmi/prune) waits for them and vice versa.
         with file_lock(self.gc_lock, shared=True):
-            return puller.pull(ref, platform, progress)
+            result = puller.pull(ref, platform, progress)
+        events.record(self.root, "image", "pull", ref.familiar(), {"name": ref.familiar_name})
+        return result
 
     def login(self, server: str, user: str, password: str) -> None:
         """Check the credentials against the registry, then store them."""
@@ -169,7 +171,8 @@ class Engine:
             rec = index.resolve(source)
             index.untag(str(new))
             rec.repo_tags.append(str(new))
-            return rec
+        events.record(self.root, "image", "tag", rec.id, {"name": new.familiar()})
+        return rec
 
     # -- images: mounting ---------------------------------------------------------
 
@@ -253,6 +256,7 @@ class Engine:
         return report, errors
 
     def _remove_one(self, name: str, force: bool, report: RemoveReport) -> None:
+        done = len(report.untagged), len(report.deleted)
         with self.images.transaction() as index:
             rec, how = index.lookup(name)
             users = self.containers_using(rec.id)
@@ -292,6 +296,7 @@ class Engine:
                 if not users:
                     index.remove(rec.id)
                     report.deleted.append(rec.id)
+        events.record_image_removal(self.root, rec.id, report, *done)
 
     def prune_images(self, all_images: bool = False) -> RemoveReport:
         """`image prune`: dangling images, or with all_images every image no container uses."""
@@ -299,6 +304,7 @@ class Engine:
         with file_lock(self.gc_lock):
             with self.images.transaction() as index:
                 for rec in list(index.images.values()):
+                    done = len(report.untagged), len(report.deleted)
                     if (
                         not (all_images or rec.dangling)
                         or self.containers_using(rec.id)
@@ -311,6 +317,7 @@ class Engine:
                         report.untagged.append(familiar_digest(d))
                     index.remove(rec.id)
                     report.deleted.append(rec.id)
+                    events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
         return report
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
 from tuidock.runtime import attach as proto
-from tuidock.runtime import etcfiles, paths
+from tuidock.runtime import etcfiles, events, paths
 from tuidock.runtime.containerconfig import (
     CreateOptions,
     MountRequest,
@@ -173,6 +173,7 @@ class Containers:
 
                 endpoint.release(self.engine.root, cid)
             raise
+        events.record_container(self.engine.root, "create", cid, config)
         return cid, warnings
 
     def _prepare(self, cid: str, rec: object, config: dict, opts: CreateOptions) -> None:
@@ -404,6 +405,7 @@ class Containers:
         ours = theirs = None
         if attach:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            events.record_container(self.engine.root, "attach", cid)
         try:
             start_monitor(
                 str(cdir), status_w, theirs.fileno() if theirs else None, sock_path, prestarted
@@ -489,6 +491,7 @@ class Containers:
             raise TuidockError(f"cannot attach to container {cid[:12]}: {exc.strerror}") from None
         client = proto.AttachClient(sock)
         client.hello(stdin=stdin, stdout=stdout, stderr=stderr)
+        events.record_container(self.engine.root, "attach", cid)
         return client
 
     # -- stop, kill, restart -------------------------------------------------------------------
@@ -505,6 +508,7 @@ class Containers:
             timeout = config["Config"].get("StopTimeout", DEFAULT_STOP_TIMEOUT)
         # Recorded before any signal: the monitor must not restart what we stop.
         state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, config, signal=int(sig))
         with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
             # Twice at most: PID 1 may have exited on its own and been restarted
             # just before our request landed; the monitor ends after that run.
@@ -514,6 +518,7 @@ class Containers:
                     if state["Status"] == "paused":
                         self._thaw(cid)  # a frozen process gets the signal only once thawed
                     if not pid1.wait(None if timeout < 0 else timeout):
+                        events.record_container(self.engine.root, "kill", cid, config, signal=9)
                         pid1.send(signal.SIGKILL)
                         pid1.wait(KILL_WAIT)
                 if monitor.wait(KILL_WAIT):
@@ -526,6 +531,7 @@ class Containers:
                     break
         with contextlib.suppress(NotFound):
             self.store.state(cid)  # reconciles, should the monitor have died meanwhile
+        events.record_container(self.engine.root, "stop", cid, config)
         return cid
 
     def kill(self, ref: str, sig: str | int = "KILL") -> str:
@@ -541,6 +547,7 @@ class Containers:
         fatal = signum in (signal.SIGKILL, stop_sig)
         if fatal:
             state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, config, signal=int(signum))
         with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
             if not pid1.send(signum):
                 raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
@@ -556,6 +563,7 @@ class Containers:
     def restart(self, ref: str, timeout: int | None = None) -> str:
         cid = self.stop(ref, timeout)
         self.start(cid)
+        events.record_container(self.engine.root, "restart", cid)
         return cid
 
     # -- remove ---------------------------------------------------------------------------------
@@ -581,8 +589,10 @@ class Containers:
                         "Use `tuidock rm -f` to kill and remove it.",
                     )
                 self._kill_for_removal(cid, state)
+            config = self.store.read_config(cid)
             destroy_cgroup(cid)
             self.store.remove_dir(cid)
+            events.record_container(self.engine.root, "destroy", cid, config)
             _release_network(self.engine.root, cid)  # issue 7
         if mounts:
             from tuidock.runtime.volumes import VolumeStore
@@ -592,6 +602,7 @@ class Containers:
 
     def _kill_for_removal(self, cid: str, state: dict) -> None:
         state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, signal=9)
         with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
             with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
                 pid1.send(signal.SIGKILL)
@@ -613,8 +624,10 @@ class Containers:
                 with self.store.op_lock(cid):
                     if self.store.state(cid)["Status"] in ACTIVE:
                         continue
+                    config = self.store.read_config(cid)
                     destroy_cgroup(cid)
                     self.store.remove_dir(cid)
+                    events.record_container(self.engine.root, "destroy", cid, config)
                     _release_network(self.engine.root, cid)  # issue 7
             except NotFound:
                 continue
@@ -692,7 +705,9 @@ class Containers:
 
     def rename(self, ref: str, new: str) -> str:
         cid = self.store.resolve(ref)
+        old = self.store.read_config(cid)["Name"].lstrip("/")
         self.store.rename(cid, new)
+        events.record_container(self.engine.root, "rename", cid, oldName=old)
         return cid
 
     def pause(self, ref: str) -> str:
@@ -705,6 +720,7 @@ class Containers:
                 raise Conflict(f"Container {cid} is not running")
             _cgroup(cid).freeze()
         self.store.update_state(cid, lambda s: s.update(Status="paused", Paused=True))
+        events.record_container(self.engine.root, "pause", cid)
         return cid
 
     def unpause(self, ref: str) -> str:
@@ -713,6 +729,7 @@ class Containers:
         if state["Status"] != "paused":
             raise Conflict(f"Container {cid} is not paused")
         self._thaw(cid)
+        events.record_container(self.engine.root, "unpause", cid)
         return cid
 
     def _thaw(self, cid: str) -> None:

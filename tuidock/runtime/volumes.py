@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
+from tuidock.runtime import events
 from tuidock.runtime.containerstore import now_rfc3339, write_json
 from tuidock.runtime.locking import file_lock
 
@@ -94,6 +95,7 @@ class VolumeStore:
                 "Scope": "local",
             }
             write_json(vdir / RECORD, record)
+        events.record(self.root, "volume", "create", name, {"driver": "local"})
         return record, True
 
     def inspect(self, name: str) -> dict:
@@ -133,6 +135,7 @@ class VolumeStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(vdir / RECORD)
             shutil.rmtree(vdir, ignore_errors=True)
+        events.record(self.root, "volume", "destroy", name, {"driver": "local"})
 
     def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
         """Unused volumes: anonymous ones only (Docker 23+), every one with `all_volumes`."""
