@@ -283,13 +283,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tuidock.engine import default_engine
-    from tuidock.runtime import ctrfs
+    from tuidock.runtime import ctrfs, events
 
     engine = default_engine()
     cid = engine.containers.resolve(args.container)
     layers = ctrfs.ContainerLayers.of(engine, cid)
     if args.output:
         ctrfs.export_to_file(layers, args.output)
+        events.record_container(engine.root, "export", cid)
         return 0
     if sys.stdout.isatty():
         raise UsageError(
@@ -299,6 +300,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     ctrfs.export_tar(layers, sys.stdout.buffer)
     sys.stdout.buffer.flush()
+    events.record_container(engine.root, "export", cid)
     return 0
 
 

@@ -124,6 +124,16 @@ def record_image_removal(
         record(root, "image", "delete", gone, {"name": gone})
 
 
+def record_network(
+    root: str | os.PathLike, action: str, config: dict, container: str | None = None
+) -> None:
+    """A network event; `config` is the network's record (Id, Name, Driver)."""
+    attrs = {"name": config.get("Name", ""), "type": config.get("Driver") or "bridge"}
+    if container:
+        attrs["container"] = container
+    record(root, "network", action, config.get("Id") or attrs["name"], attrs)
+
+
 def _append(path: str, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)

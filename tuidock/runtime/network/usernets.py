@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from tuidock.errors import Conflict, UsageError
+from tuidock.runtime import events
 from tuidock.runtime.locking import atomic_write, file_lock
 from tuidock.runtime.network import _new_config, network_config, networks_dir
 
@@ -78,6 +79,7 @@ def create(root: Path, name: str, subnet: str | None = None) -> dict:
         digest = hashlib.sha256(f"{root.absolute()}:{name}".encode()).hexdigest()
         config = _new_config(name, f"tdn{digest[:8]}", net)
         atomic_write(_config_path(root, name), json.dumps(config, indent=2).encode())
+    events.record_network(root, "create", config)
     return config
 
 
@@ -104,7 +106,7 @@ def endpoints(root: Path, name: str) -> dict[str, str]:
 def remove(root: Path, name: str) -> None:
     if name in RESERVED:
         raise UsageError(f"{name} is a pre-defined network and cannot be removed")
-    network_config(root, name)  # NotFound-like error if missing
+    config = network_config(root, name)  # NotFound-like error if missing
     from tuidock.runtime.network.ipam import Ipam
 
     ipam = Ipam(root, name)
@@ -117,6 +119,7 @@ def remove(root: Path, name: str) -> None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+    events.record_network(root, "destroy", config)
 
 
 def prune(root: Path) -> list[str]:
