@@ -225,6 +225,7 @@ class Follower:
             data += self._drain()
             os.close(self.fd)  # type: ignore[arg-type]
             self.fd = None
+            data += self._missed_rotation()
             self._open()
             data += self._drain()
         self.buf += data
@@ -233,6 +234,14 @@ class Follower:
             return []
         self.buf = rest
         return list(_parse_lines(complete))
+
+    def _missed_rotation(self) -> bytes:
+        """The whole rotated file if it is not the one we read (two rotations in one poll)."""
+        try:
+            with open(self.path + ".1", "rb") as f:
+                return b"" if os.fstat(f.fileno()).st_ino == self.ino else f.read()
+        except FileNotFoundError:
+            return b""
 
     def close(self) -> None:
         if self.fd is not None:
