@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,18 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from clihelp import assert_clean_error, tuidock
+from clihelp import assert_clean_error, tuidock, tuidock_popen
 from containerhelp import image_fixture, no_leftovers_fixture, wait_for
 
-from tuidock.cli_events import (
-    format_line,
-    matches,
-    parse_duration_ns,
-    parse_filters,
-    parse_timestamp_ns,
-)
+from tuidock.cli_events import format_line, matches, parse_filters
 from tuidock.errors import UsageError
 from tuidock.runtime import events
+from tuidock.timestamps import parse_duration_ns, parse_timestamp_ns
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
@@ -197,13 +191,7 @@ def test_since_until_and_formats(tuidock_root: Path) -> None:
 
 
 def test_streaming_events_sees_a_later_start(image: str) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuidock", "events", "--filter", "type=container"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    proc = tuidock_popen("events", "--filter", "type=container")
     try:
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
@@ -231,13 +219,7 @@ def test_streaming_ends_at_until_and_follows_rotation(
     tuidock_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     until = time.time() + 2.0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuidock", "events", "--until", f"{until:.3f}", "--format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    proc = tuidock_popen("events", "--until", f"{until:.3f}", "--format", "json")
     try:
         time.sleep(0.5)
         # Rotate under the reader: a small limit, in this process's own writes.
@@ -269,9 +251,7 @@ def test_concurrent_writers_never_interleave(tuidock_root: Path) -> None:
         "    events.record(sys.argv[1], 'container', 'start', sys.argv[2] * 64,"
         " {'pad': 'x' * 300})\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(tuidock_root), c]) for c in "abcd"
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tuidock_root), c]) for c in "abcd"]
     for p in procs:
         assert p.wait(60) == 0
     lines = (tuidock_root / "events.log").read_bytes().splitlines()

@@ -30,6 +30,8 @@ _KIND_OF = {
     "NETWORK": "networks",
     "VOLUME": "volumes",
     "NAME": "containers images",  # `inspect`: either
+    "SRC": "files",  # cp: a local path (or CONTAINER:PATH, typed by hand)
+    "DEST": "files",
 }
 
 
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "completion",
         help="Print a shell completion script (bash or zsh)",
         description="Print a completion script. Bash: add `source <(tuidock completion bash)` "
-        "to ~/.bashrc. Zsh: `tuidock completion zsh > \"${fpath[1]}/_tuidock\"`, "
+        'to ~/.bashrc. Zsh: `tuidock completion zsh > "${fpath[1]}/_tuidock"`, '
         "then start a new shell.",
     )
     p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")

@@ -123,6 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    from tuidock.cli_volumes import add_prune_filter_arg
+
+    add_prune_filter_arg(p, "label=<key>=<value>, until=24h")
     p.set_defaults(handler=cmd_system_prune)
     _register_archives(sub)
 
@@ -132,8 +135,14 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
     from tuidock.cli_volumes import confirm
     from tuidock.engine import default_engine
     from tuidock.humanize import human_size
+    from tuidock.runtime.prunefilter import parse_prune_filters
     from tuidock.runtime.volumes import VolumeStore
 
+    filters = parse_prune_filters(args.filter)
+    if args.volumes and filters.until_ns is not None:
+        raise UsageError(
+            'the "until" filter is not supported with "--volumes"', "As with Docker: drop one."
+        )
     items = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         items.append("all anonymous volumes not used by at least one container")
@@ -146,17 +155,17 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         return 0
     engine = default_engine()
     # Containers first: what they used (networks, images, volumes) becomes unused.
-    removed, reclaimed = engine.prune_containers()
+    removed, reclaimed = engine.prune_containers(filters)
     _print_section("Deleted Containers:", removed)
     if (engine.root / "networks").is_dir():
         from tuidock.runtime.network import usernets
 
-        _print_section("Deleted Networks:", usernets.prune(engine.root))
+        _print_section("Deleted Networks:", usernets.prune(engine.root, filters))
     if args.volumes:
-        names, size = VolumeStore(engine.root).prune()
+        names, size = VolumeStore(engine.root).prune(filters=filters)
         reclaimed += size
         _print_section("Deleted Volumes:", names)
-    report = engine.prune_images(all_images=args.all)
+    report = engine.prune_images(all_images=args.all, filters=filters)
     reclaimed += report.reclaimed
     _print_section(
         "Deleted Images:",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tuidock.runtime.containers import ContainerInfo, Containers
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.platforms import Platform
+    from tuidock.runtime.prunefilter import PruneFilter
     from tuidock.runtime.pull import ProgressFn, PullResult
 
 
@@ -298,7 +299,9 @@ class Engine:
                     report.deleted.append(rec.id)
         events.record_image_removal(self.root, rec.id, report, *done)
 
-    def prune_images(self, all_images: bool = False) -> RemoveReport:
+    def prune_images(
+        self, all_images: bool = False, filters: PruneFilter | None = None
+    ) -> RemoveReport:
         """`image prune`: dangling images, or with all_images every image no container uses."""
         report = RemoveReport()
         with file_lock(self.gc_lock):
@@ -309,6 +312,7 @@ class Engine:
                         not (all_images or rec.dangling)
                         or self.containers_using(rec.id)
                         or self.image_mounted(rec)
+                        or (filters and not self._image_prunable(rec, filters))
                     ):
                         continue
                     for tag in rec.repo_tags:
@@ -320,6 +324,10 @@ class Engine:
                     events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
         return report
+
+    def _image_prunable(self, rec: ImageRecord, filters: PruneFilter) -> bool:
+        labels = (self.image_config(rec).get("config") or {}).get("Labels")
+        return filters.allows(rec.created, labels)
 
     def _gc(self) -> int:
         """Remove layers and blobs that no image (and no container) uses; returns bytes freed."""
@@ -438,9 +446,9 @@ class Engine:
     def unpause_container(self, name: str) -> str:
         return self.containers.unpause(name)
 
-    def prune_containers(self) -> tuple[list[str], int]:
+    def prune_containers(self, filters: PruneFilter | None = None) -> tuple[list[str], int]:
         """`container prune`: (removed IDs, bytes reclaimed)."""
-        return self.containers.prune()
+        return self.containers.prune(filters)
 
     def list_containers(
         self, all: bool = False, filters: dict[str, list[str]] | None = None

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from tuidock.engine import Engine
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.monitorlaunch import Prestarted
+    from tuidock.runtime.prunefilter import PruneFilter
 
 START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10
@@ -613,12 +614,14 @@ class Containers:
                 monitor.send(signal.SIGKILL)
                 monitor.wait(KILL_WAIT)
 
-    def prune(self) -> tuple[list[str], int]:
+    def prune(self, filters: PruneFilter | None = None) -> tuple[list[str], int]:
         """Remove every container that is not running; (IDs, bytes reclaimed)."""
         removed, reclaimed = [], 0
         for cid in self.store.ids():
             try:
                 if self.store.state(cid)["Status"] in ACTIVE:
+                    continue
+                if filters and not _prunable(filters, self.store.read_config(cid)):
                     continue
                 size = _dir_size(self.store.path(cid) / "upper")
                 with self.store.op_lock(cid):
@@ -807,6 +810,11 @@ class Containers:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _prunable(filters: PruneFilter, config: dict) -> bool:
+    labels = (config.get("Config") or {}).get("Labels")
+    return filters.allows(config.get("Created"), labels)
 
 
 def _cgroup(cid: str):  # -> ContainerCgroup

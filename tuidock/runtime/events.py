@@ -87,9 +87,7 @@ def record_container(
     record(root, "container", action, cid, attrs)
 
 
-def record_exit(
-    root: str | os.PathLike, cid: str, config: dict, exit_code: int, oom: bool
-) -> None:
+def record_exit(root: str | os.PathLike, cid: str, config: dict, exit_code: int, oom: bool) -> None:
     """What the monitor sees when PID 1 ends: `oom` (if the kernel killed it), then `die`."""
     if oom:
         record_container(root, "oom", cid, config)

@@ -19,11 +19,15 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
 from tuidock.runtime import events
 from tuidock.runtime.containerstore import now_rfc3339, write_json
 from tuidock.runtime.locking import file_lock
+
+if TYPE_CHECKING:
+    from tuidock.runtime.prunefilter import PruneFilter
 
 # Docker marks anonymous volumes with this label; `rm -v` and `--rm` remove only those.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -137,13 +141,17 @@ class VolumeStore:
             shutil.rmtree(vdir, ignore_errors=True)
         events.record(self.root, "volume", "destroy", name, {"driver": "local"})
 
-    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
+    def prune(
+        self, all_volumes: bool = False, filters: PruneFilter | None = None
+    ) -> tuple[list[str], int]:
         """Unused volumes: anonymous ones only (Docker 23+), every one with `all_volumes`."""
         users = self.users()
         removed, reclaimed = [], 0
         for record in self.list():
             name = record["Name"]
             if name in users:
+                continue
+            if filters and not filters.allows(record.get("CreatedAt"), record.get("Labels")):
                 continue
             if not all_volumes and ANONYMOUS_LABEL not in (record.get("Labels") or {}):
                 continue

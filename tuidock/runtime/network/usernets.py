@@ -25,11 +25,15 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, UsageError
 from tuidock.runtime import events
 from tuidock.runtime.locking import atomic_write, file_lock
 from tuidock.runtime.network import _new_config, network_config, networks_dir
+
+if TYPE_CHECKING:
+    from tuidock.runtime.prunefilter import PruneFilter
 
 RESERVED = ("bridge", "default", "none", "host")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -122,10 +126,15 @@ def remove(root: Path, name: str) -> None:
     events.record_network(root, "destroy", config)
 
 
-def prune(root: Path) -> list[str]:
+def prune(root: Path, filters: PruneFilter | None = None) -> list[str]:
     removed = []
     for cfg in all_networks(root):
         if cfg["Name"] in RESERVED:
+            continue
+        # Network records carry no creation time: their file's mtime stands for it.
+        if filters and not filters.allows(
+            cfg.get("Created") or _config_path(root, cfg["Name"]).stat().st_mtime, cfg.get("Labels")
+        ):
             continue
         try:
             remove(root, cfg["Name"])
