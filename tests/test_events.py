@@ -97,6 +97,11 @@ def test_run_rm_attach_exec_kill_and_exit_code(image: str) -> None:
     ]
     die = past_events("--filter", "event=die")[0]
     assert die["Actor"]["Attributes"]["exitCode"] == "3"
+    # A start that fails still dies (with the runtime's code), as Docker reports it.
+    assert tuidock("run", "--rm", "--name", "nocmd", image, "/nosuch").code == 127
+    evs = past_events("--filter", "container=nocmd")
+    assert actions(evs) == ["create", "attach", "die", "destroy"]
+    assert evs[2]["Actor"]["Attributes"]["exitCode"] == "127"
 
     cid = run_ok("run", "-d", "--name", "svc", image, "sleep", "60").strip()
     assert run_ok("exec", "svc", "sh", "-c", "exit 0") == ""

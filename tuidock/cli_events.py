@@ -10,10 +10,8 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime
 
 from tuidock.errors import UsageError
-from tuidock.timestamps import parse_timestamp_ns
 
 FILTER_KEYS = ("container", "event", "image", "label", "network", "type", "volume")
 EVENT_TYPES = ("container", "image", "network", "volume")
@@ -40,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_time_ns(time_ns: int) -> str:
     """Go's RFC3339NanoFixed in local time: 2026-11-28T20:00:00.123456789Z (or +01:00)."""
+    from datetime import datetime
+
     dt = datetime.fromtimestamp(time_ns // 1_000_000_000).astimezone()
     offset = dt.strftime("%z")
     zone = "Z" if offset in ("+0000", "-0000", "") else f"{offset[:3]}:{offset[3:]}"
@@ -174,6 +174,7 @@ def renderer(fmt: str | None):
 
 def cmd_events(args: argparse.Namespace) -> int:
     from tuidock.runtime import events, paths
+    from tuidock.timestamps import parse_timestamp_ns
 
     now = time.time_ns()
     since = parse_timestamp_ns(args.since, now) if args.since else None

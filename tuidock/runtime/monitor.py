@@ -298,6 +298,7 @@ class Monitor:
 
     def _fail_first_start(self, message: str, exit_code: int) -> None:
         auto_remove = self.config.get("HostConfig", {}).get("AutoRemove")
+        events.record_container(self.store.root, "die", self.cid, self.config, exitCode=exit_code)
         self._network_down(removed=bool(auto_remove))  # issue 7
         if self.logw:
             self.logw.close()

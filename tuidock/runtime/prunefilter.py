@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tuidock.errors import UsageError
-from tuidock.timestamps import parse_timestamp_ns
 
 
 @dataclass
@@ -50,6 +49,8 @@ def parse_prune_filters(
     specs: list[str], allowed: tuple[str, ...] = ("until", "label")
 ) -> PruneFilter:
     """`--filter` values; `allowed` names the keys the command takes (label covers label!=)."""
+    from tuidock.timestamps import parse_timestamp_ns
+
     result = PruneFilter()
     for spec in specs:
         key, sep, value = spec.partition("=")
