@@ -43,6 +43,7 @@ def test_container_lifecycle_events_in_order(image: str, tuidock_root: Path) -> 
     (pull,) = [e for e in past_events() if e["Type"] == "image"]
     assert pull["Action"] == "pull" and pull["Actor"]["ID"] == image
     assert pull["Actor"]["Attributes"] == {"name": repo}
+    assert pull["status"] == "pull" and pull["id"] == image and "from" not in pull
 
     cid = run_ok("run", "-d", "--name", "web", "--label", "tier=front", image, "sleep", "60")
     cid = cid.strip()
@@ -140,6 +141,7 @@ def test_image_and_volume_events(image: str, tuidock_root: Path) -> None:
     assert untag["Actor"] == {"ID": image_id, "Attributes": {"name": "mine:1"}}
     vols = past_events("--filter", "type=volume")
     assert [e["Action"] for e in vols] == ["create", "mount", "destroy"]
+    assert "status" not in vols[0] and "id" not in vols[0]  # legacy fields: containers, images
     mount = vols[1]["Actor"]
     assert mount["ID"] == "vol1"
     assert mount["Attributes"]["container"] == cid

@@ -36,9 +36,11 @@ def make_event(
     now = time.time_ns() if time_ns is None else time_ns
     attributes = {str(k): str(v) for k, v in (attrs or {}).items()}
     event: dict = {}
-    if type_ == "container":
-        # The legacy fields Docker still sends for container events.
-        event = {"status": action, "id": actor_id, "from": attributes.get("image", "")}
+    if type_ in ("container", "image"):
+        # The legacy fields Docker still sends for these two (empty ones left out).
+        event = {"status": action, "id": actor_id}
+        if type_ == "container" and attributes.get("image"):
+            event["from"] = attributes["image"]
     event.update(
         {
             "Type": type_,
