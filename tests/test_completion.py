@@ -36,12 +36,16 @@ def shell_env() -> dict[str, str]:
 def bash_complete(path: Path, *words: str) -> list[str]:
     """COMPREPLY of the generated function for the command line `words` (last: being typed)."""
     quoted = " ".join("'" + w.replace("'", "'\\''") + "'" for w in words)
-    code = (
-        f"source {path}\n"
-        f"COMP_WORDS=(tuidock {quoted}); COMP_CWORD={len(words)}\n"
-        "_tuidock\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
+    return _bash_reply(path, f"COMP_WORDS=(tuidock {quoted}); COMP_CWORD={len(words)}")
+
+
+def bash_complete_line(path: Path, line: str) -> list[str]:
+    """The same, as bash calls it from a prompt: COMP_LINE and the cursor at its end."""
+    return _bash_reply(path, f"COMP_LINE='{line}'; COMP_POINT={len(line)}")
+
+
+def _bash_reply(path: Path, setup: str) -> list[str]:
+    code = f'source {path}\n{setup}\n_tuidock\nprintf "%s\\n" "${{COMPREPLY[@]}}"\n'
     proc = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", code],
         capture_output=True,
@@ -89,6 +93,11 @@ def test_bash_completes_names_from_the_stores(image: str, tmp_path: Path) -> Non
     assert bash_complete(path, "run", "--name", "x", "") == [image]
     assert bash_complete(path, "rmi", repo[:5]) == [image]
     assert bash_complete(path, "run", "--network", "h") == ["host"]
+    # Typed at a prompt, a reference with colons: bash replaces what follows the last one.
+    typed = image[: image.index("/") + 3]  # 127.0.0.1:PORT/oc
+    after = typed[: typed.rindex(":") + 1]
+    assert bash_complete_line(path, f"tuidock rmi {typed}") == [image[len(after) :]]
+    assert bash_complete_line(path, "tuidock volume rm ") == ["compl-vol"]
     assert tuidock("__complete", "containers").out == "compl-web\n"
     assert tuidock("__complete", "volumes").out == "compl-vol\n"
     assert tuidock("__complete", "images").out == image + "\n"

@@ -170,9 +170,20 @@ __tuidock_kind_words() {
 }
 
 _tuidock() {
-    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local -a words
+    if [[ -n "${COMP_LINE-}" ]]; then
+        # Split at blanks only: image references hold colons (host:5000/name:tag),
+        # which bash's COMP_WORDS splits at.
+        local line="${COMP_LINE:0:COMP_POINT}"
+        read -r -a words <<< "$line"
+        [[ -z "$line" || "$line" =~ [[:space:]]$ ]] && words+=("")
+    else
+        words=("${COMP_WORDS[@]:0:COMP_CWORD+1}")
+    fi
+    local cword=$((${#words[@]} - 1))
+    local cur="${words[cword]}" prev="${words[cword-1]}"
     local cmdpath=tuidock w i skip=0 npos=0 kind
-    __tuidock_cmd="${COMP_WORDS[0]}"
+    __tuidock_cmd="${words[0]}"
 WALK
     COMPREPLY=()
     if ((skip)); then
@@ -198,6 +209,11 @@ WALK
         COMPREPLY=($(compgen -f -- "$cur"))
     else
         COMPREPLY=($(compgen -W "$(__tuidock_kind_words "$kind")" -- "$cur"))
+    fi
+    if [[ "$cur" == *:* && "${COMP_WORDBREAKS-:}" == *:* ]]; then
+        # bash replaces only the part after the last colon: drop what precedes it.
+        local before="${cur%"${cur##*:}"}"
+        COMPREPLY=("${COMPREPLY[@]#"$before"}")
     fi
     return 0
 }
@@ -279,7 +295,7 @@ def _walk_text(words: str, first: int, cword: str) -> str:
 
 
 def bash_script(tables: Tables) -> str:
-    text = _BASH.replace("WALK", _walk_text("COMP_WORDS", 1, "COMP_CWORD"))
+    text = _BASH.replace("WALK", _walk_text("words", 1, "cword"))
     return text.replace("TABLES", _tables_text(tables, _assoc_bash))
 
 
