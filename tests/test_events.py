@@ -321,3 +321,15 @@ def test_line_format_sorts_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_network_create_and_destroy_events(tuidock_root: Path) -> None:
+    # Config only: no bridge exists until a container joins the network. (--subnet: without
+    # one, the first network of a root hits a NameError in usernets.create, not ours.)
+    run_ok("network", "create", "--subnet", "10.89.77.0/24", "evnet")
+    run_ok("network", "rm", "evnet")
+    evs = past_events("--filter", "network=evnet")
+    assert [e["Action"] for e in evs] == ["create", "destroy"]
+    assert evs[0]["Actor"]["Attributes"] == {"name": "evnet", "type": "bridge"}
+    assert len(evs[0]["Actor"]["ID"]) == 64 and evs[0]["Actor"]["ID"] == evs[1]["Actor"]["ID"]
+    assert past_events("--filter", "network=other") == []
