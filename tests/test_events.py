@@ -333,3 +333,38 @@ def test_network_create_and_destroy_events(tuidock_root: Path) -> None:
     assert evs[0]["Actor"]["Attributes"] == {"name": "evnet", "type": "bridge"}
     assert len(evs[0]["Actor"]["ID"]) == 64 and evs[0]["Actor"]["ID"] == evs[1]["Actor"]["ID"]
     assert past_events("--filter", "network=other") == []
+
+
+def test_commit_export_copy_import_load_events(image: str, tuidock_root: Path) -> None:
+    work = tuidock_root.parent
+    cid = run_ok("create", "--name", "src", image, "true").strip()
+    (work / "in.txt").write_text("hi\n")
+    run_ok("cp", str(work / "in.txt"), "src:/in.txt")
+    run_ok("cp", "src:/in.txt", str(work / "out.txt"))
+    run_ok("export", "-o", str(work / "fs.tar"), "src")
+    committed = run_ok("commit", "src", "snap:1").strip()
+    imported = run_ok("import", str(work / "fs.tar"), "flat:1").strip()
+    run_ok("save", "-o", str(work / "snap.tar"), "snap:1")
+    run_ok("rm", "src")
+    run_ok("rmi", "snap:1")
+    run_ok("load", "-i", str(work / "snap.tar"))
+    evs = past_events("--filter", "container=src")
+    assert [e["Action"] for e in evs] == [
+        "create",
+        "extract-to-dir",
+        "archive-path",
+        "export",
+        "commit",
+        "destroy",
+    ]
+    assert evs[4]["Actor"]["Attributes"]["imageID"] == committed
+    assert evs[4]["Actor"]["Attributes"]["imageRef"].endswith("snap:1")
+    assert {e["Actor"]["ID"] for e in evs} == {cid}
+    images = [(e["Action"], e["Actor"]["ID"]) for e in past_events("--filter", "type=image")]
+    assert images[1:] == [
+        ("import", imported),
+        ("save", committed),
+        ("untag", committed),
+        ("delete", committed),
+        ("load", committed),
+    ]

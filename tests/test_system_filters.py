@@ -115,6 +115,11 @@ def test_image_and_system_prune_filters(image: str) -> None:
     out = run_ok("system", "prune", "-f", "-a", "--filter", "until=0s")
     assert other in out and "deleted: sha256:" in out
     assert run_ok("images", "-q") == ""
+    # Each image the prune removed is an untag then a delete event.
+    fmt = "{{.Action}} {{.Actor.ID}}"
+    evs = run_ok("events", "--since", "0", "--until", "0s", "--filter", "type=image", "--format", fmt)
+    deleted = [line.split()[1] for line in evs.splitlines() if line.startswith("delete ")]
+    assert deleted and all(f"deleted: {i}" in out for i in deleted)
 
 
 def test_prune_filter_units() -> None:
