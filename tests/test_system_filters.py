@@ -117,7 +117,9 @@ def test_image_and_system_prune_filters(image: str) -> None:
     assert run_ok("images", "-q") == ""
     # Each image the prune removed is an untag then a delete event.
     fmt = "{{.Action}} {{.Actor.ID}}"
-    evs = run_ok("events", "--since", "0", "--until", "0s", "--filter", "type=image", "--format", fmt)
+    evs = run_ok(
+        "events", "--since", "0", "--until", "0s", "--filter", "type=image", "--format", fmt
+    )
     deleted = [line.split()[1] for line in evs.splitlines() if line.startswith("delete ")]
     assert deleted and all(f"deleted: {i}" in out for i in deleted)
 
