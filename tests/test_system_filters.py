@@ -61,6 +61,8 @@ def test_volume_ls_filters(image: str) -> None:
     assert names("driver=nfs") == []
     out = run_ok("volume", "ls", "--filter", "label=env=prod", "--format", "{{.Name}} {{.Driver}}")
     assert out == "fv-free local\n"
+    out = run_ok("volume", "ls", "--filter", "name=fv-used", "--format", "{{.Labels}}")
+    assert out == "env=test,team=a\n"
     table = run_ok("volume", "ls", "-f", "dangling=false")
     assert table.splitlines() == ["DRIVER   VOLUME NAME", "local    fv-used"]
     assert_clean_error(tuidock("volume", "ls", "--filter", "size=1"))

@@ -94,7 +94,12 @@ def cmd_volume_ls(args: argparse.Namespace) -> int:
         for r in records:
             print(r["Name"])
     elif args.format:
-        print_formatted(args.format, records, headers={"Name": "VOLUME NAME"})
+        # As `docker volume ls` shows them: labels as one "k=v,k2=v2" string.
+        rows = [
+            {**r, "Labels": ",".join(f"{k}={v}" for k, v in (r.get("Labels") or {}).items())}
+            for r in records
+        ]
+        print_formatted(args.format, rows, headers={"Name": "VOLUME NAME"})
     else:
         print_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in records])
     return 0
