@@ -34,3 +34,14 @@ def assert_clean_error(res: Result) -> None:
     lines = [line for line in res.err.splitlines() if line.strip()]
     assert 1 <= len(lines) <= 3, res.err
     assert lines[0].startswith("Error: "), res.err
+
+
+def tuidock_popen(*args: str) -> subprocess.Popen:
+    """The CLI as a background process (a stream such as `events`), text pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuidock", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )

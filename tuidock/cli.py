@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tuidock import cli_history
 
     cli_history.register(sub)
+    from tuidock import cli_completion, cli_events  # issue 8: events, completion
+
+    cli_events.register(sub)
+    cli_completion.register(sub)
     return parser
 
 
@@ -61,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             from tuidock.cli_exec import main as exec_main
 
             return exec_main(argv[1:])
+        if argv[0] == "__complete":  # shell completion asks for names: no parser at all
+            from tuidock.cli_completion import complete_main
+
+            return complete_main(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if not gc.isenabled():

@@ -158,7 +158,10 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
 
 
 def _prune_args(p: argparse.ArgumentParser) -> None:
+    from tuidock.cli_volumes import add_prune_filter_arg
+
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    add_prune_filter_arg(p)
     p.set_defaults(handler=cmd_prune)
 
 
@@ -572,7 +575,9 @@ def cmd_rename(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from tuidock.engine import default_engine
     from tuidock.humanize import human_size
+    from tuidock.runtime.prunefilter import parse_prune_filters
 
+    filters = parse_prune_filters(args.filter)
     if not args.force:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -585,7 +590,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         )
         if answer.strip().lower() not in ("y", "yes"):
             return 0
-    removed, reclaimed = default_engine().prune_containers()
+    removed, reclaimed = default_engine().prune_containers(filters)
     if removed:
         print("Deleted Containers:")
         for cid in removed:

@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-a", "--all", action="store_true", help="Remove all images not used by containers"
     )
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    from tuidock.cli_volumes import add_prune_filter_arg
+
+    add_prune_filter_arg(p)
     p.set_defaults(handler=cmd_image_prune)
     p = isub.add_parser("mount", help="Mount an image's root filesystem read-only; print its path")
     p.add_argument("image")
@@ -322,6 +325,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_image_prune(args: argparse.Namespace) -> int:
+    from tuidock.runtime.prunefilter import parse_prune_filters
+
+    filters = parse_prune_filters(args.filter)
     if not args.force:
         what = (
             "all images without at least one container associated to them"
@@ -338,7 +344,7 @@ def cmd_image_prune(args: argparse.Namespace) -> int:
         )
         if answer.strip().lower() not in ("y", "yes"):
             return 0
-    report = default_engine().prune_images(all_images=args.all)
+    report = default_engine().prune_images(all_images=args.all, filters=filters)
     if report.untagged or report.deleted:
         print("Deleted Images:")
         for tag in report.untagged:

@@ -123,6 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    from tuidock.cli_volumes import add_prune_filter_arg
+
+    add_prune_filter_arg(p, "label=<key>=<value>, until=24h")
     p.set_defaults(handler=cmd_system_prune)
     _register_archives(sub)
 
@@ -132,8 +135,14 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
     from tuidock.cli_volumes import confirm
     from tuidock.engine import default_engine
     from tuidock.humanize import human_size
+    from tuidock.runtime.prunefilter import parse_prune_filters
     from tuidock.runtime.volumes import VolumeStore
 
+    filters = parse_prune_filters(args.filter)
+    if args.volumes and filters.until_ns is not None:
+        raise UsageError(
+            'the "until" filter is not supported with "--volumes"', "As with Docker: drop one."
+        )
     items = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         items.append("all anonymous volumes not used by at least one container")
@@ -146,17 +155,17 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         return 0
     engine = default_engine()
     # Containers first: what they used (networks, images, volumes) becomes unused.
-    removed, reclaimed = engine.prune_containers()
+    removed, reclaimed = engine.prune_containers(filters)
     _print_section("Deleted Containers:", removed)
     if (engine.root / "networks").is_dir():
         from tuidock.runtime.network import usernets
 
-        _print_section("Deleted Networks:", usernets.prune(engine.root))
+        _print_section("Deleted Networks:", usernets.prune(engine.root, filters))
     if args.volumes:
-        names, size = VolumeStore(engine.root).prune()
+        names, size = VolumeStore(engine.root).prune(filters=filters)
         reclaimed += size
         _print_section("Deleted Volumes:", names)
-    report = engine.prune_images(all_images=args.all)
+    report = engine.prune_images(all_images=args.all, filters=filters)
     reclaimed += report.reclaimed
     _print_section(
         "Deleted Images:",
@@ -283,13 +292,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tuidock.engine import default_engine
-    from tuidock.runtime import ctrfs
+    from tuidock.runtime import ctrfs, events
 
     engine = default_engine()
     cid = engine.containers.resolve(args.container)
     layers = ctrfs.ContainerLayers.of(engine, cid)
     if args.output:
         ctrfs.export_to_file(layers, args.output)
+        events.record_container(engine.root, "export", cid)
         return 0
     if sys.stdout.isatty():
         raise UsageError(
@@ -299,6 +309,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     ctrfs.export_tar(layers, sys.stdout.buffer)
     sys.stdout.buffer.flush()
+    events.record_container(engine.root, "export", cid)
     return 0
 
 

@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = vsub.add_parser("ls", aliases=["list"], help="List volumes")
     ls.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
+    ls.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="Filter output (dangling=true|false, driver=, label=, name=)",
+    )
     ls.add_argument("--format", help="Format output (table TEMPLATE, json, or TEMPLATE)")
     ls.set_defaults(handler=cmd_volume_ls)
 
@@ -44,7 +52,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-a", "--all", action="store_true", help="Named volumes too, not only anonymous"
     )
     pr.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    add_prune_filter_arg(pr, "label=<key>=<value>")
     pr.set_defaults(handler=cmd_volume_prune)
+
+
+def add_prune_filter_arg(p: argparse.ArgumentParser, example: str = "until=24h") -> None:
+    """The --filter of every prune command (see runtime/prunefilter.py)."""
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help=f"Provide filter values (e.g. {example})",
+    )
 
 
 def _store():
@@ -68,15 +88,68 @@ def cmd_volume_create(args: argparse.Namespace) -> int:
 def cmd_volume_ls(args: argparse.Namespace) -> int:
     from tuidock.formatting import print_formatted, print_table
 
-    records = _store().list()
+    store = _store()
+    records = filter_volumes(store, store.list(), args.filter)
     if args.quiet:
         for r in records:
             print(r["Name"])
     elif args.format:
-        print_formatted(args.format, records, headers={"Name": "VOLUME NAME"})
+        # As `docker volume ls` shows them: labels as one "k=v,k2=v2" string.
+        rows = [
+            {**r, "Labels": ",".join(f"{k}={v}" for k, v in (r.get("Labels") or {}).items())}
+            for r in records
+        ]
+        print_formatted(args.format, rows, headers={"Name": "VOLUME NAME"})
     else:
         print_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in records])
     return 0
+
+
+_LS_FILTERS = ("dangling", "driver", "label", "name")
+
+
+def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
+    """Docker's `volume ls --filter`: same key ORs its values, different keys AND;
+    every label= filter must hold, as Docker's."""
+    import re
+
+    filters: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or key not in _LS_FILTERS:
+            raise UsageError(
+                f"invalid filter {spec!r}",
+                f"Filters: {', '.join(k + '=' for k in _LS_FILTERS)}",
+            )
+        if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
+            raise UsageError(f"invalid filter 'dangling={value}'", "Use dangling=true or false.")
+        filters.setdefault(key, []).append(value)
+    if not filters:
+        return records
+    used = set(store.users()) if "dangling" in filters else set()
+
+    def name_matches(pattern: str, name: str) -> bool:
+        try:
+            return re.search(pattern, name) is not None  # Docker's name filter is a regexp
+        except re.error:
+            return pattern in name
+
+    def keep(rec: dict) -> bool:
+        labels = rec.get("Labels") or {}
+        for want in filters.get("label", []):
+            k, has_value, v = want.partition("=")
+            if k not in labels or (has_value and labels[k] != v):
+                return False
+        checks = {
+            "dangling": lambda v: (rec["Name"] not in used) == (v.lower() in ("true", "1")),
+            "driver": lambda v: rec.get("Driver") == v,
+            "name": lambda v: name_matches(v, rec["Name"]),
+        }
+        return all(
+            any(check(v) for v in filters[key]) for key, check in checks.items() if key in filters
+        )
+
+    return [r for r in records if keep(r)]
 
 
 def cmd_volume_inspect(args: argparse.Namespace) -> int:
@@ -142,13 +215,16 @@ def confirm(what: str | list[str], force: bool) -> bool:
 
 def cmd_volume_prune(args: argparse.Namespace) -> int:
     from tuidock.humanize import human_size
+    from tuidock.runtime.prunefilter import parse_prune_filters
 
+    # As Docker: volume prune takes label filters, not until.
+    keep = parse_prune_filters(args.filter, allowed=("label",))
     what = "all local volumes not used by at least one container"
     if not args.all:
         what = "all anonymous local volumes not used by at least one container"
     if not confirm(what, args.force):
         return 0
-    removed, reclaimed = _store().prune(all_volumes=args.all)
+    removed, reclaimed = _store().prune(all_volumes=args.all, filters=keep)
     if removed:
         print("Deleted Volumes:")
         for name in removed:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, TuidockError
 from tuidock.humanize import rfc3339
-from tuidock.runtime import paths
+from tuidock.runtime import events, paths
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.blobstore import BlobStore
 from tuidock.runtime.imagestore import ImageRecord, ImageStore
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.imagehistory import HistoryRow
     from tuidock.runtime.platforms import Platform
+    from tuidock.runtime.prunefilter import PruneFilter
     from tuidock.runtime.pull import ProgressFn, PullResult
     from tuidock.runtime.push import ProgressFn as PushProgressFn
     from tuidock.runtime.push import PushResult
@@ -88,7 +89,9 @@ class Engine:
         puller = Puller(self.images, self.blobs, self.layers, RegistriesConfig.load())
         # Shared: pulls run side by side; gc (rmi/prune) waits for them and vice versa.
         with file_lock(self.gc_lock, shared=True):
-            return puller.pull(ref, platform, progress, cancel)
+            result = puller.pull(ref, platform, progress, cancel)
+        events.record(self.root, "image", "pull", ref.familiar(), {"name": ref.familiar_name})
+        return result
 
     def push(
         self,
@@ -111,6 +114,9 @@ class Engine:
                 if on_start is not None:
                     on_start(ref)
                 results.append(pusher.push(rec, ref, progress))
+                events.record(
+                    self.root, "image", "push", ref.familiar(), {"name": ref.familiar_name}
+                )
         return results
 
     def login(self, server: str, user: str, password: str) -> None:
@@ -202,7 +208,8 @@ class Engine:
             rec = index.resolve(source)
             index.untag(str(new))
             rec.repo_tags.append(str(new))
-            return rec
+        events.record(self.root, "image", "tag", rec.id, {"name": new.familiar()})
+        return rec
 
     # -- images: mounting ---------------------------------------------------------
 
@@ -286,6 +293,7 @@ class Engine:
         return report, errors
 
     def _remove_one(self, name: str, force: bool, report: RemoveReport) -> None:
+        done = len(report.untagged), len(report.deleted)
         with self.images.transaction() as index:
             rec, how = index.lookup(name)
             users = self.containers_using(rec.id)
@@ -325,17 +333,22 @@ class Engine:
                 if not users:
                     index.remove(rec.id)
                     report.deleted.append(rec.id)
+        events.record_image_removal(self.root, rec.id, report, *done)
 
-    def prune_images(self, all_images: bool = False) -> RemoveReport:
+    def prune_images(
+        self, all_images: bool = False, filters: PruneFilter | None = None
+    ) -> RemoveReport:
         """`image prune`: dangling images, or with all_images every image no container uses."""
         report = RemoveReport()
         with file_lock(self.gc_lock):
             with self.images.transaction() as index:
                 for rec in list(index.images.values()):
+                    done = len(report.untagged), len(report.deleted)
                     if (
                         not (all_images or rec.dangling)
                         or self.containers_using(rec.id)
                         or self.image_mounted(rec)
+                        or (filters and not self._image_prunable(rec, filters))
                     ):
                         continue
                     for tag in rec.repo_tags:
@@ -344,8 +357,13 @@ class Engine:
                         report.untagged.append(familiar_digest(d))
                     index.remove(rec.id)
                     report.deleted.append(rec.id)
+                    events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
         return report
+
+    def _image_prunable(self, rec: ImageRecord, filters: PruneFilter) -> bool:
+        labels = (self.image_config(rec).get("config") or {}).get("Labels")
+        return filters.allows(rec.created, labels)
 
     def _gc(self) -> int:
         """Remove layers and blobs that no image (and no container) uses; returns bytes freed."""
@@ -464,9 +482,9 @@ class Engine:
     def unpause_container(self, name: str) -> str:
         return self.containers.unpause(name)
 
-    def prune_containers(self) -> tuple[list[str], int]:
+    def prune_containers(self, filters: PruneFilter | None = None) -> tuple[list[str], int]:
         """`container prune`: (removed IDs, bytes reclaimed)."""
-        return self.containers.prune()
+        return self.containers.prune(filters)
 
     def list_containers(
         self, all: bool = False, filters: dict[str, list[str]] | None = None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import ctrfs
+from tuidock.runtime import ctrfs, events
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.tarimport import apply_changes, register_layer_image
 
@@ -195,7 +195,10 @@ def commit(
                     config[key] = value
                 else:
                     config.pop(key, None)
-            return register_layer_image(engine, raw_path, diff_id, base, config, tag)
+            image_id = register_layer_image(engine, raw_path, diff_id, base, config, tag)
+            attrs = {"comment": message, "imageID": image_id, "imageRef": tag or ""}
+            events.record_container(engine.root, "commit", cid, cconfig, **attrs)
+            return image_id
     finally:
         if paused:
             with contextlib.suppress(TuidockError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
 from tuidock.runtime import attach as proto
-from tuidock.runtime import etcfiles, paths
+from tuidock.runtime import etcfiles, events, paths
 from tuidock.runtime.containerconfig import (
     CreateOptions,
     MountRequest,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from tuidock.engine import Engine
     from tuidock.runtime.ctrlog import LogEntry
     from tuidock.runtime.monitorlaunch import Prestarted
+    from tuidock.runtime.prunefilter import PruneFilter
     from tuidock.runtime.securityopt import SecurityOptions
 
 START_TIMEOUT = 30.0
@@ -177,6 +178,7 @@ class Containers:
 
                 endpoint.release(self.engine.root, cid)
             raise
+        events.record_container(self.engine.root, "create", cid, config)
         return cid, warnings
 
     def _prepare(
@@ -426,6 +428,7 @@ class Containers:
         ours = theirs = None
         if attach:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            events.record_container(self.engine.root, "attach", cid)
         try:
             start_monitor(
                 str(cdir), status_w, theirs.fileno() if theirs else None, sock_path, prestarted
@@ -511,6 +514,7 @@ class Containers:
             raise TuidockError(f"cannot attach to container {cid[:12]}: {exc.strerror}") from None
         client = proto.AttachClient(sock)
         client.hello(stdin=stdin, stdout=stdout, stderr=stderr)
+        events.record_container(self.engine.root, "attach", cid)
         return client
 
     # -- stop, kill, restart -------------------------------------------------------------------
@@ -527,6 +531,7 @@ class Containers:
             timeout = config["Config"].get("StopTimeout", DEFAULT_STOP_TIMEOUT)
         # Recorded before any signal: the monitor must not restart what we stop.
         state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, config, signal=int(sig))
         with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
             # Twice at most: PID 1 may have exited on its own and been restarted
             # just before our request landed; the monitor ends after that run.
@@ -536,6 +541,7 @@ class Containers:
                     if state["Status"] == "paused":
                         self._thaw(cid)  # a frozen process gets the signal only once thawed
                     if not pid1.wait(None if timeout < 0 else timeout):
+                        events.record_container(self.engine.root, "kill", cid, config, signal=9)
                         pid1.send(signal.SIGKILL)
                         pid1.wait(KILL_WAIT)
                 if monitor.wait(KILL_WAIT):
@@ -548,6 +554,7 @@ class Containers:
                     break
         with contextlib.suppress(NotFound):
             self.store.state(cid)  # reconciles, should the monitor have died meanwhile
+        events.record_container(self.engine.root, "stop", cid, config)
         return cid
 
     def kill(self, ref: str, sig: str | int = "KILL") -> str:
@@ -563,6 +570,7 @@ class Containers:
         fatal = signum in (signal.SIGKILL, stop_sig)
         if fatal:
             state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, config, signal=int(signum))
         with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
             if not pid1.send(signum):
                 raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
@@ -578,6 +586,7 @@ class Containers:
     def restart(self, ref: str, timeout: int | None = None) -> str:
         cid = self.stop(ref, timeout)
         self.start(cid)
+        events.record_container(self.engine.root, "restart", cid)
         return cid
 
     # -- remove ---------------------------------------------------------------------------------
@@ -603,8 +612,10 @@ class Containers:
                         "Use `tuidock rm -f` to kill and remove it.",
                     )
                 self._kill_for_removal(cid, state)
+            config = self.store.read_config(cid)
             destroy_cgroup(cid)
             self.store.remove_dir(cid)
+            events.record_container(self.engine.root, "destroy", cid, config)
             _release_network(self.engine.root, cid)  # issue 7
         if mounts:
             from tuidock.runtime.volumes import VolumeStore
@@ -614,6 +625,7 @@ class Containers:
 
     def _kill_for_removal(self, cid: str, state: dict) -> None:
         state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.engine.root, "kill", cid, signal=9)
         with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
             with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
                 pid1.send(signal.SIGKILL)
@@ -624,19 +636,23 @@ class Containers:
                 monitor.send(signal.SIGKILL)
                 monitor.wait(KILL_WAIT)
 
-    def prune(self) -> tuple[list[str], int]:
+    def prune(self, filters: PruneFilter | None = None) -> tuple[list[str], int]:
         """Remove every container that is not running; (IDs, bytes reclaimed)."""
         removed, reclaimed = [], 0
         for cid in self.store.ids():
             try:
                 if self.store.state(cid)["Status"] in ACTIVE:
                     continue
+                if filters and not _prunable(filters, self.store.read_config(cid)):
+                    continue
                 size = _dir_size(self.store.path(cid) / "upper")
                 with self.store.op_lock(cid):
                     if self.store.state(cid)["Status"] in ACTIVE:
                         continue
+                    config = self.store.read_config(cid)
                     destroy_cgroup(cid)
                     self.store.remove_dir(cid)
+                    events.record_container(self.engine.root, "destroy", cid, config)
                     _release_network(self.engine.root, cid)  # issue 7
             except NotFound:
                 continue
@@ -714,7 +730,9 @@ class Containers:
 
     def rename(self, ref: str, new: str) -> str:
         cid = self.store.resolve(ref)
+        old = self.store.read_config(cid)["Name"].lstrip("/")
         self.store.rename(cid, new)
+        events.record_container(self.engine.root, "rename", cid, oldName=old)
         return cid
 
     def pause(self, ref: str) -> str:
@@ -727,6 +745,7 @@ class Containers:
                 raise Conflict(f"Container {cid} is not running")
             _cgroup(cid).freeze()
         self.store.update_state(cid, lambda s: s.update(Status="paused", Paused=True))
+        events.record_container(self.engine.root, "pause", cid)
         return cid
 
     def unpause(self, ref: str) -> str:
@@ -735,6 +754,7 @@ class Containers:
         if state["Status"] != "paused":
             raise Conflict(f"Container {cid} is not paused")
         self._thaw(cid)
+        events.record_container(self.engine.root, "unpause", cid)
         return cid
 
     def _thaw(self, cid: str) -> None:
@@ -812,6 +832,11 @@ class Containers:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _prunable(filters: PruneFilter, config: dict) -> bool:
+    labels = (config.get("Config") or {}).get("Labels")
+    return filters.allows(config.get("Created"), labels)
 
 
 def _cgroup(cid: str):  # -> ContainerCgroup

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from tuidock.errors import NotFound, TuidockError
+from tuidock.runtime import events
 
 if TYPE_CHECKING:
     from tuidock.engine import Engine
@@ -310,6 +311,10 @@ def _extract_one(
 # -- container roots -------------------------------------------------------------------------------
 
 
+# Docker's event names: reading a path out of a container, extracting into one.
+_COPY_ACTION = {False: "archive-path", True: "extract-to-dir"}
+
+
 def in_container_root(engine: Engine, cid: str, fn: Callable[[int], None], writable: bool) -> None:
     """Call fn(root_fd) with a directory fd on the container's root filesystem."""
     from tuidock.runtime.containerstore import process_alive
@@ -327,12 +332,14 @@ def in_container_root(engine: Engine, cid: str, fn: Callable[[int], None], writa
             fn(root_fd)
         finally:
             os.close(root_fd)
+        events.record_container(engine.root, _COPY_ACTION[writable], cid)
         return
     with store.op_lock(cid):
         if store.state(cid)["Status"] in ("running", "paused", "restarting"):
             raise CopyError(f"container {cid[:12]} started meanwhile; try again")
         spec = json.loads((store.path(cid) / "spec.json").read_bytes())
         _in_private_mount(spec, fn, writable)
+    events.record_container(engine.root, _COPY_ACTION[writable], cid)
 
 
 def _in_private_mount(spec: dict, fn: Callable[[int], None], writable: bool) -> None:

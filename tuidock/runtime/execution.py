@@ -206,9 +206,11 @@ def exec_in(
         cgroupfiles.wait(prewarm)
         raise
 
+    started: list[tuple[str, str]] = []  # (container ID, exec ID) once planned
+
     def prepare() -> ep.Plan:
         target = container if isinstance(container, Target) else find_container(container, root)
-        return make_plan(
+        plan = make_plan(
             target,
             args,
             env=env,
@@ -219,9 +221,34 @@ def exec_in(
             privileged=privileged,
             detach=detach,
         )
+        started.append(_record_exec_start(target.cid, args, root))
+        return plan
 
     # The helper starts the cgroup move's grace period while we fork and plan.
-    return _Session(tty, interactive, detach, prewarm or cgroupfiles.prewarm()).run(prepare)
+    code = _Session(tty, interactive, detach, prewarm or cgroupfiles.prewarm()).run(prepare)
+    if started and not detach:
+        _record_exec_die(*started[0], root, code)
+    return code
+
+
+def _record_exec_start(cid: str, args: Sequence[str], root: Path | None) -> tuple[str, str]:
+    """Docker's exec_create and exec_start events; (container ID, the new exec ID)."""
+    from tuidock.runtime import events, execstore
+
+    exec_id = os.urandom(32).hex()
+    command = " ".join(args)
+    for action in ("exec_create", "exec_start"):
+        events.record_container(
+            root or execstore.data_root(), f"{action}: {command}", cid, execID=exec_id
+        )
+    return cid, exec_id
+
+
+def _record_exec_die(cid: str, exec_id: str, root: Path | None, exit_code: int) -> None:
+    from tuidock.runtime import events, execstore
+
+    base = root or execstore.data_root()
+    events.record_container(base, "exec_die", cid, execID=exec_id, exitCode=exit_code)
 
 
 def _single_threaded() -> bool:

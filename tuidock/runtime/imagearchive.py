@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import mediatypes
+from tuidock.runtime import events, mediatypes
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.digest import chain_ids, hex_of, sha256_digest
 from tuidock.runtime.imagestore import ImageRecord
@@ -156,6 +156,8 @@ def save(engine: Engine, names: list[str], out: IO[bytes]) -> None:
             ),
         )
         _add_bytes(tar, "manifest.json", _json_bytes(docker_manifest))
+    for rec, _ in chosen:
+        events.record(engine.root, "image", "save", rec.id, {"name": rec.id})
 
 
 def _familiar(tag: str) -> str:
@@ -342,4 +344,5 @@ def _load_one(
                             os.replace(part, dest)
             layer_descs.append({"mediaType": mediatypes.OCI_LAYER, "digest": diff_id, "size": size})
         store_local_image(engine, config_bytes, layer_descs, norm_tags)
+    events.record(engine.root, "image", "load", config_digest, {"name": config_digest})
     return Loaded(config_digest, [_familiar(t) for t in norm_tags])

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from tuidock.errors import NotFound
 from tuidock.runtime import attach as proto
+from tuidock.runtime import events
 from tuidock.runtime.attachserver import AttachServer, Client
 from tuidock.runtime.containerstore import ContainerStore, now_rfc3339, proc_start_time
 from tuidock.runtime.ctrlog import LogWriter
@@ -129,6 +130,7 @@ class Monitor:
         self.logw = LogWriter(self.cdir)
         if not self._network_up():  # issue 7
             return
+        events.record_mounts(self.store.root, self.cid, self.config)
         first = True
         delay = BACKOFF_START
         while True:
@@ -153,6 +155,7 @@ class Monitor:
             if time.monotonic() - started >= BACKOFF_RESET_AFTER:
                 delay = BACKOFF_START
             restart = self._record_exit(exit_code, oom, error[0] if error else "")
+            events.record_exit(self.store.root, self.cid, self.config, exit_code, oom)
             self.server.broadcast(
                 proto.json_frame(
                     proto.EXIT,
@@ -244,6 +247,7 @@ class Monitor:
             Error="",
             StartedAt=now_rfc3339(),
         )
+        events.record_container(self.store.root, "start", self.cid, self.config)
         if first:
             self.report({"ok": True, "pid": self.pid})
         self.server.broadcast(proto.json_frame(proto.STARTED, {"Pid": self.pid}))
@@ -290,6 +294,7 @@ class Monitor:
     def _auto_remove(self) -> None:
         """--rm: the container goes, and its anonymous volumes with it (as Docker)."""
         self.store.remove_dir(self.cid)
+        events.record_container(self.store.root, "destroy", self.cid, self.config)
         mounts = self.config.get("Mounts") or []
         if mounts:
             from tuidock.runtime.volumes import VolumeStore
@@ -299,6 +304,7 @@ class Monitor:
 
     def _fail_first_start(self, message: str, exit_code: int) -> None:
         auto_remove = self.config.get("HostConfig", {}).get("AutoRemove")
+        events.record_container(self.store.root, "die", self.cid, self.config, exitCode=exit_code)
         self._network_down(removed=bool(auto_remove))  # issue 7
         if self.logw:
             self.logw.close()

@@ -22,7 +22,7 @@ import time
 from typing import IO, TYPE_CHECKING
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import mediatypes
+from tuidock.runtime import events, mediatypes
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.imagestore import ImageRecord
 from tuidock.runtime.locking import file_lock
@@ -203,7 +203,9 @@ def import_tar(
         }
         if message:
             config["comment"] = message
-        return register_layer_image(engine, raw_path, diff_id, None, config, tag)
+        image_id = register_layer_image(engine, raw_path, diff_id, None, config, tag)
+        events.record(engine.root, "image", "import", image_id, {"name": image_id})
+        return image_id
 
 
 # Docker's layer media types name the same bytes as the OCI ones; an OCI manifest

@@ -19,10 +19,15 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
+from tuidock.runtime import events
 from tuidock.runtime.containerstore import now_rfc3339, write_json
 from tuidock.runtime.locking import file_lock
+
+if TYPE_CHECKING:
+    from tuidock.runtime.prunefilter import PruneFilter
 
 # Docker marks anonymous volumes with this label; `rm -v` and `--rm` remove only those.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -94,6 +99,7 @@ class VolumeStore:
                 "Scope": "local",
             }
             write_json(vdir / RECORD, record)
+        events.record(self.root, "volume", "create", name, {"driver": "local"})
         return record, True
 
     def inspect(self, name: str) -> dict:
@@ -133,14 +139,19 @@ class VolumeStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(vdir / RECORD)
             shutil.rmtree(vdir, ignore_errors=True)
+        events.record(self.root, "volume", "destroy", name, {"driver": "local"})
 
-    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
+    def prune(
+        self, all_volumes: bool = False, filters: PruneFilter | None = None
+    ) -> tuple[list[str], int]:
         """Unused volumes: anonymous ones only (Docker 23+), every one with `all_volumes`."""
         users = self.users()
         removed, reclaimed = [], 0
         for record in self.list():
             name = record["Name"]
             if name in users:
+                continue
+            if filters and not filters.allows(record.get("CreatedAt"), record.get("Labels")):
                 continue
             if not all_volumes and ANONYMOUS_LABEL not in (record.get("Labels") or {}):
                 continue

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuidock.runtime import paths
+from tuidock.runtime import events, paths
 from tuidock.runtime.network import ipv6_fields, mac_for
 
 if TYPE_CHECKING:
@@ -297,6 +297,7 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
         ipam.release(cid)
         raise
     ipam.publish_names(cid)
+    events.record_network(root, "connect", ipam.config, container=cid)
     return extra
 
 
@@ -330,3 +331,4 @@ def disconnect(root: Path, cid: str, network: str) -> None:
     # A peer also met on another network keeps its line: publish those again.
     for other in [ep["NetworkID"], *connected]:
         Ipam(root, other).publish_names(cid)
+    events.record_network(root, "disconnect", ipam.config, container=cid)

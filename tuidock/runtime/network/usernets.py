@@ -25,10 +25,15 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, UsageError
+from tuidock.runtime import events
 from tuidock.runtime.locking import atomic_write, file_lock
 from tuidock.runtime.network import _new_config, network_config, networks_dir
+
+if TYPE_CHECKING:
+    from tuidock.runtime.prunefilter import PruneFilter
 
 RESERVED = ("bridge", "default", "none", "host")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -88,6 +93,7 @@ def create(
                 EnableIPv6=True, Subnet6=str(net6), Gateway6=str(net6.network_address + 1)
             )
         atomic_write(_config_path(root, name), json.dumps(config, indent=2).encode())
+    events.record_network(root, "create", config)
     return config
 
 
@@ -145,7 +151,7 @@ def endpoints(root: Path, name: str) -> dict[str, str]:
 def remove(root: Path, name: str) -> None:
     if name in RESERVED:
         raise UsageError(f"{name} is a pre-defined network and cannot be removed")
-    network_config(root, name)  # NotFound-like error if missing
+    config = network_config(root, name)  # NotFound-like error if missing
     from tuidock.runtime.network.ipam import Ipam
 
     ipam = Ipam(root, name)
@@ -158,12 +164,18 @@ def remove(root: Path, name: str) -> None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+    events.record_network(root, "destroy", config)
 
 
-def prune(root: Path) -> list[str]:
+def prune(root: Path, filters: PruneFilter | None = None) -> list[str]:
     removed = []
     for cfg in all_networks(root):
         if cfg["Name"] in RESERVED:
+            continue
+        # Network records carry no creation time: their file's mtime stands for it.
+        if filters and not filters.allows(
+            cfg.get("Created") or _config_path(root, cfg["Name"]).stat().st_mtime, cfg.get("Labels")
+        ):
             continue
         try:
             remove(root, cfg["Name"])
