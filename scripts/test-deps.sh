@@ -5,5 +5,5 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    docker-registry skopeo umoci busybox-static apache2-utils openssl tmux tini nftables \
+    docker-registry skopeo umoci busybox-static apache2-utils openssl tmux tini nftables zsh \
     python3-venv ca-certificates >/dev/null
