@@ -208,3 +208,39 @@ def test_run_rm_removes_its_anonymous_volumes(image: str) -> None:
     # --rm takes the anonymous volume with the container; the named one stays.
     assert volume_names() == ["keepme"]
     run_ok("volume", "rm", "keepme")
+
+
+def _mounts_mentioning(text: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if text in line]
+
+
+def test_filling_a_volume_killed_half_way_leaves_no_mount(tmp_path: Path) -> None:
+    """The image view for the copy lives in the filler's own mount namespace."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lower = tmp_path / "layer"
+    (lower / "data").mkdir(parents=True)
+    for i in range(4000):
+        (lower / "data" / f"f{i}").write_bytes(os.urandom(64 * 1024))
+    volume = tmp_path / "vol"
+    (volume / "_data").mkdir(parents=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuidock.runtime.volumepopulate", str(volume / "_data"), "/data", str(lower)],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any((volume / "_data").iterdir()):
+            assert proc.poll() is None, "the copy ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert _mounts_mentioning(str(volume)) == [], "the view is never seen by the host"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert _mounts_mentioning(str(volume)) == []

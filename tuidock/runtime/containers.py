@@ -284,7 +284,8 @@ class Containers:
         anonymous volumes to take back. Anonymous volumes get random names; a
         new empty volume receives the image's content at its target, as Docker's.
         """
-        from tuidock.runtime.volumes import VolumeStore, populate
+        from tuidock.runtime.volumepopulate import populate
+        from tuidock.runtime.volumes import VolumeStore
 
         reqs = parse_mounts(opts)
         taken = {r.target for r in reqs}

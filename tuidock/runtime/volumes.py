@@ -15,13 +15,11 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
+from tuidock.errors import Conflict, NotFound, UsageError
 from tuidock.runtime import events
 from tuidock.runtime.containerstore import now_rfc3339, write_json
 from tuidock.runtime.locking import file_lock
@@ -169,42 +167,6 @@ class VolumeStore:
             with contextlib.suppress(NotFound):
                 if ANONYMOUS_LABEL in (self._read(m["Name"]).get("Labels") or {}):
                     self._delete(m["Name"])
-
-
-def populate(volume_data: Path, lower_dirs: Sequence[str], target: str) -> None:
-    """Copy the image's content at `target` into a new, empty volume (as Docker does).
-
-    The image layers are looked at through a read-only overlay view mounted
-    for the copy; a target that is missing, not a directory, or reaches out
-    of the image through a symlink is left alone (the volume stays empty).
-    """
-    from tuidock.runtime.overlay import mount_overlay, unmount
-
-    if not lower_dirs or any(volume_data.iterdir()):
-        return
-    with tempfile.TemporaryDirectory(dir=volume_data.parent, prefix=".populate-") as view:
-        mount_overlay([Path(p) for p in lower_dirs], Path(view))
-        try:
-            src = os.path.realpath(os.path.join(view, target.lstrip("/")))
-            if not src.startswith(view + os.sep) or not os.path.isdir(src):
-                return
-            if not os.listdir(src):
-                return
-            # cp -a keeps owners, modes, xattrs, links, times: the volume looks as the image.
-            res = subprocess.run(
-                ["cp", "-a", "--", src + "/.", str(volume_data)],
-                capture_output=True,
-                text=True,
-            )
-            if res.returncode != 0:
-                raise TuidockError(
-                    f"cannot copy {target} of the image into the volume: {res.stderr}"
-                )
-            st = os.stat(src)
-            os.chown(volume_data, st.st_uid, st.st_gid)
-            os.chmod(volume_data, st.st_mode & 0o7777)
-        finally:
-            unmount(Path(view), detach=True)
 
 
 def _container_configs(cdir: Path) -> Iterator[tuple[str, dict]]:
