@@ -63,7 +63,7 @@ def test_bash_script_completes_commands_flags_and_choices(tuidock_root: Path, tm
     assert bash_complete(path, "ima") == ["images", "image"]
     assert set(bash_complete(path, "")) >= {"run", "ps", "events", "completion", "volume"}
     assert "__complete" not in bash_complete(path, "")  # hidden
-    assert bash_complete(path, "image", "p") == ["pull", "prune"]
+    assert bash_complete(path, "image", "p") == ["pull", "push", "prune"]
     assert bash_complete(path, "volume", "ls", "--f") == ["--filter", "--format"]
     assert bash_complete(path, "events", "--") == [
         "--help",
@@ -129,7 +129,8 @@ def test_zsh_script(tuidock_root: Path, tmp_path: Path) -> None:
     assert candidates("completion", "") == "=bash,zsh:bash zsh"
     assert candidates("network", "connect", "") == "networks:bridge host none"
     assert candidates("events", "--f").startswith("opts:-h --help --since")
-    assert candidates("ima").startswith("subs:pull images")
+    kind, _, words = candidates("ima").partition(":")
+    assert kind == "subs" and {"pull", "push", "images", "image", "history"} <= set(words.split())
     assert candidates("cp", "-a", "") == "files:"
 
 
