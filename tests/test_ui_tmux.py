@@ -102,7 +102,10 @@ def test_app_in_a_real_terminal(registry, image, tuidock_root):
         term.keys(other, "Enter")
         term.wait_for("Pulled", timeout=60)
         term.keys("Enter")
-        term.wait_for("1 Images (2)")
+        term.wait_for("1 Images (2)")  # the list behind the dialog may show it first
+        deadline = time.monotonic() + 10
+        while "Pull an image" in term.screen() and time.monotonic() < deadline:
+            time.sleep(0.1)
         term.keys("?")
         term.wait_for("tuidock keys")
         term.keys("Escape")
