@@ -1061,3 +1061,14 @@ def test_writer_failure_names_the_entry_and_stops_the_threads(tmp_path: Path):
     with pytest.raises(InvalidLayer, match="'bad'"):
         unpack(tmp_path / "l", data)
     assert not _writer_threads()
+
+
+@pytest.mark.parametrize("writers", [0, 2])
+@pytest.mark.parametrize("last", [True, False])
+def test_time_out_of_range_in_writer_is_an_invalid_layer(tmp_path: Path, writers: int, last: bool):
+    # utime raises OverflowError, not OSError: a writer must still report it.
+    bad = F("t", b"x", pax={"mtime": "99999999999999999999"})
+    entries = [*_filler("q"), bad] if last else [*_filler("q"), bad, *_filler("r")]
+    with pytest.raises(InvalidLayer, match="at 't'"):
+        apply_layer(Trickle(make_tar(entries)), tmp_path / "l", writers=writers)
+    assert not _writer_threads()

@@ -476,9 +476,7 @@ class _Applier:
         except (tarfile.TarError, OverflowError) as e:
             # tarfile reading a sparse member's data, or numbers too big for
             # the kernel (device numbers, times).
-            raise InvalidLayer(
-                f"invalid layer: corrupt tar archive at {self.name!r}: {e}"
-            ) from None
+            raise self._corrupt(e) from None
         except OSError as e:
             raise self._os_error(e) from e
         if stops and not isinstance(stops[-1], tarfile.EOFHeaderError | tarfile.EmptyHeaderError):
@@ -487,13 +485,23 @@ class _Applier:
         try:
             self._drain()
             self._finish()
+        except OverflowError as e:
+            raise self._corrupt(e) from None
         except OSError as e:
             raise self._os_error(e) from e
         return UnpackResult(self.size, self.entries)
 
-    def _os_error(self, e: OSError) -> TuidockError:
+    def _corrupt(self, e: Exception) -> InvalidLayer:
+        self._blame_writer(e)
+        return InvalidLayer(f"invalid layer: corrupt tar archive at {self.name!r}: {e}")
+
+    def _blame_writer(self, e: BaseException) -> None:
+        """Name the entry a writer thread failed on, not the one being read."""
         if self.pool is not None and self.pool.failed_error() is e:
             self.name = self.pool.failed_name() or self.name
+
+    def _os_error(self, e: OSError) -> TuidockError:
+        self._blame_writer(e)
         where = f" at {self.name!r}" if self.name else ""
         msg = f"cannot apply layer{where}: {e.strerror or e}"
         if e.errno in _CONTENT_ERRNOS:

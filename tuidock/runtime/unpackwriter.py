@@ -51,7 +51,7 @@ class FileJob:
     xattrs: Xattrs
     times: tuple[int, int]
     state: int = field(default=_PENDING)
-    error: OSError | None = None
+    error: BaseException | None = None
 
     @property
     def taken(self) -> bool:
@@ -187,7 +187,9 @@ class WriterPool:
                 state = _DONE
             except FileExistsError:
                 state = _TAKEN
-            except OSError as e:
+            except BaseException as e:
+                # Anything (OverflowError from utime too): a job left pending
+                # would leave the unpacker waiting for it forever.
                 job.error = e
                 state = _FAILED
             with cond:
@@ -210,5 +212,5 @@ class WriterPool:
     def failed_name(self) -> str | None:
         return self._failed.name if self._failed is not None else None
 
-    def failed_error(self) -> OSError | None:
+    def failed_error(self) -> BaseException | None:
         return self._failed.error if self._failed is not None else None
