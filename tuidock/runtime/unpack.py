@@ -46,6 +46,12 @@ reader accepts, so does Docker); a corrupt or truncated header is an error.
 A stream cut exactly between members cannot be told apart from a complete
 one here; the caller's diff ID check catches it.
 
+Speed: small regular files are created by writer threads (unpackwriter)
+while this thread reads on; it settles a path before touching it and drains
+the writers before removing a directory, so the result is the same as when
+one thread does everything, and the safety model above is unchanged (a
+writer only creates below directories proven real, with O_EXCL|O_NOFOLLOW).
+
 Errors: apply_layer raises (InvalidLayer, TooLarge, or TuidockError for an
 I/O failure) and leaves the partly written directory behind; the caller
 removes it (it owns the directory and knows whether anything else refers to
