@@ -953,3 +953,122 @@ def test_fast_header_parser_agrees_with_tarfile():
             assert want is not None
             assert got.get_info() == want.get_info()
     assert checked > 10
+
+
+# ------------------------------------------- writer threads (ordering hazards)
+#
+# Small regular files are created by writer threads while the reader goes on;
+# every layer below must come out the same as when one thread does it all.
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("layer-writer")]
+
+
+def _filler(prefix: str, count: int = 40) -> list[Entry]:
+    """Enough queued files that the writers are still busy when the hazard comes."""
+    return [F(f"{prefix}{i}", os.urandom(3000), mode=0o640, uid=i) for i in range(count)]
+
+
+def _unpack_both(tmp_path: Path, entries: list[Entry], lowers=()) -> dict[str, tuple]:
+    """Unpack with writer threads and without; assert the trees are the same."""
+    data = make_tar(entries)
+    trees = []
+    for writers in (0, 2):
+        dest = tmp_path / f"w{writers}"
+        apply_layer(Trickle(data), dest, lowers, writers=writers)
+        trees.append({k.removeprefix(str(dest)): v for k, v in snapshot(dest, dest / "-").items()})
+        assert not _writer_threads()
+    assert trees[0] == trees[1]
+    return trees[1]
+
+
+def test_file_hardlinked_then_overwritten(tmp_path: Path):
+    tree = _unpack_both(tmp_path, [
+        D("d"), *_filler("d/q"), F("d/f", b"first", mode=0o4711, uid=9), H("g", "d/f"),
+        F("d/f", b"second", mode=0o600), H("h", "d/f"),
+    ])  # fmt: skip
+    g, f, h = tree["/g"], tree["/d/f"], tree["/h"]
+    assert g[5] == b"first" and stat.S_IMODE(g[0]) == 0o4711 and g[1] == 9 and g[2] == 1
+    assert f[5] == h[5] == b"second" and stat.S_IMODE(f[0]) == 0o600 and f[2] == 2
+    assert tree["/d/q3"][1] == 3
+
+
+def test_file_then_whiteout_of_it_keeps_file(tmp_path: Path):
+    tree = _unpack_both(tmp_path, [*_filler("q"), F("a", b"mine"), F(".wh.a"), F("b", b"b")])
+    assert tree["/a"][5] == b"mine" and stat.S_ISREG(tree["/a"][0])
+
+
+def test_queued_file_replaced_by_other_kinds(tmp_path: Path):
+    tree = _unpack_both(tmp_path, [
+        *_filler("q"),
+        F("f1", b"x"), D("f1", mode=0o701),            # dir over a queued file
+        F("f2", b"x"), S("f2", "t"),                   # symlink over a queued file
+        S("f3", "t"), F("f3", b"file over symlink"),   # queued file over a symlink
+        Entry("f4", "fifo"), F("f4", b"over fifo"),
+        D("f5"), F("f5/in", b"i"), F("f5", b"file over dir"),
+        F("f6", b"a"), F("f6", b"b"), F("f6", b"c", mode=0o444),
+    ])  # fmt: skip
+    assert stat.S_ISDIR(tree["/f1"][0]) and stat.S_IMODE(tree["/f1"][0]) == 0o701
+    assert tree["/f2"][6] == "t"
+    assert tree["/f3"][5] == b"file over symlink" and tree["/f4"][5] == b"over fifo"
+    assert tree["/f5"][5] == b"file over dir" and "/f5/in" not in tree
+    assert tree["/f6"][5] == b"c" and stat.S_IMODE(tree["/f6"][0]) == 0o444
+
+
+def test_queued_file_used_as_parent_refused(tmp_path: Path):
+    data = make_tar([*_filler("q"), F("f", b"x"), F("f/child", b"y")])
+    with pytest.raises(InvalidLayer, match="not a directory"):
+        unpack(tmp_path / "l", data)
+    assert not _writer_threads()
+
+
+def test_big_and_small_files_interleaved(tmp_path: Path):
+    big = os.urandom(3 * 1024 * 1024 + 5)
+    tree = _unpack_both(tmp_path, [
+        *_filler("q"), F("big", big), F("s", b"small"), F("big", big[:100]), H("l", "big"),
+        F("q1", big), *_filler("r", 80),
+    ])  # fmt: skip
+    assert tree["/big"][5] == big[:100] and tree["/big"][2] == 2 and tree["/q1"][5] == big
+
+
+def test_more_data_than_the_writers_buffer(tmp_path: Path):
+    files = [F(f"d{i % 7}/f{i}", os.urandom(900_000), mtime=T0 + i) for i in range(45)]
+    tree = _unpack_both(tmp_path, [D(f"d{i}", mtime=T0 - i) for i in range(7)] + files)
+    assert tree["/d3/f10"][5] == files[10].data and tree["/d3/f10"][4] == (T0 + 10) * 10**9
+    assert tree["/d3"][4] == (T0 - 3) * 10**9  # directory times after the writers finished
+
+
+def test_directory_swapped_for_symlink_while_files_queued(arena):
+    # `a` is a directory with queued files, then a symlink to outside, then
+    # a/x again: everything must land inside the layer.
+    data = make_tar([
+        D("a"), *_filler("a/q", 60), S("a", str(arena.outside)), F("a/x", b"pwned"),
+        F("a/sentinel", b"pwned"), D("b"), *_filler("b/q"), S("b", "../../.."), F("b/x", b"p"),
+    ])  # fmt: skip
+    unpack(arena.dest, data)
+    assert os.readlink(arena.dest / "a") == str(arena.outside)
+    assert inside(arena.dest, arena.outside / "x").read_bytes() == b"pwned"
+    assert inside(arena.dest, arena.sentinel).read_bytes() == b"pwned"
+    assert (arena.dest / "x").read_bytes() == b"p"
+    assert not _writer_threads()
+
+
+def test_writer_failure_names_the_entry_and_stops_the_threads(tmp_path: Path):
+    # The kernel refuses a malformed file capability (EINVAL) in the writer thread.
+    data = make_tar([*_filler("q"), F("bad", b"x", xattrs={"security.capability": "junk"}),
+                     *_filler("r")])  # fmt: skip
+    with pytest.raises(InvalidLayer, match="'bad'"):
+        unpack(tmp_path / "l", data)
+    assert not _writer_threads()
+
+
+@pytest.mark.parametrize("writers", [0, 2])
+@pytest.mark.parametrize("last", [True, False])
+def test_time_out_of_range_in_writer_is_an_invalid_layer(tmp_path: Path, writers: int, last: bool):
+    # utime raises OverflowError, not OSError: a writer must still report it.
+    bad = F("t", b"x", pax={"mtime": "99999999999999999999"})
+    entries = [*_filler("q"), bad] if last else [*_filler("q"), bad, *_filler("r")]
+    with pytest.raises(InvalidLayer, match="at 't'"):
+        apply_layer(Trickle(make_tar(entries)), tmp_path / "l", writers=writers)
+    assert not _writer_threads()

@@ -46,6 +46,12 @@ reader accepts, so does Docker); a corrupt or truncated header is an error.
 A stream cut exactly between members cannot be told apart from a complete
 one here; the caller's diff ID check catches it.
 
+Speed: small regular files are created by writer threads (unpackwriter)
+while this thread reads on; it settles a path before touching it and drains
+the writers before removing a directory, so the result is the same as when
+one thread does everything, and the safety model above is unchanged (a
+writer only creates below directories proven real, with O_EXCL|O_NOFOLLOW).
+
 Errors: apply_layer raises (InvalidLayer, TooLarge, or TuidockError for an
 I/O failure) and leaves the partly written directory behind; the caller
 removes it (it owns the directory and knows whether anything else refers to
@@ -67,6 +73,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tuidock.errors import InvalidLayer, TooLarge, TuidockError
+from tuidock.runtime.unpackwriter import (
+    CREATE_FLAGS,
+    FileJob,
+    WriterPool,
+    Xattrs,
+    finish_file,
+    set_xattrs,
+    write_all,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +105,16 @@ MAX_SYMLINKS = 40
 # Python stream chain vanishes, small enough to stay in cache.
 SOURCE_CHUNK = 256 * KiB
 COPY_CHUNK = 1 * MiB
+# Regular files up to this size are read into memory and written by writer
+# threads (unpackwriter); bigger ones stream from the reader's thread, where
+# the per-file cost of creating the inode matters less than the copy.
+SMALL_FILE = 1 * MiB
+# Threads creating small files; two make ext4 create inodes ~1.5x as fast as
+# one, more gained nothing on a 2-core machine (and 0 turns the pool off).
+WRITERS = 2
+# File data read ahead of the writers, at most.
+MAX_BUFFERED = 32 * MiB
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _REGULAR_TYPES = frozenset(
     (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
 )
@@ -139,6 +162,7 @@ def apply_layer(
     dest: Path,
     lower_dirs: Sequence[Path] = (),
     limits: UnpackLimits | None = None,
+    writers: int = WRITERS,
 ) -> UnpackResult:
     """Unpack the uncompressed layer tar read from `tar_stream` into `dest`.
 
@@ -146,7 +170,9 @@ def apply_layer(
     this one, top first; they are only read: to give directories that the tar
     does not list the attributes they have below, and to copy up the target
     of a hardlink that points into a lower layer. The stream is read up to the
-    end-of-archive marker and neither drained nor closed.
+    end-of-archive marker and neither drained nor closed. `writers` threads
+    create the small regular files (0: all on the calling thread); they have
+    all stopped when this returns or raises.
     """
     limits = limits or UnpackLimits()
     dest = Path(dest)
@@ -159,7 +185,13 @@ def apply_layer(
         if os.listdir(root_fd):
             raise TuidockError(f"layer directory {dest} is not empty")
         applier = _Applier(root_fd, dest, [Path(p) for p in lower_dirs], limits)
-        return applier.run(tar_stream)
+        if writers > 0:
+            applier.pool = WriterPool(root_fd, writers, MAX_BUFFERED)
+        try:
+            return applier.run(tar_stream)
+        finally:
+            if applier.pool is not None:
+                applier.pool.close()
     finally:
         os.close(root_fd)
 
@@ -409,6 +441,7 @@ class _Applier:
         self.consumed = 0
         self.entries = 0
         self.name = ""  # the entry being applied, for error messages
+        self.pool: WriterPool | None = None
 
     # ----------------------------------------------------------------- driver
 
@@ -449,21 +482,32 @@ class _Applier:
         except (tarfile.TarError, OverflowError) as e:
             # tarfile reading a sparse member's data, or numbers too big for
             # the kernel (device numbers, times).
-            raise InvalidLayer(
-                f"invalid layer: corrupt tar archive at {self.name!r}: {e}"
-            ) from None
+            raise self._corrupt(e) from None
         except OSError as e:
             raise self._os_error(e) from e
         if stops and not isinstance(stops[-1], tarfile.EOFHeaderError | tarfile.EmptyHeaderError):
             at = f" after {self.name!r}" if self.name else ""
             raise InvalidLayer(f"invalid layer: corrupt tar archive{at}: {stops[-1]}")
         try:
+            self._drain()
             self._finish()
+        except OverflowError as e:
+            raise self._corrupt(e) from None
         except OSError as e:
             raise self._os_error(e) from e
         return UnpackResult(self.size, self.entries)
 
+    def _corrupt(self, e: Exception) -> InvalidLayer:
+        self._blame_writer(e)
+        return InvalidLayer(f"invalid layer: corrupt tar archive at {self.name!r}: {e}")
+
+    def _blame_writer(self, e: BaseException) -> None:
+        """Name the entry a writer thread failed on, not the one being read."""
+        if self.pool is not None and self.pool.failed_error() is e:
+            self.name = self.pool.failed_name() or self.name
+
     def _os_error(self, e: OSError) -> TuidockError:
+        self._blame_writer(e)
         where = f" at {self.name!r}" if self.name else ""
         msg = f"cannot apply layer{where}: {e.strerror or e}"
         if e.errno in _CONTENT_ERRNOS:
@@ -543,6 +587,7 @@ class _Applier:
             rel = "/".join(cur)
             if rel in self.known_dirs:
                 continue
+            self._settle(rel)
             try:
                 st = os.lstat(rel, dir_fd=self.root)
             except FileNotFoundError:
@@ -651,6 +696,10 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if for_dir:
                 return True
+            # Writers may still be filling files below it; they must be
+            # done before the directory goes (and something else may
+            # take its place).
+            self._drain()
             shutil.rmtree(rel, dir_fd=self.root)
             self._forget(rel)
         else:
@@ -680,6 +729,7 @@ class _Applier:
             todo.extend(self.subdirs.pop(path, ()))
 
     def _create(self, rel: str, make: Callable[[], int | None]) -> int | None:
+        self._settle(rel)
         try:
             return make()
         except FileExistsError:
@@ -694,7 +744,7 @@ class _Applier:
             raise InvalidLayer(f"invalid layer: {member.name!r} has uid/gid {uid}/{gid}")
         return uid, gid
 
-    def _xattrs(self, member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    def _xattrs(self, member: tarfile.TarInfo) -> Xattrs:
         pax = member.pax_headers
         if not pax:
             return []
@@ -721,23 +771,8 @@ class _Applier:
             out.append((xname, raw))
         return out
 
-    def _set_xattrs(self, target: int | str, xattrs: list[tuple[str, bytes]]) -> None:
-        for xname, value in xattrs:
-            try:
-                if isinstance(target, int):
-                    os.setxattr(target, xname, value)
-                else:
-                    os.setxattr(target, xname, value, follow_symlinks=False)
-            except OSError as e:
-                # Like containerd: a filesystem without xattrs, or an xattr
-                # this kind of file cannot carry (user.* on a symlink), is
-                # not worth failing a pull for.
-                if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-                    log.warning(
-                        "layer entry %r: cannot set xattr %s: %s", self.name, xname, e.strerror
-                    )
-                    continue
-                raise
+    def _set_xattrs(self, target: int | str, xattrs: Xattrs) -> None:
+        set_xattrs(target, xattrs, self.name)
 
     def _skip_data(self, member: tarfile.TarInfo, source: _TarSource) -> None:
         self._charge(member.size)
@@ -755,12 +790,27 @@ class _Applier:
         self._charge(size)
         uid, gid = self._check_owner(member)
         xattrs = self._xattrs(member)
+        pool = self.pool
+        if pool is not None:
+            self._settle(rel)
+            # Not over a directory: replacing one must happen now, before
+            # later entries are placed in it or beside it.
+            if size <= SMALL_FILE and member.sparse is None and rel not in self.known_dirs:
+                data = source.read(size) if size else b""
+                if len(data) != size:
+                    raise InvalidLayer(
+                        f"invalid layer: data of {member.name!r} ends early (truncated tar)"
+                    )
+                self.size += size
+                mode = member.mode & 0o7777
+                pool.submit(FileJob(rel, member.name, data, uid, gid, mode, xattrs, _times(member)))
+                return
         root = self.root
         try:
-            fd = os.open(rel, _CREATE_FLAGS, 0o600, dir_fd=root)
+            fd = os.open(rel, CREATE_FLAGS, 0o600, dir_fd=root)
         except FileExistsError:
             self._make_room(rel, for_dir=False)
-            fd = os.open(rel, _CREATE_FLAGS, 0o600, dir_fd=root)
+            fd = os.open(rel, CREATE_FLAGS, 0o600, dir_fd=root)
         try:
             if size:
                 if member.sparse is not None:
@@ -776,24 +826,42 @@ class _Applier:
                         raise InvalidLayer(
                             f"invalid layer: data of {member.name!r} ends early (truncated tar)"
                         )
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    write_all(fd, chunk)
                     left -= len(chunk)
             self.size += size
-            os.fchown(fd, uid, gid)
-            # After chown, which clears setuid/setgid.
-            os.fchmod(fd, member.mode & 0o7777)
-            if xattrs:
-                # After chown too, which drops security.capability.
-                self._set_xattrs(fd, xattrs)
-            os.utime(fd, ns=_times(member))
+            finish_file(fd, uid, gid, member.mode & 0o7777, xattrs, _times(member), self.name)
         finally:
             os.close(fd)
+
+    def _settle(self, rel: str) -> None:
+        """Make sure no writer thread still owes a file at `rel`."""
+        if self.pool is not None:
+            job = self.pool.settle(rel)
+            if job is not None:
+                self._write_taken(job)
+
+    def _drain(self) -> None:
+        """Wait for the writer threads to write everything handed to them."""
+        if self.pool is not None and self.pool.has_pending():
+            for job in self.pool.drain():
+                self._write_taken(job)
+
+    def _write_taken(self, job: FileJob) -> None:
+        """A queued file whose path an earlier entry holds: replace that entry, as tar does."""
+        name, self.name = self.name, job.name
+        self._make_room(job.rel, for_dir=False)
+        fd = os.open(job.rel, CREATE_FLAGS, 0o600, dir_fd=self.root)
+        try:
+            write_all(fd, job.data)
+            finish_file(fd, job.uid, job.gid, job.mode, job.xattrs, job.times, job.name)
+        finally:
+            os.close(fd)
+        self.name = name
 
     def _directory(self, rel: str, member: tarfile.TarInfo) -> None:
         uid, gid = self._check_owner(member)
         root = self.root
+        self._settle(rel)
         try:
             os.mkdir(rel, 0o700, dir_fd=root)
         except FileExistsError:
@@ -866,6 +934,7 @@ class _Applier:
         parent = "/".join(where)
         target = f"{parent}/{tparts[-1]}" if parent else tparts[-1]
         if parent in self.known_dirs:
+            self._settle(target)
             try:
                 st = os.lstat(target, dir_fd=self.root)
             except FileNotFoundError:
@@ -892,6 +961,7 @@ class _Applier:
             raise InvalidLayer(f"invalid layer: {member.name!r} is a hardlink to a directory")
         parent = self._resolve(lparts[:-1], create=True)
         target = f"{parent}/{lparts[-1]}" if parent else lparts[-1]
+        self._settle(target)
         self._copy_up(path, st, target)
         return target
 
@@ -903,7 +973,7 @@ class _Applier:
         if stat.S_ISREG(mode):
             sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                dfd = os.open(rel, _CREATE_FLAGS, 0o600, dir_fd=root)
+                dfd = os.open(rel, CREATE_FLAGS, 0o600, dir_fd=root)
                 try:
                     left = st.st_size
                     while left > 0:
@@ -965,6 +1035,7 @@ class _Applier:
         parent = self._resolve(parts[:-1], create=True)
         rel = f"{parent}/{hidden}" if parent else hidden
         self.whited_out.add(rel)
+        self._settle(rel)
         try:
             os.mknod(rel, stat.S_IFCHR, 0, dir_fd=self.root)
         except FileExistsError:
