@@ -46,6 +46,13 @@ def _cell_width(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
+def _as_text(cell: Cell) -> Cell:
+    """What the DataTable is given: it parses a str cell as markup each time the
+    row is repainted (a profile's main cost after the render itself); a Text
+    is used as it is, and a "[" in a name shows as typed."""
+    return Text(cell, end="", no_wrap=True) if isinstance(cell, str) else cell
+
+
 def _keys(cache) -> list:  # type: ignore[no-untyped-def]
     return list(cache.keys())
 
@@ -196,7 +203,7 @@ class ResourceTable(DataTable):
         self._shown = {}
         for row in rows:
             cells = (self._mark_cell(row.key), *row.cells)
-            self.add_row(*cells, key=row.key)
+            self.add_row(*map(_as_text, cells), key=row.key)
             self._shown[row.key] = cells
         self._order = keys
         if current in self._shown:
@@ -225,7 +232,7 @@ class ResourceTable(DataTable):
                     column_key = ColumnKey(column)
                     if column_key not in self._column_locations:
                         raise KeyError(column)
-                    self._data[row_key][column_key] = value
+                    self._data[row_key][column_key] = _as_text(value)
                     cells.add((row_key, column_key))
             rows = {row_key for row_key, _ in cells}
             self._forget_renders(cells, rows)
@@ -250,12 +257,9 @@ class ResourceTable(DataTable):
         for k in _keys(self._row_renderable_cache):
             if k[1] in indexes:
                 self._row_renderable_cache.discard(k)
-        for k in _keys(self._line_cache):
-            try:
-                if self._get_offsets(k[0])[0] in rows:
-                    self._line_cache.discard(k)
-            except LookupError:
-                self._line_cache.discard(k)
+        # Lines are cached by y, not by row: finding a row's lines costs more than
+        # re-composing the few unchanged lines from the row caches kept above.
+        self._line_cache.clear()
 
     def _column_key(self, index: int) -> str:
         return "mark" if index == 0 else self.COLUMNS[index - 1][0]
