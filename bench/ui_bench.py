@@ -11,7 +11,12 @@ Measures, and prints:
 Everything runs against a private data root and a loopback registry; the
 containers and the tmux session made here are removed at the end.
 
-    .venv/bin/python bench/ui_bench.py [-n 50] [--idle 30]
+The machine may be busy with other work: --rounds starts the app several
+times and reports medians, and --baseline SRC alternates each round with
+the tuidock package found in SRC (e.g. `git archive main tuidock assets`
+unpacked there), so that a change is compared under the same load.
+
+    .venv/bin/python bench/ui_bench.py [-n 50] [--idle 30] [--rounds 1] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -77,10 +82,15 @@ def app_pid(session: str) -> int:
     return int(out.split()[0])
 
 
-def measure_terminal(env: dict, n: int, idle: float) -> dict[str, str]:
+def measure_terminal(env: dict, n: int, idle: float, src: str | None = None) -> dict[str, float]:
+    """One start of the app: first paint (s), idle CPU (% of a core), RSS (MB), key latency (s)."""
     session = f"tuidock-bench-{uuid.uuid4().hex[:8]}"
-    results: dict[str, str] = {}
+    results: dict[str, float] = {}
     envs = [f"{k}={env[k]}" for k in ("TUIDOCK_ROOT", "TUIDOCK_CONFIG")]
+    # `python -m` imports from its working directory first: the pane starts in
+    # the tree to measure (PYTHONPATH alone would lose to a tuidock/ in the cwd).
+    cwd = src or str(Path(__file__).resolve().parent.parent)
+    envs.append(f"PYTHONPATH={cwd}")
     start = time.perf_counter()
     subprocess.run(
         [
@@ -89,6 +99,8 @@ def measure_terminal(env: dict, n: int, idle: float) -> dict[str, str]:
             "-d",
             "-s",
             session,
+            "-c",
+            cwd,
             "-x",
             "200",
             "-y",
@@ -115,15 +127,15 @@ def measure_terminal(env: dict, n: int, idle: float) -> dict[str, str]:
             if time.perf_counter() - start > 60:
                 raise RuntimeError("no full paint within 60 s:\n" + screen)
             time.sleep(0.01)
-        results["first full paint"] = f"{time.perf_counter() - start:.2f} s"
+        results["paint"] = time.perf_counter() - start
         pid = app_pid(session)
         time.sleep(3)  # let the first stats ticks settle
         t0, c0 = time.perf_counter(), cpu_ticks(pid)
         time.sleep(idle)
         t1, c1 = time.perf_counter(), cpu_ticks(pid)
         pct = (c1 - c0) / os.sysconf("SC_CLK_TCK") / (t1 - t0) * 100
-        results[f"idle CPU over {idle:.0f} s"] = f"{pct:.2f}% of a core"
-        results["RSS"] = f"{rss_mb(pid):.0f} MB"
+        results["cpu"] = pct
+        results["rss"] = rss_mb(pid)
         latencies = []
         for i in range(20):
             before = capture(session, escapes=True)
@@ -136,9 +148,7 @@ def measure_terminal(env: dict, n: int, idle: float) -> dict[str, str]:
                     break
             latencies.append(time.perf_counter() - t)
             time.sleep(0.2)
-        results["keypress to screen update (median of 20, incl. tmux)"] = (
-            f"{statistics.median(latencies) * 1000:.0f} ms"
-        )
+        results["key"] = statistics.median(latencies)
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         time.sleep(1)
     finally:
@@ -178,12 +188,36 @@ def measure_seq(count: int = 100_000) -> str:
     return f"{result['t']:.2f} s"
 
 
+def compare(env: dict, args: argparse.Namespace) -> dict[str, str]:
+    sources: dict[str, str | None] = {"": None}
+    if args.baseline:
+        sources = {"baseline ": str(Path(args.baseline).resolve()), "": None}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in sources}
+    for i in range(args.rounds):
+        for label, src in sources.items():
+            r = measure_terminal(env, args.n, args.idle, src)
+            runs[label].append(r)
+            print(f"round {i + 1} {label or 'this tree '}idle CPU {r['cpu']:.2f}%", flush=True)
+    results: dict[str, str] = {}
+    of = f" (median of {args.rounds})" if args.rounds > 1 else ""
+    for label, rs in runs.items():
+        med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}.__getitem__
+        results[f"{label}first full paint{of}"] = f"{med('paint'):.2f} s"
+        results[f"{label}idle CPU over {args.idle:.0f} s{of}"] = f"{med('cpu'):.2f}% of a core"
+        results[f"{label}RSS{of}"] = f"{med('rss'):.0f} MB"
+        key = f"{label}keypress to screen update (median of 20, incl. tmux){of}"
+        results[key] = f"{med('key') * 1000:.0f} ms"
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("-n", type=int, default=50, help="images and running containers")
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--rounds", type=int, default=1, help="app starts measured (medians)")
+    ap.add_argument("--baseline", help="directory with another tuidock package to alternate with")
     ap.add_argument("--work", default="/var/tmp/tuidock-uibench")
     args = ap.parse_args()
     if not shutil.which("tmux"):
@@ -206,7 +240,7 @@ def main() -> int:
         for i in range(args.n):
             tuidock(env, "run", "-d", "--name", f"bench{i:02d}", ref, "sh", "-c", LOOP)
         print(f"setup: {args.n} images, {args.n} containers in {time.perf_counter() - t:.1f} s")
-        results.update(measure_terminal(env, args.n, args.idle))
+        results.update(compare(env, args))
     finally:
         ids = tuidock(env, "ps", "-aq").split()
         if ids:

@@ -177,7 +177,7 @@ def test_table_sync_updates_only_changed_cells_and_keeps_cursor():
             table.select_key("k2")
             counter = table._update_count
             table.sync([Row("k1", ("one", "1"), "one"), Row("k2", ("two", "22"), "two")])
-            assert table.get_cell("k2", "b") == "22"
+            assert str(table.get_cell("k2", "b")) == "22"  # held as Text: no markup parse
             assert table._update_count == counter, "a changed cell does not invalidate the table"
             table.sync(
                 [

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from tuidock.runtime.cgroups import CgroupStats, ContainerCgroup
+    from tuidock.runtime.cgroups import CgroupStats, UsageFiles
 
 
 @dataclass(frozen=True)
@@ -101,27 +101,142 @@ class Sampler:
         return out
 
 
-_cgroups: dict[str, ContainerCgroup] = {}
+class LiveStats:
+    """One container's usage files, kept open while it runs.
+
+    A pread of an open cgroup file costs a sixth of open + read + close
+    (measured on v1: 0.1 ms against 0.7 ms for 50 files), and the UI reads
+    4-5 files of every running container every tick. Only those files are
+    read, not stats()'s limits and block I/O. A removed cgroup answers ENODEV:
+    the caller then reopens, as a restarted container has a new cgroup.
+    """
+
+    def __init__(self, files: UsageFiles, keep_open: bool = True) -> None:
+        self.files = files
+        self._fds: dict[str, int] = {}
+        if keep_open:
+            try:
+                for path in self._paths():
+                    self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self.close()
+                raise
+
+    def _paths(self) -> list[str]:
+        f = self.files
+        return [p for p in (f.cpu, f.memory_usage, f.memory_stat, f.memory_limit, f.pids) if p]
+
+    @property
+    def open_fds(self) -> int:
+        return len(self._fds)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _read(self, path: str) -> bytes:
+        fd = self._fds.get(path)
+        if fd is not None:
+            return os.pread(fd, 1 << 16, 0)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
+
+    def _int(self, path: str | None) -> int | None:
+        if path is None:
+            return None
+        try:
+            return int(self._read(path))
+        except ValueError:
+            return None  # "max"
+
+    def read(self) -> CgroupStats:
+        """CPU, memory and PIDs as ContainerCgroup.stats() computes them."""
+        from tuidock.runtime.cgroups import CgroupStats, host_memory
+
+        f = self.files
+        out = CgroupStats(memory_limit=host_memory())
+        if f.cpu is not None:
+            if f.cpu_v2:
+                out.cpu_ns = _stat_line(self._read(f.cpu), b"usage_usec") * 1000
+            else:
+                out.cpu_ns = self._int(f.cpu) or 0
+        if f.memory_usage is not None and f.memory_stat is not None:
+            usage = self._int(f.memory_usage) or 0
+            inactive = _stat_line(self._read(f.memory_stat), f.inactive_key.encode())
+            out.memory_usage = usage - inactive if inactive < usage else usage
+            limit = self._int(f.memory_limit)
+            if limit is not None and 0 < limit < out.memory_limit:
+                out.memory_limit = limit
+        out.pids_current = self._int(f.pids) or 0
+        return out
+
+
+def _stat_line(data: bytes, key: bytes) -> int:
+    """The value of one "key value" line of memory.stat or cpu.stat, 0 if absent;
+    a find instead of parsing the ~40 lines of memory.stat into a dict."""
+    prefix = key + b" "
+    if data.startswith(prefix):
+        at = len(prefix)
+    else:
+        found = data.find(b"\n" + prefix)
+        if found < 0:
+            return 0
+        at = found + 1 + len(prefix)
+    end = data.find(b"\n", at)
+    try:
+        return int(data[at:end] if end >= 0 else data[at:])
+    except ValueError:
+        return 0
+
+
+_live: dict[str, LiveStats] = {}
+
+
+def _fd_budget() -> int:
+    """File descriptors the open cgroup files may hold: half the soft limit, so
+    that hundreds of containers never starve the rest of the app of fds (beyond
+    the budget, files are opened per read)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 512 if soft == resource.RLIM_INFINITY else soft // 2
+
+
+def _open_live(cid: str) -> LiveStats:
+    from tuidock.runtime.cgroups import ContainerCgroup
+
+    cg = ContainerCgroup.load(cid)
+    if not cg.dirs:
+        raise LookupError(cid)
+    used = sum(live.open_fds for live in _live.values())
+    files = cg.usage_files()
+    live = LiveStats(files, keep_open=used + 5 <= _fd_budget())
+    _live[cid] = live
+    return live
 
 
 def _cgroup_stats(cid: str) -> CgroupStats:
-    """A container's cgroup stats; the directory lookup is cached per container
-    (ContainerCgroup.load probes every hierarchy; the reads are the per-tick cost)."""
-    from tuidock.runtime.cgroups import ContainerCgroup
-
-    cg = _cgroups.get(cid)
-    if cg is None:
-        cg = ContainerCgroup.load(cid)
-        if not cg.dirs:
-            raise LookupError(cid)
-        _cgroups[cid] = cg
-    return cg.stats(block_io=False)
+    """A container's usage, from its cached open files (the lookup of the cgroup
+    directories probes every hierarchy; only the reads are the per-tick cost)."""
+    live = _live.get(cid)
+    if live is None:
+        return _open_live(cid).read()
+    try:
+        return live.read()
+    except OSError:
+        # Its cgroup was removed: stopped, or restarted with a new cgroup since the last tick.
+        _live.pop(cid).close()
+        return _open_live(cid).read()
 
 
 def forget(keep: Iterable[str]) -> None:
-    """Drop cached cgroup handles of containers not in `keep` (stopped or gone:
-    a restart makes its cgroup anew)."""
+    """Close the files of containers not in `keep` (stopped or gone: a restart
+    makes its cgroup anew)."""
     keep_set = set(keep)
-    for cid in list(_cgroups):
+    for cid in list(_live):
         if cid not in keep_set:
-            del _cgroups[cid]
+            _live.pop(cid).close()

@@ -97,6 +97,20 @@ class CgroupStats:
     block_write: int = 0
 
 
+@dataclass(frozen=True)
+class UsageFiles:
+    """The files stats() reads for CPU, memory and PIDs, for a reader that keeps
+    them open and samples them often (the UI): None where the host lacks one."""
+
+    cpu: str | None  # v2 cpu.stat (usage_usec line) or v1 cpuacct.usage (ns)
+    cpu_v2: bool
+    memory_usage: str | None
+    memory_stat: str | None
+    memory_limit: str | None
+    inactive_key: str  # the memory.stat line subtracted from usage
+    pids: str | None
+
+
 # ------------------------------------------------------------- detection
 
 
@@ -421,6 +435,23 @@ class ContainerCgroup:
         if block_io:
             out.block_read, out.block_write = self._block_io()
         return out
+
+    def usage_files(self) -> UsageFiles:
+        cpu = self._dir("cpuacct")
+        mem = self._dir("memory")
+        pids = self._dir("pids")
+        mem_v2 = mem is not None and mem[1]
+        v1_names = ("memory.usage_in_bytes", "memory.limit_in_bytes")
+        names = ("memory.current", "memory.max") if mem_v2 else v1_names
+        return UsageFiles(
+            cpu=None if cpu is None else str(cpu[0] / ("cpu.stat" if cpu[1] else "cpuacct.usage")),
+            cpu_v2=cpu is not None and cpu[1],
+            memory_usage=None if mem is None else str(mem[0] / names[0]),
+            memory_stat=None if mem is None else str(mem[0] / "memory.stat"),
+            memory_limit=None if mem is None else str(mem[0] / names[1]),
+            inactive_key="inactive_file" if mem_v2 else "total_inactive_file",
+            pids=None if pids is None else str(pids[0] / "pids.current"),
+        )
 
     def _block_io(self) -> tuple[int, int]:
         where = self._dir("blkio")

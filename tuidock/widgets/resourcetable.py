@@ -46,6 +46,13 @@ def _cell_width(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
+def _as_text(cell: Cell) -> Cell:
+    """What the DataTable is given: it parses a str cell as markup each time the
+    row is repainted (a profile's main cost after the render itself); a Text
+    is used as it is, and a "[" in a name shows as typed."""
+    return Text(cell, end="", no_wrap=True) if isinstance(cell, str) else cell
+
+
 def _keys(cache) -> list:  # type: ignore[no-untyped-def]
     return list(cache.keys())
 
@@ -176,14 +183,19 @@ class ResourceTable(DataTable):
         rows = self._visible()
         keys = [r.key for r in rows]
         if keys == self._order and not rebuild:
+            changes: dict[str, list[tuple[str, Cell]]] = {}
             for row in rows:
                 old = self._shown[row.key]
                 cells = (self._mark_cell(row.key), *row.cells)
                 if cells != old:
-                    for i, (a, b) in enumerate(zip(old, cells, strict=True)):
-                        if a != b:
-                            self._set_cell(row.key, self._column_key(i), b)
+                    changes[row.key] = [
+                        (self._column_key(i), b)
+                        for i, (a, b) in enumerate(zip(old, cells, strict=True))
+                        if a != b
+                    ]
                     self._shown[row.key] = cells
+            if changes:
+                self._set_cells(changes)
             return
         current = self.current_key
         self.clear(columns=True)
@@ -191,7 +203,7 @@ class ResourceTable(DataTable):
         self._shown = {}
         for row in rows:
             cells = (self._mark_cell(row.key), *row.cells)
-            self.add_row(*cells, key=row.key)
+            self.add_row(*map(_as_text, cells), key=row.key)
             self._shown[row.key] = cells
         self._order = keys
         if current in self._shown:
@@ -199,43 +211,55 @@ class ResourceTable(DataTable):
         elif keys:
             self.move_cursor(row=min(self.cursor_row, len(keys) - 1), animate=False)
 
-    def _set_cell(self, key: str, column: str, value: Cell) -> None:
-        """update_cell, repainting only that row.
+    def _set_cells(self, changes: dict[str, list[tuple[str, Cell]]]) -> None:
+        """update_cell for many cells, repainting only their rows.
 
         DataTable.update_cell bumps a table-wide counter that is part of every
         render cache key, so one changed CPU% re-renders every visible cell
         (measured: the bulk of the idle CPU with 50 containers). Here the data
-        is set and only the caches of that row are dropped. These caches are
-        DataTable internals (Textual 8.2): if they are not as expected, fall
-        back to the public update_cell.
+        is set and only the cached renders of those cells and rows are dropped,
+        in one pass over each cache per refresh (a pass per cell cost more than
+        the repaint). These caches are DataTable internals (Textual 8.2): if they
+        are not as expected, fall back to the public update_cell.
         """
         try:
-            row_key, column_key = RowKey(key), ColumnKey(column)
-            if row_key not in self._row_locations or column_key not in self._column_locations:
-                raise KeyError(key)
-            self._data[row_key][column_key] = value
-            self._forget_cell(row_key, column_key)
-            self.refresh_row(self._row_locations.get(row_key))
+            cells: set[tuple[RowKey, ColumnKey]] = set()
+            for key, row in changes.items():
+                row_key = RowKey(key)
+                if row_key not in self._row_locations:
+                    raise KeyError(key)
+                for column, value in row:
+                    column_key = ColumnKey(column)
+                    if column_key not in self._column_locations:
+                        raise KeyError(column)
+                    self._data[row_key][column_key] = _as_text(value)
+                    cells.add((row_key, column_key))
+            rows = {row_key for row_key, _ in cells}
+            self._forget_renders(cells, rows)
+            for row_key in rows:
+                self.refresh_row(self._row_locations.get(row_key))
         except (AttributeError, KeyError, TypeError, IndexError):
-            self.update_cell(key, column, value)
+            for key, row in changes.items():
+                for column, value in row:
+                    self.update_cell(key, column, value)
 
-    def _forget_cell(self, row_key: RowKey, column_key: ColumnKey) -> None:
-        index = self._row_locations.get(row_key)
+    def _set_cell(self, key: str, column: str, value: Cell) -> None:
+        self._set_cells({key: [(column, value)]})
+
+    def _forget_renders(self, cells: set[tuple[RowKey, ColumnKey]], rows: set[RowKey]) -> None:
+        indexes = {self._row_locations.get(row_key) for row_key in rows}
         for k in _keys(self._cell_render_cache):
-            if k[0] == row_key and k[1] == column_key:
+            if (k[0], k[1]) in cells:
                 self._cell_render_cache.discard(k)
         for k in _keys(self._row_render_cache):
-            if k[0] == row_key:
+            if k[0] in rows:
                 self._row_render_cache.discard(k)
         for k in _keys(self._row_renderable_cache):
-            if k[1] == index:
+            if k[1] in indexes:
                 self._row_renderable_cache.discard(k)
-        for k in _keys(self._line_cache):
-            try:
-                if self._get_offsets(k[0])[0] == row_key:
-                    self._line_cache.discard(k)
-            except LookupError:
-                self._line_cache.discard(k)
+        # Lines are cached by y, not by row: finding a row's lines costs more than
+        # re-composing the few unchanged lines from the row caches kept above.
+        self._line_cache.clear()
 
     def _column_key(self, index: int) -> str:
         return "mark" if index == 0 else self.COLUMNS[index - 1][0]
