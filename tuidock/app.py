@@ -180,6 +180,11 @@ class TuidockApp(App[None]):
         main = self.main
         if main is None:
             return
+
+        def on(widget: str, action: str) -> Callable[[], object]:
+            """An action of a widget of the main screen, looked up when chosen."""
+            return lambda: getattr(main.query_one(f"#{widget}"), f"action_{action}")()
+
         commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Images pane", "Focus the images list", lambda: main.action_focus_pane("images")),
             (
@@ -189,7 +194,11 @@ class TuidockApp(App[None]):
             ),
             ("Logs pane", "Focus the logs of the selected container", main.action_focus_logs),
             ("Pull image", "Pull an image with per-layer progress", main.action_pull),
-            ("Cancel pulls", "Stop the running pulls; no image is stored", self.action_cancel_pulls),
+            (
+                "Cancel pulls",
+                "Stop the running pulls; no image is stored",
+                self.action_cancel_pulls,
+            ),
             ("Run container", "Create and start a container", main.action_run),
             (
                 "Start / stop container",
@@ -199,57 +208,26 @@ class TuidockApp(App[None]):
             ("Restart container", "Restart the selected containers", main.action_restart),
             ("Shell in container", "Open a shell in the shell pane", main.action_exec),
             ("Shell full screen", "Exec a shell with the UI suspended", main.action_exec_full),
-            (
-                "Delete images",
-                "Delete the marked images",
-                lambda: main.query_one("#images").action_delete(),
-            ),
-            (
-                "Remove containers",
-                "Remove the marked containers",
-                lambda: main.query_one("#containers").action_delete(),
-            ),
-            (
-                "Sort images",
-                "Sort by the next column (o; O reverses)",
-                lambda: main.query_one("#images").action_sort_next(),
-            ),
+            ("Delete images", "Delete the marked images", on("images", "delete")),
+            ("Remove containers", "Remove the marked containers", on("containers", "delete")),
+            ("Sort images", "Sort by the next column (o; O reverses)", on("images", "sort_next")),
             (
                 "Sort containers",
                 "Sort by the next column (o; O reverses)",
-                lambda: main.query_one("#containers").action_sort_next(),
+                on("containers", "sort_next"),
             ),
+            ("Inspect image", "Inspect the selected image", on("images", "inspect")),
+            ("Inspect container", "Inspect the selected container", on("containers", "inspect")),
+            ("Logs: timestamps", "Toggle timestamps", on("logview", "toggle_timestamps")),
+            ("Logs: wrap", "Toggle wrapping", on("logview", "toggle_wrap")),
+            ("Logs: follow", "Toggle following", on("logview", "toggle_follow")),
             (
-                "Inspect image",
-                "Inspect the selected image",
-                lambda: main.query_one("#images").action_inspect(),
+                "Logs: all containers",
+                "Every container's log in one stream",
+                on("logview", "toggle_all"),
             ),
-            (
-                "Inspect container",
-                "Inspect the selected container",
-                lambda: main.query_one("#containers").action_inspect(),
-            ),
-            (
-                "Logs: timestamps",
-                "Toggle timestamps",
-                lambda: main.query_one("#logview").action_toggle_timestamps(),
-            ),
-            (
-                "Logs: wrap",
-                "Toggle wrapping",
-                lambda: main.query_one("#logview").action_toggle_wrap(),
-            ),
-            (
-                "Logs: follow",
-                "Toggle following",
-                lambda: main.query_one("#logview").action_toggle_follow(),
-            ),
-            ("Logs: search", "Search the logs", lambda: main.query_one("#logview").action_search()),
-            (
-                "Logs: save",
-                "Save the logs to a file",
-                lambda: main.query_one("#logview").action_save(),
-            ),
+            ("Logs: search", "Search the logs", on("logview", "search")),
+            ("Logs: save", "Save the logs to a file", on("logview", "save")),
             ("Mouse on/off", "Off lets the terminal select text", main.action_toggle_mouse),
             ("Reload", "Reload images and containers", main.action_reload),
             ("Help", "Every key", main.action_help),

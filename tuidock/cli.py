@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from tuidock import __version__
-from tuidock.errors import TuidockError, UsageError
+from tuidock.errors import TuidockError, UsageError, report
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -82,11 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return handler(args)
     except TuidockError as exc:
-        sys.stdout.flush()
-        print(f"Error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(exc.hint, file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130

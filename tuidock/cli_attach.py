@@ -13,37 +13,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import selectors
 import signal
 import sys
 from collections.abc import Iterator
 
 from tuidock.runtime import attach as proto
+from tuidock.runtime.execplan import PROXIED
+from tuidock.runtime.iorelay import write_all
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 DETACHED = -1
-# What Docker's sig-proxy forwards: everything but what concerns the client itself.
-_PROXIED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGALRM,
-    signal.SIGCONT,
-)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            # Our stdout may be a non-blocking fd shared with another process.
-            select.select([], [fd], [])
 
 
 @contextlib.contextmanager
@@ -92,7 +72,7 @@ class Session:
         raw = self.tty and in_fd is not None and os.isatty(in_fd)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
-        handled = list(_PROXIED if self.sig_proxy else ())
+        handled = list(PROXIED if self.sig_proxy else ())
         if self.tty:
             handled.append(signal.SIGWINCH)
         if raw:
@@ -153,9 +133,9 @@ class Session:
                         return self._code()
                     for kind, payload in frames:
                         if kind == proto.STDOUT:
-                            _write_all(out_fd, payload)
+                            write_all(out_fd, payload)
                         elif kind == proto.STDERR:
-                            _write_all(err_fd, payload)
+                            write_all(err_fd, payload)
                         elif kind == proto.EXIT:
                             self.exit = json.loads(payload)
                             if self.exit.get("Restarting"):

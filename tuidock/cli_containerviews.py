@@ -179,10 +179,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_containers(args: argparse.Namespace) -> int:
-    import json
-
     from tuidock.engine import default_engine
-    from tuidock.formatting import print_formatted
+    from tuidock.formatting import print_inspect
 
     engine = default_engine()
     out, errors = [], []
@@ -191,10 +189,4 @@ def cmd_inspect_containers(args: argparse.Namespace) -> int:
             out.append(engine.inspect_container(name))
         except TuidockError as exc:
             errors.append(exc.message)
-    if args.format:
-        print_formatted(args.format, out)
-    else:
-        print(json.dumps(out, indent=4))
-    for err in errors:
-        print(f"Error: {err}", file=sys.stderr)
-    return 1 if errors else 0
+    return print_inspect(out, errors, args.format)

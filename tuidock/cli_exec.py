@@ -17,7 +17,7 @@ import gc
 import os
 import sys
 
-from tuidock.errors import TuidockError, UsageError
+from tuidock.errors import TuidockError, UsageError, report
 
 USAGE = """\
 Usage:  tuidock exec [OPTIONS] CONTAINER COMMAND [ARG...]
@@ -174,11 +174,7 @@ def main(argv: list[str]) -> int:
             prewarm=warm,
         )
     except TuidockError as exc:
-        sys.stdout.flush()
-        print(f"Error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(exc.hint, file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         return 130
     except OSError as exc:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 
 from tuidock.engine import Engine, RemoveReport, default_engine, familiar_tag
 from tuidock.errors import TuidockError, UsageError
-from tuidock.formatting import print_formatted, print_table
+from tuidock.formatting import print_formatted, print_inspect, print_table
 from tuidock.humanize import human_size, since
 
 
@@ -315,13 +314,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         elif error is not None:
             generic = kind is None and "No such" in error.message
             errors.append(f"No such object: {name}" if generic else error.message)
-    if args.format:
-        print_formatted(args.format, out)
-    else:
-        print(json.dumps(out, indent=4))
-    for err in errors:
-        print(f"Error: {err}", file=sys.stderr)
-    return 1 if errors else 0
+    return print_inspect(out, errors, args.format)
 
 
 def cmd_image_prune(args: argparse.Namespace) -> int:

@@ -34,6 +34,17 @@ STATS_TABLE = (
 STATS_INTERVAL = 1.0
 
 
+def _change_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        metavar="INSTRUCTION",
+        help="Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, ...)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="Display a live stream of container(s) resource usage")
     p.add_argument("-a", "--all", action="store_true", help="Show all containers")
@@ -56,14 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import", help="Import the contents from a tarball to create a filesystem image"
     )
     p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
-    p.add_argument(
-        "-c",
-        "--change",
-        action="append",
-        default=[],
-        metavar="INSTRUCTION",
-        help="Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, ...)",
-    )
+    _change_arg(p)
     p.add_argument("file", metavar="file|-")
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(handler=cmd_import)
@@ -72,14 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("commit", help="Create a new image from a container's changes")
     p.add_argument("-a", "--author", default="", help='Author (e.g. "Jane <jane@example.com>")')
     p.add_argument("-m", "--message", default="", help="Commit message")
-    p.add_argument(
-        "-c",
-        "--change",
-        action="append",
-        default=[],
-        metavar="INSTRUCTION",
-        help="Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, ...)",
-    )
+    _change_arg(p)
     p.add_argument(
         "-p",
         "--pause",

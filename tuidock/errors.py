@@ -71,3 +71,26 @@ class InvalidLayer(TuidockError):
 
 class PlatformMismatch(RegistryError):
     """No manifest in an index matches the requested platform."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a setup step failed (the message, strerror and path, or the type)."""
+    if isinstance(exc, TuidockError):
+        return exc.message
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc)
+        if exc.filename is not None:
+            text += f": {exc.filename}"
+        return text
+    return f"{type(exc).__name__}: {exc}"
+
+
+def report(exc: TuidockError) -> int:
+    """Print `exc` the CLI's way (what went wrong, then what to do) on stderr; its exit code."""
+    import sys
+
+    sys.stdout.flush()  # what was printed before the error comes before it
+    print(f"Error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(exc.hint, file=sys.stderr)
+    return exc.exit_code

@@ -96,3 +96,15 @@ def print_formatted(
         return
     for obj in objs:
         out.write(render_template(fmt, obj) + "\n")
+
+
+def print_inspect(objs: list[dict], errors: list[str], fmt: str | None) -> int:
+    """`inspect`'s output: the objects found (JSON array or --format), then one
+    error line per name not found; exit status 1 if any was not found."""
+    if fmt:
+        print_formatted(fmt, objs)
+    else:
+        print(json.dumps(objs, indent=4))
+    for err in errors:
+        print(f"Error: {err}", file=sys.stderr)
+    return 1 if errors else 0

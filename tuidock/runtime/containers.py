@@ -646,7 +646,7 @@ class Containers:
                     continue
                 if filters and not _prunable(filters, self.store.read_config(cid)):
                     continue
-                size = _dir_size(self.store.path(cid) / "upper")
+                size = paths.disk_usage(self.store.path(cid) / "upper")
                 with self.store.op_lock(cid):
                     if self.store.state(cid)["Status"] in ACTIVE:
                         continue
@@ -884,11 +884,3 @@ def _release_network(root: Path, cid: str) -> None:
 
     endpoint.release(root, cid)
 
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-    return total

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tuidock.errors import AmbiguousPrefix, Conflict, NotFound, UsageError
+from tuidock.errors import Conflict, NotFound, UsageError
 from tuidock.runtime.locking import file_lock
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -354,30 +354,12 @@ class ContainerStore:
     def resolve(self, ref: str) -> str:
         """A full ID, a name (with or without "/") or a unique ID prefix -> the ID.
 
-        Same order as Docker: full ID, then exact name, then ID prefix.
+        Same order as Docker: full ID, then exact name, then ID prefix. The
+        code is exec's, whose hot path reads the store without this class.
         """
-        if not ref:
-            raise NotFound("No such container: (empty name)")
-        if len(ref) == 64 and self.exists(ref):
-            return ref
-        name = ref.removeprefix("/")
-        ids = self.ids()
-        for cid in ids:
-            try:
-                if self.read_config(cid)["Name"].lstrip("/") == name:
-                    return cid
-            except (NotFound, ValueError, KeyError, OSError):
-                continue
-        if set(ref) <= set("0123456789abcdef"):
-            matches = [cid for cid in ids if cid.startswith(ref)]
-            if len(matches) > 1:
-                raise AmbiguousPrefix(
-                    f"multiple IDs found with provided prefix: {ref}",
-                    "Give more characters of the ID, or the container's name.",
-                )
-            if matches:
-                return matches[0]
-        raise NotFound(f"No such container: {ref}")
+        from tuidock.runtime.execstore import resolve
+
+        return resolve(str(self.root), ref)
 
     # -- state ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ try:
 except ImportError:  # not CPython
     import signal  # type: ignore[no-redef]
 
-from tuidock.errors import TuidockError
+from tuidock.errors import TuidockError, failure_reason
 from tuidock.runtime import capabilities, userdb
 from tuidock.runtime import syscalls as sc
 from tuidock.runtime.execplan import (
@@ -130,7 +130,7 @@ def intermediate(plan_r: int, err_w: int, send_master: SendFd | None) -> NoRetur
     except TuidockError as e:
         _report(err_w, 125, e.message)
     except BaseException as e:  # anything else is a bug: still one line, no traceback
-        _report(err_w, 125, f"exec setup: {_reason(e)}")
+        _report(err_w, 125, f"exec setup: {failure_reason(e)}")
     finally:
         os._exit(code)
 
@@ -391,7 +391,7 @@ def _resolve_user(spec: str) -> userdb.ExecUser:
     except TuidockError as e:
         raise ExecError(e.message, 126) from None
     except OSError as e:
-        raise ExecError(f"cannot read the container's user database: {_reason(e)}", 126) from None
+        raise ExecError(f"cannot read the container's user database: {failure_reason(e)}", 126) from None
 
 
 def _open_pty(uid: int, winsize: tuple[int, int] | None) -> tuple[int, int]:
@@ -443,7 +443,7 @@ def _command(
         _report(err_w, e.exit_code, e.message)
         code = e.exit_code
     except BaseException as e:
-        _report(err_w, 126, _reason(e))
+        _report(err_w, 126, failure_reason(e))
     finally:
         os._exit(code)
 
@@ -478,7 +478,7 @@ def _setup_and_exec(
         os.setuid(user.uid)
         capabilities.apply_caps(caps, user.uid)
     except OSError as e:
-        raise ExecError(f"cannot switch to user {plan.user or 'root'}: {_reason(e)}", 126) from None
+        raise ExecError(f"cannot switch to user {plan.user or 'root'}: {failure_reason(e)}", 126) from None
     try:
         os.chdir(plan.cwd)  # as the user, inside the container: nothing is created
     except OSError as e:
@@ -510,7 +510,7 @@ def _confine(program: bytes) -> None:
     try:
         seccomp_load.install(program)
     except OSError as e:
-        raise ExecError(f"cannot load the seccomp filter: {_reason(e)}", 126) from None
+        raise ExecError(f"cannot load the seccomp filter: {failure_reason(e)}", 126) from None
 
 
 def _install_stdio(stdio: tuple[int, int, int]) -> None:
@@ -553,13 +553,3 @@ def _report(err_w: int, code: int, message: str) -> None:
     except OSError:
         pass
 
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TuidockError):
-        return exc.message
-    if isinstance(exc, OSError):
-        text = exc.strerror or str(exc)
-        if exc.filename is not None:
-            text += f": {exc.filename}"
-        return text
-    return f"{type(exc).__name__}: {exc}"

@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import NoReturn
 
-from tuidock.errors import TuidockError
+from tuidock.errors import TuidockError, failure_reason
 from tuidock.runtime import capabilities, initproc, rootfs, securityopt, userdb
 from tuidock.runtime import syscalls as sc
 from tuidock.runtime.cgroups import ContainerCgroup
@@ -226,16 +226,6 @@ def _error_from(report: bytes) -> TuidockError:
 # ------------------------------------------------------------------- child
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TuidockError):
-        return exc.message
-    if isinstance(exc, OSError):
-        text = exc.strerror or str(exc)
-        if exc.filename is not None:
-            text += f": {exc.filename}"
-        return text
-    return f"{type(exc).__name__}: {exc}"
-
 
 class _Child:
     """The container's first process, from fork to exec."""
@@ -273,7 +263,7 @@ class _Child:
             self._report(e.code, f"exec: {e.reason}")
             return e.code
         except BaseException as e:
-            self._report(1, f"{self.step}: {_reason(e)}")
+            self._report(1, f"{self.step}: {failure_reason(e)}")
         return 1
 
     def _report(self, code: int, message: str) -> None:
@@ -382,7 +372,7 @@ class _Child:
             self._report(e.code, f"exec: {e.reason}")
             os._exit(e.code)
         except BaseException as e:
-            self._report(1, f"exec: {_reason(e)}")
+            self._report(1, f"exec: {failure_reason(e)}")
         os._exit(1)
 
     def _namespaces(self) -> None:

@@ -44,3 +44,15 @@ def runtime_dir() -> Path:
         return Path(platformdirs.user_runtime_dir(APP, ensure_exists=False))
     except Exception:
         return data_root() / "run"
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes the tree below `path` takes on disk (du's blocks; entries that vanish count 0)."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total

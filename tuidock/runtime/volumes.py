@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, UsageError
-from tuidock.runtime import events
+from tuidock.runtime import events, paths
 from tuidock.runtime.containerstore import now_rfc3339, write_json
 from tuidock.runtime.locking import file_lock
 
@@ -153,7 +153,7 @@ class VolumeStore:
                 continue
             if not all_volumes and ANONYMOUS_LABEL not in (record.get("Labels") or {}):
                 continue
-            reclaimed += _dir_size(self.path(name) / "_data")
+            reclaimed += paths.disk_usage(self.path(name) / "_data")
             self._delete(name)
             removed.append(name)
         return removed, reclaimed
@@ -180,11 +180,3 @@ def _container_configs(cdir: Path) -> Iterator[tuple[str, dict]]:
         with contextlib.suppress(OSError, ValueError):
             yield e.name, json.loads((Path(e.path) / "config.json").read_bytes())
 
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-    return total
