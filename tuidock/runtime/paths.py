@@ -31,19 +31,26 @@ def config_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """Sockets and pid files: $XDG_RUNTIME_DIR/tuidock, or <data root>/run."""
+    """Sockets and pid files: chosen here, never by platformdirs' fallback.
+
+    $TUIDOCK_RUNTIME_DIR wins; a private $TUIDOCK_ROOT keeps its own (a test or
+    a second instance must not share sockets); root uses /run/tuidock, as
+    Docker uses /run/docker; others use $XDG_RUNTIME_DIR/tuidock, or
+    <data root>/run when the session has none (ssh as root, cron, CI), where
+    platformdirs would warn on stderr and fall back to a /tmp path that any
+    user could have created first.
+    """
     env = os.environ.get("TUIDOCK_RUNTIME_DIR")
     if env:
         return Path(env)
     if os.environ.get("TUIDOCK_ROOT"):
-        # A test or a second instance with its own root must not share sockets.
         return data_root() / "run"
-    import platformdirs
-
-    try:
-        return Path(platformdirs.user_runtime_dir(APP, ensure_exists=False))
-    except Exception:
-        return data_root() / "run"
+    if os.geteuid() == 0:
+        return Path("/run") / APP
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP
+    return data_root() / "run"
 
 
 def disk_usage(path: Path) -> int:
