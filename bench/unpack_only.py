@@ -9,8 +9,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-from tuidock.runtime.compression import open_decompressed
-from tuidock.runtime.unpack import apply_layer
+from tuidock.runtime.image.layer.compression import open_decompressed
+from tuidock.runtime.image.layer.unpack import apply_layer
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from clihelp import tuidock
 
-from tuidock.runtime.cgroups import ContainerCgroup
+from tuidock.runtime.linux.cgroups import ContainerCgroup
 
 
 @pytest.fixture(name="image")

@@ -25,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tuidock.core.spec import ContainerSpec, Limits, MountSpec
 from tuidock.errors import TuidockError
-from tuidock.runtime import cgroups, isolation
-from tuidock.runtime.spec import ContainerSpec, Limits, MountSpec
+from tuidock.runtime.container.init import spawn as isolation
+from tuidock.runtime.linux import cgroups
 
 
 def _mounts(container_dir: str) -> list[str]:

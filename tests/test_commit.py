@@ -10,7 +10,7 @@ from pathlib import Path
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
-from tuidock.runtime import commit as commitmod
+from tuidock.runtime.container import commit as commitmod
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 

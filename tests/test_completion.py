@@ -12,8 +12,8 @@ import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
-from tuidock.cli import build_parser
-from tuidock.cli_completion import command_tables
+from tuidock.cli.completion import command_tables
+from tuidock.cli.main import build_parser
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 

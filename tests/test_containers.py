@@ -473,8 +473,8 @@ def test_top(image: str) -> None:
 
 
 def test_engine_api(image: str) -> None:
-    from tuidock.engine import default_engine
-    from tuidock.runtime.containerconfig import CreateOptions
+    from tuidock.runtime.container.options import CreateOptions
+    from tuidock.runtime.engine import default_engine
 
     engine = default_engine()
     cid, client, _ = engine.run(
@@ -562,8 +562,8 @@ def test_ps_templates_and_filters(image: str) -> None:
 
 
 def test_engine_stats_and_top(image: str) -> None:
-    from tuidock.engine import default_engine
-    from tuidock.runtime.containerconfig import CreateOptions
+    from tuidock.runtime.container.options import CreateOptions
+    from tuidock.runtime.engine import default_engine
 
     engine = default_engine()
     cid, _, _ = engine.run(

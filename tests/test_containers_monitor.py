@@ -228,7 +228,7 @@ def test_run_dt_logs_terminal_output(image: str) -> None:
 
 
 def test_log_rotation(tuidock_root: Path) -> None:
-    from tuidock.runtime import ctrlog
+    from tuidock.runtime.container import logs as ctrlog
 
     d = tuidock_root / "rot"
     d.mkdir()
@@ -269,8 +269,8 @@ def test_engine_from_a_threaded_caller(image: str) -> None:
     """A threaded caller (the UI) must never fork: the monitor is exec'd."""
     import threading
 
-    from tuidock.engine import default_engine
-    from tuidock.runtime.containerconfig import CreateOptions
+    from tuidock.runtime.container.options import CreateOptions
+    from tuidock.runtime.engine import default_engine
 
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
@@ -290,8 +290,8 @@ def test_engine_from_a_threaded_caller(image: str) -> None:
 
 def test_monitor_dead_during_start_is_reconciled(image: str, tuidock_root: Path) -> None:
     """Both the caller and the monitor died half-way through a start."""
-    from tuidock.runtime.cgroups import ContainerCgroup
-    from tuidock.runtime.spec import Limits
+    from tuidock.core.spec import Limits
+    from tuidock.runtime.linux.cgroups import ContainerCgroup
 
     cid = tuidock("create", image, "true").out.strip()
     dead = subprocess.Popen(["true"])

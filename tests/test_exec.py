@@ -22,9 +22,9 @@ import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture, wait_for
 
-from tuidock.cli_exec import parse
+from tuidock.cli.commands.exec import parse
 from tuidock.errors import TuidockError, UsageError
-from tuidock.runtime.cgroupfiles import targets as cgroup_targets
+from tuidock.runtime.linux.cgroupfiles import targets as cgroup_targets
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
@@ -587,7 +587,7 @@ def test_cgroup_targets_v2() -> None:
 
 
 def test_shell_command_and_detection(ctr: str, monkeypatch, pty_client) -> None:
-    from tuidock.runtime.shells import detect_shell, shell_command
+    from tuidock.runtime.container.exec.shell import detect_shell, shell_command
 
     cid = _cid(ctr)
     command = shell_command(ctr)
@@ -603,7 +603,7 @@ def test_shell_command_and_detection(ctr: str, monkeypatch, pty_client) -> None:
     # What the UI does with it: run it in a PTY, resize, read the exit code.
     client = pty_client(command[3:])
     client.expect(rb"# ")
-    from tuidock.runtime.shells import resize
+    from tuidock.runtime.container.exec.shell import resize
 
     resize(client.fd, 40, 100)
     time.sleep(0.3)
@@ -613,7 +613,7 @@ def test_shell_command_and_detection(ctr: str, monkeypatch, pty_client) -> None:
 
 
 def test_shell_detection_without_a_shell(ctr: str) -> None:
-    from tuidock.runtime.shells import detect_shell
+    from tuidock.runtime.container.exec.shell import detect_shell
 
     assert tuidock("exec", ctr, "rm", "/bin/sh", "/bin/ash").code == 0
     with pytest.raises(TuidockError, match="no shell in container"):
@@ -621,7 +621,7 @@ def test_shell_detection_without_a_shell(ctr: str) -> None:
 
 
 def test_shell_command_refuses_a_stopped_container(image: str) -> None:
-    from tuidock.runtime.shells import shell_command
+    from tuidock.runtime.container.exec.shell import shell_command
 
     res = tuidock("create", "--name", "idle", image, "sh")
     assert res.code == 0, res.err
@@ -633,8 +633,8 @@ def test_shell_command_refuses_a_stopped_container(image: str) -> None:
 
 
 def test_execstore_resolves_like_the_store(image: str, tuidock_root: Path) -> None:
-    from tuidock.runtime import execstore
-    from tuidock.runtime.containerstore import ContainerStore
+    from tuidock.runtime.store import execs as execstore
+    from tuidock.runtime.store.containers import ContainerStore
 
     ids = [tuidock("create", "--name", n, image, "true").out.strip() for n in ("one", "two")]
     store, root = ContainerStore(tuidock_root), str(tuidock_root)
@@ -657,7 +657,7 @@ def test_execstore_resolves_like_the_store(image: str, tuidock_root: Path) -> No
 def test_execstore_loads_like_json() -> None:
     import json
 
-    from tuidock.runtime.execstore import loads
+    from tuidock.runtime.store.execs import loads
 
     for text in (
         '{"a": [1, 2.5, -3e2, true, false, null], "b": "x\\u00e9\\n\\"", "c": {}}',

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
+from tuidock.cli.formatting import print_formatted, print_table
 from tuidock.errors import UsageError
-from tuidock.formatting import print_formatted, print_table
 
 ROWS = [{"Repository": "busybox", "Tag": "latest", "ID": "abc", "Labels": {"a": "1"}}]
 

@@ -6,7 +6,7 @@ import json
 
 from clihelp import assert_clean_error, tuidock
 
-from tuidock.engine import default_engine
+from tuidock.runtime.engine import default_engine
 
 
 def _pull(registry, name: str):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tuidock.humanize import human_duration, human_size, parse_time, since
+from tuidock.core.humanize import human_duration, human_size, parse_time, since
 
 
 @pytest.mark.parametrize(

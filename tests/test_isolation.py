@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tuidock.engine import Engine
+from tuidock.core.spec import Limits
 from tuidock.errors import TuidockError
-from tuidock.runtime import capabilities, cgroups, userdb
-from tuidock.runtime.spec import Limits
+from tuidock.runtime.engine import Engine
+from tuidock.runtime.linux import capabilities, cgroups, userdb
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 

@@ -16,7 +16,7 @@ import pytest
 from clihelp import tuidock
 from treewalk import describe, differences
 
-from tuidock.runtime.digest import chain_ids
+from tuidock.core.digest import chain_ids
 
 # (registry name, layout tag)
 IMAGES = [

@@ -152,7 +152,7 @@ def test_eth0_address_mac_route_and_etc_files(image: str, tuidock_root: Path) ->
 
 
 def test_resolv_conf_drops_loopback_servers() -> None:
-    from tuidock.runtime import etcfiles
+    from tuidock.runtime.container import etcfiles
 
     text = etcfiles.resolv_conf("bridge", host_text="nameserver 127.0.0.53\nsearch lan\n")
     assert "127.0.0.53" not in text

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import overlay
-from tuidock.runtime.overlay import materialize, mount_overlay, overlay_supported, unmount
-from tuidock.runtime.unpack import apply_layer
+from tuidock.runtime.image.layer.unpack import apply_layer
+from tuidock.runtime.linux import overlay
+from tuidock.runtime.linux.overlay import materialize, mount_overlay, overlay_supported, unmount
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tuidock.core.platforms import Platform, parse_platform, select_manifest
 from tuidock.errors import PlatformMismatch, UsageError
-from tuidock.runtime.platforms import Platform, parse_platform, select_manifest
 
 INDEX = {
     "manifests": [

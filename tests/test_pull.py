@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from clihelp import assert_clean_error, tuidock
 
-from tuidock.engine import Engine
+from tuidock.core.digest import chain_ids, hex_of
+from tuidock.core.platforms import host_platform, parse_platform
 from tuidock.errors import AuthError, PlatformMismatch, RegistryError
-from tuidock.runtime.digest import chain_ids, hex_of
-from tuidock.runtime.platforms import host_platform, parse_platform
+from tuidock.runtime.engine import Engine
 
 
 def _layer_dirs(root: Path) -> set[str]:
@@ -200,7 +200,7 @@ def test_loopback_tls_registry_is_insecure_by_default(tls_registry, tuidock_root
 
 
 def test_mirror_serves_docker_io_names(registry, tuidock_root, tuidock_config) -> None:
-    from tuidock.runtime.registry.config import write_mirror
+    from tuidock.runtime.image.registry.config import write_mirror
 
     img = registry.images["oci/busybox"]
     write_mirror("docker.io", registry.registry.host, tuidock_config / "registries.toml")

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tuidock.core.reference import parse
 from tuidock.errors import InvalidReference
-from tuidock.runtime.reference import parse
 
 
 @pytest.mark.parametrize(

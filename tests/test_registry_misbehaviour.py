@@ -28,7 +28,7 @@ from rig.fakeregistry import (
 )
 
 import tuidock
-from tuidock.engine import Engine
+from tuidock.core.platforms import host_platform, parse_platform
 from tuidock.errors import (
     AuthError,
     DigestMismatch,
@@ -37,11 +37,11 @@ from tuidock.errors import (
     TooLarge,
     UnsupportedManifest,
 )
-from tuidock.runtime.platforms import host_platform, parse_platform
-from tuidock.runtime.pull import PullResult
-from tuidock.runtime.registry import auth
-from tuidock.runtime.registry.client import MAX_MANIFEST_BYTES, RegistryClient
-from tuidock.runtime.registry.config import RegistriesConfig
+from tuidock.runtime.engine import Engine
+from tuidock.runtime.image.pull import PullResult
+from tuidock.runtime.image.registry import auth
+from tuidock.runtime.image.registry.client import MAX_MANIFEST_BYTES, RegistryClient
+from tuidock.runtime.image.registry.config import RegistriesConfig
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -23,7 +23,7 @@ from tuidock.demo import imagebuild
 from tuidock.demo import registry as demo_registry
 from tuidock.demo.imagebuild import decompress
 from tuidock.demo.registry import LocalRegistry
-from tuidock.runtime import paths
+from tuidock.runtime.store import paths
 
 ACCEPT = ", ".join(
     [

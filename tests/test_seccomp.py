@@ -20,11 +20,11 @@ from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, inspect, no_leftovers_fixture
 
 from tuidock.errors import UsageError
-from tuidock.runtime import securityopt
-from tuidock.runtime.capabilities import DEFAULT_CAPS, cap_name
-from tuidock.runtime.seccomp import compiler, load
-from tuidock.runtime.seccomp.defaultprofile import default_profile
-from tuidock.runtime.seccomp.profile import (
+from tuidock.runtime.container import securityopt
+from tuidock.runtime.linux.capabilities import DEFAULT_CAPS, cap_name
+from tuidock.runtime.linux.seccomp import compiler, load
+from tuidock.runtime.linux.seccomp.defaultprofile import default_profile
+from tuidock.runtime.linux.seccomp.profile import (
     RET_ALLOW,
     RET_ERRNO,
     RET_KILL_PROCESS,

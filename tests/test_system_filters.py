@@ -11,7 +11,7 @@ from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
 from tuidock import __version__
-from tuidock.runtime.prunefilter import PruneFilter, parse_prune_filters
+from tuidock.core.prunefilter import PruneFilter, parse_prune_filters
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 

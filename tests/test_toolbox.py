@@ -16,7 +16,7 @@ import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
-from tuidock.runtime.ctrstats import StatsRow, parse_net_dev
+from tuidock.runtime.container.stats import StatsRow, parse_net_dev
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
@@ -226,7 +226,7 @@ def test_export_to_stdout_and_import_from_stdin(image: str, tmp_path: Path) -> N
 
 
 def test_import_changes_parse_like_docker() -> None:
-    from tuidock.runtime.tarimport import apply_changes
+    from tuidock.runtime.image.tarimport import apply_changes
 
     cfg = apply_changes(
         [

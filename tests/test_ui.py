@@ -13,7 +13,7 @@ from containerhelp import image_fixture, no_leftovers_fixture  # noqa: F401
 from textual.widgets import Tree
 from uihelp import SIZE, container_shell, make_app, run, wait_until
 
-from tuidock.engine import default_engine
+from tuidock.runtime.engine import default_engine
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.inspect import InspectScreen
 from tuidock.screens.pull import LayerRow, PullScreen

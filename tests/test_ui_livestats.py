@@ -6,8 +6,8 @@ import pytest
 from clihelp import tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
-from tuidock import statsampler
-from tuidock.runtime.cgroups import ContainerCgroup
+from tuidock.runtime.container import statsampler
+from tuidock.runtime.linux.cgroups import ContainerCgroup
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 

@@ -10,7 +10,7 @@ from containerhelp import image_fixture, no_leftovers_fixture
 from test_ui import focus_row, image_names, start, status
 from uihelp import SIZE, make_app, run, wait_until
 
-from tuidock.engine import default_engine
+from tuidock.runtime.engine import default_engine
 from tuidock.screens.menu import ActionMenu
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.tableview import TableScreen

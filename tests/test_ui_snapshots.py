@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tuidock.app import TuidockApp
-from tuidock.engine import Engine
+from tuidock.runtime.engine import Engine
 from tuidock.uiconfig import UIConfig
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -27,7 +27,7 @@ CONFIG = Path("/tmp/tuidock-snapshot-config")  # shown by the help: a fixed path
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch):
     # The header shows the cgroup layout of the machine: fixed here.
-    monkeypatch.setattr("tuidock.runtime.cgroups.cgroup_version", lambda: "v2")
+    monkeypatch.setattr("tuidock.runtime.linux.cgroups.cgroup_version", lambda: "v2")
     # A blinking cursor makes a dialog's picture depend on when it is taken.
     from textual.widgets import Input
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 
 from tuidock.keymap import DEFAULT_KEYS, effective_keys, load_keymap, pretty_keys
-from tuidock.runtime.cgroups import CgroupStats
-from tuidock.statsampler import Sampler, cpu_percent, system_cpu_ns
+from tuidock.runtime.container.statsampler import Sampler, cpu_percent, system_cpu_ns
+from tuidock.runtime.linux.cgroups import CgroupStats
 from tuidock.widgets.logsource import LogLine, LogTail, clean
 from tuidock.widgets.logview import LogView
 from tuidock.widgets.resourcetable import ResourceTable, Row, compile_filter

@@ -26,8 +26,8 @@ import pytest
 import zstandard
 
 from tuidock.errors import InvalidLayer, TooLarge, TuidockError
-from tuidock.runtime.compression import open_decompressed
-from tuidock.runtime.unpack import UnpackLimits, UnpackResult, apply_layer
+from tuidock.runtime.image.layer.compression import open_decompressed
+from tuidock.runtime.image.layer.unpack import UnpackLimits, UnpackResult, apply_layer
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="unpacking images needs root")
 
@@ -918,7 +918,7 @@ def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str):
 
 
 def test_fast_header_parser_agrees_with_tarfile():
-    from tuidock.runtime.unpack import _fast_frombuf
+    from tuidock.runtime.image.layer.unpack import _fast_frombuf
 
     infos = []
     for fmt in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):

@@ -230,7 +230,7 @@ def test_filling_a_volume_killed_half_way_leaves_no_mount(tmp_path: Path) -> Non
     volume = tmp_path / "vol"
     (volume / "_data").mkdir(parents=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tuidock.runtime.volumepopulate", str(volume / "_data"), "/data", str(lower)],
+        [sys.executable, "-m", "tuidock.runtime.container.volumepopulate", str(volume / "_data"), "/data", str(lower)],
         start_new_session=True,
     )
     try:

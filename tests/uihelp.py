@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from tuidock.app import TuidockApp
-    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.runtime.container.service import ContainerInfo
 
 SIZE = (160, 48)
 
@@ -51,7 +51,7 @@ def make_app(**kwargs: object) -> TuidockApp:
 
 def exec_available() -> bool:
     """Whether the exec engineer's shell_command() (tuidock exec -it) has landed."""
-    for module in ("tuidock.runtime.shells", "tuidock.runtime.execution"):
+    for module in ("tuidock.runtime.container.exec.shell", "tuidock.runtime.container.exec.client"):
         try:
             if hasattr(__import__(module, fromlist=["shell_command"]), "shell_command"):
                 return True

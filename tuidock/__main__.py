@@ -16,11 +16,11 @@ gc.disable()
 if sys.argv[1:2] == ["exec"]:
     # `exec` is on the hot path of scripts and of the UI's shell pane: its
     # own small parser, without argparse and the other commands.
-    from tuidock.cli_exec import main as exec_main
+    from tuidock.cli.commands.exec import main as exec_main
 
     code = exec_main(sys.argv[2:])
 else:
-    from tuidock.cli import main
+    from tuidock.cli.main import main
 
     code = main()
 for stream in (sys.stdout, sys.stderr):

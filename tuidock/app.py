@@ -27,8 +27,8 @@ from tuidock.uiconfig import UIConfig, load_ui_config
 from tuidock.widgets.shell import ShellTerminal
 
 if TYPE_CHECKING:
-    from tuidock.engine import Engine
-    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.runtime.engine import Engine
     from tuidock.screens.pull import ProgressRelay
 
 ShellCommand = Callable[["ContainerInfo"], list[str]]
@@ -55,8 +55,8 @@ class TuidockApp(App[None]):
         shell_command: ShellCommand | None = None,
     ) -> None:
         super().__init__()
-        from tuidock.engine import default_engine
-        from tuidock.runtime import paths
+        from tuidock.runtime.engine import default_engine
+        from tuidock.runtime.store import paths
 
         self.engine = engine or default_engine()
         self.config_dir = config_dir or paths.config_dir()
@@ -138,7 +138,7 @@ class TuidockApp(App[None]):
     def _pull(
         self, name: str, platform: str | None, relay: ProgressRelay, cancel: threading.Event
     ) -> None:
-        from tuidock.runtime.platforms import parse_platform
+        from tuidock.core.platforms import parse_platform
 
         try:
             result = self.engine.pull(

@@ -23,8 +23,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
 from tuidock.keymap import bind
+from tuidock.runtime.container.statsampler import Sampler, forget
 from tuidock.screens.verbs import Verbs
-from tuidock.statsampler import Sampler, forget
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.filterinput import FilterInput
 from tuidock.widgets.header import EngineFacts, EngineHeader
@@ -36,9 +36,9 @@ from tuidock.widgets.spark import Spark
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.runtime.containers import ContainerInfo
-    from tuidock.runtime.imagestore import ImageRecord
-    from tuidock.statsampler import Sample
+    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.runtime.container.statsampler import Sample
+    from tuidock.runtime.store.images import ImageRecord
 
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
@@ -184,7 +184,7 @@ class MainScreen(Verbs):
 
     @work(thread=True, group="facts", exit_on_error=False)
     def _load_facts(self) -> None:
-        from tuidock.runtime.cgroups import cgroup_version
+        from tuidock.runtime.linux.cgroups import cgroup_version
 
         self.post_message(FactsLoaded(cgroup_version()))
 

@@ -33,7 +33,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.runtime.container.service import ContainerInfo
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -369,7 +369,7 @@ def default_shell_command(info: ContainerInfo) -> list[str]:
     The exec engineer's `shell_command(container)` (which picks bash, else sh)
     is used when it exists; until then the same command line with sh.
     """
-    for module in ("tuidock.runtime.shells", "tuidock.runtime.execution"):
+    for module in ("tuidock.runtime.container.exec.shell", "tuidock.runtime.container.exec.client"):
         try:
             shell_command = __import__(module, fromlist=["shell_command"]).shell_command
         except (ImportError, AttributeError):

@@ -23,10 +23,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar
 
-from tuidock.humanize import human_size
+from tuidock.core.humanize import human_size
 
 if TYPE_CHECKING:
-    from tuidock.runtime.pull import PullEvent
+    from tuidock.runtime.image.pull import PullEvent
 
 PROGRESS_EVERY = 0.1
 DONE = {"Pull complete", "Already exists"}

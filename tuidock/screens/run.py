@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from tuidock.runtime.containerconfig import CreateOptions
+from tuidock.runtime.container.options import CreateOptions
 
 PORTS_NOTE = "ports: needs bridge networking (not available yet); use network host"
 

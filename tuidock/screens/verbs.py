@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 
-from tuidock.humanize import human_size, since
+from tuidock.core.humanize import human_size, since
 from tuidock.screens.menu import ActionMenu, Verb
 from tuidock.screens.operations import Operations, error_text
 from tuidock.screens.prompt import PromptScreen
@@ -23,7 +23,7 @@ from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.resourcetable import ResourceTable
 
 if TYPE_CHECKING:
-    from tuidock.runtime.containers import ContainerInfo
+    from tuidock.runtime.container.service import ContainerInfo
 
 TOP_EVERY = 2.0
 
@@ -187,10 +187,10 @@ class Verbs(Operations):
 
     @work(thread=True, group="ops", exit_on_error=False)
     def _commit(self, cid: str, ref: str) -> None:
-        from tuidock.runtime.commit import commit
+        from tuidock.runtime.container.commit import commit
 
         try:
-            image_id = commit(self.app.engine, cid, ref)
+            image_id = commit(self.app.engine.containers, cid, ref)
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", "Commit failed")
             return

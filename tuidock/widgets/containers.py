@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from tuidock.humanize import human_binary_size, human_duration, parse_time
+from tuidock.core.humanize import human_binary_size, human_duration, parse_time
 from tuidock.keymap import bind
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
-    from tuidock.runtime.containers import ContainerInfo
-    from tuidock.statsampler import Sample
+    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.runtime.container.statsampler import Sample
 
 STATUS_STYLE = {
     "running": "bold green",

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from tuidock.humanize import human_size, parse_time, since
+from tuidock.core.humanize import human_size, parse_time, since
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
-    from tuidock.runtime.imagestore import ImageRecord
+    from tuidock.runtime.store.images import ImageRecord
 
 DANGLING = "<none>"
 
@@ -21,7 +21,7 @@ def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row
     The key doubles as what `rmi` needs: the tag removes that name only (the
     image goes with its last tag), the ID removes an untagged image.
     """
-    from tuidock.engine import familiar_tag
+    from tuidock.runtime.engine import familiar_tag
 
     rows = []
     for rec in records:
@@ -57,7 +57,7 @@ def removal_name(key: str) -> str:
 
 def label(key: str) -> str:
     """A row as the user knows it, for dialogs and notifications."""
-    from tuidock.engine import familiar_tag
+    from tuidock.runtime.engine import familiar_tag
 
     image_id, _, tag = key.partition("|")
     return familiar_tag(tag) if tag else image_id.removeprefix("sha256:")[:12]

@@ -68,7 +68,7 @@ def network_config(root: Path, name: str = DEFAULT_NETWORK) -> dict:
     if not 0 < len(bridge) < 16:
         raise UsageError(f"bridge name {bridge!r} must have 1 to 15 characters")
     config = _new_config(DEFAULT_NETWORK, bridge, subnet)
-    from tuidock.runtime.locking import atomic_write
+    from tuidock.runtime.linux.locking import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     # Two first users may race here: both write the same content, last one wins.

@@ -20,8 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuidock.runtime import events, paths
 from tuidock.runtime.network import ipv6_fields, mac_for
+from tuidock.runtime.store import events, paths
 
 if TYPE_CHECKING:
     from tuidock.runtime.network.ports import PortMapping

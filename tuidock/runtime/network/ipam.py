@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from tuidock.errors import Conflict, UsageError
-from tuidock.runtime.locking import atomic_write, file_lock
+from tuidock.runtime.linux.locking import atomic_write, file_lock
 from tuidock.runtime.network import network_config, networks_dir
 
 

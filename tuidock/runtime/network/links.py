@@ -21,8 +21,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from tuidock.runtime import syscalls as sc
-from tuidock.runtime.locking import file_lock
+from tuidock.runtime.linux import syscalls as sc
+from tuidock.runtime.linux.locking import file_lock
 
 
 def _light_pyroute2() -> None:

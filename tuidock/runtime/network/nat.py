@@ -46,7 +46,7 @@ import subprocess
 from pathlib import Path
 
 from tuidock.errors import TuidockError
-from tuidock.runtime.locking import file_lock
+from tuidock.runtime.linux.locking import file_lock
 
 TABLE = "tuidock"
 STATE_DIR = Path("/run/tuidock")

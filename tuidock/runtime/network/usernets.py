@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, UsageError
-from tuidock.runtime import events
-from tuidock.runtime.locking import atomic_write, file_lock
+from tuidock.runtime.linux.locking import atomic_write, file_lock
 from tuidock.runtime.network import _new_config, network_config, networks_dir
+from tuidock.runtime.store import events
 
 if TYPE_CHECKING:
-    from tuidock.runtime.prunefilter import PruneFilter
+    from tuidock.core.prunefilter import PruneFilter
 
 RESERVED = ("bridge", "default", "none", "host")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

@@ -1,0 +1,112 @@
+"""The docker-style command line: `tuidock pull`, `images`, `rmi`, ...
+
+Commands are small functions over the Engine. Heavy modules (requests,
+rich, Textual) are imported only by the commands that need them, so that
+`tuidock images` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from collections.abc import Callable
+
+from tuidock import __version__
+from tuidock.errors import TuidockError, UsageError, report
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tuidock.cli.commands import containers as cli_containers
+    from tuidock.cli.commands import exec as cli_exec
+    from tuidock.cli.commands import images as cli_images
+    from tuidock.cli.commands import system as cli_system
+    from tuidock.cli.commands import toolbox as cli_toolbox
+    from tuidock.cli.commands import volumes as cli_volumes
+
+    parser = _Parser(
+        prog="tuidock",
+        description="A daemonless container engine with a keyboard-first terminal UI.",
+    )
+    parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    cli_images.register(sub)
+    cli_containers.register(sub)
+    cli_exec.register(sub)
+    cli_system.register(sub)
+    cli_toolbox.register(sub)
+    cli_volumes.register(sub)  # issue 8: volume commands, -v/--mount/--tmpfs, rm -v
+    from tuidock.cli.commands import network as cli_network  # issue 7 (networking)
+
+    cli_network.register(sub)
+    from tuidock.cli.commands import history as cli_history
+
+    cli_history.register(sub)
+    from tuidock.cli import completion as cli_completion
+    from tuidock.cli.commands import events as cli_events  # issue 8: events, completion
+
+    cli_events.register(sub)
+    cli_completion.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if not argv:
+            # No arguments: the UI. Textual is imported only here, so every other
+            # command stays as fast as before.
+            from tuidock.app import run as run_app
+
+            return run_app()
+        if argv[0] == "exec":  # hot path: no other command's parser is built
+            from tuidock.cli.commands.exec import main as exec_main
+
+            return exec_main(argv[1:])
+        if argv[0] == "__complete":  # shell completion asks for names: no parser at all
+            from tuidock.cli.completion import complete_main
+
+            return complete_main(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not gc.isenabled():
+            # __main__ kept the GC off while modules loaded; the objects made so
+            # far live as long as the process: freeze them, collect what comes.
+            gc.freeze()
+            gc.enable()
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            (getattr(args, "subparser", None) or parser).print_help()
+            return 0
+        return handler(args)
+    except TuidockError as exc:
+        return report(exc)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if os.environ.get("TUIDOCK_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)
+        if exc.errno in (1, 13):
+            print("tuidock needs root for this; run it with sudo.", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("TUIDOCK_DEBUG"):
+            raise
+        print(f"Error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("This is a bug in tuidock; TUIDOCK_DEBUG=1 shows the traceback.", file=sys.stderr)
+        return 1

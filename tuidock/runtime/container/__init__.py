@@ -1,0 +1,1 @@
+"""Containers: create, lifecycle, logs, copy, stats, the monitor, init and exec."""

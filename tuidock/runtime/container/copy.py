@@ -1,0 +1,522 @@
+"""`tuidock cp`: copy between a container and the host without escaping the container.
+
+A path inside the container is resolved one component at a time from a
+directory fd on the container's root: each name is opened with O_NOFOLLOW
+relative to the directory before it, a symlink is read and its target
+resolved again from the container's root (absolute) or from the directory
+it lies in (relative), and ".." never goes above the root. So a symlink in
+the container pointing at /etc reaches the container's /etc, never the
+host's, and a container process swapping names under us can only move us
+around inside its own tree (the CVE-2018-15664 class). Entries written
+into the container are created with O_NOFOLLOW / *at calls against
+directory fds opened the same way.
+
+The container's root is:
+- running: /proc/<pid1>/root opened as a directory fd (the root of its
+  mount namespace, so its mounts show as it sees them);
+- stopped: its overlay (image layers + upper dir) mounted in a child
+  process's private mount namespace, which vanishes with the child: no
+  mount is ever visible on the host. The container's op lock is held so a
+  `start` cannot mount the same upper directory meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import stat
+import tarfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from tuidock.errors import NotFound, TuidockError
+from tuidock.runtime.store import events
+
+if TYPE_CHECKING:
+    from tuidock.runtime.container.service import Containers
+
+MAX_SYMLINKS = 40
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class CopyError(TuidockError):
+    pass
+
+
+# -- resolution ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Resolved:
+    parent_fd: int  # the directory holding `name` (owned: close it)
+    name: str  # "" when the path is the root itself
+    st: os.stat_result | None  # lstat of the final entry; None if it does not exist
+    shown: str  # the path as the user gave it, for messages
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+def resolve(root_fd: int, path: str, follow_last: bool) -> Resolved:
+    """Find `path` inside the tree of `root_fd`, symlinks resolved inside it.
+
+    Every directory on the way is held as an fd (a stack, so ".." pops one
+    and stops at the root). The last component may be missing (st None),
+    for a destination to be created.
+    """
+    stack = [os.dup(root_fd)]
+    todo = _split(path)
+    links = 0
+    try:
+        while todo:
+            comp = todo.pop(0)
+            if comp == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            last = not todo
+            try:
+                st = os.stat(comp, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                if last:
+                    parent = stack.pop()
+                    return Resolved(parent, comp, None, path)
+                raise CopyError(f"Could not find the file {path} in container") from None
+            if stat.S_ISLNK(st.st_mode) and (not last or follow_last):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise CopyError(f"too many levels of symbolic links: {path}")
+                target = os.readlink(comp, dir_fd=stack[-1])
+                if target.startswith("/"):
+                    # Absolute: from the container's root, never the host's.
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo = _split(target) + todo
+                continue
+            if last:
+                parent = stack.pop()
+                return Resolved(parent, comp, st, path)
+            if not stat.S_ISDIR(st.st_mode):
+                raise CopyError(f"not a directory: {path}")
+            stack.append(os.open(comp, _DIR_FLAGS, dir_fd=stack[-1]))
+        # The path named a directory reached through the loop (or the root).
+        top = stack.pop()
+        return Resolved(top, "", os.fstat(top), path)
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+# -- container -> tar ------------------------------------------------------------------------------
+
+
+def _tarinfo(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.mtime = st.st_mtime
+    if stat.S_ISREG(st.st_mode):
+        info.type, info.size = tarfile.REGTYPE, st.st_size
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(st.st_mode):
+        info.type, info.linkname = tarfile.SYMTYPE, link
+    elif stat.S_ISFIFO(st.st_mode):
+        info.type = tarfile.FIFOTYPE
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    else:
+        raise CopyError(f"cannot copy a socket: {name}")
+    return info
+
+
+def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = False) -> None:
+    """Write the entry `res` (a subtree for a directory) as a tar to `out`, named `arcname`.
+
+    With `contents_only` (a source ending in "/."), the directory's entries
+    are written at the top of the archive, not the directory itself.
+    """
+    if res.st is None:
+        raise CopyError(f"Could not find the file {res.shown} in container")
+    hardlinks: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(dir_fd: int, name: str, arc: str, st: os.stat_result, top: bool) -> None:
+            if stat.S_ISSOCK(st.st_mode):
+                return  # Docker skips sockets too: they are not files to copy
+            if stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd) if name else os.dup(dir_fd)
+                try:
+                    if not (top and contents_only):
+                        tar.addfile(_tarinfo(arc, st))
+                    for child in sorted(os.listdir(fd)):
+                        cst = os.stat(child, dir_fd=fd, follow_symlinks=False)
+                        carc = f"{arc}/{child}" if arc else child
+                        add(fd, child, carc, cst, False)
+                finally:
+                    os.close(fd)
+                return
+            link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else ""
+            info = _tarinfo(arc, st, link)
+            key = (st.st_dev, st.st_ino)
+            if info.isreg() and st.st_nlink > 1:
+                if key in hardlinks:
+                    info.type, info.linkname, info.size = tarfile.LNKTYPE, hardlinks[key], 0
+                    tar.addfile(info)
+                    return
+                hardlinks[key] = arc
+            if info.isreg():
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                with os.fdopen(fd, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+
+        add(res.parent_fd, res.name, "" if contents_only else arcname, res.st, True)
+
+
+# -- tar -> container ------------------------------------------------------------------------------
+
+
+def _open_dir_nofollow(parent: int, name: str, create: bool) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        if not create:
+            raise
+    os.mkdir(name, 0o755, dir_fd=parent)
+    return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def _remove_entry(parent: int, name: str) -> None:
+    st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        os.rmdir(name, dir_fd=parent)  # only an empty one: never wipes a tree
+    else:
+        os.unlink(name, dir_fd=parent)
+
+
+def untar_into(dest_fd: int, src: IO[bytes], archive: bool) -> None:
+    """Extract the tar read from `src` below the directory `dest_fd`, never leaving it.
+
+    No entry is followed through a symlink: intermediate directories are
+    opened with O_NOFOLLOW (an archive naming "link/x" where "link" is a
+    symlink fails), names with ".." or a leading "/" are refused. Owners
+    are kept with `archive`, else root (Docker's rule for cp into a
+    container).
+    """
+    with tarfile.open(fileobj=src, mode="r|*") as tar:
+        for member in tar:
+            parts = _split(member.name)
+            if not parts:
+                continue
+            if ".." in parts:
+                raise CopyError(f"refusing archive entry outside the destination: {member.name}")
+            opened: list[int] = []
+            try:
+                parent = dest_fd
+                for comp in parts[:-1]:
+                    parent = _open_dir_nofollow(parent, comp, create=True)
+                    opened.append(parent)
+                _extract_one(tar, member, parent, parts[-1], dest_fd, archive)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise CopyError(
+                        f"refusing to write through a symlink or non-directory: {member.name}"
+                    ) from None
+                raise
+            finally:
+                for fd in opened:
+                    os.close(fd)
+
+
+def _extract_one(
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    parent: int,
+    name: str,
+    dest_fd: int,
+    archive: bool,
+) -> None:
+    try:
+        existing = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if member.isdir():
+        if existing is not None and not stat.S_ISDIR(existing.st_mode):
+            _remove_entry(parent, name)
+            existing = None
+        if existing is None:
+            os.mkdir(name, 0o700, dir_fd=parent)
+    else:
+        if existing is not None:
+            if stat.S_ISDIR(existing.st_mode):
+                raise CopyError(f"cannot overwrite directory {member.name} with a non-directory")
+            os.unlink(name, dir_fd=parent)
+        if member.isreg():
+            fd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=parent,
+            )
+            with os.fdopen(fd, "wb") as out:
+                data = tar.extractfile(member)
+                if data is not None:
+                    while chunk := data.read(1 << 20):
+                        out.write(chunk)
+        elif member.issym():
+            os.symlink(member.linkname, name, dir_fd=parent)
+        elif member.islnk():
+            tparts = _split(member.linkname)
+            if not tparts or ".." in tparts:
+                raise CopyError(f"refusing hardlink outside the destination: {member.linkname}")
+            tparent = dest_fd
+            opened = []
+            try:
+                for comp in tparts[:-1]:
+                    tparent = _open_dir_nofollow(tparent, comp, create=False)
+                    opened.append(tparent)
+                os.link(
+                    tparts[-1], name, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
+                )
+            finally:
+                for fd in opened:
+                    os.close(fd)
+            return
+        elif member.isfifo():
+            os.mkfifo(name, 0o600, dir_fd=parent)
+        elif member.ischr() or member.isblk():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(
+                name, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent
+            )
+        else:
+            return
+    uid, gid = (member.uid, member.gid) if archive else (0, 0)
+    os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+    if not member.issym():
+        os.chmod(name, member.mode & 0o7777, dir_fd=parent)
+    with contextlib.suppress(OSError):
+        os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
+
+
+# -- container roots -------------------------------------------------------------------------------
+
+
+# Docker's event names: reading a path out of a container, extracting into one.
+_COPY_ACTION = {False: "archive-path", True: "extract-to-dir"}
+
+
+def in_container_root(
+    containers: Containers, cid: str, fn: Callable[[int], None], writable: bool
+) -> None:
+    """Call fn(root_fd) with a directory fd on the container's root filesystem."""
+    from tuidock.runtime.linux.procwatch import process_alive
+
+    store = containers.store
+    state = store.state(cid)
+    if state["Status"] in ("running", "paused", "restarting"):
+        pid = int(state.get("Pid") or 0)
+        root_fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            # Checked after the open: the fd is the root of the process we meant,
+            # not of a process that reused its pid.
+            if not process_alive(pid, state.get("PidStartTime")):
+                raise CopyError(f"container {cid[:12]} stopped while copying")
+            fn(root_fd)
+        finally:
+            os.close(root_fd)
+        events.record_container(containers.root, _COPY_ACTION[writable], cid)
+        return
+    with store.op_lock(cid):
+        if store.state(cid)["Status"] in ("running", "paused", "restarting"):
+            raise CopyError(f"container {cid[:12]} started meanwhile; try again")
+        spec = json.loads((store.path(cid) / "spec.json").read_bytes())
+        _in_private_mount(spec, fn, writable)
+    events.record_container(containers.root, _COPY_ACTION[writable], cid)
+
+
+def _in_private_mount(spec: dict, fn: Callable[[int], None], writable: bool) -> None:
+    """Mount the stopped container's overlay in a child's own mount namespace; run fn there."""
+    import sys
+
+    from tuidock.runtime.linux import syscalls as sc
+    from tuidock.runtime.linux.overlay import mount_overlay
+
+    rfd, wfd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(rfd)
+            sc.unshare(sc.CLONE_NEWNS)
+            # Nothing mounted here may propagate to the host.
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            root = spec["rootfs"]
+            lowers = [Path(d) for d in spec.get("lower_dirs") or []]
+            # Without lower dirs the rootfs is a plain directory (the copy
+            # fallback where overlayfs is missing): nothing to mount.
+            if lowers:
+                mount_overlay(
+                    lowers,
+                    Path(root),
+                    Path(spec["upper_dir"]),
+                    Path(spec["work_dir"]),
+                    readonly=not writable,
+                )
+            root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fn(root_fd)
+            os.close(root_fd)
+            sys.stdout.flush()
+        except BaseException as e:  # reported to the parent, which raises it
+            code = 1
+            if isinstance(e, TuidockError):
+                msg = {"message": e.message, "hint": e.hint, "not_found": isinstance(e, NotFound)}
+            elif isinstance(e, OSError):
+                where = f" ({e.filename})" if e.filename else ""
+                msg = {"message": f"{e.strerror or e}{where}", "hint": None}
+            else:
+                msg = {"message": f"{type(e).__name__}: {e}", "hint": None}
+                if os.environ.get("TUIDOCK_DEBUG"):
+                    traceback.print_exc()
+            with contextlib.suppress(OSError):
+                os.write(wfd, json.dumps(msg).encode())
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as r:
+        report = r.read()
+    _, status = os.waitpid(pid, 0)
+    if report:
+        msg = json.loads(report)
+        raise CopyError(msg["message"], msg.get("hint"))
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise CopyError("copying failed")
+
+
+# -- the two directions ------------------------------------------------------------------------------
+
+
+def _dir_fd(res: Resolved) -> int:
+    if not res.name:
+        return os.dup(res.parent_fd)
+    return os.open(res.name, _DIR_FLAGS, dir_fd=res.parent_fd)
+
+
+def _basename(path: str) -> str:
+    parts = _split(path)
+    return parts[-1] if parts else "/"
+
+
+def copy_out(
+    root_fd: int, cpath: str, dest: str, out: IO[bytes] | None, archive: bool, follow: bool
+) -> None:
+    """Container path `cpath` to the host path `dest`, or as a tar to `out` when dest is "-"."""
+    import tempfile
+
+    # A trailing "/" or "/." says "the directory": a symlink there is followed.
+    dir_hint = cpath.endswith(("/", "/."))
+    res = resolve(root_fd, cpath, follow_last=follow or dir_hint)
+    try:
+        if res.st is None:
+            raise CopyError(f"Could not find the file {cpath} in container")
+        src_dir = stat.S_ISDIR(res.st.st_mode)
+        if dir_hint and not src_dir:
+            raise CopyError(f"not a directory: {cpath}")
+        # "/." copies a directory's contents; so does the root, which has no name.
+        contents_only = src_dir and (cpath.endswith("/.") or not _split(cpath))
+        if dest == "-":
+            assert out is not None
+            tar_from(res, _basename(cpath), out, contents_only)
+            return
+        # Host side: Docker's rules for where the copy lands.
+        target_dir, arcname = dest, _basename(cpath)
+        if os.path.isdir(dest):
+            pass
+        elif os.path.lexists(dest):
+            if src_dir:
+                raise CopyError(f"cannot copy a directory to a file: {dest}")
+            target_dir, arcname = os.path.dirname(dest) or ".", os.path.basename(dest)
+        else:
+            if dest.endswith("/") and not src_dir:
+                raise CopyError(f"destination directory {dest} does not exist")
+            parent = os.path.dirname(dest.rstrip("/")) or "."
+            if not os.path.isdir(parent):
+                raise CopyError(f"destination directory {parent} does not exist")
+            target_dir, arcname = parent, os.path.basename(dest.rstrip("/"))
+            if contents_only:
+                os.mkdir(dest.rstrip("/"), 0o755)
+                target_dir, arcname = dest, ""
+        with tempfile.TemporaryFile() as tmp:
+            tar_from(res, arcname, tmp, contents_only)  # type: ignore[arg-type]
+            tmp.seek(0)
+            me = (os.getuid(), os.getgid())
+
+            def owner(member: tarfile.TarInfo, _path: str) -> tarfile.TarInfo:
+                # Names come from the container's directories, never "..": only the
+                # owners change, to the caller's unless -a keeps the container's.
+                if archive:
+                    return member.replace(uname="", gname="", deep=False)
+                return member.replace(uid=me[0], gid=me[1], uname="", gname="", deep=False)
+
+            with tarfile.open(fileobj=tmp, mode="r:") as tar:
+                tar.extractall(target_dir, numeric_owner=True, filter=owner)
+    finally:
+        os.close(res.parent_fd)
+
+
+def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive: bool) -> None:
+    """Host path `src` (or a tar on `stdin` when src is "-") into the container path `cpath`."""
+    import tempfile
+
+    res = resolve(root_fd, cpath, follow_last=True)
+    try:
+        if src == "-":
+            if res.st is None or not stat.S_ISDIR(res.st.st_mode):
+                raise CopyError(f"destination {cpath} must be a directory in the container")
+            assert stdin is not None
+            fd = _dir_fd(res)
+            try:
+                untar_into(fd, stdin, archive)
+            finally:
+                os.close(fd)
+            return
+        if not os.path.lexists(src):
+            raise CopyError(f"could not find the file {src} on the host")
+        src_dir = os.path.isdir(src) and not os.path.islink(src)
+        contents_only = src_dir and src.endswith("/.")
+        if res.st is not None and stat.S_ISDIR(res.st.st_mode):
+            fd = _dir_fd(res)
+            arcname = "" if contents_only else os.path.basename(os.path.normpath(src))
+        elif res.st is None:
+            if cpath.endswith("/") and not src_dir:
+                raise CopyError(f"destination directory {cpath} does not exist in the container")
+            fd, arcname = os.dup(res.parent_fd), res.name
+        else:
+            if src_dir:
+                raise CopyError(f"cannot copy a directory to a file: {cpath}")
+            fd, arcname = os.dup(res.parent_fd), res.name
+        try:
+            with tempfile.TemporaryFile() as tmp:
+                with tarfile.open(fileobj=tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    if arcname:
+                        tar.add(src, arcname=arcname)
+                    else:
+                        for child in sorted(os.listdir(src)):
+                            tar.add(os.path.join(src, child), arcname=child)
+                tmp.seek(0)
+                untar_into(fd, tmp, archive)  # type: ignore[arg-type]
+        finally:
+            os.close(fd)
+    finally:
+        os.close(res.parent_fd)

@@ -1,0 +1,1 @@
+"""exec into a running container: the client, the plan, the child that joins, the relay."""

@@ -1,0 +1,1 @@
+"""What runs in a container's fresh process: namespaces, root filesystem, PID 1."""

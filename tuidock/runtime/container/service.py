@@ -1,0 +1,885 @@
+"""Container lifecycle: create, start, stop, kill, rm, wait, logs, ps, inspect...
+
+The Engine delegates its container methods here. Every operation works on
+the on-disk state (containerstore) and talks to a container's monitor only
+through its pid (signals, via pidfd) and its attach socket; nothing here
+waits with a lock held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuidock.core.spec import ContainerSpec, Limits, MountSpec
+from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
+from tuidock.runtime.container import etcfiles
+from tuidock.runtime.container.monitor import protocol as proto
+from tuidock.runtime.container.options import (
+    CreateOptions,
+    MountRequest,
+    check_options,
+    merge_env,
+    normalize_caps,
+    on_bridge,
+    parse_mounts,
+    resolve_command,
+    signal_number,
+)
+from tuidock.runtime.container.views import (
+    ContainerInfo,
+    command_line,
+    inspect_document,
+    matches,
+    ps_rows,
+)
+from tuidock.runtime.linux.procwatch import ProcHandle
+from tuidock.runtime.store import events, paths
+from tuidock.runtime.store.containers import (
+    ACTIVE,
+    ZERO_TIME,
+    ContainerStore,
+    destroy_cgroup,
+    new_id,
+    now_rfc3339,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from tuidock.core.prunefilter import PruneFilter
+    from tuidock.runtime.container.logs import LogEntry
+    from tuidock.runtime.container.monitor.launch import Prestarted
+    from tuidock.runtime.container.securityopt import SecurityOptions
+    from tuidock.runtime.image.service import ImageService
+
+START_TIMEOUT = 30.0
+DEFAULT_STOP_TIMEOUT = 10
+# After SIGKILL a container is gone in milliseconds; this only bounds a wedged monitor.
+KILL_WAIT = 10.0
+
+
+class StartError(TuidockError):
+    """The container could not start; exit_code is 125, 126 or 127 as Docker's."""
+
+    def __init__(self, message: str, exit_code: int = 125, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code
+
+
+class Containers:
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+        self.root = images.root
+        self.store = ContainerStore(images.root)
+
+    def resolve(self, ref: str) -> str:
+        return self.store.resolve(ref)
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, opts: CreateOptions) -> tuple[str, list[str]]:
+        """Make a container (not started); returns its ID and warnings."""
+        from tuidock.runtime.container import securityopt
+        from tuidock.runtime.linux.locking import file_lock
+
+        policy = check_options(opts)
+        security = securityopt.parse(opts.security_opt, opts.privileged)
+        warnings: list[str] = []
+        # Shared gc lock: an rmi cannot drop the image between our lookup and config.json.
+        with file_lock(self.images.gc_lock, shared=True):
+            rec = self.images.image(opts.image)
+            image_cfg = (self.images.image_config(rec).get("config")) or {}
+            if not rec.chain_ids:
+                raise UsageError(f"image {opts.image} has no layers: nothing to run")
+            entrypoint, cmd = resolve_command(opts, image_cfg)
+            args = entrypoint + cmd
+            cid = new_id()
+            hostname = opts.hostname or (
+                socket.gethostname() if opts.network == "host" else cid[:12]
+            )
+            env = merge_env(list(image_cfg.get("Env") or []), opts.env_files, opts.env)
+            labels = {**(image_cfg.get("Labels") or {}), **opts.labels}
+            stop_signal = opts.stop_signal or image_cfg.get("StopSignal") or "SIGTERM"
+            cdir = self.store.path(cid)
+            config = {
+                "Id": cid,
+                "Created": now_rfc3339(),
+                "Path": args[0],
+                "Args": args[1:],
+                "Image": rec.id,
+                "ImageName": opts.image,
+                "ChainIDs": rec.chain_ids,
+                "Config": {
+                    "Hostname": hostname,
+                    "Domainname": "",
+                    "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
+                    "AttachStdin": opts.stdin,
+                    "AttachStdout": True,
+                    "AttachStderr": True,
+                    "ExposedPorts": image_cfg.get("ExposedPorts") or {},
+                    "Tty": opts.tty,
+                    "OpenStdin": opts.stdin,
+                    "StdinOnce": opts.stdin,
+                    "Env": env,
+                    "Cmd": cmd,
+                    "Image": opts.image,
+                    "Volumes": image_cfg.get("Volumes") or {},
+                    "WorkingDir": opts.workdir or image_cfg.get("WorkingDir") or "",
+                    "Entrypoint": entrypoint or None,
+                    "Labels": labels,
+                    "StopSignal": stop_signal,
+                    **({"StopTimeout": opts.stop_timeout} if opts.stop_timeout is not None else {}),
+                },
+                "HostConfig": {
+                    "Memory": opts.memory or 0,
+                    "NanoCpus": round(opts.cpus * 1e9) if opts.cpus else 0,
+                    "PidsLimit": opts.pids_limit,
+                    "ReadonlyRootfs": opts.read_only,
+                    "CapAdd": normalize_caps(opts.cap_add) or None,
+                    "CapDrop": normalize_caps(opts.cap_drop) or None,
+                    "Privileged": opts.privileged,
+                    "SecurityOpt": security.stored or None,
+                    "NetworkMode": opts.network,
+                    "RestartPolicy": policy,
+                    "AutoRemove": opts.auto_remove,
+                    "Init": opts.init,
+                    "PortBindings": {},
+                    # issue 7: bridge networking options
+                    "PublishAllPorts": opts.publish_all,
+                    "Dns": list(opts.dns),
+                    "ExtraHosts": list(opts.add_hosts) or None,
+                    "Binds": list(opts.volumes) or None,
+                    "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+                },
+                "Mounts": [],  # filled by _prepare once volumes exist
+                "LogPath": str(cdir / "ctr.log"),
+                "HostnamePath": str(cdir / "hostname"),
+                "HostsPath": str(cdir / "hosts"),
+                "ResolvConfPath": str(cdir / "resolv.conf"),
+            }
+            self.store.create(cid, config, opts.name)
+        try:
+            self._prepare(cid, rec, config, opts, security)
+        except BaseException:
+            from tuidock.runtime.store.volumes import VolumeStore
+
+            mounts = config.get("Mounts") or []
+            self.store.remove_dir(cid)
+            VolumeStore(self.root).remove_anonymous(mounts)
+            if on_bridge(opts.network):  # issue 7: give the address back
+                from tuidock.runtime.network import endpoint
+
+                endpoint.release(self.root, cid)
+            raise
+        events.record_container(self.root, "create", cid, config)
+        return cid, warnings
+
+    def _prepare(
+        self,
+        cid: str,
+        rec: object,
+        config: dict,
+        opts: CreateOptions,
+        security: SecurityOptions,
+    ) -> None:
+        """The container directory: overlay dirs, /etc files, spec.json."""
+        cdir = self.store.path(cid)
+        for sub in ("upper", "work", "merged"):
+            os.mkdir(cdir / sub)
+        # The upper dir's root is the container's "/": it must be traversable by everyone.
+        os.chmod(cdir / "upper", 0o755)
+        cfg = config["Config"]
+        hostname = cfg["Hostname"]
+        (cdir / "hostname").write_text(hostname + "\n")
+        # issue 7: on the bridge, the address is allocated now so /etc/hosts can name it.
+        ep = self._plan_network(cid, config, opts) if on_bridge(opts.network) else None
+        ip = ep["IPAddress"] if ep else None
+        spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
+        if opts.network.startswith("container:"):
+            spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
+        hosts = etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts)
+        if ep and ep.get("GlobalIPv6Address"):  # issue 7: dual-stack user network
+            hosts += f"{ep['GlobalIPv6Address']}\t{hostname}\n"
+        (cdir / "hosts").write_text(hosts)
+        (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
+        if ep and ep["NetworkID"] != "bridge":
+            from tuidock.runtime.network.ipam import Ipam
+
+            Ipam(self.root, ep["NetworkID"]).publish_names(cid)  # peers' names
+        env = list(cfg["Env"])
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={hostname}")
+        if opts.tty and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        spec = ContainerSpec(
+            id=cid,
+            hostname=hostname,
+            args=[config["Path"], *config["Args"]],
+            env=env,
+            cwd=cfg["WorkingDir"] or "/",
+            user=cfg["User"] or "",
+            terminal=opts.tty,
+            stdin=opts.stdin,
+            lower_dirs=[
+                str(self.images.layers.diff_dir(c))
+                for c in reversed(rec.chain_ids)  # type: ignore[attr-defined]
+            ],
+            upper_dir=str(cdir / "upper"),
+            work_dir=str(cdir / "work"),
+            rootfs=str(cdir / "merged"),
+            readonly_rootfs=opts.read_only,
+            network=spec_network,
+            cap_add=config["HostConfig"]["CapAdd"] or [],
+            cap_drop=config["HostConfig"]["CapDrop"] or [],
+            privileged=opts.privileged,
+            init=opts.init,
+            etc_files={
+                "/etc/hostname": str(cdir / "hostname"),
+                "/etc/hosts": str(cdir / "hosts"),
+                "/etc/resolv.conf": str(cdir / "resolv.conf"),
+            },
+            limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
+            stop_signal=cfg["StopSignal"],
+        )
+        from tuidock.runtime.container import securityopt
+        from tuidock.runtime.linux.capabilities import effective_caps
+
+        caps = effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
+        spec.seccomp_filter = securityopt.write_filter(
+            security, caps, cdir, self.root / "seccomp-cache"
+        )
+        spec.no_new_privs = security.no_new_privs
+        spec.mounts = self._resolve_mounts(opts, cfg, spec.lower_dirs, config["Mounts"])
+        # The isolation code binds /etc/hosts & co. before the user's mounts: a
+        # mount on /etc (or above) would hide them. Such files become ordinary
+        # mounts, which are stacked shallowest first, so they land on top, as
+        # Docker orders its mounts.
+        for dest, source in list(spec.etc_files.items()):
+            if any(
+                dest.startswith(os.path.normpath(m.destination).rstrip("/") + "/")
+                for m in spec.mounts
+            ):
+                del spec.etc_files[dest]
+                ro = ["ro"] if opts.read_only else []
+                spec.mounts.append(MountSpec(dest, "bind", source, ["bind", *ro]))
+        if config["Mounts"]:
+            self.store.write_config(cid, config)  # `volume rm` sees the container from now on
+        # spec.save() would fsync; like state.json this file needs no power-loss durability.
+        write_json(cdir / "spec.json", asdict(spec))
+
+    def _resolve_mounts(
+        self, opts: CreateOptions, cfg: dict, lower_dirs: list[str], docs: list[dict]
+    ) -> list[MountSpec]:
+        """-v/--mount/--tmpfs and the image's VOLUMEs -> the spec's mounts.
+
+        Docker's `Mounts` entries are appended to `docs` (the config's list)
+        as each volume is made, so a create failing halfway still knows which
+        anonymous volumes to take back. Anonymous volumes get random names; a
+        new empty volume receives the image's content at its target, as Docker's.
+        """
+        from tuidock.runtime.container.volumepopulate import populate
+        from tuidock.runtime.store.volumes import VolumeStore
+
+        reqs = parse_mounts(opts)
+        taken = {r.target for r in reqs}
+        for target in cfg.get("Volumes") or {}:
+            target = os.path.normpath(target)
+            if target not in taken and target != "/":
+                reqs.append(MountRequest("volume", target))
+                taken.add(target)
+        volumes = VolumeStore(self.root)
+        specs: list[MountSpec] = []
+        for r in reqs:
+            ro = ["ro"] if r.readonly else []
+            if r.type == "bind":
+                if not os.path.exists(r.source):
+                    if not r.create_source:
+                        raise UsageError(
+                            'invalid mount config for type "bind": bind source path does not '
+                            f"exist: {r.source}"
+                        )
+                    os.makedirs(r.source, exist_ok=True)  # as Docker's -v
+                specs.append(MountSpec(r.target, "bind", r.source, ["rbind", *ro]))
+                docs.append(
+                    {
+                        "Type": "bind",
+                        "Source": r.source,
+                        "Destination": r.target,
+                        "Mode": "ro" if r.readonly else "",
+                        "RW": not r.readonly,
+                        "Propagation": "rprivate",
+                    }
+                )
+            elif r.type == "volume":
+                record, _ = volumes.create(r.source or None)
+                data = record["Mountpoint"]
+                specs.append(MountSpec(r.target, "bind", data, ["rbind", *ro]))
+                docs.append(
+                    {
+                        "Type": "volume",
+                        "Name": record["Name"],
+                        "Source": data,
+                        "Destination": r.target,
+                        "Driver": "local",
+                        "Mode": "z" if r.source else "",
+                        "RW": not r.readonly,
+                        "Propagation": "",
+                    }
+                )
+                populate(Path(data), lower_dirs, r.target)
+            else:
+                specs.append(MountSpec(r.target, "tmpfs", "", list(r.options)))
+                docs.append(
+                    {
+                        "Type": "tmpfs",
+                        "Source": "",
+                        "Destination": r.target,
+                        "Mode": "",
+                        "RW": not r.readonly,
+                        "Propagation": "",
+                    }
+                )
+        return specs
+
+    def _plan_network(self, cid: str, config: dict, opts: CreateOptions) -> dict:
+        """issue 7: allocate the bridge address, record the endpoint in network.json."""
+        from tuidock.runtime.network import endpoint, ports
+
+        mappings = [m for p in opts.publish for m in ports.parse_publish(p)]
+        if opts.publish_all:
+            mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
+        config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)
+        self.store.write_config(cid, config)
+        ep = endpoint.plan(self.root, cid, opts.ip, mappings, opts.network, opts.network_aliases)
+        write_json(self.store.path(cid) / endpoint.ENDPOINT_FILE, ep)
+        return ep
+
+    def _joined_network(self, ref: str) -> tuple[str, str | None]:
+        """issue 7, --network container:REF: (spec.network, address) of REF's network.
+
+        The netns file of a bridge container exists while it runs; joining a
+        stopped one fails at start ("no such file"), as Docker refuses it too.
+        """
+        from tuidock.runtime.network import endpoint
+
+        other = self.store.resolve(ref)
+        mode = self.store.read_config(other)["HostConfig"].get("NetworkMode", "")
+        if mode == "host":
+            return "host", None
+        ep = endpoint.load(self.store.path(other))
+        if ep is None:
+            raise UsageError(
+                f"cannot join the network of container {ref}: its network mode is {mode!r}",
+                "Only containers on the bridge (or host) network can be joined.",
+            )
+        return f"netns:{ep['NetnsPath']}", ep["IPAddress"]
+
+    # -- start ---------------------------------------------------------------------------
+
+    def run(
+        self, opts: CreateOptions, attach: bool = False
+    ) -> tuple[str, proto.AttachClient | None, list[str]]:
+        """create + start; the monitor is forked first, to load while we create."""
+        from tuidock.runtime.container.monitor.launch import Prestarted
+
+        if on_bridge(opts.network):  # issue 7: see network.PRELOAD
+            from tuidock.runtime import network
+
+            network.PRELOAD = True
+        with Prestarted() as monitor:
+            cid, warnings = self.create(opts)
+            _, client = self.start(cid, attach=attach, stdin=opts.stdin, prestarted=monitor)
+        return cid, client, warnings
+
+    def start(
+        self,
+        ref: str,
+        attach: bool = False,
+        stdin: bool = False,
+        prestarted: Prestarted | None = None,
+    ) -> tuple[str, proto.AttachClient | None]:
+        """Start a container; with `attach`, also a client that sees its output from byte one.
+
+        A container that is already running is left alone (attached to, if asked).
+        """
+        cid = self.store.resolve(ref)
+        with self.store.op_lock(cid):
+            state = self.store.state(cid)
+            if state["Status"] in ACTIVE:
+                return cid, self.attach(cid, stdin=stdin) if attach else None
+            return cid, self._launch(cid, attach, stdin, prestarted)
+
+    def _launch(
+        self, cid: str, attach: bool, stdin: bool, prestarted: Prestarted | None
+    ) -> proto.AttachClient | None:
+        from tuidock.runtime.container.monitor.launch import start_monitor
+
+        cdir = self.store.path(cid)
+        sock_path = proto.socket_path(str(paths.runtime_dir()), cid)
+        status_r, status_w = os.pipe()
+        ours = theirs = None
+        if attach:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            events.record_container(self.root, "attach", cid)
+        try:
+            start_monitor(
+                str(cdir), status_w, theirs.fileno() if theirs else None, sock_path, prestarted
+            )
+        except BaseException:
+            os.close(status_r)
+            if ours:
+                ours.close()
+            raise
+        finally:
+            os.close(status_w)
+            if theirs:
+                theirs.close()
+        client = None
+        if ours is not None:
+            client = proto.AttachClient(ours)
+            client.hello(stdin=stdin)
+        try:
+            line = _read_status(status_r, START_TIMEOUT)
+        finally:
+            os.close(status_r)
+        if line is None or line == "timeout":
+            if client:
+                client.close()
+            self._abandoned_start(cid, timed_out=line == "timeout")
+        try:
+            status = json.loads(line)  # type: ignore[arg-type]
+        except ValueError:
+            status = {"error": f"container monitor said {line!r}", "exit_code": 125}
+        if not status.get("ok"):
+            if client:
+                client.close()
+            code = int(status.get("exit_code") or 125)
+            raise StartError(status.get("error") or "cannot start container", code)
+        return client
+
+    def _abandoned_start(self, cid: str, timed_out: bool) -> None:
+        """The monitor died (or hung) before it reported: clean up, then raise."""
+        state = self.store.state(cid, reconcile=False)
+        ProcHandle(state["MonitorPid"], state["MonitorStartTime"]).send(signal.SIGKILL)
+        time.sleep(0.05)
+        destroy_cgroup(cid)
+        config = self.store.read_config(cid)
+        why = (
+            f"the container did not start within {START_TIMEOUT:.0f} s"
+            if timed_out
+            else "the container monitor exited before starting the container"
+        )
+        if config["HostConfig"].get("AutoRemove"):
+            self.store.remove_dir(cid)
+            hint = None
+        else:
+            self.store.update_state(
+                cid,
+                lambda s: s.update(
+                    Status="created" if s["StartedAt"] == ZERO_TIME else "exited",
+                    Running=False,
+                    Paused=False,
+                    Restarting=False,
+                    Pid=0,
+                    MonitorPid=0,
+                    MonitorStartTime=None,
+                    ExitCode=125,
+                    Error=why,
+                ),
+            )
+            hint = f"See {self.store.path(cid) / 'monitor.log'}."
+        raise StartError(why, 125, hint)
+
+    # -- attach ------------------------------------------------------------------------------
+
+    def attach(
+        self, ref: str, stdin: bool = False, stdout: bool = True, stderr: bool = True
+    ) -> proto.AttachClient:
+        """A client connected to a running container's monitor (output from now on)."""
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] not in ACTIVE or not state.get("AttachSocket"):
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        try:
+            sock = proto.connect(state["AttachSocket"], timeout=5)
+        except OSError as exc:
+            raise TuidockError(f"cannot attach to container {cid[:12]}: {exc.strerror}") from None
+        client = proto.AttachClient(sock)
+        client.hello(stdin=stdin, stdout=stdout, stderr=stderr)
+        events.record_container(self.root, "attach", cid)
+        return client
+
+    # -- stop, kill, restart -------------------------------------------------------------------
+
+    def stop(self, ref: str, timeout: int | None = None) -> str:
+        """StopSignal, then SIGKILL after `timeout` seconds (default 10; -1 waits forever)."""
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] not in ACTIVE:
+            return cid
+        config = self.store.read_config(cid)
+        sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = config["Config"].get("StopTimeout", DEFAULT_STOP_TIMEOUT)
+        # Recorded before any signal: the monitor must not restart what we stop.
+        state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.root, "kill", cid, config, signal=int(sig))
+        with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+            # Twice at most: PID 1 may have exited on its own and been restarted
+            # just before our request landed; the monitor ends after that run.
+            for _ in range(2):
+                with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+                    pid1.send(sig)
+                    if state["Status"] == "paused":
+                        self._thaw(cid)  # a frozen process gets the signal only once thawed
+                    if not pid1.wait(None if timeout < 0 else timeout):
+                        events.record_container(self.root, "kill", cid, config, signal=9)
+                        pid1.send(signal.SIGKILL)
+                        pid1.wait(KILL_WAIT)
+                if monitor.wait(KILL_WAIT):
+                    break
+                try:
+                    state = self.store.state(cid)
+                except NotFound:
+                    break
+                if state["Status"] not in ACTIVE:
+                    break
+        with contextlib.suppress(NotFound):
+            self.store.state(cid)  # reconciles, should the monitor have died meanwhile
+        events.record_container(self.root, "stop", cid, config)
+        return cid
+
+    def kill(self, ref: str, sig: str | int = "KILL") -> str:
+        cid = self.store.resolve(ref)
+        signum = signal_number(sig)
+        state = self.store.state(cid)
+        if state["Status"] not in ("running", "paused"):
+            raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+        config = self.store.read_config(cid)
+        stop_sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
+        # As Docker: SIGKILL and the stop signal end the restart policy; others
+        # (SIGHUP, SIGUSR1...) are messages to the process.
+        fatal = signum in (signal.SIGKILL, stop_sig)
+        if fatal:
+            state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.root, "kill", cid, config, signal=int(signum))
+        with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+            if not pid1.send(signum):
+                raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+            if state["Status"] == "paused" and signum == signal.SIGKILL:
+                self._thaw(cid)
+            if signum == signal.SIGKILL:
+                # Wait for the exit to be recorded, so `kill; ps` shows it exited.
+                pid1.wait(KILL_WAIT)
+                with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+                    monitor.wait(KILL_WAIT)
+        return cid
+
+    def restart(self, ref: str, timeout: int | None = None) -> str:
+        cid = self.stop(ref, timeout)
+        self.start(cid)
+        events.record_container(self.root, "restart", cid)
+        return cid
+
+    # -- remove ---------------------------------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        """`rm`; with `volumes` (rm -v) also the container's anonymous volumes, as Docker."""
+        cid = self.store.resolve(ref)
+        mounts: list[dict] = []
+        if volumes:
+            with contextlib.suppress(NotFound):
+                mounts = self.store.read_config(cid).get("Mounts") or []
+        with self.store.op_lock(cid):
+            try:
+                state = self.store.state(cid)
+            except NotFound:
+                return cid  # it was a --rm container whose monitor died: already gone
+            if state["Status"] in ACTIVE:
+                if not force:
+                    name = self.store.read_config(cid)["Name"]
+                    raise Conflict(
+                        f'cannot remove container "{name}": container is running: stop the '
+                        "container before removing or force remove",
+                        "Use `tuidock rm -f` to kill and remove it.",
+                    )
+                self._kill_for_removal(cid, state)
+            config = self.store.read_config(cid)
+            destroy_cgroup(cid)
+            self.store.remove_dir(cid)
+            events.record_container(self.root, "destroy", cid, config)
+            _release_network(self.root, cid)  # issue 7
+        if mounts:
+            from tuidock.runtime.store.volumes import VolumeStore
+
+            VolumeStore(self.root).remove_anonymous(mounts)
+        return cid
+
+    def _kill_for_removal(self, cid: str, state: dict) -> None:
+        state = self.store.update_state(cid, lambda s: s.update(ManuallyStopped=True))
+        events.record_container(self.root, "kill", cid, signal=9)
+        with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
+            with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
+                pid1.send(signal.SIGKILL)
+                if state["Status"] == "paused":
+                    self._thaw(cid)
+                pid1.wait(KILL_WAIT)
+            if not monitor.wait(KILL_WAIT):
+                monitor.send(signal.SIGKILL)
+                monitor.wait(KILL_WAIT)
+
+    def prune(self, filters: PruneFilter | None = None) -> tuple[list[str], int]:
+        """Remove every container that is not running; (IDs, bytes reclaimed)."""
+        removed, reclaimed = [], 0
+        for cid in self.store.ids():
+            try:
+                if self.store.state(cid)["Status"] in ACTIVE:
+                    continue
+                if filters and not _prunable(filters, self.store.read_config(cid)):
+                    continue
+                size = paths.disk_usage(self.store.path(cid) / "upper")
+                with self.store.op_lock(cid):
+                    if self.store.state(cid)["Status"] in ACTIVE:
+                        continue
+                    config = self.store.read_config(cid)
+                    destroy_cgroup(cid)
+                    self.store.remove_dir(cid)
+                    events.record_container(self.root, "destroy", cid, config)
+                    _release_network(self.root, cid)  # issue 7
+            except NotFound:
+                continue
+            removed.append(cid)
+            reclaimed += size
+        return removed, reclaimed
+
+    # -- wait --------------------------------------------------------------------------------------
+
+    def wait(self, ref: str) -> int:
+        """Block until the container stops (its next exit); its exit code."""
+        cid = self.store.resolve(ref)
+        last = 0
+        while True:
+            try:
+                state = self.store.state(cid)
+            except NotFound:
+                return last  # removed (--rm) after it exited
+            last = state["ExitCode"]
+            if state["Status"] not in ACTIVE:
+                return last
+            try:
+                client = proto.AttachClient(proto.connect(state["AttachSocket"], timeout=5))
+            except (OSError, TypeError):
+                time.sleep(0.05)
+                continue
+            with contextlib.closing(client):
+                client.hello(stdout=False, stderr=False)
+                result = client.wait_exit()
+            if result is not None:
+                return int(result["ExitCode"])
+
+    # -- logs ----------------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        ref: str,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[LogEntry]:
+        from tuidock.runtime.container.logs import LogReader
+
+        cid = self.store.resolve(ref)
+        reader = LogReader(str(self.store.path(cid)))
+
+        def wanted(e: LogEntry) -> bool:
+            if since is None and until is None:
+                return True
+            ts = e.timestamp
+            return (since is None or ts >= since) and (until is None or ts <= until)
+
+        def running() -> bool:
+            try:
+                return self.store.state(cid)["Status"] in ACTIVE
+            except NotFound:
+                return False
+
+        try:
+            entries = [e for e in reader.existing() if wanted(e)]
+            if tail is not None and tail >= 0:
+                entries = entries[len(entries) - tail :] if tail else []
+            yield from entries
+            if follow:
+                for entry in reader.follow(running):
+                    if until is not None and entry.timestamp > until:
+                        return
+                    if wanted(entry):
+                        yield entry
+        finally:
+            reader.close()
+
+    # -- rename, pause -------------------------------------------------------------------------------
+
+    def rename(self, ref: str, new: str) -> str:
+        cid = self.store.resolve(ref)
+        old = self.store.read_config(cid)["Name"].lstrip("/")
+        self.store.rename(cid, new)
+        events.record_container(self.root, "rename", cid, oldName=old)
+        return cid
+
+    def pause(self, ref: str) -> str:
+        cid = self.store.resolve(ref)
+        with self.store.state_lock(cid):
+            state = self.store.state(cid)
+            if state["Status"] == "paused":
+                raise Conflict(f"Container {cid} is already paused")
+            if state["Status"] != "running":
+                raise Conflict(f"Container {cid} is not running")
+            _cgroup(cid).freeze()
+        self.store.update_state(cid, lambda s: s.update(Status="paused", Paused=True))
+        events.record_container(self.root, "pause", cid)
+        return cid
+
+    def unpause(self, ref: str) -> str:
+        cid = self.store.resolve(ref)
+        state = self.store.state(cid)
+        if state["Status"] != "paused":
+            raise Conflict(f"Container {cid} is not paused")
+        self._thaw(cid)
+        events.record_container(self.root, "unpause", cid)
+        return cid
+
+    def _thaw(self, cid: str) -> None:
+        with contextlib.suppress(Exception):
+            _cgroup(cid).thaw()
+
+        def change(s: dict) -> None:
+            if s["Status"] == "paused":
+                s.update(Status="running", Paused=False)
+
+        with contextlib.suppress(NotFound):
+            self.store.update_state(cid, change)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def info(self, cid: str) -> ContainerInfo:
+        config = self.store.read_config(cid)
+        state = self.store.state(cid)
+        return ContainerInfo(
+            id=cid,
+            name=config["Name"].lstrip("/"),
+            image=config.get("ImageName") or config.get("Image", ""),
+            image_id=config.get("Image", ""),
+            command=command_line(config.get("Path", ""), config.get("Args") or []),
+            created=config.get("Created", ""),
+            state=state,
+            labels=(config.get("Config") or {}).get("Labels") or {},
+            network=(config.get("HostConfig") or {}).get("NetworkMode", ""),
+        )
+
+    def list(
+        self, all: bool = False, filters: dict[str, list[str]] | None = None
+    ) -> list[ContainerInfo]:
+        """`ps`: running containers (all with `all`), newest first, filtered as Docker's --filter."""
+        filters = filters or {}
+        out = []
+        _reconcile_network()  # issue 7: endpoints of monitors killed by SIGKILL
+        for cid in self.store.ids():
+            try:
+                info = self.info(cid)
+            except (NotFound, ValueError, KeyError):
+                continue  # removed meanwhile, or half-created
+            if not (
+                all or filters.get("status") or info.status in ("running", "paused", "restarting")
+            ):
+                continue
+            if matches(info, filters):
+                out.append(info)
+        out.sort(key=lambda i: i.created, reverse=True)
+        return out
+
+    def inspect(self, ref: str) -> dict:
+        cid = self.store.resolve(ref)
+        config = self.store.read_config(cid)
+        state = self.store.state(cid)
+        spec_path = self.store.path(cid) / "spec.json"
+        lower = ""
+        with contextlib.suppress(OSError, ValueError):
+            lower = ":".join(json.loads(spec_path.read_bytes()).get("lower_dirs") or [])
+        return inspect_document(config, state, self.store.path(cid), lower)
+
+    def stats(self, ref: str) -> object:
+        """A cgroup stats snapshot (CgroupStats) of a running container."""
+        cid = self.store.resolve(ref)
+        if self.store.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        return _cgroup(cid).stats()
+
+    def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """`ps` output (default `-ef`) for the container's processes: (header, rows)."""
+        cid = self.store.resolve(ref)
+        if self.store.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        return ps_rows(_cgroup(cid).pids(), ps_args or ["-ef"])
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _prunable(filters: PruneFilter, config: dict) -> bool:
+    labels = (config.get("Config") or {}).get("Labels")
+    return filters.allows(config.get("Created"), labels)
+
+
+def _cgroup(cid: str):  # -> ContainerCgroup
+    from tuidock.runtime.linux.cgroups import ContainerCgroup
+
+    return ContainerCgroup.load(cid)
+
+
+def _read_status(fd: int, timeout: float) -> str | None:
+    """The monitor's one status line; None if it closed without one, "timeout" if none came."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return buf.decode(errors="replace").strip() or None
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def _reconcile_network() -> None:
+    """issue 7: tear down endpoints whose monitor died (one stat when none ever ran)."""
+    if not (paths.runtime_dir() / "net").is_dir():
+        return
+    from tuidock.runtime.network import endpoint
+
+    try:
+        endpoint.reconcile()
+    except Exception:
+        pass  # best effort: `ps` must still list containers; the next call retries
+
+
+def _release_network(root: Path, cid: str) -> None:
+    """issue 7: after rm, the container's bridge address is free again."""
+    if not (root / "networks").is_dir():
+        return  # no network was ever used with this data root
+    from tuidock.runtime.network import endpoint
+
+    endpoint.release(root, cid)

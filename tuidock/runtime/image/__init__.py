@@ -1,0 +1,1 @@
+"""Images: registries, pull, push, history, archives, and layer unpacking."""

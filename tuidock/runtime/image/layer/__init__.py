@@ -1,0 +1,1 @@
+"""Layer tar streams: decompression, safe unpacking into overlay form, the writers."""

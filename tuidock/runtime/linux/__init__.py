@@ -1,0 +1,1 @@
+"""Kernel interfaces: syscalls, cgroups, seccomp, overlay, processes. No data-root knowledge."""

@@ -1,0 +1,1 @@
+"""The on-disk state under the data root: the only code that knows its file names."""

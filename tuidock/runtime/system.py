@@ -1,0 +1,132 @@
+"""`tuidock system df` and `tuidock info`: what the data root holds, and the host it runs on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tuidock.runtime.container.service import Containers
+    from tuidock.runtime.image.service import ImageService
+
+ACTIVE_STATES = ("running", "paused", "restarting")
+
+
+@dataclass
+class DfRow:
+    type: str
+    total: int
+    active: int
+    size: int
+    reclaimable: int
+
+
+def tree_size(path: Path | str) -> int:
+    """Apparent size of what a directory holds (Docker's SizeRw counts file sizes)."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if name in filenames:
+                    total += st.st_size
+    return total
+
+
+def disk_usage(engine: ImageService, containers: Containers) -> list[DfRow]:
+    """Images (layers shared between images counted once), containers, volumes, build cache."""
+    images = engine.images.snapshot().all()
+    containers = containers.list(all=True)
+    used_images = {c.image_id for c in containers}
+    layer_size: dict[str, int] = {}
+    for rec in images:
+        for chain in rec.chain_ids:
+            if chain not in layer_size:
+                try:
+                    layer_size[chain] = engine.layers.info(chain).size
+                except (OSError, ValueError):
+                    layer_size[chain] = 0
+    active_layers = {c for rec in images if rec.id in used_images for c in rec.chain_ids}
+    img_total = sum(layer_size.values())
+    img_active = sum(layer_size[c] for c in active_layers)
+    rows = [
+        DfRow(
+            "Images",
+            len(images),
+            sum(1 for r in images if r.id in used_images),
+            img_total,
+            img_total - img_active,
+        )
+    ]
+    store = containers.store
+    sizes = {c.id: tree_size(store.path(c.id) / "upper") for c in containers}
+    rows.append(
+        DfRow(
+            "Containers",
+            len(containers),
+            sum(1 for c in containers if c.status in ACTIVE_STATES),
+            sum(sizes.values()),
+            sum(sizes[c.id] for c in containers if c.status not in ACTIVE_STATES),
+        )
+    )
+    vdir = engine.root / "volumes"
+    vols = [p for p in vdir.iterdir() if p.is_dir()] if vdir.is_dir() else []
+    vsize = sum(tree_size(p) for p in vols)
+    rows.append(DfRow("Local Volumes", len(vols), 0, vsize, vsize))
+    rows.append(DfRow("Build Cache", 0, 0, 0, 0))
+    return rows
+
+
+def _os_name() -> str:
+    with contextlib.suppress(OSError), open("/etc/os-release") as f:
+        for line in f:
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    return platform.system()
+
+
+def _mem_total() -> int:
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def info(engine: ImageService, containers: Containers) -> dict:
+    """Docker's `info` fields (JSON names), for the engine under this data root."""
+    from tuidock import __version__
+    from tuidock.runtime.linux.cgroups import cgroup_version
+
+    containers = containers.list(all=True)
+    statuses = [c.status for c in containers]
+    cg = cgroup_version()
+    return {
+        "ID": "",
+        "Containers": len(containers),
+        "ContainersRunning": sum(s in ("running", "restarting") for s in statuses),
+        "ContainersPaused": statuses.count("paused"),
+        "ContainersStopped": sum(s not in ACTIVE_STATES for s in statuses),
+        "Images": len(engine.images.snapshot().all()),
+        "Driver": "overlay",
+        "CgroupDriver": "cgroupfs",
+        # Docker reports "1" or "2"; a hybrid host counts as v1 (its controllers are there).
+        "CgroupVersion": {"v2": "2", "v1": "1", "hybrid": "1"}.get(cg, ""),
+        "CgroupLayout": cg,
+        "KernelVersion": platform.release(),
+        "OperatingSystem": _os_name(),
+        "OSType": "linux",
+        "Architecture": platform.machine(),
+        "NCPU": os.cpu_count() or 0,
+        "MemTotal": _mem_total(),
+        "Name": platform.node(),
+        "DockerRootDir": str(engine.root),
+        "ServerVersion": __version__,
+        "LoggingDriver": "json-file",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+    }
