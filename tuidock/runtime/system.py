@@ -38,10 +38,10 @@ def tree_size(path: Path | str) -> int:
     return total
 
 
-def disk_usage(engine: ImageService, containers: Containers) -> list[DfRow]:
+def disk_usage(engine: ImageService, service: Containers) -> list[DfRow]:
     """Images (layers shared between images counted once), containers, volumes, build cache."""
     images = engine.images.snapshot().all()
-    containers = containers.list(all=True)
+    containers = service.list(all=True)
     used_images = {c.image_id for c in containers}
     layer_size: dict[str, int] = {}
     for rec in images:
@@ -63,7 +63,7 @@ def disk_usage(engine: ImageService, containers: Containers) -> list[DfRow]:
             img_total - img_active,
         )
     ]
-    store = containers.store
+    store = service.store
     sizes = {c.id: tree_size(store.path(c.id) / "upper") for c in containers}
     rows.append(
         DfRow(
@@ -98,12 +98,12 @@ def _mem_total() -> int:
     return 0
 
 
-def info(engine: ImageService, containers: Containers) -> dict:
+def info(engine: ImageService, service: Containers) -> dict:
     """Docker's `info` fields (JSON names), for the engine under this data root."""
     from tuidock import __version__
     from tuidock.runtime.linux.cgroups import cgroup_version
 
-    containers = containers.list(all=True)
+    containers = service.list(all=True)
     statuses = [c.status for c in containers]
     cg = cgroup_version()
     return {
