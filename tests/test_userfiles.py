@@ -98,8 +98,8 @@ def test_user_files_are_read_bounded(
         "registries.toml": _cli("pull", "127.0.0.1:1/nothing"),
         "auth.json": _cli("logout", "127.0.0.1:1"),
         "docker config.json": _cli("pull", "127.0.0.1:1/nothing"),
-        "keys.toml": _ui_loader("keys") + [str(config)],
-        "ui.toml": _ui_loader("ui") + [str(config)],
+        "keys.toml": [*_ui_loader("keys"), str(config)],
+        "ui.toml": [*_ui_loader("ui"), str(config)],
     }[flag]
     if flag == "login --password-stdin":
         stdin, shown = src, "stdin"

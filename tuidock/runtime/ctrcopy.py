@@ -11,6 +11,15 @@ around inside its own tree (the CVE-2018-15664 class). Entries written
 into the container are created with O_NOFOLLOW / *at calls against
 directory fds opened the same way.
 
+Copying out, the whole tar is built from the container first (a failure
+there writes nothing on the host), then extracted on the host by the same
+O_NOFOLLOW walk below the destination directory, not by tarfile's
+extractall: a name the container lists twice (a symlink, then a directory
+of that name, swapped mid-walk) cannot lead a later entry out through the
+symlink. Owners become the caller's unless -a; device nodes are not made
+on the host. An extraction that fails removes the entries it created (and
+a destination directory made for it); files it replaced stay replaced.
+
 The container's root is:
 - running: /proc/<pid1>/root opened as a directory fd (the root of its
   mount namespace, so its mounts show as it sees them);
