@@ -367,7 +367,11 @@ def cmd_login(args: argparse.Namespace) -> int:
     if args.password_stdin:
         if args.password:
             raise UsageError("--password and --password-stdin are mutually exclusive")
-        password = sys.stdin.read().rstrip("\n")
+        from tuidock.runtime.userfiles import LINE_MAX, read_user_text
+
+        password = read_user_text(
+            sys.stdin.buffer, "--password-stdin input", LINE_MAX, shown="stdin"
+        ).rstrip("\n")
     if not user:
         if not sys.stdin.isatty():
             raise UsageError("login needs a user name", "Pass -u USER (and --password-stdin).")
@@ -397,4 +401,3 @@ def cmd_logout(args: argparse.Namespace) -> int:
     else:
         print(f"Not logged in to {server}")
     return 0
-

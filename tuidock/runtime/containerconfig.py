@@ -127,9 +127,10 @@ def _env_item(item: str, out: dict[str, str]) -> None:
 
 
 def read_env_file(path: str) -> list[str]:
+    from tuidock.runtime.userfiles import LINE_MAX, LINES_MAX, read_user_text
+
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        lines = read_user_text(path, "env file", LINES_MAX, LINE_MAX).splitlines()
     except OSError as exc:
         raise UsageError(f"open {path}: {exc.strerror}") from None
     out = []

@@ -37,10 +37,12 @@ def configured_shell() -> str | None:
     import tomllib
 
     from tuidock.runtime import paths
+    from tuidock.runtime.userfiles import DOCUMENT_MAX, UserFileError, read_user_text
 
     try:
-        data = tomllib.loads((paths.config_dir() / CONFIG_FILE).read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = read_user_text(str(paths.config_dir() / CONFIG_FILE), "config file", DOCUMENT_MAX)
+        data = tomllib.loads(text)
+    except (OSError, UserFileError, tomllib.TOMLDecodeError):
         return None
     value = data.get(CONFIG_KEY)
     return value.strip() if isinstance(value, str) and value.strip() else None

@@ -20,6 +20,7 @@ from tuidock.errors import TuidockError
 from tuidock.runtime import paths
 from tuidock.runtime.locking import atomic_write
 from tuidock.runtime.reference import DEFAULT_DOMAIN
+from tuidock.runtime.userfiles import DOCUMENT_MAX, read_user_text
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
@@ -104,10 +105,10 @@ def own_auth_path() -> Path:
 
 def _read_auths(path: Path) -> dict[str, dict]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_user_text(str(path), "credentials file", DOCUMENT_MAX))
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise TuidockError(f"cannot read credentials from {path}: {exc}") from None
     auths = data.get("auths") if isinstance(data, dict) else None
     return auths if isinstance(auths, dict) else {}

@@ -23,6 +23,7 @@ from pathlib import Path
 from tuidock.errors import TuidockError
 from tuidock.runtime import paths
 from tuidock.runtime.reference import DEFAULT_DOMAIN
+from tuidock.runtime.userfiles import DOCUMENT_MAX, read_user_text
 
 DOCKER_HUB_API = "registry-1.docker.io"
 CONFIG_NAME = "registries.toml"
@@ -67,10 +68,10 @@ class RegistriesConfig:
     def load(cls, path: Path | None = None) -> RegistriesConfig:
         path = path or paths.config_dir() / CONFIG_NAME
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(read_user_text(str(path), "config file", DOCUMENT_MAX))
         except FileNotFoundError:
             return cls()
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise TuidockError(
                 f"cannot read {path}: {exc}", "Fix or remove the file; see README for its format."
             ) from None
