@@ -1,0 +1,90 @@
+"""Input Docker, Podman or runc refuse is refused here too, with their wording,
+before anything is created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clihelp import assert_clean_error, tuidock
+from containerhelp import image_fixture, no_leftovers_fixture
+
+__all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
+
+
+def refused(*args: str, code: int = 125) -> str:
+    """Run the CLI, check it failed cleanly with `code`; its stderr."""
+    res = tuidock(*args)
+    assert_clean_error(res)
+    assert res.code == code, (args, res.err)
+    return res.err
+
+
+def test_mounts_over_proc_are_refused(image: str, tmp_path: Path) -> None:
+    src = tmp_path / "d"
+    src.mkdir()
+    for flags in (
+        ("-v", f"{src}:/proc"),
+        ("--tmpfs", "/proc"),
+        ("--mount", f"type=bind,source={src},target=/proc/"),
+        ("--mount", "type=volume,target=/proc"),
+    ):
+        err = refused("run", "--rm", *flags, image, "true")
+        assert '"/proc" cannot be mounted because it is not of type proc' in err, err
+    for target in ("/proc/sys", "/proc/self/x", "/proc/net"):
+        err = refused("create", "-v", f"{src}:{target}", image, "true")
+        assert f'"{target}" cannot be mounted because it is inside /proc' in err, err
+    assert tuidock("ps", "-aq").out == ""
+    assert tuidock("volume", "ls", "-q").out == ""
+    # What runc allows: a procfs over /proc, lxcfs-style files inside it.
+    (tmp_path / "uptime").write_text("1.00 2.00\n")
+    res = tuidock(
+        "run",
+        "--rm",
+        "-v",
+        "/proc:/proc",
+        "-v",
+        f"{tmp_path / 'uptime'}:/proc/uptime:ro",
+        image,
+        "cat",
+        "/proc/uptime",
+    )
+    assert res.code == 0, res.err
+    assert res.out == "1.00 2.00\n"
+
+
+def test_dns_and_add_host_are_checked(image: str) -> None:
+    err = refused("run", "--rm", "--dns", "notanip", image, "true")
+    assert 'invalid argument "notanip" for "--dns" flag: notanip is not an ip address' in err
+    err = refused("create", "--add-host", "x", image, "true")
+    assert 'invalid argument "x" for "--add-host" flag: bad format for add-host: "x"' in err
+    err = refused("create", "--add-host", "h:notanip", image, "true")
+    assert 'invalid IP address in add-host: "notanip"' in err
+    assert tuidock("ps", "-aq").out == ""
+    res = tuidock(
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "v6:[fd00::1]",
+        "--add-host",
+        "v4:192.0.2.1",
+        image,
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    )
+    assert res.code == 0, res.err
+    assert "nameserver 192.0.2.53" in res.out and "192.0.2.1\tv4" in res.out
+
+
+def test_relative_workdir_is_refused(image: str) -> None:
+    want = "the working directory 'relative/dir' is invalid, it needs to be an absolute path"
+    assert want in refused("run", "--rm", "-w", "relative/dir", image, "true")
+    assert want in refused("create", "--workdir", "relative/dir", image, "true")
+    assert tuidock("ps", "-aq").out == ""
+    assert tuidock("run", "-d", "--name", "wd", image, "sleep", "60").code == 0
+    assert want in refused("exec", "-w", "relative/dir", "wd", "pwd")
+    res = tuidock("exec", "-w", "/tmp", "wd", "pwd")
+    assert (res.code, res.out) == (0, "/tmp\n"), res.err
+    tuidock("rm", "-f", "wd")
