@@ -88,3 +88,30 @@ def test_relative_workdir_is_refused(image: str) -> None:
     res = tuidock("exec", "-w", "/tmp", "wd", "pwd")
     assert (res.code, res.out) == (0, "/tmp\n"), res.err
     tuidock("rm", "-f", "wd")
+
+
+def test_format_templates_are_strict(image: str) -> None:
+    for args in (("ps", "-a"), ("ps",)):  # no container: checked all the same
+        err = refused(*args, "--format", "{{.Nonexistent}}", code=125)
+        assert 'template: :1:2: executing "" at <.Nonexistent>: ' in err, err
+        assert "can't evaluate field Nonexistent" in err and "Valid fields: " in err, err
+        assert "Names" in err
+    assert tuidock("create", "--name", "fmt", image, "true").code == 0
+    err = refused("ps", "-a", "--format", "table {{.Names}}\\t{{ .Bogus }}")
+    assert "<.Bogus>: can't evaluate field Bogus" in err and ":1:14:" in err, err
+    assert tuidock("ps", "-a", "--format", "{{.Names}}").out == "fmt\n"
+    for args in (
+        ("images", "--format", "{{.Bad"),
+        ("images", "--format", "table {{.ID}}\\t{{.Bad"),
+        ("inspect", "--format", "{{.Id", "fmt"),
+        ("volume", "ls", "--format", "{{.Name"),
+        ("history", "--format", "{{.ID", image),
+        ("events", "--since", "0", "--until", "1", "--format", "{{.Type"),
+        ("system", "df", "--format", "{{.Type"),
+    ):
+        err = refused(*args, code=125)
+        assert "template: :1: unclosed action" in err, (args, err)
+    err = refused("inspect", "--format", "{{.Config.Nope}}", "fmt")
+    assert "can't evaluate field Nope" in err
+    assert tuidock("images", "--format", "{{.Bad").out == ""
+    tuidock("rm", "fmt")

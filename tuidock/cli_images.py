@@ -242,6 +242,13 @@ def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+# The fields of an `images` row (`_image_rows`), which --format may name.
+IMAGE_FIELDS = (
+    "Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize",
+    "Size", "Tag", "UniqueSize", "VirtualSize",
+)  # fmt: skip
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     engine = default_engine()
     rows = _image_rows(engine, args)
@@ -250,7 +257,12 @@ def cmd_images(args: argparse.Namespace) -> int:
             print(row["ID"])
         return 0
     if args.format:
-        print_formatted(args.format, rows, headers={"ID": "IMAGE ID", "CreatedSince": "CREATED"})
+        print_formatted(
+            args.format,
+            rows,
+            headers={"ID": "IMAGE ID", "CreatedSince": "CREATED"},
+            fields=IMAGE_FIELDS,
+        )
         return 0
     headers = ["REPOSITORY", "TAG"]
     if args.digests:
@@ -397,4 +409,3 @@ def cmd_logout(args: argparse.Namespace) -> int:
     else:
         print(f"Not logged in to {server}")
     return 0
-
