@@ -207,7 +207,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
+    from tuidock.runtime import reference as refmod
+
     rows = []
+    want = refmod.parse(args.repository, default_tag=False) if args.repository else None
     for rec in engine.list_images(args.repository):
         digests = {}
         for d in rec.repo_digests:
@@ -218,6 +221,8 @@ def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
             tags = [f"{d.split('@')[0]}:<none>" for d in rec.repo_digests]
         for tag in tags:
             repo_full, _, tag_name = tag.rpartition(":")
+            if want and (repo_full != want.name or want.tag not in (None, tag_name)):
+                continue  # as Docker: with NAME[:TAG], only the references that match
             repo = (
                 familiar_tag(f"{repo_full}:x").rpartition(":")[0]
                 if repo_full != "<none>"
