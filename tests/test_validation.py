@@ -11,9 +11,13 @@ from containerhelp import image_fixture, no_leftovers_fixture
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
 
-def refused(*args: str, code: int = 125) -> str:
-    """Run the CLI, check it failed cleanly with `code`; its stderr."""
+def refused(*args: str, code: int = 125, pulled: bool = False) -> str:
+    """Run the CLI, check it failed cleanly with `code`; its stderr (from the error
+    on, after the progress of a pull if `pulled`)."""
     res = tuidock(*args)
+    if pulled:
+        assert res.err.startswith("Unable to find image"), res.err
+        res.err = res.err[res.err.index("Error: ") :]
     assert_clean_error(res)
     assert res.code == code, (args, res.err)
     return res.err
@@ -115,3 +119,26 @@ def test_format_templates_are_strict(image: str) -> None:
     assert "can't evaluate field Nope" in err
     assert tuidock("images", "--format", "{{.Bad").out == ""
     tuidock("rm", "fmt")
+
+
+def test_platform_is_parsed_and_honoured(image: str, registry) -> None:
+    err = refused("run", "--rm", "--platform", "bogus", image, "true")
+    assert '"bogus": unknown operating system or architecture: invalid argument' in err
+    # A local image of another platform is pulled anew for the one asked for...
+    multi = registry.images["multi/busybox"].reference
+    assert tuidock("pull", "-q", "--platform", "linux/amd64", multi).code == 0
+    res = tuidock("create", "--name", "arm", "--platform", "linux/arm64", multi, "true")
+    assert res.code == 0, res.err
+    assert f"Unable to find image '{multi}' locally" in res.err
+    inspected = tuidock("image", "inspect", "--format", "{{.Architecture}}", multi)
+    assert inspected.out == "arm64\n"
+    err = refused("create", "--platform", "linux/s390x", multi, "true", pulled=True)
+    assert "no matching manifest for linux/s390x" in err
+    # ...and when the registry has it only for another platform, Docker's error.
+    err = refused("create", "--platform", "linux/s390x", image, "true", pulled=True)
+    assert (
+        f"image with reference {image} was found but does not match the specified platform: "
+        "wanted linux/s390x, actual: linux/amd64"
+    ) in err
+    assert tuidock("ps", "-a", "--format", "{{.Names}}").out == "arm\n"
+    tuidock("rm", "arm")
