@@ -3,8 +3,16 @@ before anything is created."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
+import socket
+import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 
@@ -142,3 +150,43 @@ def test_platform_is_parsed_and_honoured(image: str, registry) -> None:
     ) in err
     assert tuidock("ps", "-a", "--format", "{{.Names}}").out == "arm\n"
     tuidock("rm", "arm")
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A directory served over HTTP on loopback, and its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_import_from_url(http_dir: tuple[Path, str], tuidock_root: Path) -> None:
+    root, base = http_dir
+    with tarfile.open(root / "rootfs.tar.gz", "w:gz") as tar:
+        data = b"from the web\n"
+        info = tarfile.TarInfo("etc/greeting")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    res = tuidock("import", f"{base}/rootfs.tar.gz", "web/img:1")
+    assert res.code == 0, res.err
+    image_id = res.out.strip()
+    assert image_id.startswith("sha256:")
+    assert tuidock("images", "-q", "--no-trunc", "web/img:1").out.split() == [image_id]
+    err = refused("import", f"{base}/missing.tar", code=1)
+    assert f"failed to GET {base}/missing.tar with status 404" in err
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = refused("import", f"http://127.0.0.1:{port}/x.tar", code=1)
+    assert f"cannot download http://127.0.0.1:{port}/x.tar: connection refused" in err
+    assert tuidock("images", "-q").out.split() == [image_id[7:19]]
+    assert not any((tuidock_root / "tmp").iterdir())
