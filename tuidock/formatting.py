@@ -2,7 +2,10 @@
 
 `--format` understands what scripts written for Docker use most: `json`,
 `table` with `{{.Field}}` columns, plain `{{.Field}}` templates, `{{json .}}`
-and `{{json .Field}}`. Anything else is a clear error rather than a guess.
+and `{{json .Field}}`. Anything else is a clear error rather than a guess,
+and so are an unclosed action and a field the objects lack (Go's text/template
+wording, with the valid fields listed): both are checked before the first line
+is printed, even when there is nothing to list.
 """
 
 from __future__ import annotations
