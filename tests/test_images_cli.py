@@ -62,17 +62,24 @@ def test_inspect_has_docker_fields(busybox) -> None:
     config = json.loads(busybox.config)
     assert doc["Id"] == busybox.image_id
     assert doc["RepoTags"] == [busybox.reference]
-    assert doc["RepoDigests"] == [f"{busybox.reference.rsplit(':', 1)[0]}@{busybox.manifest_digest}"]
+    assert doc["RepoDigests"] == [
+        f"{busybox.reference.rsplit(':', 1)[0]}@{busybox.manifest_digest}"
+    ]
     assert doc["Created"] == config["created"]
     assert doc["Config"]["Cmd"] == config["config"]["Cmd"]
     assert doc["RootFS"] == {"Type": "layers", "Layers": list(busybox.diff_ids)}
     assert doc["Architecture"] == config["architecture"] and doc["Os"] == "linux"
     assert doc["Size"] > 0
-    assert tuidock("image", "inspect", "-f", "{{.Id}}", busybox.image_id[7:12]).out.strip() == busybox.image_id
+    assert (
+        tuidock("image", "inspect", "-f", "{{.Id}}", busybox.image_id[7:12]).out.strip()
+        == busybox.image_id
+    )
 
 
 def test_unique_prefix_and_ambiguity(busybox) -> None:
-    assert tuidock("inspect", "-f", "{{.Id}}", busybox.image_id[7:10]).out.strip() == busybox.image_id
+    assert (
+        tuidock("inspect", "-f", "{{.Id}}", busybox.image_id[7:10]).out.strip() == busybox.image_id
+    )
     missing = tuidock("inspect", "nosuchimage")
     assert missing.code != 0 and "No such object: nosuchimage" in missing.err
 
@@ -155,3 +162,20 @@ def test_image_prune(registry, tuidock_root: Path) -> None:
     assert tuidock("images", "-q").out == ""
     assert list((tuidock_root / "layers").iterdir()) == []
     assert list((tuidock_root / "blobs" / "sha256").iterdir()) == []
+
+
+def test_images_name_tag_lists_only_matching_rows(busybox) -> None:
+    repo = busybox.reference.rsplit(":", 1)[0]
+    for tag in ("v2s2", "zstd"):
+        assert tuidock("tag", busybox.reference, f"{repo}:{tag}").code == 0
+    assert tuidock("tag", busybox.reference, "other/name:x").code == 0
+    fmt = ("--format", "{{.Repository}}:{{.Tag}}")
+    assert tuidock("images", *fmt, f"{repo}:latest").out.split() == [f"{repo}:latest"]
+    assert tuidock("images", *fmt, f"{repo}:zstd").out.split() == [f"{repo}:zstd"]
+    assert sorted(tuidock("images", *fmt, repo).out.split()) == [
+        f"{repo}:{t}" for t in ("latest", "v2s2", "zstd")
+    ]
+    assert len(tuidock("images", f"{repo}:latest").out.splitlines()) == 2  # header, one row
+    res = tuidock("images", "-q", "--no-trunc", f"{repo}:latest")
+    assert res.out.split() == [busybox.image_id]
+    assert tuidock("images", *fmt, "other/name").out.split() == ["other/name:x"]

@@ -8,7 +8,10 @@ from tuidock.errors import PlatformMismatch, UsageError
 INDEX = {
     "manifests": [
         {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
-        {"digest": "sha256:arm7", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+        {
+            "digest": "sha256:arm7",
+            "platform": {"os": "linux", "architecture": "arm", "variant": "v7"},
+        },
         {"digest": "sha256:arm64", "platform": {"os": "linux", "architecture": "arm64"}},
         {"digest": "sha256:amd64", "platform": {"os": "linux", "architecture": "amd64"}},
         {"digest": "sha256:amd64b", "platform": {"os": "linux", "architecture": "amd64"}},
@@ -43,5 +46,14 @@ def test_parse_platform() -> None:
     assert parse_platform("linux/amd64") == Platform("linux", "amd64")
     assert parse_platform("linux/x86_64") == Platform("linux", "amd64")
     assert parse_platform("linux/arm/v7") == Platform("linux", "arm", "v7")
-    with pytest.raises(UsageError):
-        parse_platform("amd64")
+    # One word: an OS (the host's architecture) or an architecture (linux), as containerd.
+    assert parse_platform("amd64") == Platform("linux", "amd64")
+    assert parse_platform("linux").os == "linux"
+    for text in ("bogus", "linux/", "a/b/c/d"):
+        with pytest.raises(UsageError, match="invalid argument"):
+            parse_platform(text)
+    with pytest.raises(UsageError) as err:
+        parse_platform("bogus")
+    assert (
+        err.value.message == '"bogus": unknown operating system or architecture: invalid argument'
+    )

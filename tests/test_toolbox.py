@@ -399,6 +399,59 @@ def test_cp_errors_are_clean(image: str, tmp_path: Path) -> None:
     assert_clean_error(tuidock("cp", str(tmp_path), str(tmp_path / "y")))
 
 
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "running"])
+def test_cp_out_maps_owners_and_makes_no_device_nodes(
+    image: str, tmp_path: Path, running: bool
+) -> None:
+    script = (
+        "mkdir -p /d/sub && echo hi > /d/sub/f && chown -R 4321:4321 /d"
+        " && chmod 555 /d/sub && mknod /d/blk b 7 0 && chmod 666 /d/blk"
+    )
+    if running:
+        run_ok("run", "-d", "--name", "own", image, "sh", "-c", script + " && sleep 60")
+        time.sleep(0.5)
+    else:
+        run_ok("run", "--name", "own", image, "sh", "-c", script)
+    plain = tmp_path / "plain"
+    run_ok("cp", "own:/d", str(plain))  # without -a: the caller's files
+    assert (plain / "sub" / "f").read_text() == "hi\n"
+    assert (plain / "sub" / "f").stat().st_uid == os.getuid()
+    # A read-only directory gets its mode after its entries are in.
+    assert (plain / "sub").stat().st_mode & 0o777 == 0o555
+    assert not os.path.lexists(plain / "blk")  # a container's 0666 disk stays there
+    kept = tmp_path / "kept"
+    run_ok("cp", "-a", "own:/d/.", str(kept))
+    assert (kept / "sub" / "f").stat().st_uid == 4321
+    assert (kept / "sub").stat().st_gid == 4321
+    assert not os.path.lexists(kept / "blk")
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "running"])
+def test_cp_out_that_fails_leaves_nothing_behind(image: str, tmp_path: Path, running: bool) -> None:
+    script = "mkdir /big && echo small > /big/a && head -c 2000000 /dev/zero > /big/z"
+    if running:
+        run_ok("run", "-d", "--name", "full", image, "sh", "-c", script + " && sleep 60")
+        time.sleep(0.5)
+    else:
+        run_ok("run", "--name", "full", image, "sh", "-c", script)
+    small = tmp_path / "small"
+    small.mkdir()
+    # A host filesystem too small for the copy: it fails part way through.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tuidock-cp", str(small)], check=True)
+    try:
+        (small / "mine").write_text("kept\n")
+        for src, dest in [
+            ("full:/big/.", small / "newdir"),
+            ("full:/big", small / "newdir"),
+            ("full:/big/.", small),
+        ]:
+            assert_clean_error(tuidock("cp", src, str(dest)))
+            assert sorted(os.listdir(small)) == ["mine"], (src, dest)
+        assert (small / "mine").read_text() == "kept\n"
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 # -- info / system df --------------------------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuidock.core.userfiles import DOCUMENT_MAX, UserFileError, read_user_text
+
 if TYPE_CHECKING:
     from textual.binding import Binding
 
@@ -115,10 +117,10 @@ def load_keymap(config_dir: Path) -> tuple[dict[str, str], list[str]]:
     """(overrides by ID, problems) from keys.toml; a broken file never stops the app."""
     path = config_dir / KEYS_FILE
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_user_text(str(path), "config file", DOCUMENT_MAX))
     except FileNotFoundError:
         return {}, []
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UserFileError, tomllib.TOMLDecodeError) as exc:
         return {}, [f"{path}: {exc}"]
     table = data.get("keys", data)
     keymap: dict[str, str] = {}

@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuidock.core.userfiles import DOCUMENT_MAX, UserFileError, read_user_text
+
 UI_FILE = "ui.toml"
 
 
@@ -30,10 +32,10 @@ def load_ui_config(config_dir: Path) -> UIConfig:
     cfg = UIConfig()
     path = config_dir / UI_FILE
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_user_text(str(path), "config file", DOCUMENT_MAX))
     except FileNotFoundError:
         return cfg
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UserFileError, tomllib.TOMLDecodeError) as exc:
         cfg.problems.append(f"{path}: {exc}")
         return cfg
     if isinstance(data.get("theme"), str):

@@ -2,7 +2,10 @@
 
 `--format` understands what scripts written for Docker use most: `json`,
 `table` with `{{.Field}}` columns, plain `{{.Field}}` templates, `{{json .}}`
-and `{{json .Field}}`. Anything else is a clear error rather than a guess.
+and `{{json .Field}}`. Anything else is a clear error rather than a guess,
+and so are an unclosed action and a field the objects lack (Go's text/template
+wording, with the valid fields listed): both are checked before the first line
+is printed, even when there is nothing to list.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from tuidock.errors import UsageError
 
 _FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
-_ANY = re.compile(r"\{\{.*?\}\}")
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], out=None) -> None:
@@ -32,52 +34,94 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], out=None)
         out.write(line.rstrip() + "\n")
 
 
-def _lookup(obj: object, path: str) -> object:
+def _where(template: str, offset: int) -> str:
+    """Go's `line:column` of an offset (the column counted from 0, as text/template)."""
+    line = template.count("\n", 0, offset) + 1
+    return f"{line}:{offset - (template.rfind(chr(10), 0, offset) + 1)}"
+
+
+def check_template(template: str, fields: Iterable[str] | None = None) -> None:
+    """Refuse a template Go's text/template would refuse: an unclosed or unsupported
+    action, or (given the object's `fields`) a field the object does not have."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+    pos = 0
+    known = sorted(fields) if fields is not None else None
+    while (start := template.find("{{", pos)) >= 0:
+        end = template.find("}}", start + 2)
+        if end < 0:
+            line = template.count("\n", 0, start) + 1
+            raise UsageError(f"template: :{line}: unclosed action")
+        m = _FIELD.fullmatch(template, start, end + 2)
+        if not m:
+            raise UsageError(
+                f"unsupported format directive {template[start : end + 2]!r}",
+                "Supported: json, table, {{.Field}}, {{json .}}, {{json .Field}}.",
+            )
+        name = m.group(2).split(".")[0]
+        if known is not None and name and name not in known:
+            raise _no_field(template, m.start(2) - 1, m.group(2), name, known)
+        pos = end + 2
+
+
+def _no_field(template: str, offset: int, path: str, name: str, known: list[str]) -> UsageError:
+    return UsageError(
+        f'template: :{_where(template, offset)}: executing "" at <.{path}>: '
+        f"can't evaluate field {name}",
+        "Valid fields: " + ", ".join(known) + "." if known else None,
+    )
+
+
+def _lookup(template: str, m: re.Match, obj: object) -> object:
+    path = m.group(2)
     if path == "":
         return obj
     for part in path.split("."):
         if isinstance(obj, dict) and part in obj:
             obj = obj[part]
         else:
-            raise UsageError(f"template: can't evaluate field {part}")
+            known = sorted(obj) if isinstance(obj, dict) else []
+            raise _no_field(template, m.start(2) - 1, path, part, known)
     return obj
 
 
 def render_template(template: str, obj: dict) -> str:
+    check_template(template)
     template = template.replace("\\t", "\t").replace("\\n", "\n")
 
     def sub(m: re.Match) -> str:
-        value = _lookup(obj, m.group(2))
+        value = _lookup(template, m, obj)
         if m.group(1):
             return json.dumps(value, separators=(",", ":"))
         if isinstance(value, (dict, list)):
             return json.dumps(value, separators=(",", ":"))
         return "" if value is None else str(value)
 
-    text = _FIELD.sub(sub, template)
-    leftover = _ANY.search(text)
-    if leftover:
-        raise UsageError(
-            f"unsupported format directive {leftover.group(0)!r}",
-            "Supported: json, table, {{.Field}}, {{json .}}, {{json .Field}}.",
-        )
-    return text
+    return _FIELD.sub(sub, template)
 
 
 def _header(column: str, names: dict[str, str]) -> str:
     fields = [m[1] for m in _FIELD.findall(column)]
     if not fields:
         return column.strip()
-    return " ".join(
-        names.get(f) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", f).upper() for f in fields
-    )
+    return " ".join(names.get(f) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", f).upper() for f in fields)
 
 
 def print_formatted(
-    fmt: str, objs: list[dict], out=None, headers: dict[str, str] | None = None
+    fmt: str,
+    objs: list[dict],
+    out=None,
+    headers: dict[str, str] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> None:
-    """Render objects by a docker-style --format; `headers` names table columns by field."""
+    """Render objects by a docker-style --format; `headers` names table columns by field.
+
+    The template is checked before anything is printed, against the fields of
+    the first object, or `fields` when there is none (so a typo fails on an empty
+    list too)."""
     out = out or sys.stdout
+    if fmt != "json":
+        body = fmt.removeprefix("table").removeprefix(" ") if fmt.startswith("table") else fmt
+        check_template(body, objs[0].keys() if objs else fields)
     if fmt == "json":
         for obj in objs:
             out.write(json.dumps(obj, separators=(",", ":")) + "\n")

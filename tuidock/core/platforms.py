@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform as _platform
+import re
 from dataclasses import dataclass
 
 from tuidock.errors import PlatformMismatch, UsageError
@@ -50,17 +51,92 @@ def host_platform() -> Platform:
     return Platform("linux", arch, variant)
 
 
+# The OS and architecture names Go knows (containerd's isKnownOS/isKnownArch),
+# by which a one-word --platform is told apart from a typo.
+_KNOWN_OS = frozenset(
+    [
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "windows",
+        "zos",
+    ]
+)
+_KNOWN_ARCH = frozenset(
+    [
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "armbe",
+        "arm64",
+        "arm64be",
+        "loong64",
+        "mips",
+        "mipsle",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "ppc64",
+        "ppc64le",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+    ]
+)
+_COMPONENT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def parse_platform(text: str) -> Platform:
+    """`os/arch[/variant]`, or one word naming an OS (the host's architecture) or an
+    architecture (linux), with containerd's wording for what does not parse."""
     parts = text.strip().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
+    for part in parts:
+        if not _COMPONENT.fullmatch(part):
+            raise UsageError(
+                f'"{part}" is an invalid component of "{text}": platform specifier component '
+                'must match "^[A-Za-z0-9_.-]+$": invalid argument',
+                _PLATFORM_HINT,
+            )
+    if len(parts) == 1:
+        name = parts[0].lower()
+        if name in _KNOWN_OS:
+            host = host_platform()
+            return Platform(name, host.architecture, host.variant)
+        arch = _ARCH.get(name, (name, ""))[0]
+        if arch in _KNOWN_ARCH:
+            return Platform("linux", arch)
         raise UsageError(
-            f"invalid platform {text!r}",
-            "Use os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8.",
+            f'"{text}": unknown operating system or architecture: invalid argument',
+            _PLATFORM_HINT,
         )
+    if len(parts) > 3:
+        raise UsageError(f'"{text}": cannot parse platform specifier: invalid argument')
     arch, variant = parts[1], parts[2] if len(parts) == 3 else ""
     if arch in _ARCH and not variant:
         arch, variant = _ARCH[arch][0], ""
     return Platform(parts[0], arch, variant)
+
+
+_PLATFORM_HINT = "Use os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8."
 
 
 def describe(entry: dict) -> str:

@@ -374,25 +374,39 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
 
 
 def _ensure_image(engine, image: str, platform: str | None) -> None:
-    """Pull the image when it is not local, printing to stderr as `docker run` does."""
+    """Pull the image when it is not local, printing to stderr as `docker run` does.
+
+    With --platform, a local image of another platform counts as missing (the
+    pull fetches the one asked for), as Docker; if what is then local still does
+    not match, Docker's error."""
+    from tuidock.core.platforms import Platform, parse_platform
     from tuidock.errors import NotFound
 
+    want = parse_platform(platform) if platform else None
     try:
-        engine.image(image)
-        return
+        rec = engine.image(image)
+        if want is None or _is_for(rec, want):
+            return
     except NotFound:
         pass
     from tuidock.cli.progress import PlainProgress
     from tuidock.core import reference as refmod
-    from tuidock.core.platforms import parse_platform
 
     ref = refmod.parse(image)
     print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr)
-    result = engine.pull(
-        image, parse_platform(platform) if platform else None, PlainProgress(sys.stderr)
-    )
+    engine.pull(image, want, PlainProgress(sys.stderr))
     print(f"Status: Downloaded newer image for {ref.familiar()}", file=sys.stderr)
-    del result
+    rec = engine.image(image)
+    if want is not None and not _is_for(rec, want):
+        raise NotFound(
+            f"image with reference {image} was found but does not match the specified "
+            f"platform: wanted {want}, actual: {Platform(rec.os, rec.architecture, rec.variant)}",
+            "Pick a platform the image is built for, or leave out --platform.",
+        )
+
+
+def _is_for(rec, want) -> bool:
+    return want.matches({"os": rec.os, "architecture": rec.architecture, "variant": rec.variant})
 
 
 def _engine_error(exc: TuidockError) -> TuidockError:

@@ -12,6 +12,11 @@ PS_HEADERS = {
     "RunningFor": "CREATED",
     "CreatedAt": "CREATED AT",
 }
+# The fields of a `ps` row (`_ps_row`), which --format may name.
+PS_FIELDS = (
+    "Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names",
+    "Networks", "Ports", "RunningFor", "Size", "State", "Status",
+)  # fmt: skip
 
 
 def cmd_top(args: argparse.Namespace) -> int:
@@ -154,7 +159,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
             print(row["ID"])
         return 0
     if args.format:
-        print_formatted(args.format, rows, headers=PS_HEADERS)
+        print_formatted(args.format, rows, headers=PS_HEADERS, fields=PS_FIELDS)
         return 0
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     print_table(

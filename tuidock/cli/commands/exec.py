@@ -135,6 +135,10 @@ def parse(argv: list[str]) -> ExecArgs:
             "See 'tuidock exec --help'.\n\nUsage:  tuidock exec [OPTIONS] CONTAINER COMMAND [ARG...]",
         )
     args.container, args.command = rest[0], rest[1:]
+    if args.workdir is not None:
+        from tuidock.runtime.container.options import check_workdir
+
+        check_workdir(args.workdir)
     return args
 
 

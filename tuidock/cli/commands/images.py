@@ -207,7 +207,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
+    from tuidock.core import reference as refmod
+
     rows = []
+    want = refmod.parse(args.repository, default_tag=False) if args.repository else None
     for rec in engine.list_images(args.repository):
         digests = {}
         for d in rec.repo_digests:
@@ -218,6 +221,8 @@ def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
             tags = [f"{d.split('@')[0]}:<none>" for d in rec.repo_digests]
         for tag in tags:
             repo_full, _, tag_name = tag.rpartition(":")
+            if want and (repo_full != want.name or want.tag not in (None, tag_name)):
+                continue  # as Docker: with NAME[:TAG], only the references that match
             repo = (
                 familiar_tag(f"{repo_full}:x").rpartition(":")[0]
                 if repo_full != "<none>"
@@ -242,6 +247,13 @@ def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+# The fields of an `images` row (`_image_rows`), which --format may name.
+IMAGE_FIELDS = (
+    "Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize",
+    "Size", "Tag", "UniqueSize", "VirtualSize",
+)  # fmt: skip
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     engine = default_engine()
     rows = _image_rows(engine, args)
@@ -250,7 +262,12 @@ def cmd_images(args: argparse.Namespace) -> int:
             print(row["ID"])
         return 0
     if args.format:
-        print_formatted(args.format, rows, headers={"ID": "IMAGE ID", "CreatedSince": "CREATED"})
+        print_formatted(
+            args.format,
+            rows,
+            headers={"ID": "IMAGE ID", "CreatedSince": "CREATED"},
+            fields=IMAGE_FIELDS,
+        )
         return 0
     headers = ["REPOSITORY", "TAG"]
     if args.digests:
@@ -367,7 +384,11 @@ def cmd_login(args: argparse.Namespace) -> int:
     if args.password_stdin:
         if args.password:
             raise UsageError("--password and --password-stdin are mutually exclusive")
-        password = sys.stdin.read().rstrip("\n")
+        from tuidock.core.userfiles import LINE_MAX, read_user_text
+
+        password = read_user_text(
+            sys.stdin.buffer, "--password-stdin input", LINE_MAX, shown="stdin"
+        ).rstrip("\n")
     if not user:
         if not sys.stdin.isatty():
             raise UsageError("login needs a user name", "Pass -u USER (and --password-stdin).")
@@ -397,4 +418,3 @@ def cmd_logout(args: argparse.Namespace) -> int:
     else:
         print(f"Not logged in to {server}")
     return 0
-

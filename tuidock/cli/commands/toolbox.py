@@ -314,12 +314,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.image import tarimport
+    from tuidock.runtime.image.urlsource import is_url, open_url
 
     engine = default_engine()
     if args.file == "-":
         image_id = tarimport.import_tar(
             engine, sys.stdin.buffer, args.reference, args.message, args.change
         )
+    elif is_url(args.file):
+        with open_url(args.file) as src:
+            image_id = tarimport.import_tar(engine, src, args.reference, args.message, args.change)
     else:
         with open(args.file, "rb") as src:
             image_id = tarimport.import_tar(engine, src, args.reference, args.message, args.change)

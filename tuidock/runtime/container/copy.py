@@ -11,6 +11,15 @@ around inside its own tree (the CVE-2018-15664 class). Entries written
 into the container are created with O_NOFOLLOW / *at calls against
 directory fds opened the same way.
 
+Copying out, the whole tar is built from the container first (a failure
+there writes nothing on the host), then extracted on the host by the same
+O_NOFOLLOW walk below the destination directory, not by tarfile's
+extractall: a name the container lists twice (a symlink, then a directory
+of that name, swapped mid-walk) cannot lead a later entry out through the
+symlink. Owners become the caller's unless -a; device nodes are not made
+on the host. An extraction that fails removes the entries it created (and
+a destination directory made for it); files it replaced stay replaced.
+
 The container's root is:
 - running: /proc/<pid1>/root opened as a directory fd (the root of its
   mount namespace, so its mounts show as it sees them);
@@ -29,7 +38,7 @@ import os
 import stat
 import tarfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -185,16 +194,6 @@ def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = 
 # -- tar -> container ------------------------------------------------------------------------------
 
 
-def _open_dir_nofollow(parent: int, name: str, create: bool) -> int:
-    try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
-    except FileNotFoundError:
-        if not create:
-            raise
-    os.mkdir(name, 0o755, dir_fd=parent)
-    return os.open(name, _DIR_FLAGS, dir_fd=parent)
-
-
 def _remove_entry(parent: int, name: str) -> None:
     st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     if stat.S_ISDIR(st.st_mode):
@@ -203,38 +202,94 @@ def _remove_entry(parent: int, name: str) -> None:
         os.unlink(name, dir_fd=parent)
 
 
-def untar_into(dest_fd: int, src: IO[bytes], archive: bool) -> None:
+def untar_into(
+    dest_fd: int, src: IO[bytes], owner: tuple[int, int] | None, devices: bool = True
+) -> None:
     """Extract the tar read from `src` below the directory `dest_fd`, never leaving it.
 
     No entry is followed through a symlink: intermediate directories are
     opened with O_NOFOLLOW (an archive naming "link/x" where "link" is a
     symlink fails), names with ".." or a leading "/" are refused. Owners
-    are kept with `archive`, else root (Docker's rule for cp into a
-    container).
+    become `owner`, or stay the archive's when it is None. Device nodes are
+    skipped unless `devices`. On failure every entry this call created is
+    removed again; directories get their modes and times last, deepest
+    first, so a read-only directory does not stop its own entries.
     """
-    with tarfile.open(fileobj=src, mode="r|*") as tar:
-        for member in tar:
-            parts = _split(member.name)
-            if not parts:
-                continue
-            if ".." in parts:
-                raise CopyError(f"refusing archive entry outside the destination: {member.name}")
-            opened: list[int] = []
-            try:
-                parent = dest_fd
-                for comp in parts[:-1]:
-                    parent = _open_dir_nofollow(parent, comp, create=True)
-                    opened.append(parent)
-                _extract_one(tar, member, parent, parts[-1], dest_fd, archive)
-            except OSError as e:
-                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+    created: list[list[str]] = []
+    dirs: list[tuple[list[str], tarfile.TarInfo]] = []
+    try:
+        with tarfile.open(fileobj=src, mode="r|*") as tar:
+            for member in tar:
+                parts = _split(member.name)
+                if not parts:
+                    continue
+                if ".." in parts:
                     raise CopyError(
-                        f"refusing to write through a symlink or non-directory: {member.name}"
-                    ) from None
-                raise
+                        f"refusing archive entry outside the destination: {member.name}"
+                    )
+                if (member.ischr() or member.isblk()) and not devices:
+                    continue
+                with _parent_of(dest_fd, parts, create=created) as parent:
+                    if not _lexists(parent, parts[-1]):
+                        created.append(parts)  # before writing: a half-written file goes too
+                    _extract_one(tar, member, parent, parts[-1], dest_fd, owner)
+                if member.isdir():
+                    dirs.append((parts, member))
+        for parts, member in reversed(dirs):
+            with _parent_of(dest_fd, parts, create=None) as parent:
+                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
+            try:
+                os.chmod(fd, member.mode & 0o7777)
+                with contextlib.suppress(OSError):
+                    os.utime(fd, (member.mtime, member.mtime))
             finally:
-                for fd in opened:
-                    os.close(fd)
+                os.close(fd)
+    except BaseException:
+        _remove_created(dest_fd, created)
+        raise
+
+
+@contextlib.contextmanager
+def _parent_of(dest_fd: int, parts: list[str], create: list[list[str]] | None) -> Iterator[int]:
+    """The directory holding `parts` below `dest_fd`, each step opened with O_NOFOLLOW.
+
+    With `create` (the list of entries made so far), missing directories
+    are made and recorded there.
+    """
+    opened: list[int] = []
+    try:
+        parent = dest_fd
+        for i, comp in enumerate(parts[:-1]):
+            if create is not None and not _lexists(parent, comp):
+                os.mkdir(comp, 0o755, dir_fd=parent)
+                create.append(parts[: i + 1])
+            parent = os.open(comp, _DIR_FLAGS, dir_fd=parent)
+            opened.append(parent)
+        yield parent
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise CopyError(
+                f"refusing to write through a symlink or non-directory: {'/'.join(parts)}"
+            ) from None
+        raise
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _lexists(parent: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _remove_created(dest_fd: int, created: list[list[str]]) -> None:
+    """Remove what an extraction made, children before their directories."""
+    for parts in reversed(created):
+        with contextlib.suppress(OSError, CopyError), _parent_of(dest_fd, parts, None) as parent:
+            _remove_entry(parent, parts[-1])
 
 
 def _extract_one(
@@ -243,7 +298,7 @@ def _extract_one(
     parent: int,
     name: str,
     dest_fd: int,
-    archive: bool,
+    owner: tuple[int, int] | None,
 ) -> None:
     try:
         existing = os.stat(name, dir_fd=parent, follow_symlinks=False)
@@ -278,18 +333,10 @@ def _extract_one(
             tparts = _split(member.linkname)
             if not tparts or ".." in tparts:
                 raise CopyError(f"refusing hardlink outside the destination: {member.linkname}")
-            tparent = dest_fd
-            opened = []
-            try:
-                for comp in tparts[:-1]:
-                    tparent = _open_dir_nofollow(tparent, comp, create=False)
-                    opened.append(tparent)
+            with _parent_of(dest_fd, tparts, create=None) as tparent:
                 os.link(
                     tparts[-1], name, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False
                 )
-            finally:
-                for fd in opened:
-                    os.close(fd)
             return
         elif member.isfifo():
             os.mkfifo(name, 0o600, dir_fd=parent)
@@ -300,8 +347,11 @@ def _extract_one(
             )
         else:
             return
-    uid, gid = (member.uid, member.gid) if archive else (0, 0)
-    os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+    if os.geteuid() == 0:  # others cannot give files away (tarfile's rule too)
+        uid, gid = owner if owner is not None else (member.uid, member.gid)
+        os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+    if member.isdir():
+        return  # mode and times come last (see untar_into)
     if not member.issym():
         os.chmod(name, member.mode & 0o7777, dir_fd=parent)
     with contextlib.suppress(OSError):
@@ -455,22 +505,28 @@ def copy_out(
                 raise CopyError(f"destination directory {parent} does not exist")
             target_dir, arcname = parent, os.path.basename(dest.rstrip("/"))
             if contents_only:
-                os.mkdir(dest.rstrip("/"), 0o755)
-                target_dir, arcname = dest, ""
+                target_dir, arcname = dest.rstrip("/"), ""
         with tempfile.TemporaryFile() as tmp:
+            # The whole archive first: a container-side failure writes nothing here.
             tar_from(res, arcname, tmp, contents_only)  # type: ignore[arg-type]
             tmp.seek(0)
-            me = (os.getuid(), os.getgid())
-
-            def owner(member: tarfile.TarInfo, _path: str) -> tarfile.TarInfo:
-                # Names come from the container's directories, never "..": only the
-                # owners change, to the caller's unless -a keeps the container's.
-                if archive:
-                    return member.replace(uname="", gname="", deep=False)
-                return member.replace(uid=me[0], gid=me[1], uname="", gname="", deep=False)
-
-            with tarfile.open(fileobj=tmp, mode="r:") as tar:
-                tar.extractall(target_dir, numeric_owner=True, filter=owner)
+            made_dir = not os.path.isdir(target_dir)
+            if made_dir:
+                os.mkdir(target_dir, 0o755)
+            try:
+                fd = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    # Without -a the files become the caller's; device nodes are not
+                    # made on the host (a container's 0666 disk would be anyone's).
+                    owner = None if archive else (os.getuid(), os.getgid())
+                    untar_into(fd, tmp, owner, devices=False)  # type: ignore[arg-type]
+                finally:
+                    os.close(fd)
+            except BaseException:
+                if made_dir:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(target_dir)
+                raise
     finally:
         os.close(res.parent_fd)
 
@@ -487,7 +543,7 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
             assert stdin is not None
             fd = _dir_fd(res)
             try:
-                untar_into(fd, stdin, archive)
+                untar_into(fd, stdin, None if archive else (0, 0))
             finally:
                 os.close(fd)
             return
@@ -515,7 +571,7 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
                         for child in sorted(os.listdir(src)):
                             tar.add(os.path.join(src, child), arcname=child)
                 tmp.seek(0)
-                untar_into(fd, tmp, archive)  # type: ignore[arg-type]
+                untar_into(fd, tmp, None if archive else (0, 0))  # type: ignore[arg-type]
         finally:
             os.close(fd)
     finally:

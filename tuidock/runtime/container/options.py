@@ -8,6 +8,7 @@ config.json; the ContainerSpec for the isolation code is derived from them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -127,9 +128,10 @@ def _env_item(item: str, out: dict[str, str]) -> None:
 
 
 def read_env_file(path: str) -> list[str]:
+    from tuidock.core.userfiles import LINE_MAX, LINES_MAX, read_user_text
+
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        lines = read_user_text(path, "env file", LINES_MAX, LINE_MAX).splitlines()
     except OSError as exc:
         raise UsageError(f"open {path}: {exc.strerror}") from None
     out = []
@@ -239,16 +241,103 @@ def check_options(opts: CreateOptions) -> dict:
         for alias in opts.network_aliases:
             if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", alias):
                 raise UsageError(f"invalid network alias {alias!r}")
+    if opts.workdir is not None:
+        check_workdir(opts.workdir)
+    for server in opts.dns:
+        if not is_ip_address(server):
+            raise UsageError(
+                f'invalid argument "{server}" for "--dns" flag: {server} is not an ip address'
+            )
     for item in opts.add_hosts:
-        host, sep, addr = item.partition(":")
-        if not sep or not host or not addr:
-            raise UsageError(f'invalid argument {item!r} for "--add-host": use HOST:IP')
+        check_add_host(item)
     if opts.pids_limit is not None and opts.pids_limit <= 0:
         opts.pids_limit = None  # Docker: 0 or -1 = unlimited
     if opts.stop_signal is not None:
         signal_number(opts.stop_signal)
     parse_mounts(opts)  # a bad -v/--mount/--tmpfs is refused before anything is written
     return policy
+
+
+def is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def check_workdir(path: str) -> None:
+    """-w must name an absolute path, in `run`/`create` as in `exec`."""
+    if not path.startswith("/"):
+        raise UsageError(
+            f"the working directory '{path}' is invalid, it needs to be an absolute path"
+        )
+
+
+def check_add_host(item: str) -> None:
+    """`--add-host HOST:IP`, as Docker's ValidateExtraHost (an IPv6 address may be in [])."""
+    host, sep, addr = item.partition(":")
+    if not sep or not host:
+        raise UsageError(
+            f'invalid argument "{item}" for "--add-host" flag: bad format for add-host: "{item}"'
+        )
+    if len(addr) > 2 and addr[0] == "[" and addr[-1] == "]":
+        addr = addr[1:-1]
+    if not is_ip_address(addr):
+        raise UsageError(
+            f'invalid argument "{item}" for "--add-host" flag: '
+            f'invalid IP address in add-host: "{addr}"'
+        )
+
+
+def check_proc_mount(req: MountRequest) -> None:
+    """Refuse what runc's checkProcMount refuses: over /proc only a procfs (a bind of a
+    procfs root), inside /proc only the files lxcfs emulates."""
+    if req.target == "/proc":
+        if req.type == "bind" and _is_procfs_root(req.source):
+            return
+        raise UsageError(f'"{req.target}" cannot be mounted because it is not of type proc')
+    if req.target.startswith("/proc/") and req.target not in _PROC_MOUNT_ALLOWED:
+        raise UsageError(f'"{req.target}" cannot be mounted because it is inside /proc')
+
+
+# runc's validProcMounts: files lxcfs emulates, so top and free show the container's view.
+_PROC_MOUNT_ALLOWED = frozenset(
+    {
+        "/proc/cpuinfo",
+        "/proc/diskstats",
+        "/proc/meminfo",
+        "/proc/stat",
+        "/proc/swaps",
+        "/proc/uptime",
+        "/proc/loadavg",
+        "/proc/slabinfo",
+        "/proc/net/dev",
+        "/proc/sys/kernel/ns_last_pid",
+        "/proc/sys/crypto/fips_enabled",
+    }
+)
+
+
+def _is_procfs_root(source: str) -> bool:
+    """Whether `source` is where a procfs is mounted (its root, not a directory inside)."""
+    where = os.path.realpath(source)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, fstype = left.split(), right.split()[:1]
+        if (
+            len(fields) > 4
+            and fields[3] == "/"
+            and fstype == ["proc"]
+            and fields[4].encode().decode("unicode_escape") == where
+        ):
+            return True
+    return False
 
 
 def parse_volume_flag(text: str) -> MountRequest:
@@ -341,6 +430,7 @@ def parse_mounts(opts: CreateOptions) -> list[MountRequest]:
             raise UsageError("invalid specification: destination can't be '/'")
         if r.target in seen:
             raise UsageError(f"Duplicate mount point: {r.target}")
+        check_proc_mount(r)
         seen.add(r.target)
     return reqs
 

@@ -36,11 +36,13 @@ def configured_shell() -> str | None:
         return env
     import tomllib
 
+    from tuidock.core.userfiles import DOCUMENT_MAX, UserFileError, read_user_text
     from tuidock.runtime.store import paths
 
     try:
-        data = tomllib.loads((paths.config_dir() / CONFIG_FILE).read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = read_user_text(str(paths.config_dir() / CONFIG_FILE), "config file", DOCUMENT_MAX)
+        data = tomllib.loads(text)
+    except (OSError, UserFileError, tomllib.TOMLDecodeError):
         return None
     value = data.get(CONFIG_KEY)
     return value.strip() if isinstance(value, str) and value.strip() else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuidock.core.reference import DEFAULT_DOMAIN
+from tuidock.core.userfiles import DOCUMENT_MAX, read_user_text
 from tuidock.errors import TuidockError
 from tuidock.runtime.linux.locking import atomic_write
 from tuidock.runtime.store import paths
@@ -104,10 +105,10 @@ def own_auth_path() -> Path:
 
 def _read_auths(path: Path) -> dict[str, dict]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_user_text(str(path), "credentials file", DOCUMENT_MAX))
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise TuidockError(f"cannot read credentials from {path}: {exc}") from None
     auths = data.get("auths") if isinstance(data, dict) else None
     return auths if isinstance(auths, dict) else {}

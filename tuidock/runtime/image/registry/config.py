@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuidock.core.reference import DEFAULT_DOMAIN
+from tuidock.core.userfiles import DOCUMENT_MAX, read_user_text
 from tuidock.errors import TuidockError
 from tuidock.runtime.store import paths
 
@@ -67,10 +68,10 @@ class RegistriesConfig:
     def load(cls, path: Path | None = None) -> RegistriesConfig:
         path = path or paths.config_dir() / CONFIG_NAME
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(read_user_text(str(path), "config file", DOCUMENT_MAX))
         except FileNotFoundError:
             return cls()
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise TuidockError(
                 f"cannot read {path}: {exc}", "Fix or remove the file; see README for its format."
             ) from None

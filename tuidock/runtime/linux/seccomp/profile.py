@@ -161,9 +161,10 @@ def _fail(where: str, message: str) -> ProfileError:
 
 def load_file(path: str) -> tuple[Profile, str]:
     """The profile in `path` and its JSON text made compact (what Docker stores)."""
+    from tuidock.core.userfiles import DOCUMENT_MAX, read_user_text
+
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_user_text(path, "seccomp profile", DOCUMENT_MAX)
     except OSError as e:
         raise UsageError(
             f"opening seccomp profile ({path}) failed: {(e.strerror or str(e)).lower()}",
