@@ -44,7 +44,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
-GOAL = 0.3  # issue 5: at most 0.3x podman's median
+GOAL = 0.3  # at most 0.3x podman's median
 NAME = "tuidock-execbench"
 SRC = Path(__file__).resolve().parent.parent / "tuidock"
 

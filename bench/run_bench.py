@@ -1,6 +1,6 @@
 """`run --rm --network none busybox true`: tuidock vs podman, runc and crun when installed.
 
-Also `--network bridge` (issue 7), whose difference to `none` is the cost of
+Also `--network bridge`, whose difference to `none` is the cost of
 the network setup and teardown.
 
 Every tool runs the same busybox image from one local registry, with its
@@ -40,7 +40,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
-GOAL = 0.3  # issue 4: at most 0.3x podman's median
+GOAL = 0.3  # at most 0.3x podman's median
 
 
 def _podman(work: Path, host: str) -> tuple[list[str], dict] | None:
@@ -143,7 +143,7 @@ def main() -> int:
         run([py, "-m", "tuidock", "pull", "-q", ref], tenv)
         cmd = [py, "-m", "tuidock", "run", "--rm", "--network", "none", ref, "true"]
         cases["tuidock run"] = lambda: run(cmd, tenv)
-        # issue 7: the default bridge (netns, veth, address, route; bridge made and
+        # the default bridge (netns, veth, address, route; bridge made and
         # deleted each time as the only container leaves) vs --network none above.
         # A bridge and a free /24 of this run's own: two benches may run at once.
         subnet = _free_subnet()

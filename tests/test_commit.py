@@ -1,4 +1,4 @@
-"""`commit` (issue 8): a container's changes become a layer of a new image that runs."""
+"""`commit`: a container's changes become a layer of a new image that runs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`tuidock completion bash|zsh` (issue 8): scripts run in real shells against a real root."""
+"""`tuidock completion bash|zsh`: scripts run in real shells against a real root."""
 
 from __future__ import annotations
 

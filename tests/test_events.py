@@ -1,4 +1,4 @@
-"""`tuidock events` (issue 8): what real operations record, filters, times, formats, streaming."""
+"""`tuidock events`: what real operations record, filters, times, formats, streaming."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Outbound NAT (issue 7): a container reaches an "outside" host with the host's address.
+"""Outbound NAT: a container reaches an "outside" host with the host's address.
 
 No internet: the test makes an "outside" network namespace joined to the host
 by a veth pair with addresses in a test-only /30 of 198.18.0.0/15 (RFC 2544

@@ -1,4 +1,4 @@
-"""Bridge networking (issue 7) with real containers through the CLI.
+"""Bridge networking with real containers through the CLI.
 
 Traffic goes only to loopback and to the namespaces these tests create. The
 tests use a bridge and subnet of their own (TUIDOCK_BRIDGE, _SUBNET), so a

@@ -1,4 +1,4 @@
-"""`push` (issue 8): images reach a registry and come back whole.
+"""`push`: images reach a registry and come back whole.
 
 Real registries from conftest (plain, htpasswd, token); skopeo reads what
 was pushed. A small fake registry only for what a real one never does

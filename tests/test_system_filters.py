@@ -1,4 +1,4 @@
-"""`version`, `volume ls --filter`, and --filter on the prune commands (issue 8)."""
+"""`version`, `volume ls --filter`, and --filter on the prune commands."""
 
 from __future__ import annotations
 

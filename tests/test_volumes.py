@@ -1,4 +1,4 @@
-"""Volumes (issue 8): `volume` commands, -v/--mount/--tmpfs on real containers, rm -v."""
+"""Volumes: `volume` commands, -v/--mount/--tmpfs on real containers, rm -v."""
 
 from __future__ import annotations
 

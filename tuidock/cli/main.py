@@ -43,15 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     cli_exec.register(sub)
     cli_system.register(sub)
     cli_toolbox.register(sub)
-    cli_volumes.register(sub)  # issue 8: volume commands, -v/--mount/--tmpfs, rm -v
-    from tuidock.cli.commands import network as cli_network  # issue 7 (networking)
+    cli_volumes.register(sub)  # volume commands, -v/--mount/--tmpfs, rm -v
+    from tuidock.cli.commands import network as cli_network
 
     cli_network.register(sub)
     from tuidock.cli.commands import history as cli_history
 
     cli_history.register(sub)
     from tuidock.cli import completion as cli_completion
-    from tuidock.cli.commands import events as cli_events  # issue 8: events, completion
+    from tuidock.cli.commands import events as cli_events  # events, completion
 
     cli_events.register(sub)
     cli_completion.register(sub)

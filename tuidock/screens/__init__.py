@@ -1,1 +1,1 @@
-"""Textual screens of the tuidock UI (issue #6)."""
+"""Textual screens of the tuidock UI."""

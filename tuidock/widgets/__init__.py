@@ -1,1 +1,1 @@
-"""Widgets of the tuidock UI: tables, the log view, the shell pane (issue #6)."""
+"""Widgets of the tuidock UI: tables, the log view, the shell pane."""

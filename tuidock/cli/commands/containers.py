@@ -30,7 +30,6 @@ _COMMANDS: dict[str, tuple[str, str, dict]] = {
     "unpause": ("Unpause all processes within containers", "_unpause_args", {}),
     "top": ("Display the running processes of a container", "_top_args", {}),
     "attach": ("Attach to a running container's output and input", "_attach_args", {}),
-    # issue 7
     "port": ("List port mappings of a container", "_port_args", {}),
 }
 # Only under `container`: (name, help or None for a hidden alias, builder).
@@ -95,7 +94,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
         metavar="OPT",
         help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true]",
     )
-    # issue 7: bridge networking
+    # bridge networking
     p.add_argument("--network", "--net", default="bridge", help="bridge (default), none or host")
     p.add_argument("--ip", help="IPv4 address on the bridge (e.g. 10.89.128.20)")
     p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
@@ -285,7 +284,6 @@ def _attach_args(p: argparse.ArgumentParser) -> None:
 
 
 def _port_args(p: argparse.ArgumentParser) -> None:
-    # issue 7
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
     p.set_defaults(handler=cmd_port)
@@ -357,7 +355,7 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         restart=args.restart,
         labels=parse_labels(args.label),
         publish=args.publish,
-        publish_all=args.publish_all,  # issue 7
+        publish_all=args.publish_all,
         ip=args.ip,
         dns=args.dns,
         add_hosts=args.add_host,

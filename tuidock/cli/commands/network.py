@@ -1,4 +1,4 @@
-"""`tuidock network ...`: the default bridge and user-defined networks (issue 7)."""
+"""`tuidock network ...`: the default bridge and user-defined networks."""
 
 from __future__ import annotations
 

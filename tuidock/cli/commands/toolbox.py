@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(handler=cmd_import)
 
-    # issue 8: commit
+    # commit
     p = sub.add_parser("commit", help="Create a new image from a container's changes")
     p.add_argument("-a", "--author", default="", help='Author (e.g. "Jane <jane@example.com>")')
     p.add_argument("-m", "--message", default="", help="Commit message")
@@ -113,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="json or a Go-style template")
     p.set_defaults(handler=cmd_system_df)
     _info_args(ssub.add_parser("info", help="Display system-wide information"))
-    # issue 8: system prune
+    # system prune
     p = ssub.add_parser("prune", help="Remove unused data")
     p.add_argument(
         "-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones"
@@ -408,7 +408,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     engine = default_engine()
     doc = info(engine, engine.containers)
-    from tuidock.runtime.network.nat import host_settings, info_lines  # issue 7
+    from tuidock.runtime.network.nat import host_settings, info_lines
 
     doc["Network"] = host_settings()
     if args.format:

@@ -1,7 +1,7 @@
 """/etc/hostname, /etc/hosts and /etc/resolv.conf of a container.
 
 Written into the container's directory at create and bind-mounted by the
-isolation code (spec.etc_files). On the bridge network (issue 7) /etc/hosts
+isolation code (spec.etc_files). On the bridge network /etc/hosts
 names the container's own address and resolv.conf lists the host's DNS
 servers minus local-only ones.
 """

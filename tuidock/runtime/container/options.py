@@ -17,7 +17,7 @@ from tuidock.errors import UsageError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
-NETWORKS = ("none", "host", "bridge")  # issue 7: + bridge
+NETWORKS = ("none", "host", "bridge")
 
 
 @dataclass
@@ -44,7 +44,6 @@ class CreateOptions:
     restart: str = "no"
     labels: dict[str, str] = field(default_factory=dict)
     publish: list[str] = field(default_factory=list)
-    # issue 7 (networking)
     publish_all: bool = False
     ip: str | None = None
     dns: list[str] = field(default_factory=list)
@@ -209,7 +208,7 @@ def check_options(opts: CreateOptions) -> dict:
     policy = parse_restart(opts.restart)
     if opts.auto_remove and policy["Name"] != "no":
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
-    # issue 7: bridge networking ("default" is Docker's alias of the default network).
+    # bridge networking ("default" is Docker's alias of the default network).
     if opts.network == "default":
         opts.network = "bridge"
     if opts.network.startswith("container:"):
@@ -436,7 +435,7 @@ def parse_mounts(opts: CreateOptions) -> list[MountRequest]:
 
 
 def on_bridge(network: str) -> bool:
-    """issue 7: the default bridge or a user network (a netns and a veth of its own)."""
+    """The default bridge or a user network (a netns and a veth of its own)."""
     return network not in ("none", "host") and not network.startswith("container:")
 
 

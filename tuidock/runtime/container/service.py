@@ -153,7 +153,7 @@ class Containers:
                     "AutoRemove": opts.auto_remove,
                     "Init": opts.init,
                     "PortBindings": {},
-                    # issue 7: bridge networking options
+                    # bridge networking options
                     "PublishAllPorts": opts.publish_all,
                     "Dns": list(opts.dns),
                     "ExtraHosts": list(opts.add_hosts) or None,
@@ -175,7 +175,7 @@ class Containers:
             mounts = config.get("Mounts") or []
             self.store.remove_dir(cid)
             VolumeStore(self.root).remove_anonymous(mounts)
-            if on_bridge(opts.network):  # issue 7: give the address back
+            if on_bridge(opts.network):  # give the address back
                 from tuidock.runtime.network import endpoint
 
                 endpoint.release(self.root, cid)
@@ -200,14 +200,14 @@ class Containers:
         cfg = config["Config"]
         hostname = cfg["Hostname"]
         (cdir / "hostname").write_text(hostname + "\n")
-        # issue 7: on the bridge, the address is allocated now so /etc/hosts can name it.
+        # on the bridge, the address is allocated now so /etc/hosts can name it.
         ep = self._plan_network(cid, config, opts) if on_bridge(opts.network) else None
         ip = ep["IPAddress"] if ep else None
         spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
         if opts.network.startswith("container:"):
             spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
         hosts = etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts)
-        if ep and ep.get("GlobalIPv6Address"):  # issue 7: dual-stack user network
+        if ep and ep.get("GlobalIPv6Address"):  # dual-stack user network
             hosts += f"{ep['GlobalIPv6Address']}\t{hostname}\n"
         (cdir / "hosts").write_text(hosts)
         (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
@@ -351,7 +351,7 @@ class Containers:
         return specs
 
     def _plan_network(self, cid: str, config: dict, opts: CreateOptions) -> dict:
-        """issue 7: allocate the bridge address, record the endpoint in network.json."""
+        """Allocate the bridge address, record the endpoint in network.json."""
         from tuidock.runtime.network import endpoint, ports
 
         mappings = [m for p in opts.publish for m in ports.parse_publish(p)]
@@ -364,7 +364,7 @@ class Containers:
         return ep
 
     def _joined_network(self, ref: str) -> tuple[str, str | None]:
-        """issue 7, --network container:REF: (spec.network, address) of REF's network.
+        """--network container:REF: (spec.network, address) of REF's network.
 
         The netns file of a bridge container exists while it runs; joining a
         stopped one fails at start ("no such file"), as Docker refuses it too.
@@ -391,7 +391,7 @@ class Containers:
         """create + start; the monitor is forked first, to load while we create."""
         from tuidock.runtime.container.monitor.launch import Prestarted
 
-        if on_bridge(opts.network):  # issue 7: see network.PRELOAD
+        if on_bridge(opts.network):  # see network.PRELOAD
             from tuidock.runtime import network
 
             network.PRELOAD = True
@@ -617,7 +617,7 @@ class Containers:
             destroy_cgroup(cid)
             self.store.remove_dir(cid)
             events.record_container(self.root, "destroy", cid, config)
-            _release_network(self.root, cid)  # issue 7
+            _release_network(self.root, cid)
         if mounts:
             from tuidock.runtime.store.volumes import VolumeStore
 
@@ -654,7 +654,7 @@ class Containers:
                     destroy_cgroup(cid)
                     self.store.remove_dir(cid)
                     events.record_container(self.root, "destroy", cid, config)
-                    _release_network(self.root, cid)  # issue 7
+                    _release_network(self.root, cid)
             except NotFound:
                 continue
             removed.append(cid)
@@ -792,7 +792,7 @@ class Containers:
         """`ps`: running containers (all with `all`), newest first, filtered as Docker's --filter."""
         filters = filters or {}
         out = []
-        _reconcile_network()  # issue 7: endpoints of monitors killed by SIGKILL
+        _reconcile_network()  # endpoints of monitors killed by SIGKILL
         for cid in self.store.ids():
             try:
                 info = self.info(cid)
@@ -865,7 +865,7 @@ def _read_status(fd: int, timeout: float) -> str | None:
 
 
 def _reconcile_network() -> None:
-    """issue 7: tear down endpoints whose monitor died (one stat when none ever ran)."""
+    """Tear down endpoints whose monitor died (one stat when none ever ran)."""
     if not (paths.runtime_dir() / "net").is_dir():
         return
     from tuidock.runtime.network import endpoint
@@ -877,7 +877,7 @@ def _reconcile_network() -> None:
 
 
 def _release_network(root: Path, cid: str) -> None:
-    """issue 7: after rm, the container's bridge address is free again."""
+    """After rm, the container's bridge address is free again."""
     if not (root / "networks").is_dir():
         return  # no network was ever used with this data root
     from tuidock.runtime.network import endpoint

@@ -150,7 +150,7 @@ def inspect_document(config: dict, state: dict, cdir: Path, lower_dirs: str) -> 
 
 
 def network_settings(config: dict, state: dict, cdir: Path) -> dict:
-    """issue 7: inspect's NetworkSettings from network.json, with Docker's field names.
+    """Inspect's NetworkSettings from network.json, with Docker's field names.
 
     Networks has the network the container was created on plus those joined by
     `network connect`; top-level IPAddress/Gateway/MacAddress are filled for the

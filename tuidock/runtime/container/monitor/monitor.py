@@ -84,7 +84,7 @@ class Monitor:
         self.terminate = False
         self.cgroup = None
         self.logw: LogWriter | None = None
-        self.net = None  # issue 7: network.endpoint.Attachment on the bridge
+        self.net = None  # network.endpoint.Attachment on the bridge
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -129,7 +129,7 @@ class Monitor:
             first_client = self.server.add(socket.socket(fileno=self.attach_fd))
             first_client.stdout = first_client.stderr = True
         self.logw = LogWriter(self.cdir)
-        if not self._network_up():  # issue 7
+        if not self._network_up():
             return
         events.record_mounts(self.store.root, self.cid, self.config)
         first = True
@@ -254,7 +254,7 @@ class Monitor:
         self.server.broadcast(proto.json_frame(proto.STARTED, {"Pid": self.pid}))
         return None
 
-    # -- issue 7: the container's network endpoint --------------------------------------
+    # -- the container's network endpoint --------------------------------------
 
     def _network_up(self) -> bool:
         """Bring the bridge endpoint up once, before the first start (restarts reuse it)."""
@@ -306,7 +306,7 @@ class Monitor:
     def _fail_first_start(self, message: str, exit_code: int) -> None:
         auto_remove = self.config.get("HostConfig", {}).get("AutoRemove")
         events.record_container(self.store.root, "die", self.cid, self.config, exitCode=exit_code)
-        self._network_down(removed=bool(auto_remove))  # issue 7
+        self._network_down(removed=bool(auto_remove))
         if self.logw:
             self.logw.close()
             self.logw = None
@@ -625,7 +625,7 @@ class Monitor:
                 self.logw = None
             self._auto_remove()
             removed = True
-        self._network_down(removed)  # issue 7
+        self._network_down(removed)
         self.server.close_listener()
         if removed:
             self.server.broadcast(
@@ -726,7 +726,7 @@ def preload() -> None:
 
     syscalls.libc()  # resolves the C library now, not on the start's critical path
     del cgroups, isolation
-    # issue 7: a bridge container's monitor needs pyroute2 (~0.13 s): load it now.
+    # a bridge container's monitor needs pyroute2 (~0.13 s): load it now.
     net = sys.modules.get("tuidock.runtime.network")
     if net is not None and getattr(net, "PRELOAD", False):
         from tuidock.runtime.network import links
