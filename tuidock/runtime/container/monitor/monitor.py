@@ -149,6 +149,8 @@ class Monitor:
                     # for months, so from here on it collects.
                     gc.freeze()
                     gc.enable()
+                if first:
+                    self._import_exit_path()
                 first = False
                 self._serve_until_exit()
                 exit_code = self._exit_code()
@@ -291,6 +293,26 @@ class Monitor:
 
             with contextlib.suppress(Exception):
                 endpoint.release(self.store.root, self.cid)
+
+    def _import_exit_path(self) -> None:
+        """Import now what the exit path imports lazily (--rm, volumes, endpoints).
+
+        A monitor lives as long as its container, across upgrades of the
+        package under it: a module it first imports at the exit may have moved
+        or changed by then. Importing them while the container runs, after
+        the caller has its answer, pins the code this monitor started with.
+        """
+        from tuidock.runtime.linux import syscalls
+
+        del syscalls
+        if self.config.get("Mounts"):
+            from tuidock.runtime.store import volumes
+
+            del volumes
+        if os.path.exists(os.path.join(self.store.root, "networks")):
+            from tuidock.runtime.network import endpoint
+
+            del endpoint
 
     def _auto_remove(self) -> None:
         """--rm: the container goes, and its anonymous volumes with it (as Docker)."""
