@@ -142,8 +142,9 @@ def commit(
 
     paused = False
     if pause and containers.store.state(cid)["Status"] == "running":
-        # A frozen container cannot change files while its layer is read.
-        containers.pause(cid)
+        # A frozen container cannot change files while its layer is read; the
+        # lease makes a reader thaw it should this process be killed meanwhile.
+        containers.pause(cid, lease=True)
         paused = True
     tmpdir = engine.root / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
