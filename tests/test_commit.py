@@ -117,12 +117,17 @@ def _kill_commit_while_writing(root: Path, container: str) -> None:
     """Run `commit` and SIGKILL it once it writes the layer (container paused, tar growing)."""
     cid = json.loads(run_ok("inspect", container))[0]["Id"]
     state_path = root / "containers" / cid / "state.json"
+    earlier = set((root / "tmp").glob("commit-*/layer.tar"))
     proc = tuidock_popen("commit", container, "never:made")
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
             paused = json.loads(state_path.read_text())["Status"] == "paused"
-            layers = [p for p in (root / "tmp").glob("commit-*/layer.tar") if p.stat().st_size]
+            layers = [
+                p
+                for p in (root / "tmp").glob("commit-*/layer.tar")
+                if p not in earlier and p.stat().st_size
+            ]
             if paused and layers:
                 break
             assert proc.poll() is None, "commit ended before it could be killed"
@@ -151,6 +156,17 @@ def test_killed_commit_leaves_container_running(image: str, tuidock_root: Path) 
     assert ps.startswith("Up") and "Paused" not in ps, ps
     assert run_ok("exec", "frozen", "echo", "alive") == "alive\n"
     assert json.loads(run_ok("inspect", "frozen"))[0]["State"]["Status"] == "running"
+    # The killed commits' work dirs are stale scratch: counted, then pruned.
+    assert len(list((tuidock_root / "tmp").iterdir())) == 2
+    (row,) = [
+        r
+        for r in map(json.loads, run_ok("system", "df", "--format", "json").splitlines())
+        if r["Type"] == "Build Cache"
+    ]
+    assert row["TotalCount"] == "2" and not row["Reclaimable"].startswith("0B"), row
+    out = run_ok("image", "prune", "-f")
+    assert "Total reclaimed space: 0B" not in out, out
+    assert list((tuidock_root / "tmp").iterdir()) == []
     # A user's pause has no owner process: it lasts.
     run_ok("pause", "frozen")
     assert "Paused" in run_ok("ps", "--filter", "name=frozen", "--format", "{{.Status}}")
