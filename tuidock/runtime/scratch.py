@@ -12,6 +12,8 @@ and whoever finds one whose owner is gone may delete it:
   blob's flock (blobs/locks/<hex>), so a partial blob nobody holds the lock
   of is not being written. The next pull of it resumes it; prune deletes
   it, holding that lock;
+- layers-tmp/<pid>-<random> (a layer a pull unpacks): layerstore.py's own
+  naming, stale once that pid is gone;
 - <dest>.tmp<pid>[.<start>] beside a `save -o` destination: the next save
   to that destination removes those of dead owners.
 
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuidock.runtime.containerstore import proc_start_time, process_alive
+from tuidock.runtime.layerstore import staging_stale
 
 UNOWNED_GRACE = 3600.0
 
@@ -127,6 +130,9 @@ def scan(root: Path) -> list[Scratch]:
     tmp = root / "tmp"
     for entry in sorted(tmp.iterdir()) if tmp.is_dir() else []:
         out.append(Scratch(entry, _size(entry), _tmp_stale(entry)))
+    staging = root / "layers-tmp"
+    for entry in sorted(staging.iterdir()) if staging.is_dir() else []:
+        out.append(Scratch(entry, _size(entry), staging_stale(entry.name)))
     partial = root / "blobs" / "partial"
     for entry in sorted(partial.iterdir()) if partial.is_dir() else []:
         with _unheld(root / "blobs" / "locks" / entry.name) as free:
