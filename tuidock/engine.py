@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, TuidockError
 from tuidock.humanize import rfc3339
-from tuidock.runtime import events, paths
+from tuidock.runtime import events, paths, scratch
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.blobstore import BlobStore
 from tuidock.runtime.imagestore import ImageRecord, ImageStore
@@ -47,6 +47,7 @@ class RemoveReport:
     untagged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     reclaimed: int = 0
+    scratch: list[str] = field(default_factory=list)  # stale temp files and partial blobs
 
 
 def familiar_tag(tag: str) -> str:
@@ -359,6 +360,9 @@ class Engine:
                     report.deleted.append(rec.id)
                     events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
+            gone, freed = scratch.reclaim(self.root)
+            report.scratch += [os.path.relpath(p, self.root) for p in gone]
+            report.reclaimed += freed
         return report
 
     def _image_prunable(self, rec: ImageRecord, filters: PruneFilter) -> bool:

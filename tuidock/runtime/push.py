@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 from tuidock.errors import NotFound, TuidockError, UsageError
 from tuidock.runtime import mediatypes as mt
 from tuidock.runtime import reference as refmod
+from tuidock.runtime import scratch
 from tuidock.runtime.digest import hex_of, sha256_digest
 from tuidock.runtime.imagestore import ImageRecord
 from tuidock.runtime.parallel import wait_all
@@ -79,9 +79,7 @@ class Pusher:
                 f"layer blob {digest[:19]} is missing from the store",
                 "Pull or load the image again.",
             )
-        tmpdir = self.engine.root / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix="push-gz-")
+        fd, tmp = scratch.temp_file(self.engine.root, "push.gz")
         try:
             hasher = hashlib.sha256()
             with os.fdopen(fd, "wb") as out, open(self.blobs.path(digest), "rb") as raw:

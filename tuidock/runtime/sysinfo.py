@@ -38,7 +38,7 @@ def tree_size(path: Path | str) -> int:
 
 
 def disk_usage(engine: Engine) -> list[DfRow]:
-    """Images (layers shared between images counted once), containers, volumes, build cache."""
+    """Images (layers shared between images counted once), containers, volumes, scratch files."""
     images = engine.images.snapshot().all()
     containers = engine.list_containers(all=True)
     used_images = {c.image_id for c in containers}
@@ -77,7 +77,13 @@ def disk_usage(engine: Engine) -> list[DfRow]:
     vols = [p for p in vdir.iterdir() if p.is_dir()] if vdir.is_dir() else []
     vsize = sum(tree_size(p) for p in vols)
     rows.append(DfRow("Local Volumes", len(vols), 0, vsize, vsize))
-    rows.append(DfRow("Build Cache", 0, 0, 0, 0))
+    from tuidock.runtime import scratch
+
+    # Nothing is built here; the row shows the data an engine may drop: scratch files.
+    items = scratch.scan(engine.root)
+    stale = sum(i.size for i in items if i.stale)
+    live = sum(1 for i in items if not i.stale)
+    rows.append(DfRow("Build Cache", len(items), live, sum(i.size for i in items), stale))
     return rows
 
 

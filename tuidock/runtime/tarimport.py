@@ -17,12 +17,11 @@ import json
 import lzma
 import os
 import shutil
-import tempfile
 import time
 from typing import IO, TYPE_CHECKING
 
 from tuidock.errors import TuidockError
-from tuidock.runtime import events, mediatypes
+from tuidock.runtime import events, mediatypes, scratch
 from tuidock.runtime import reference as refmod
 from tuidock.runtime.imagestore import ImageRecord
 from tuidock.runtime.locking import file_lock
@@ -168,9 +167,7 @@ def import_tar(
             raise TuidockError(f"refusing to create a tag with a digest reference: {reference}")
         tag = str(ref)
 
-    tmpdir = engine.root / "tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmpdir, prefix="import-") as work:
+    with scratch.temp_dir(engine.root, "import") as work:
         raw_path = os.path.join(work, "layer.tar")
         peek = _Peek(src)
         stream = _decompressor(peek.head, peek)  # type: ignore[arg-type]
