@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
-from clihelp import assert_clean_error, tuidock
+from clihelp import assert_clean_error, tuidock, tuidock_popen
 from containerhelp import image_fixture, no_leftovers_fixture
 
 from tuidock.runtime.container import commit as commitmod
@@ -110,3 +111,65 @@ def test_system_prune(image: str) -> None:
     assert run_ok("images", "-q", image).strip()  # used by `alive`
     run_ok("rm", "-f", "alive")
     run_ok("volume", "rm", "named")
+
+
+def _kill_commit_while_writing(root: Path, container: str) -> None:
+    """Run `commit` and SIGKILL it once it writes the layer (container paused, tar growing)."""
+    cid = json.loads(run_ok("inspect", container))[0]["Id"]
+    state_path = root / "containers" / cid / "state.json"
+    earlier = set((root / "tmp").glob("commit-*/layer.tar"))
+    proc = tuidock_popen("commit", container, "never:made")
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            paused = json.loads(state_path.read_text())["Status"] == "paused"
+            layers = [
+                p
+                for p in (root / "tmp").glob("commit-*/layer.tar")
+                if p not in earlier and p.stat().st_size
+            ]
+            if paused and layers:
+                break
+            assert proc.poll() is None, "commit ended before it could be killed"
+            time.sleep(0.002)
+        else:
+            raise AssertionError("commit never paused the container to write its layer")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_killed_commit_leaves_container_running(image: str, tuidock_root: Path) -> None:
+    # A big file makes the layer slow enough to be caught while it is written.
+    script = "dd if=/dev/zero of=/big bs=1M count=256 2>/dev/null; touch /ready; sleep 300"
+    run_ok("run", "-d", "--name", "frozen", image, "sh", "-c", script)
+    deadline = time.monotonic() + 60
+    while tuidock("exec", "frozen", "test", "-e", "/ready").code != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # The next process that looks (exec's own fast path, or ps) thaws the
+    # pause its dead owner held.
+    _kill_commit_while_writing(tuidock_root, "frozen")
+    assert run_ok("exec", "frozen", "echo", "alive") == "alive\n"
+    _kill_commit_while_writing(tuidock_root, "frozen")
+    ps = run_ok("ps", "--filter", "name=frozen", "--format", "{{.Status}}")
+    assert ps.startswith("Up") and "Paused" not in ps, ps
+    assert run_ok("exec", "frozen", "echo", "alive") == "alive\n"
+    assert json.loads(run_ok("inspect", "frozen"))[0]["State"]["Status"] == "running"
+    # The killed commits' work dirs are stale scratch: counted, then pruned.
+    assert len(list((tuidock_root / "tmp").iterdir())) == 2
+    (row,) = [
+        r
+        for r in map(json.loads, run_ok("system", "df", "--format", "json").splitlines())
+        if r["Type"] == "Build Cache"
+    ]
+    assert row["TotalCount"] == "2" and not row["Reclaimable"].startswith("0B"), row
+    out = run_ok("image", "prune", "-f")
+    assert "Total reclaimed space: 0B" not in out, out
+    assert list((tuidock_root / "tmp").iterdir()) == []
+    # A user's pause has no owner process: it lasts.
+    run_ok("pause", "frozen")
+    assert "Paused" in run_ok("ps", "--filter", "name=frozen", "--format", "{{.Status}}")
+    assert tuidock("exec", "frozen", "true").code != 0
+    run_ok("unpause", "frozen")
+    run_ok("rm", "-f", "frozen")

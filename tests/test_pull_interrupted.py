@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -38,8 +39,10 @@ def test_kill_9_mid_pull_lists_nothing_and_next_pull_resumes(registry, tuidock_r
         proc = _start_pull(ref)
         try:
             _wait_for(
-                lambda: partial_dir.is_dir()
-                and any(p.stat().st_size > 100_000 for p in partial_dir.iterdir())
+                lambda: (
+                    partial_dir.is_dir()
+                    and any(p.stat().st_size > 100_000 for p in partial_dir.iterdir())
+                )
             )
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -70,3 +73,38 @@ def test_two_concurrent_pulls_end_with_one_copy(registry, tuidock_root: Path) ->
     assert len(list((tuidock_root / "layers").iterdir())) == len(img.diff_ids)
     assert list((tuidock_root / "layers-tmp").iterdir()) == []
     assert list((tuidock_root / "blobs" / "partial").iterdir()) == []
+
+
+def _build_cache_row() -> dict:
+    rows = map(json.loads, tuidock("system", "df", "--format", "json").out.splitlines())
+    return next(r for r in rows if r["Type"] == "Build Cache")
+
+
+def test_partial_blob_of_a_killed_pull_is_counted_and_pruned(registry, tuidock_root: Path) -> None:
+    img = registry.images["oci/busybox"]
+    partial_dir = tuidock_root / "blobs" / "partial"
+    with SlowProxy(registry.registry.host, rate=64 * 1024) as proxy:
+        ref = img.reference.replace(registry.registry.host, proxy.host)
+        proc = _start_pull(ref)
+        try:
+            _wait_for(
+                lambda: (
+                    partial_dir.is_dir()
+                    and any(p.stat().st_size > 100_000 for p in partial_dir.iterdir())
+                )
+            )
+            # The live pull holds its partial blob (and staging dir): counted, not reclaimable.
+            row = _build_cache_row()
+            assert row["Active"] != "0" and row["Reclaimable"].startswith("0B"), row
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    row = _build_cache_row()
+    assert row["Active"] == "0" and not row["Reclaimable"].startswith("0B"), row
+    res = tuidock("system", "prune", "-f")
+    assert res.code == 0, res.err
+    assert "Deleted build cache objects:" in res.out
+    assert "Total reclaimed space: 0B" not in res.out, res.out
+    assert list(partial_dir.iterdir()) == []
+    assert list((tuidock_root / "layers-tmp").iterdir()) == []
+    assert _build_cache_row()["TotalCount"] == "0"

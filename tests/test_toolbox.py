@@ -567,6 +567,31 @@ def _podman(store: Path, *args: str) -> str:
     return proc.stdout
 
 
+def test_killed_save_leaves_a_temp_the_next_save_removes(image: str, tmp_path: Path) -> None:
+    # A big layer keeps the save busy long enough to be killed while it writes.
+    run_ok("run", "--name", "bigsave", image, "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=128")
+    run_ok("commit", "bigsave", "bigsave:v1")
+    run_ok("rm", "bigsave")
+    dest = tmp_path / "out.tar"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuidock", "save", "-o", str(dest), "bigsave:v1"],
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 1 << 20 for p in tmp_path.glob("out.tar.tmp*")):
+            assert proc.poll() is None, "save ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(list(tmp_path.glob("out.tar.tmp*"))) == 1
+    run_ok("save", "-o", str(dest), "bigsave:v1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tar"]
+    run_ok("rmi", "bigsave:v1")
+
+
 @pytest.mark.skipif(not __import__("shutil").which("podman"), reason="podman is not installed")
 def test_save_load_round_trip_with_podman(image: str, tmp_path: Path) -> None:
     want = _image_id(image)

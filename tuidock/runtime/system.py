@@ -8,8 +8,9 @@ import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tuidock.runtime.store.paths import tree_size
+
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from tuidock.runtime.container.service import Containers
     from tuidock.runtime.image.service import ImageService
@@ -26,20 +27,8 @@ class DfRow:
     reclaimable: int
 
 
-def tree_size(path: Path | str) -> int:
-    """Apparent size of what a directory holds (Docker's SizeRw counts file sizes)."""
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(dirpath, name))
-                if name in filenames:
-                    total += st.st_size
-    return total
-
-
 def disk_usage(engine: ImageService, service: Containers) -> list[DfRow]:
-    """Images (layers shared between images counted once), containers, volumes, build cache."""
+    """Images (layers shared between images counted once), containers, volumes, scratch files."""
     images = engine.images.snapshot().all()
     containers = service.list(all=True)
     used_images = {c.image_id for c in containers}
@@ -78,7 +67,13 @@ def disk_usage(engine: ImageService, service: Containers) -> list[DfRow]:
     vols = [p for p in vdir.iterdir() if p.is_dir()] if vdir.is_dir() else []
     vsize = sum(tree_size(p) for p in vols)
     rows.append(DfRow("Local Volumes", len(vols), 0, vsize, vsize))
-    rows.append(DfRow("Build Cache", 0, 0, 0, 0))
+    from tuidock.runtime.store import scratch
+
+    # Nothing is built here; the row shows the data an engine may drop: scratch files.
+    items = scratch.scan(engine.root)
+    stale = sum(i.size for i in items if i.stale)
+    live = sum(1 for i in items if not i.stale)
+    rows.append(DfRow("Build Cache", len(items), live, sum(i.size for i in items), stale))
     return rows
 
 

@@ -148,6 +148,7 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         if args.all
         else "all dangling images"
     )
+    items.append("all dangling build cache")
     if not confirm(items, args.force):
         return 0
     engine = default_engine()
@@ -168,6 +169,7 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         "Deleted Images:",
         [f"untagged: {t}" for t in report.untagged] + [f"deleted: {i}" for i in report.deleted],
     )
+    _print_section("Deleted build cache objects:", report.scratch)
     print(f"Total reclaimed space: {human_size(reclaimed)}")
     return 0
 
@@ -475,10 +477,13 @@ def cmd_system_df(args: argparse.Namespace) -> int:
 def cmd_save(args: argparse.Namespace) -> int:
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.image import archive as imagearchive
+    from tuidock.runtime.store import scratch
 
     engine = default_engine()
     if args.output:
-        tmp = f"{args.output}.tmp{os.getpid()}"
+        # Beside the destination for an atomic rename; a killed save's temp
+        # is removed by the next save to the same destination.
+        tmp = scratch.save_temp(args.output)
         try:
             with open(tmp, "wb") as f:
                 imagearchive.save(engine, args.images, f)

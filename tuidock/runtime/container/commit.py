@@ -17,7 +17,6 @@ import hashlib
 import os
 import stat
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from tuidock.core import reference as refmod
 from tuidock.errors import TuidockError
 from tuidock.runtime.container import fs as ctrfs
 from tuidock.runtime.image.tarimport import apply_changes, register_layer_image
-from tuidock.runtime.store import events
+from tuidock.runtime.store import events, scratch
 
 if TYPE_CHECKING:
     from tuidock.runtime.container.service import Containers
@@ -143,13 +142,12 @@ def commit(
 
     paused = False
     if pause and containers.store.state(cid)["Status"] == "running":
-        # A frozen container cannot change files while its layer is read.
-        containers.pause(cid)
+        # A frozen container cannot change files while its layer is read; the
+        # lease makes a reader thaw it should this process be killed meanwhile.
+        containers.pause(cid, lease=True)
         paused = True
-    tmpdir = engine.root / "tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(dir=tmpdir, prefix="commit-") as work:
+        with scratch.temp_dir(engine.root, "commit") as work:
             raw_path = os.path.join(work, "layer.tar")
             skip = _runtime_only(layers.upper, layers.lowers, cconfig)
             diff_id = write_layer(layers.upper, raw_path, skip)

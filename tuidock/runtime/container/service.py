@@ -48,6 +48,7 @@ from tuidock.runtime.store.containers import (
     ACTIVE,
     ZERO_TIME,
     ContainerStore,
+    container_cgroup,
     destroy_cgroup,
     new_id,
     now_rfc3339,
@@ -736,16 +737,11 @@ class Containers:
         events.record_container(self.root, "rename", cid, oldName=old)
         return cid
 
-    def pause(self, ref: str) -> str:
+    def pause(self, ref: str, lease: bool = False) -> str:
+        """`pause`; with `lease` (commit) the pause ends with this process if it is killed."""
         cid = self.store.resolve(ref)
-        with self.store.state_lock(cid):
-            state = self.store.state(cid)
-            if state["Status"] == "paused":
-                raise Conflict(f"Container {cid} is already paused")
-            if state["Status"] != "running":
-                raise Conflict(f"Container {cid} is not running")
-            _cgroup(cid).freeze()
-        self.store.update_state(cid, lambda s: s.update(Status="paused", Paused=True))
+        self.store.state(cid)  # a dead monitor or pauser is reconciled first
+        self.store.pause(cid, lease=lease)
         events.record_container(self.root, "pause", cid)
         return cid
 
@@ -759,15 +755,8 @@ class Containers:
         return cid
 
     def _thaw(self, cid: str) -> None:
-        with contextlib.suppress(Exception):
-            _cgroup(cid).thaw()
-
-        def change(s: dict) -> None:
-            if s["Status"] == "paused":
-                s.update(Status="running", Paused=False)
-
         with contextlib.suppress(NotFound):
-            self.store.update_state(cid, change)
+            self.store.thaw(cid)
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -822,14 +811,14 @@ class Containers:
         cid = self.store.resolve(ref)
         if self.store.state(cid)["Status"] not in ("running", "paused"):
             raise Conflict(f"Container {cid} is not running")
-        return _cgroup(cid).stats()
+        return container_cgroup(cid).stats()
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
         """`ps` output (default `-ef`) for the container's processes: (header, rows)."""
         cid = self.store.resolve(ref)
         if self.store.state(cid)["Status"] not in ("running", "paused"):
             raise Conflict(f"Container {cid} is not running")
-        return ps_rows(_cgroup(cid).pids(), ps_args or ["-ef"])
+        return ps_rows(container_cgroup(cid).pids(), ps_args or ["-ef"])
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -838,12 +827,6 @@ class Containers:
 def _prunable(filters: PruneFilter, config: dict) -> bool:
     labels = (config.get("Config") or {}).get("Labels")
     return filters.allows(config.get("Created"), labels)
-
-
-def _cgroup(cid: str):  # -> ContainerCgroup
-    from tuidock.runtime.linux.cgroups import ContainerCgroup
-
-    return ContainerCgroup.load(cid)
 
 
 def _read_status(fd: int, timeout: float) -> str | None:

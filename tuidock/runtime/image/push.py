@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from tuidock.runtime.image.registry.auth import lookup_credentials
 from tuidock.runtime.image.registry.client import RegistryClient
 from tuidock.runtime.image.registry.config import RegistriesConfig
 from tuidock.runtime.image.registry.upload import Uploader
+from tuidock.runtime.store import scratch
 from tuidock.runtime.store.images import ImageRecord
 
 if TYPE_CHECKING:
@@ -79,9 +79,7 @@ class Pusher:
                 f"layer blob {digest[:19]} is missing from the store",
                 "Pull or load the image again.",
             )
-        tmpdir = self.engine.root / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix="push-gz-")
+        fd, tmp = scratch.temp_file(self.engine.root, "push.gz")
         try:
             hasher = hashlib.sha256()
             with os.fdopen(fd, "wb") as out, open(self.blobs.path(digest), "rb") as raw:

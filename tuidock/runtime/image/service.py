@@ -23,7 +23,7 @@ from tuidock.core.humanize import rfc3339
 from tuidock.core.reference import familiar_digest, familiar_tag
 from tuidock.errors import Conflict, TuidockError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.store import events, paths
+from tuidock.runtime.store import events, paths, scratch
 from tuidock.runtime.store.blobs import BlobStore
 from tuidock.runtime.store.images import ImageRecord, ImageStore
 from tuidock.runtime.store.layers import LayerStore
@@ -47,6 +47,7 @@ class RemoveReport:
     untagged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     reclaimed: int = 0
+    scratch: list[str] = field(default_factory=list)  # stale temp files and partial blobs
 
 
 class ImageService:
@@ -344,6 +345,9 @@ class ImageService:
                     report.deleted.append(rec.id)
                     events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
+            gone, freed = scratch.reclaim(self.root)
+            report.scratch += [os.path.relpath(p, self.root) for p in gone]
+            report.reclaimed += freed
         return report
 
     def _image_prunable(self, rec: ImageRecord, filters: PruneFilter) -> bool:

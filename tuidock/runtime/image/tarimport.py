@@ -17,7 +17,6 @@ import json
 import lzma
 import os
 import shutil
-import tempfile
 import time
 from typing import IO, TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from tuidock.core import mediatypes
 from tuidock.core import reference as refmod
 from tuidock.errors import TuidockError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.store import events
+from tuidock.runtime.store import events, scratch
 from tuidock.runtime.store.images import ImageRecord
 
 if TYPE_CHECKING:
@@ -169,9 +168,7 @@ def import_tar(
             raise TuidockError(f"refusing to create a tag with a digest reference: {reference}")
         tag = str(ref)
 
-    tmpdir = engine.root / "tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmpdir, prefix="import-") as work:
+    with scratch.temp_dir(engine.root, "import") as work:
         raw_path = os.path.join(work, "layer.tar")
         peek = _Peek(src)
         stream = _decompressor(peek.head, peek)  # type: ignore[arg-type]

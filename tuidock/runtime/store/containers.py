@@ -24,6 +24,13 @@ so a reused pid does not pass as alive) is marked exited. Its PID 1 was
 killed by PDEATHSIG when the monitor died, so ExitCode is 137 (SIGKILL)
 unless the monitor had recorded the real code; the cgroup is destroyed and
 `--rm` honoured.
+
+A pause records its owner (pid and start time, PauseOwner) in state.json
+before the freezer is written. `tuidock pause` drops the owner once the
+container is frozen, so a user's pause lasts; `commit` keeps it (a pause
+lease) until it thaws the container itself. Reading a paused state whose
+owner is gone thaws the freezer and marks the container running, so a
+pauser killed at any point never leaves the container frozen for good.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from pathlib import Path
 
 from tuidock.errors import Conflict, NotFound, UsageError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.linux.procwatch import process_alive
+from tuidock.runtime.linux.procwatch import proc_start_time, process_alive
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 # Statuses that have a live monitor behind them.
@@ -159,6 +166,12 @@ def now_rfc3339() -> str:
     ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def this_process() -> dict:
+    """This process as an owner record: {"Pid", "StartTime"} (checked by process_alive)."""
+    pid = os.getpid()
+    return {"Pid": pid, "StartTime": proc_start_time(pid)}
 
 
 def initial_state() -> dict:
@@ -364,11 +377,68 @@ class ContainerStore:
             return state
 
     def state(self, cid: str, reconcile: bool = True) -> dict:
-        """The container's state, corrected if its monitor died behind its back."""
+        """The container's state, corrected if its monitor (or its pauser) died behind its back."""
         state = self._read_state_raw(cid)
         if reconcile and self._monitor_lost(state):
             state = self.reconcile(cid)
+        elif reconcile and self._pauser_lost(state):
+            state = self.release_pause(cid)
         return state
+
+    # -- pause -------------------------------------------------------------------------
+
+    @staticmethod
+    def _pauser_lost(state: dict) -> bool:
+        owner = state.get("PauseOwner")
+        return (
+            state["Status"] == "paused"
+            and bool(owner)
+            and not process_alive(owner.get("Pid", 0), owner.get("StartTime"))
+        )
+
+    def pause(self, cid: str, lease: bool = False) -> None:
+        """Freeze a running container; with `lease` the pause ends when this process does.
+
+        The paused state and its owner are written before the freezer, so
+        whenever this process dies, readers find an owner to check.
+        """
+        with self.state_lock(cid):
+            state = self._read_state_raw(cid)
+            if state["Status"] == "paused":
+                raise Conflict(f"Container {cid} is already paused")
+            if state["Status"] != "running":
+                raise Conflict(f"Container {cid} is not running")
+            state.update(Status="paused", Paused=True, PauseOwner=this_process())
+            self._write_state(cid, state)
+            try:
+                container_cgroup(cid).freeze()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    container_cgroup(cid).thaw()
+                state.update(Status="running", Paused=False)
+                state.pop("PauseOwner", None)
+                self._write_state(cid, state)
+                raise
+            if not lease:
+                state.pop("PauseOwner", None)
+                self._write_state(cid, state)
+
+    def thaw(self, cid: str, only_if_owner_lost: bool = False) -> dict:
+        """Thaw the freezer and mark a paused container running; the new state."""
+        with self.state_lock(cid):
+            state = self._read_state_raw(cid)
+            if state["Status"] != "paused" or (only_if_owner_lost and not self._pauser_lost(state)):
+                return state
+            with contextlib.suppress(Exception):
+                container_cgroup(cid).thaw()
+            state.update(Status="running", Paused=False)
+            state.pop("PauseOwner", None)
+            self._write_state(cid, state)
+            return state
+
+    def release_pause(self, cid: str) -> dict:
+        """Undo the pause of an owner that died (a killed `commit`)."""
+        return self.thaw(cid, only_if_owner_lost=True)
 
     @staticmethod
     def _monitor_lost(state: dict) -> bool:
@@ -391,6 +461,7 @@ class ContainerStore:
                 destroy_cgroup(cid)
                 return state
             pid, pid_start = state["Pid"], state["PidStartTime"]
+            state.pop("PauseOwner", None)
             state.update(
                 Status="exited",
                 Running=False,
@@ -425,10 +496,14 @@ class ContainerStore:
         return state
 
 
-def destroy_cgroup(cid: str) -> None:
-    """Remove a container's cgroups, killing leftovers (a frozen one too); idempotent."""
+def container_cgroup(cid: str):  # -> ContainerCgroup
     from tuidock.runtime.linux.cgroups import ContainerCgroup
 
-    cgroup = ContainerCgroup.load(cid)
+    return ContainerCgroup.load(cid)
+
+
+def destroy_cgroup(cid: str) -> None:
+    """Remove a container's cgroups, killing leftovers (a frozen one too); idempotent."""
+    cgroup = container_cgroup(cid)
     if cgroup.exists:
         cgroup.destroy()

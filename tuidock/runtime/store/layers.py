@@ -28,6 +28,12 @@ class LayerInfo:
     size: int
 
 
+def staging_stale(name: str) -> bool:
+    """Whether a layers-tmp entry is left over: a removal's, or a dead process's staging."""
+    pid = name.split("-", 1)[0]
+    return pid == "rm" or (pid.isdigit() and not _pid_alive(int(pid)))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -75,8 +81,7 @@ class LayerStore:
     def reap_staging(self) -> None:
         """Remove what pulls killed half-way left behind."""
         for entry in self.tmp.iterdir():
-            pid = entry.name.split("-", 1)[0]
-            if pid == "rm" or (pid.isdigit() and not _pid_alive(int(pid))):
+            if staging_stale(entry.name):
                 shutil.rmtree(entry, ignore_errors=True)
 
     def commit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -62,4 +63,16 @@ def disk_usage(path: Path) -> int:
                 total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
             except OSError:
                 continue
+    return total
+
+
+def tree_size(path: Path | str) -> int:
+    """Apparent size of what a directory holds (Docker's SizeRw counts file sizes)."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if name in filenames:
+                    total += st.st_size
     return total

@@ -79,6 +79,17 @@ def find_container(container: str, root: str | Path | None = None) -> Target:
     except (OSError, ValueError) as e:
         raise ExecError(f"cannot read the state of container {container}: {e}") from None
     status = state.get("Status")
+    if status == "paused" and state.get("PauseOwner"):
+        # Paused by a process (commit): thawed here if that process is gone.
+        from pathlib import Path
+
+        from tuidock.runtime.store.containers import ContainerStore
+
+        try:
+            state = ContainerStore(Path(base)).state(cid)
+        except TuidockError as e:
+            raise ExecError(e.message, hint=e.hint) from None
+        status = state.get("Status")
     if status == "paused":
         raise ExecError(f"container {cid} is paused, unpause the container before exec")
     if status == "restarting":
