@@ -381,6 +381,20 @@ def test_chunked_manifest_over_the_limit_is_cut_off(engine: Engine, reg: FakeReg
     assert_nothing_stored(engine)
 
 
+def test_manifest_cut_off_mid_body_is_said_in_a_few_words(
+    engine: Engine, reg: FakeRegistry
+) -> None:
+    reg.script(
+        "GET",
+        "/manifests/",
+        Reply(200, {"Content-Type": OCI_MANIFEST}, b'{"schemaVersion":2,', announce_length=4000),
+        times=10,
+    )
+    text = _pull_error(engine, reg.ref())
+    assert text.startswith(f"the manifest from {reg.domain} was cut off: "), text
+    assert_nothing_stored(engine)
+
+
 # -- 13. refusals -----------------------------------------------------------------------------
 
 

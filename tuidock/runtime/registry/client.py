@@ -97,11 +97,21 @@ def _read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
         resp.close()
         raise TooLarge(f"{what} is {int(length)} bytes, over the {limit >> 20} MiB limit")
     buf = bytearray()
-    for chunk in resp.iter_content(65536):
-        buf += chunk
-        if len(buf) > limit:
-            resp.close()
-            raise TooLarge(f"{what} is over the {limit >> 20} MiB limit")
+    try:
+        for chunk in resp.iter_content(65536):
+            buf += chunk
+            if len(buf) > limit:
+                resp.close()
+                raise TooLarge(f"{what} is over the {limit >> 20} MiB limit")
+    except requests.exceptions.RequestException as exc:
+        resp.close()
+        host = urlsplit(resp.url).netloc
+        raise Unreachable(
+            f"the {what} from {host} was cut off: {failure_text(exc)}",
+            "Try again; check the network if it keeps happening.",
+            host,
+            failure_text(exc),
+        ) from None
     return bytes(buf)
 
 
