@@ -11,6 +11,10 @@ load reads a docker-archive (manifest.json: `docker save`, `podman save`,
 legacy layouts with <id>/layer.tar included) or, without manifest.json, an
 OCI archive (index.json). Every layer is checked against the config's diff
 IDs and unpacked with unpack.apply_layer, the hardened unpacker pulls use.
+Every JSON document (manifest.json, oci-layout, index.json, manifests,
+configs) and every tag is read and checked for shape before anything is
+stored; an image whose layers then fail takes the layers and blobs it added
+away again, so a failed load leaves no half image.
 """
 
 from __future__ import annotations

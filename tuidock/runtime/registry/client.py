@@ -3,7 +3,9 @@
 Authentication is negotiated from the 401 challenge (Bearer tokens, anonymous
 or with credentials, or Basic), redirects are followed by hand so that the
 Authorization header never travels to another host, and 429 answers are
-retried after their Retry-After.
+retried after their Retry-After. A host that does not answer is reported
+in a few words (failure_text: refused, no such name, timed out, certificate
+not trusted), never with the HTTP libraries' own text.
 """
 
 from __future__ import annotations
