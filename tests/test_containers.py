@@ -186,6 +186,59 @@ def test_stop_with_a_handler_is_quick(image: str) -> None:
     assert state(cid)["ExitCode"] == 0
 
 
+def test_stop_with_a_timeout_of_centuries_waits_for_the_handler(image: str) -> None:
+    cid = run_ok(
+        "run",
+        "-d",
+        "--stop-timeout",
+        str(1 << 62),
+        image,
+        "sh",
+        "-c",
+        "trap 'exit 5' TERM; while true; do sleep 0.1; done",
+    ).strip()
+    time.sleep(0.3)
+    assert tuidock("stop", cid).code == 0
+    assert state(cid)["ExitCode"] == 5
+    run_ok("start", cid)
+    time.sleep(0.3)
+    assert tuidock("stop", "-t", "9000000000000000000", cid).code == 0
+    assert state(cid)["ExitCode"] == 5
+
+
+NUMERIC_FLAG_ERRORS = [
+    (["--cpus", "nan"], 'invalid argument "nan" for "--cpus" flag: failed to parse nan'),
+    (["--cpus", "inf"], 'invalid argument "inf" for "--cpus" flag'),
+    (["--cpus", "1e400"], "Range of CPUs is from 0.01 to"),
+    (["--cpus", "-1"], "Range of CPUs is from 0.01 to"),
+    (["--cpus", "0.0000001"], "Range of CPUs is from 0.01 to"),
+    (["--cpus", "1000000"], f"as there are only {os.cpu_count()} CPUs available"),
+    (["--cpus", "0.0000000001"], 'for "--cpus" flag: value is too precise'),
+    (["--pids-limit", "nan"], 'invalid argument "nan" for "--pids-limit" flag'),
+    (["--pids-limit", "1" + "0" * 20], "value out of range"),
+    (["-m", "1e3"], """invalid argument "1e3" for "-m, --memory" flag: invalid size: '1e3'"""),
+    (["--memory", "1" + "0" * 20 + "p"], "invalid size"),
+    (["-m", ""], "invalid size: ''"),
+    (["--stop-timeout", "1" + "0" * 20], 'for "--stop-timeout" flag'),
+    (["--stop-timeout", "soon"], 'for "--stop-timeout" flag'),
+]
+
+
+@pytest.mark.parametrize("flags,message", NUMERIC_FLAG_ERRORS)
+def test_bad_numeric_flags_get_dockers_messages(
+    tuidock_root: Path, flags: list[str], message: str
+) -> None:
+    # Checked before the image is looked for: the name need not exist.
+    for command in ("run", "create"):
+        res = tuidock(command, *flags, "127.0.0.1:9/nosuch")
+        assert_clean_error(res)
+        assert message in res.err, res.err
+    for value in ("nan", "1" + "0" * 20):
+        res = tuidock("stop", "-t", value, "nosuch")
+        assert_clean_error(res)
+        assert f'invalid argument "{value}" for "-t, --time" flag' in res.err
+
+
 def test_kill_with_signal(image: str) -> None:
     cid = run_ok(
         "run", "-d", image, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"

@@ -131,8 +131,14 @@ def test_basic_auth_needs_login(auth_registry, tuidock_root) -> None:
 
     bad = tuidock("login", "-u", auth_registry.user, "--password-stdin", host, input="wrong\n")
     assert_clean_error(bad)
-    ok = tuidock("login", "-u", auth_registry.user, "--password-stdin", host,
-                 input=auth_registry.password + "\n")
+    ok = tuidock(
+        "login",
+        "-u",
+        auth_registry.user,
+        "--password-stdin",
+        host,
+        input=auth_registry.password + "\n",
+    )
     assert ok.code == 0, ok.err
     assert "Login Succeeded" in ok.out
     auth_file = Path(os.environ["TUIDOCK_CONFIG"]) / "auth.json"
@@ -157,7 +163,9 @@ def test_credentials_from_docker_config(auth_registry, tuidock_root, tmp_path, m
     assert Engine(tuidock_root).pull(img.reference).image.id == img.image_id
 
 
-def test_bearer_token_anonymous_and_private(token_registry, tuidock_root, tmp_path, monkeypatch) -> None:
+def test_bearer_token_anonymous_and_private(
+    token_registry, tuidock_root, tmp_path, monkeypatch
+) -> None:
     server = token_registry.token_server
     public = token_registry.images[token_registry.public_repo]
     private = token_registry.images[token_registry.private_repo]
@@ -169,8 +177,14 @@ def test_bearer_token_anonymous_and_private(token_registry, tuidock_root, tmp_pa
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no credentials anywhere
     with pytest.raises(AuthError):
         engine.pull(private.reference)
-    res = tuidock("login", "-u", token_registry.user, "--password-stdin",
-                  token_registry.registry.host, input=token_registry.password)
+    res = tuidock(
+        "login",
+        "-u",
+        token_registry.user,
+        "--password-stdin",
+        token_registry.registry.host,
+        input=token_registry.password,
+    )
     assert res.code == 0, res.err
     assert engine.pull(private.reference).image.id == private.image_id
 
@@ -216,6 +230,24 @@ def test_unknown_image_and_bad_names_are_clean_cli_errors(registry, tuidock_root
     assert_clean_error(tuidock("pull", "Not_Valid"))
     assert_clean_error(tuidock("pull", "127.0.0.1:1/nothing-listens-here"))
     assert tuidock("images", "-q").out == ""
+
+
+def test_capitals_in_a_repository_name_are_refused_by_every_command(tuidock_root) -> None:
+    # Refused before any lookup: `UPPERCASE` is a Docker Hub namespace, not a host.
+    want = "Error: invalid reference format: repository name (UPPERCASE/img) must be lowercase"
+    for args in (
+        ["pull", "UPPERCASE/img"],
+        ["run", "--rm", "UPPERCASE/img"],
+        ["create", "UPPERCASE/img"],
+        ["tag", "busybox", "UPPERCASE/img"],
+        ["push", "UPPERCASE/img"],
+        ["rmi", "UPPERCASE/img"],
+        ["save", "-o", "/dev/null", "UPPERCASE/img"],
+        ["history", "UPPERCASE/img"],
+    ):
+        res = tuidock(*args)
+        assert_clean_error(res)
+        assert want in res.err, (args, res.err)
 
 
 def test_cli_pull_output_plain(registry, tuidock_root) -> None:

@@ -44,6 +44,11 @@ def test_tag_and_digest_together() -> None:
     assert ref.reference == digest
 
 
+def test_a_registry_host_may_have_capitals() -> None:
+    ref = parse("Registry.example:5000/app:Tag")
+    assert (ref.domain, ref.path, ref.tag) == ("Registry.example:5000", "app", "Tag")
+
+
 def test_port_is_not_a_tag() -> None:
     ref = parse("host:5000/app")
     assert ref.domain == "host:5000"
@@ -53,7 +58,10 @@ def test_port_is_not_a_tag() -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("BusyBox", "must be lowercase"),
+        ("BusyBox", "repository name (library/BusyBox) must be lowercase"),
+        ("UPPERCASE/img", "invalid reference format: repository name (UPPERCASE/img) must be"),
+        ("User/app:Tag", "repository name (User/app) must be lowercase"),
+        ("localhost/App", "repository name (App) must be lowercase"),
         ("", "invalid reference format"),
         ("a//b", "invalid reference format"),
         ("busybox:", "invalid tag"),

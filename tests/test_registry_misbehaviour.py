@@ -34,6 +34,7 @@ from tuidock.errors import (
     DigestMismatch,
     NotFound,
     PlatformMismatch,
+    RegistryError,
     TooLarge,
     UnsupportedManifest,
 )
@@ -380,6 +381,20 @@ def test_chunked_manifest_over_the_limit_is_cut_off(engine: Engine, reg: FakeReg
     assert_nothing_stored(engine)
 
 
+def test_manifest_cut_off_mid_body_is_said_in_a_few_words(
+    engine: Engine, reg: FakeRegistry
+) -> None:
+    reg.script(
+        "GET",
+        "/manifests/",
+        Reply(200, {"Content-Type": OCI_MANIFEST}, b'{"schemaVersion":2,', announce_length=4000),
+        times=10,
+    )
+    text = _pull_error(engine, reg.ref())
+    assert text.startswith(f"the manifest from {reg.domain} was cut off: "), text
+    assert_nothing_stored(engine)
+
+
 # -- 13. refusals -----------------------------------------------------------------------------
 
 
@@ -537,3 +552,130 @@ def test_cli_reports_a_wrong_digest_in_a_few_lines(tmp_path: Path, reg: FakeRegi
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
     assert "sha256:" in proc.stderr
+
+
+# -- hosts that do not answer ------------------------------------------------------------
+
+LIBRARY_TEXT = ("Pool", "urllib3", "Max retries", "Errno", "HTTPS", "object at 0x")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pull_error(engine: Engine, ref: str) -> str:
+    with pytest.raises(RegistryError) as info:
+        engine.pull(ref)
+    text = str(info.value)
+    assert not any(junk in text for junk in LIBRARY_TEXT), text
+    assert len(text.splitlines()) <= 2, text
+    return text
+
+
+def test_a_closed_port_is_connection_refused(engine: Engine) -> None:
+    port = _free_port()
+    text = _pull_error(engine, f"127.0.0.1:{port}/app")
+    assert text.startswith(f"cannot reach registry 127.0.0.1:{port}: connection refused\n"), text
+
+
+def test_a_port_that_never_answers_times_out(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuidock.runtime.image.registry import client
+
+    monkeypatch.setattr(client, "READ_TIMEOUT", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts connections; nobody ever answers
+        port = silent.getsockname()[1]
+        text = _pull_error(engine, f"127.0.0.1:{port}/app")
+    assert text.startswith(f"cannot reach registry 127.0.0.1:{port}: timed out after 0.5 s"), text
+
+
+def test_an_untrusted_tls_certificate_is_said_so(engine: Engine, tmp_path: Path) -> None:
+    import ssl
+    import threading
+
+    from rig.certs import make_test_ca
+
+    ca = make_test_ca(tmp_path / "tls")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(ca.server_cert, ca.server_key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    host = f"127.0.0.1:{listener.getsockname()[1]}"
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    ctx.wrap_socket(conn, server_side=True).close()
+                except (ssl.SSLError, OSError):
+                    pass  # the client gives up on the certificate
+
+    threading.Thread(target=serve, daemon=True).start()
+    config = Path(os.environ["TUIDOCK_CONFIG"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "registries.toml").write_text(f'[registries."{host}"]\ninsecure = false\n')
+    try:
+        text = _pull_error(Engine(engine.root), f"{host}/app")
+    finally:
+        listener.close()
+    assert text.startswith(f"TLS connection to {host} failed: TLS certificate not trusted"), text
+    assert "ca_file" in text
+
+
+def _cli_without_network(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a network namespace of its own with only loopback up: DNS fails at
+    once, no packet leaves, and nothing of the host's loopback is reachable."""
+    env = {
+        **os.environ,
+        "TUIDOCK_ROOT": str(tmp_path / "root"),
+        "TUIDOCK_CONFIG": str(tmp_path / "config"),
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    env.pop("TUIDOCK_DEBUG", None)
+    script = 'ip link set lo up && exec "$@"'
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, "sh", sys.executable, "-m", "tuidock", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+
+
+def _assert_short(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("Error: "), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+    assert not any(junk in proc.stderr for junk in LIBRARY_TEXT), proc.stderr
+
+
+def test_a_name_that_does_not_resolve_is_said_so(tmp_path: Path) -> None:
+    proc = _cli_without_network(tmp_path, "pull", "nonexistent.invalid/app")
+    _assert_short(proc)
+    assert "cannot reach registry nonexistent.invalid: name does not resolve" in proc.stderr
+
+
+def test_a_dead_mirror_and_no_docker_hub_name_both_and_tuidock_demo(tmp_path: Path) -> None:
+    port = _free_port()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "registries.toml").write_text(
+        f'[registries."docker.io"]\nmirrors = ["127.0.0.1:{port}"]\n'
+    )
+    proc = _cli_without_network(tmp_path, "pull", "busybox")
+    _assert_short(proc)
+    first = proc.stderr.splitlines()[0]
+    assert f"mirror at 127.0.0.1:{port} (connection refused) did not answer" in first
+    assert "Docker Hub (registry-1.docker.io) cannot be reached either: name does not" in first
+    assert "`tuidock demo`" in proc.stderr
+    assert "insecure" not in proc.stderr

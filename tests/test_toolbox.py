@@ -669,3 +669,113 @@ def test_stats_on_a_terminal_redraws_in_place(image: str) -> None:
     os.close(master)
     assert data.count(b"\033[H") >= 2, data
     assert b"CONTAINER ID" in data and b"tty-streamed" in data
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _docker_archive(layers: list[bytes], diff_ids: list[str] | None = None) -> dict[str, bytes]:
+    """The members of a docker-archive of one image `tiny:1` with these layers."""
+    from tuidock.core.digest import sha256_digest
+
+    ids = diff_ids or [sha256_digest(layer) for layer in layers]
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ids}}
+    ).encode()
+    members = {f"blobs/sha256/{sha256_digest(la)[7:]}": la for la in layers}
+    config_name = f"blobs/sha256/{sha256_digest(config)[7:]}"
+    members[config_name] = config
+    members["manifest.json"] = json.dumps(
+        [{"Config": config_name, "RepoTags": ["tiny:1"], "Layers": list(members)[:-1]}]
+    ).encode()
+    return members
+
+
+def _write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    path.write_bytes(_layer(members))
+    return path
+
+
+def _store_files(root: Path) -> list[str]:
+    """What the image stores of the data root hold (blobs, layers, tags)."""
+    out = [str(p.relative_to(root)) for p in (root / "blobs").rglob("*") if p.is_file()]
+    out += [p.name for p in (root / "layers").iterdir()] if (root / "layers").is_dir() else []
+    return sorted(p for p in out if not p.startswith("blobs/locks"))
+
+
+def test_load_of_a_broken_archive_is_a_clean_error_and_leaves_nothing(
+    tuidock_root: Path, tmp_path: Path
+) -> None:
+    good = _docker_archive([_layer({"a": b"1"})])
+    config_name = json.loads(good["manifest.json"])[0]["Config"]
+    oci = {k: v for k, v in good.items() if k != "manifest.json"}
+    desc = {
+        "digest": "sha256:" + "0" * 64,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    }
+    whole = _write_tar(tmp_path / "whole.tar", good).read_bytes()
+    cases: dict[str, tuple[dict[str, bytes] | bytes, str]] = {
+        "manifest-not-json": ({**good, "manifest.json": b"{not json"}, "manifest.json is not JSON"),
+        "manifest-object": ({**good, "manifest.json": b"{}"}, "manifest.json is not a JSON list"),
+        "manifest-no-config": ({**good, "manifest.json": b"[{}]"}, "has no Config"),
+        "manifest-entry-list": ({**good, "manifest.json": b"[[]]"}, "not a JSON object"),
+        "config-not-json": ({**good, config_name: b"\xff\xfe"}, f"{config_name} is not JSON"),
+        "config-list": ({**good, config_name: b"[]"}, f"{config_name} is not a JSON object"),
+        "config-no-rootfs": ({**good, config_name: b"{}"}, "has no rootfs"),
+        "index-not-json": ({**oci, "index.json": b"nope"}, "index.json is not JSON"),
+        "index-list": ({**oci, "index.json": b"[]"}, "index.json is not a JSON object"),
+        "index-no-manifests": ({**oci, "index.json": b"{}"}, "index.json has no manifests"),
+        "index-bad-digest": (
+            {**oci, "index.json": json.dumps({"manifests": [{"digest": "../x"}]}).encode()},
+            "no valid sha256 digest",
+        ),
+        "index-missing-blob": (
+            {**oci, "index.json": json.dumps({"manifests": [desc]}).encode()},
+            "is missing",
+        ),
+        "oci-layout-not-json": (
+            {**oci, "oci-layout": b"x", "index.json": b"{}"},
+            "oci-layout is not JSON",
+        ),
+        "truncated": (whole[: 512 + 5000], "truncated or corrupt"),
+        "not-a-tar": (b"hello, I am not an archive\n" * 40, "not a tar file"),
+        "empty": (b"", "not a tar file"),
+        "truncated-gzip": (__import__("gzip").compress(whole)[:200], "truncated or corrupt"),
+    }
+    for label, (content, want) in cases.items():
+        path = tmp_path / f"{label}.tar"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            _write_tar(path, content)
+        res = tuidock("load", "-i", str(path))
+        assert_clean_error(res)
+        assert want in res.err, (label, res.err)
+        assert "internal error" not in res.err, (label, res.err)
+        assert _store_files(tuidock_root) == [], label
+    assert run_ok("images", "-q") == ""
+
+
+def test_a_load_that_fails_at_a_later_layer_takes_the_earlier_ones_away(
+    tuidock_root: Path, tmp_path: Path
+) -> None:
+    from tuidock.core.digest import sha256_digest
+
+    first, second = _layer({"a": b"1"}), _layer({"b": b"2"})
+    wrong = sha256_digest(b"something else")
+    bad = _write_tar(
+        tmp_path / "bad.tar", _docker_archive([first, second], [sha256_digest(first), wrong])
+    )
+    assert_clean_error(tuidock("load", "-i", str(bad)))
+    assert _store_files(tuidock_root) == []
+    assert run_ok("images", "-q") == ""
+    ok = _write_tar(tmp_path / "ok.tar", _docker_archive([first, second]))
+    assert run_ok("load", "-i", str(ok)) == "Loaded image: tiny:1\n"
+    assert len(_store_files(tuidock_root)) == 2 + 2 + 2  # layers, their blobs, config+manifest

@@ -49,6 +49,15 @@ class RegistryError(TuidockError):
     """The registry refused, misbehaved or could not be reached."""
 
 
+class Unreachable(RegistryError):
+    """No answer from a registry host: `reason` says why in a few words."""
+
+    def __init__(self, message: str, hint: str | None, host: str, reason: str) -> None:
+        super().__init__(message, hint)
+        self.host = host
+        self.reason = reason
+
+
 class AuthError(RegistryError):
     """Authentication failed or is required."""
 

@@ -1,8 +1,8 @@
 """Image references, normalised the way Docker does it.
 
 `busybox` is `docker.io/library/busybox:latest`; `user/app` is
-`docker.io/user/app:latest`; a first component holding `.` or `:`, equal to
-`localhost` or with capitals names a registry; `name@sha256:<hex>` pins a
+`docker.io/user/app:latest`; a first component holding `.` or `:` or equal
+to `localhost` names a registry; `name@sha256:<hex>` pins a
 digest.
 """
 
@@ -82,9 +82,11 @@ class Reference:
 
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    if not sep or (
-        "." not in first and ":" not in first and first != "localhost" and first.lower() == first
-    ):
+    # A first component with capitals but no '.' or ':' (`UPPERCASE/img`) stays a
+    # Docker Hub namespace: a registry host is named with a dot or a port, and
+    # the user is told the name must be lowercase rather than sent to a host
+    # that does not exist.
+    if not sep or ("." not in first and ":" not in first and first != "localhost"):
         domain, path = DEFAULT_DOMAIN, name
     else:
         domain, path = first, rest
@@ -130,7 +132,9 @@ def parse(text: str, default_tag: bool = True) -> Reference:
     if not _PATH_RE.match(path):
         if path.lower() != path and _PATH_RE.match(path.lower()):
             raise InvalidReference(
-                f"invalid reference format: repository name must be lowercase: {original!r}"
+                f"invalid reference format: repository name ({path}) must be lowercase",
+                f"Use {Reference(domain, path.lower()).familiar_name!r}: repository names "
+                "have no capitals (tags may).",
             )
         raise InvalidReference(
             f"invalid reference format: {original!r}",

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from tuidock.errors import TuidockError, UsageError
+from tuidock.runtime.container.options import int_flag
 
 # name -> (help, argument builder, extra add_parser kwargs); `container` repeats them.
 _COMMANDS: dict[str, tuple[str, str, dict]] = {
@@ -81,7 +82,11 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-h", "--hostname", help="Container host name (default: its short ID)")
     p.add_argument("-m", "--memory", help="Memory limit (e.g. 512m, 1g)")
     p.add_argument("--cpus", help="Number of CPUs (e.g. 0.5)")
-    p.add_argument("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited)")
+    p.add_argument(
+        "--pids-limit",
+        type=int_flag("--pids-limit"),
+        help="Tune container pids limit (-1 for unlimited)",
+    )
     p.add_argument("--init", action="store_true", help="Run an init inside the container")
     p.add_argument("--read-only", action="store_true", help="Mount the root filesystem read-only")
     p.add_argument("--cap-add", action="append", default=[], metavar="CAP")
@@ -140,7 +145,11 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
         help="Publish a container's port to the host",
     )
     p.add_argument("--stop-signal", help="Signal to stop the container (default: SIGTERM)")
-    p.add_argument("--stop-timeout", type=int, help="Seconds to wait before killing on stop")
+    p.add_argument(
+        "--stop-timeout",
+        type=int_flag("--stop-timeout"),
+        help="Seconds to wait before killing on stop",
+    )
     p.add_argument(
         "--platform", help="Platform to pull if the image is missing (os/arch[/variant])"
     )
@@ -196,7 +205,12 @@ def _start_args(p: argparse.ArgumentParser) -> None:
 
 def _stop_args(p: argparse.ArgumentParser, handler=None) -> None:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.add_argument("-t", "--time", type=int, help="Seconds to wait before killing (default 10)")
+    p.add_argument(
+        "-t",
+        "--time",
+        type=int_flag("-t, --time"),
+        help="Seconds to wait before killing (default 10)",
+    )
     p.set_defaults(handler=handler or cmd_stop)
 
 
@@ -342,8 +356,8 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         user=args.user,
         entrypoint=args.entrypoint,
         hostname=args.hostname,
-        memory=parse_memory(args.memory) if args.memory else None,
-        cpus=parse_cpus(args.cpus) if args.cpus else None,
+        memory=parse_memory(args.memory) if args.memory is not None else None,
+        cpus=parse_cpus(args.cpus) if args.cpus is not None else None,
         pids_limit=args.pids_limit,
         init=args.init,
         read_only=args.read_only,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tuidock.errors import UsageError
@@ -77,29 +78,66 @@ class MountRequest:
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$", re.IGNORECASE)
 
 
-def parse_memory(text: str) -> int:
+INT64_MAX = (1 << 63) - 1
+
+
+def _bad_flag(text: str, flag: str, reason: str) -> UsageError:
+    """Docker's (pflag's) message for a value its flag cannot take."""
+    return UsageError(f'invalid argument "{text}" for "{flag}" flag: {reason}')
+
+
+def int_flag(flag: str) -> Callable[[str], int]:
+    """An argparse type for an integer flag: a 64-bit integer, as Docker's Go flags take."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise _bad_flag(
+                text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax'
+            ) from None
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise _bad_flag(text, flag, f'strconv.ParseInt: parsing "{text}": value out of range')
+        return value
+
+    return parse
+
+
+def parse_memory(text: str, flag: str = "-m, --memory") -> int:
     """Docker's RAMInBytes: "512m", "1g", "1024" (bytes), binary multiples."""
     m = _SIZE_RE.match(text.strip())
     if not m:
-        raise UsageError(f"invalid size: '{text}'")
+        raise _bad_flag(text, flag, f"invalid size: '{text}'")
     number, unit = float(m.group(1)), m.group(2).lower()
     value = int(number * 1024 ** "_kmgtp".index(unit)) if unit else int(number)
+    if value > INT64_MAX:
+        raise _bad_flag(text, flag, f"invalid size: '{text}'")
     if value < MIN_MEMORY:
         raise UsageError("Minimum memory limit allowed is 6MB")
     return value
 
 
-def parse_cpus(text: str) -> float:
+def parse_cpus(text: str) -> float | None:
+    """Docker's --cpus: a decimal number of CPUs in nano-CPU steps; 0 is no limit."""
+    from fractions import Fraction
+
     try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f'invalid argument "{text}" for "--cpus" flag') from None
+        # A rational number as Go's big.Rat reads it: no NaN, no infinity.
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise _bad_flag(text, "--cpus", f"failed to parse {text} as a rational number") from None
+    nano = value * 1_000_000_000
+    if nano.denominator != 1:
+        raise _bad_flag(text, "--cpus", "value is too precise")
+    if value == 0:
+        return None
     ncpu = os.cpu_count() or 1
-    if value <= 0 or value > ncpu:
+    # The kernel's smallest CFS quota is 1 ms per 100 ms period: 0.01 CPU.
+    if value < Fraction(1, 100) or value > ncpu:
         raise UsageError(
-            f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available"
+            f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )
-    return value
+    return float(value)
 
 
 def parse_restart(text: str) -> dict:

@@ -66,6 +66,8 @@ START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 10
 # After SIGKILL a container is gone in milliseconds; this only bounds a wedged monitor.
 KILL_WAIT = 10.0
+# A stop timeout longer than this (136 years) waits forever, as -1 does.
+FOREVER_S = 1 << 32
 
 
 class StartError(TuidockError):
@@ -542,7 +544,9 @@ class Containers:
                     pid1.send(sig)
                     if state["Status"] == "paused":
                         self._thaw(cid)  # a frozen process gets the signal only once thawed
-                    if not pid1.wait(None if timeout < 0 else timeout):
+                    # select() takes no timeout past about 292 years.
+                    forever = timeout < 0 or timeout > FOREVER_S
+                    if not pid1.wait(None if forever else timeout):
                         events.record_container(self.root, "kill", cid, config, signal=9)
                         pid1.send(signal.SIGKILL)
                         pid1.wait(KILL_WAIT)

@@ -11,10 +11,15 @@ load reads a docker-archive (manifest.json: `docker save`, `podman save`,
 legacy layouts with <id>/layer.tar included) or, without manifest.json, an
 OCI archive (index.json). Every layer is checked against the config's diff
 IDs and unpacked with unpack.apply_layer, the hardened unpacker pulls use.
+Every JSON document (manifest.json, oci-layout, index.json, manifests,
+configs) and every tag is read and checked for shape before anything is
+stored; an image whose layers then fail takes the layers and blobs it added
+away again, so a failed load leaves no half image.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -22,8 +27,9 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from tuidock.core import mediatypes
 from tuidock.core import reference as refmod
@@ -197,42 +203,124 @@ def _read_member(tar: tarfile.TarFile, name: str, cap: int = 64 << 20) -> bytes:
     return f.read()
 
 
+def _json_member(tar: tarfile.TarFile, name: str, kind: type = dict) -> Any:
+    """The JSON document `name` of the archive, which must be a `kind` (dict: object)."""
+    data = _read_member(tar, name)
+    try:
+        doc = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ArchiveError(f"invalid archive: {name} is not JSON", _ARCHIVE_HINT) from None
+    if not isinstance(doc, kind):
+        shape = "object" if kind is dict else "list"
+        raise ArchiveError(f"invalid archive: {name} is not a JSON {shape}", _ARCHIVE_HINT)
+    return doc
+
+
+def _field(doc: dict, key: str, kind: type, where: str, required: bool = True) -> Any:
+    """doc[key], checked to be a `kind`; a missing optional field (or null) is kind()."""
+    value = doc.get(key)
+    if value is None and not required:
+        return kind()
+    if value is None:
+        raise ArchiveError(f"invalid archive: {where} has no {key}", _ARCHIVE_HINT)
+    if not isinstance(value, kind):
+        raise ArchiveError(f"invalid archive: {key} in {where} is malformed", _ARCHIVE_HINT)
+    return value
+
+
+def _strings(doc: dict, key: str, where: str, required: bool = True) -> list[str]:
+    values = _field(doc, key, list, where, required)
+    if not all(isinstance(v, str) for v in values):
+        raise ArchiveError(f"invalid archive: {key} in {where} is malformed", _ARCHIVE_HINT)
+    return values
+
+
+def _blob_name(desc: object, where: str) -> str:
+    """blobs/sha256/<hex> for a descriptor, whose digest must be sha256:<64 hex>."""
+    digest = desc.get("digest") if isinstance(desc, dict) else None
+    if not isinstance(digest, str) or not refmod.is_digest(digest):
+        raise ArchiveError(f"invalid archive: a descriptor in {where} has no valid sha256 digest")
+    return f"blobs/sha256/{hex_of(digest)}"
+
+
+_ARCHIVE_HINT = "Give a file written by `docker save`, `podman save` or `tuidock save`."
+# What a truncated or corrupt archive raises while it is read.
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+@dataclass
+class _Planned:
+    """One image of the archive, checked before anything is written."""
+
+    config_name: str
+    config_bytes: bytes
+    diff_ids: list[str]
+    layer_names: list[str]
+    tags: list[str]  # normalised
+
+
 def load(engine: ImageService, src: IO[bytes]) -> list[Loaded]:
-    """Load every image of the archive read from `src`; what was loaded, in archive order."""
+    """Load every image of the archive read from `src`; what was loaded, in archive order.
+
+    Every manifest, config and tag is read and checked first; an image whose
+    layers then fail to load takes the layers and blobs it added away with it.
+    """
     tmpdir = engine.root / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=tmpdir) as spool:
-        # tar members are read in any order: spool a stream (stdin) to a file.
-        head = src.read(6)
-        stream: IO[bytes] = src
-        if head.startswith(b"\x1f\x8b"):
-            import gzip
-
-            stream = gzip.GzipFile(fileobj=io.BufferedReader(_Prefixed(head, src)))  # type: ignore[arg-type]
-            head = b""
-        spool.write(head)
-        shutil.copyfileobj(stream, spool, CHUNK)
-        spool.seek(0)
         try:
-            tar = tarfile.open(fileobj=spool, mode="r:")  # noqa: SIM115 - closed by the with below
-        except tarfile.TarError as e:
-            raise ArchiveError(f"invalid archive: {e}") from None
-        with tar:
-            names = set(tar.getnames())
-            if "manifest.json" in names:
-                entries = json.loads(_read_member(tar, "manifest.json"))
-                plan = [
-                    (e["Config"], list(e.get("Layers") or []), list(e.get("RepoTags") or []))
-                    for e in entries
-                ]
-            elif "index.json" in names:
-                plan = _oci_plan(tar)
-            else:
+            _spool(src, spool)
+            spool.seek(0)
+            try:
+                tar = tarfile.open(fileobj=spool, mode="r:")  # noqa: SIM115 - closed below
+            except tarfile.TarError:
                 raise ArchiveError(
-                    "invalid archive: neither manifest.json nor index.json found",
-                    "Give a file written by `docker save`, `podman save` or `tuidock save`.",
+                    "invalid archive: not a tar file (nor a gzip-compressed one)", _ARCHIVE_HINT
+                ) from None
+            with tar:
+                plan = _plan(tar)
+                return [_load_one(engine, tar, image) for image in plan]
+        except _CORRUPT as exc:
+            raise ArchiveError(
+                f"invalid archive: truncated or corrupt ({exc or type(exc).__name__})",
+                _ARCHIVE_HINT,
+            ) from None
+
+
+def _spool(src: IO[bytes], spool: IO[bytes]) -> None:
+    # tar members are read in any order: spool a stream (stdin) to a file.
+    head = src.read(6)
+    stream: IO[bytes] = src
+    if head.startswith(b"\x1f\x8b"):
+        stream = gzip.GzipFile(fileobj=io.BufferedReader(_Prefixed(head, src)))  # type: ignore[arg-type]
+        head = b""
+    spool.write(head)
+    shutil.copyfileobj(stream, spool, CHUNK)
+
+
+def _plan(tar: tarfile.TarFile) -> list[_Planned]:
+    names = set(tar.getnames())
+    if "manifest.json" in names:
+        entries = _json_member(tar, "manifest.json", list)
+        raw = []
+        for i, entry in enumerate(entries):
+            where = f"manifest.json entry {i + 1}"
+            if not isinstance(entry, dict):
+                raise ArchiveError(f"invalid archive: {where} is not a JSON object", _ARCHIVE_HINT)
+            raw.append(
+                (
+                    _field(entry, "Config", str, where),
+                    _strings(entry, "Layers", where, required=False),
+                    _strings(entry, "RepoTags", where, required=False),
                 )
-            return [_load_one(engine, tar, cfg, layers, tags) for cfg, layers, tags in plan]
+            )
+    elif "index.json" in names:
+        raw = _oci_plan(tar, names)
+    else:
+        raise ArchiveError(
+            "invalid archive: neither manifest.json nor index.json found", _ARCHIVE_HINT
+        )
+    return [_planned(tar, config, layers, tags) for config, layers, tags in raw]
 
 
 class _Prefixed:
@@ -256,98 +344,142 @@ class _Prefixed:
         return False
 
 
-def _oci_plan(tar: tarfile.TarFile) -> list[tuple[str, list[str], list[str]]]:
-    index = json.loads(_read_member(tar, "index.json"))
+def _oci_plan(tar: tarfile.TarFile, names: set[str]) -> list[tuple[str, list[str], list[str]]]:
+    if "oci-layout" in names:
+        layout = _json_member(tar, "oci-layout")
+        if not isinstance(layout.get("imageLayoutVersion"), str):
+            raise ArchiveError("invalid archive: oci-layout has no imageLayoutVersion")
+    index = _json_member(tar, "index.json")
     plan = []
-    todo = list(index.get("manifests") or [])
+    todo = [(d, "index.json") for d in _field(index, "manifests", list, "index.json")]
     while todo:
-        desc = todo.pop(0)
-        data = json.loads(_read_member(tar, f"blobs/sha256/{hex_of(desc['digest'])}"))
+        desc, where = todo.pop(0)
+        name = _blob_name(desc, where)
+        data = _json_member(tar, name)
         if desc.get("mediaType") in mediatypes.INDEX_TYPES or "manifests" in data:
-            todo.extend(data.get("manifests") or [])
+            todo.extend((d, name) for d in _field(data, "manifests", list, name))
             continue
-        ann = desc.get("annotations") or {}
+        ann = desc.get("annotations")
+        ann = ann if isinstance(ann, dict) else {}
         tags = []
-        name = ann.get("io.containerd.image.name")
-        if name:
-            tags.append(name)
-        elif ann.get("org.opencontainers.image.ref.name", "").count(":"):
-            tags.append(ann["org.opencontainers.image.ref.name"])
+        ref_name = ann.get("io.containerd.image.name")
+        short = ann.get("org.opencontainers.image.ref.name")
+        if isinstance(ref_name, str) and ref_name:
+            tags.append(ref_name)
+        elif isinstance(short, str) and short.count(":"):
+            tags.append(short)
         plan.append(
             (
-                f"blobs/sha256/{hex_of(data['config']['digest'])}",
-                [f"blobs/sha256/{hex_of(lay['digest'])}" for lay in data.get("layers") or []],
+                _blob_name(_field(data, "config", dict, name), name),
+                [_blob_name(lay, name) for lay in _field(data, "layers", list, name, False)],
                 tags,
             )
         )
     return plan
 
 
-def _load_one(
-    engine: ImageService,
-    tar: tarfile.TarFile,
-    config_name: str,
-    layer_names: list[str],
-    tags: list[str],
-) -> Loaded:
-    from tuidock.runtime.image.layer.compression import open_decompressed
-    from tuidock.runtime.image.layer.unpack import apply_layer
-
+def _planned(
+    tar: tarfile.TarFile, config_name: str, layer_names: list[str], tags: list[str]
+) -> _Planned:
     config_bytes = _read_member(tar, config_name)
-    config_digest = sha256_digest(config_bytes)
-    config = json.loads(config_bytes)
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    config = _json_member(tar, config_name)
+    rootfs = _field(config, "rootfs", dict, f"image config {config_name}")
+    diff_ids = _strings(rootfs, "diff_ids", f"image config {config_name}", required=False)
+    if not all(refmod.is_digest(d) for d in diff_ids):
+        raise ArchiveError(f"invalid archive: a diff ID in image config {config_name} is malformed")
     if len(diff_ids) != len(layer_names):
         raise ArchiveError(
             f"invalid archive: {len(layer_names)} layers for {len(diff_ids)} in the config"
         )
     norm_tags = []
     for tag in tags:
-        ref = refmod.parse(tag)
-        norm_tags.append(str(ref))
-    chains = chain_ids(diff_ids)
-    layer_descs = []
+        try:
+            norm_tags.append(str(refmod.parse(tag)))
+        except TuidockError as exc:
+            raise ArchiveError(f"invalid archive: tag {tag!r}: {exc.message}") from None
+    return _Planned(config_name, config_bytes, diff_ids, layer_names, norm_tags)
+
+
+def _load_one(engine: ImageService, tar: tarfile.TarFile, image: _Planned) -> Loaded:
+    config_digest = sha256_digest(image.config_bytes)
+    added_layers: list[str] = []
+    added_blobs: list[str] = []
     with file_lock(engine.gc_lock, shared=True):
-        for i, (name, diff_id, chain) in enumerate(zip(layer_names, diff_ids, chains, strict=True)):
-            member = _safe_member(tar, name)
-            with engine.layers.locked(chain):
-                raw = tar.extractfile(member)
-                assert raw is not None
-                hasher = hashlib.sha256()
-                stream = open_decompressed(raw, mediatypes.OCI_LAYER, hasher=hasher)  # type: ignore[arg-type]
-                with tempfile.TemporaryFile(dir=engine.root / "tmp") as plain:
-                    try:
-                        shutil.copyfileobj(stream, plain, CHUNK)
-                    finally:
-                        stream.close()
-                    got = "sha256:" + hasher.hexdigest()
-                    if got != diff_id:
-                        raise ArchiveError(
-                            f"invalid archive: layer {name} hashes to {got}, the config says "
-                            f"{diff_id}"
-                        )
-                    size = plain.tell()
-                    if not engine.layers.has(chain):
-                        lowers = [engine.layers.diff_dir(c) for c in reversed(chains[:i])]
-                        staging = engine.layers.staging()
-                        try:
-                            plain.seek(0)
-                            result = apply_layer(plain, staging / "diff", lowers)  # type: ignore[arg-type]
-                            parent = chains[i - 1] if i else None
-                            engine.layers.commit(staging, chain, diff_id, parent, result.size)
-                        except BaseException:
-                            shutil.rmtree(staging, ignore_errors=True)
-                            raise
-                    # Kept uncompressed: its digest is the diff ID, as in the archive.
-                    if not engine.blobs.has(diff_id):
-                        plain.seek(0)
-                        with engine.blobs.locked(diff_id):
-                            dest = engine.blobs.path(diff_id)
-                            part = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-                            with open(part, "wb") as f:
-                                shutil.copyfileobj(plain, f, CHUNK)
-                            os.replace(part, dest)
-            layer_descs.append({"mediaType": mediatypes.OCI_LAYER, "digest": diff_id, "size": size})
-        store_local_image(engine, config_bytes, layer_descs, norm_tags)
+        try:
+            layer_descs = [
+                _load_layer(engine, tar, image, i, added_layers, added_blobs)
+                for i in range(len(image.layer_names))
+            ]
+            store_local_image(engine, image.config_bytes, layer_descs, image.tags)
+        except BaseException:
+            # Nothing refers to what this image added yet: take it away again.
+            for chain in reversed(added_layers):
+                with engine.layers.locked(chain):
+                    engine.layers.remove(chain)
+            for digest in added_blobs:
+                with engine.blobs.locked(digest):
+                    engine.blobs.delete(digest)
+            raise
     events.record(engine.root, "image", "load", config_digest, {"name": config_digest})
-    return Loaded(config_digest, [_familiar(t) for t in norm_tags])
+    return Loaded(config_digest, [_familiar(t) for t in image.tags])
+
+
+def _load_layer(
+    engine: ImageService,
+    tar: tarfile.TarFile,
+    image: _Planned,
+    i: int,
+    added_layers: list[str],
+    added_blobs: list[str],
+) -> dict:
+    """Check and store layer `i` of `image`; its descriptor. What it adds goes on the lists."""
+    from tuidock.runtime.image.layer.compression import open_decompressed
+    from tuidock.runtime.image.layer.unpack import apply_layer
+
+    name, diff_id = image.layer_names[i], image.diff_ids[i]
+    chains = chain_ids(image.diff_ids)
+    chain = chains[i]
+    member = _safe_member(tar, name)
+    with engine.layers.locked(chain):
+        raw = tar.extractfile(member)
+        assert raw is not None
+        hasher = hashlib.sha256()
+        stream = open_decompressed(raw, mediatypes.OCI_LAYER, hasher=hasher)  # type: ignore[arg-type]
+        with tempfile.TemporaryFile(dir=engine.root / "tmp") as plain:
+            try:
+                shutil.copyfileobj(stream, plain, CHUNK)
+            finally:
+                stream.close()
+            got = "sha256:" + hasher.hexdigest()
+            if got != diff_id:
+                raise ArchiveError(
+                    f"invalid archive: layer {name} hashes to {got}, the config says {diff_id}"
+                )
+            size = plain.tell()
+            if not engine.layers.has(chain):
+                lowers = [engine.layers.diff_dir(c) for c in reversed(chains[:i])]
+                staging = engine.layers.staging()
+                try:
+                    plain.seek(0)
+                    result = apply_layer(plain, staging / "diff", lowers)  # type: ignore[arg-type]
+                    parent = chains[i - 1] if i else None
+                    engine.layers.commit(staging, chain, diff_id, parent, result.size)
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+                added_layers.append(chain)
+            # Kept uncompressed: its digest is the diff ID, as in the archive.
+            if not engine.blobs.has(diff_id):
+                plain.seek(0)
+                with engine.blobs.locked(diff_id):
+                    dest = engine.blobs.path(diff_id)
+                    part = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+                    try:
+                        with open(part, "wb") as f:
+                            shutil.copyfileobj(plain, f, CHUNK)
+                        os.replace(part, dest)
+                    except BaseException:
+                        part.unlink(missing_ok=True)
+                        raise
+                added_blobs.append(diff_id)
+    return {"mediaType": mediatypes.OCI_LAYER, "digest": diff_id, "size": size}

@@ -32,10 +32,16 @@ from tuidock.errors import (
     NotFound,
     RegistryError,
     TuidockError,
+    Unreachable,
     UnsupportedManifest,
 )
 from tuidock.runtime.image.registry.auth import lookup_credentials
-from tuidock.runtime.image.registry.client import Manifest, RegistryClient
+from tuidock.runtime.image.registry.client import (
+    Manifest,
+    RegistryClient,
+    failure_text,
+    registry_name,
+)
 from tuidock.runtime.image.registry.config import RegistriesConfig
 from tuidock.runtime.store.blobs import BlobStore, BlobWriter
 from tuidock.runtime.store.images import ImageRecord, ImageStore
@@ -75,6 +81,19 @@ class PullCancelled(TuidockError):
 
 def _short(digest: str) -> str:
     return hex_of(digest)[:12]
+
+
+def _all_unreachable(domain: str, mirrors: list[Unreachable], upstream: Unreachable) -> Unreachable:
+    """One error for mirrors that did not answer and a registry that cannot be reached."""
+    dead = ", ".join(f"{m.host} ({m.reason})" for m in mirrors)
+    return Unreachable(
+        f"the {domain} mirror at {dead} did not answer, and {registry_name(upstream.host)} "
+        f"cannot be reached either: {upstream.reason}",
+        "If the mirror is the demo registry, `tuidock demo` starts it again (`tuidock demo "
+        "--stop` drops the mirror).",
+        upstream.host,
+        upstream.reason,
+    )
 
 
 class LayerSource(io.RawIOBase):
@@ -141,7 +160,7 @@ class LayerSource(io.RawIOBase):
                 self._failures += 1
                 if self._failures > NETWORK_RETRIES:
                     raise RegistryError(
-                        f"download of layer {_short(self.digest)} failed: {exc}",
+                        f"download of layer {_short(self.digest)} failed: {failure_text(exc)}",
                         "Check the network and pull again; it resumes where it stopped.",
                     ) from None
                 continue
@@ -249,6 +268,9 @@ class Puller:
                 top = client.get_manifest(ref.reference)
             except (RegistryError, NotFound) as exc:
                 if not client.endpoint.mirror:
+                    dead = [e for e in errors if isinstance(e, Unreachable)]
+                    if dead and isinstance(exc, Unreachable):
+                        raise _all_unreachable(ref.domain, dead, exc) from None
                     raise
                 errors.append(exc)
                 continue

@@ -3,13 +3,18 @@
 Authentication is negotiated from the 401 challenge (Bearer tokens, anonymous
 or with credentials, or Basic), redirects are followed by hand so that the
 Authorization header never travels to another host, and 429 answers are
-retried after their Retry-After.
+retried after their Retry-After. A host that does not answer is reported
+in a few words (failure_text: refused, no such name, timed out, certificate
+not trusted), never with the HTTP libraries' own text.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
+import ssl
 import threading
 import time
 import warnings
@@ -27,10 +32,11 @@ from tuidock.errors import (
     NotFound,
     RegistryError,
     TooLarge,
+    Unreachable,
     UnsupportedManifest,
 )
 from tuidock.runtime.image.registry import auth
-from tuidock.runtime.image.registry.config import Endpoint
+from tuidock.runtime.image.registry.config import DOCKER_HUB_API, Endpoint
 
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_REDIRECTS = 5
@@ -93,11 +99,21 @@ def _read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
         resp.close()
         raise TooLarge(f"{what} is {int(length)} bytes, over the {limit >> 20} MiB limit")
     buf = bytearray()
-    for chunk in resp.iter_content(65536):
-        buf += chunk
-        if len(buf) > limit:
-            resp.close()
-            raise TooLarge(f"{what} is over the {limit >> 20} MiB limit")
+    try:
+        for chunk in resp.iter_content(65536):
+            buf += chunk
+            if len(buf) > limit:
+                resp.close()
+                raise TooLarge(f"{what} is over the {limit >> 20} MiB limit")
+    except requests.exceptions.RequestException as exc:
+        resp.close()
+        host = urlsplit(resp.url).netloc
+        raise Unreachable(
+            f"the {what} from {host} was cut off: {failure_text(exc)}",
+            "Try again; check the network if it keeps happening.",
+            host,
+            failure_text(exc),
+        ) from None
     return bytes(buf)
 
 
@@ -117,6 +133,55 @@ def _retry_after(resp: requests.Response) -> float:
 def _same_origin(a: str, b: str) -> bool:
     sa, sb = urlsplit(a), urlsplit(b)
     return (sa.scheme, sa.hostname, sa.port) == (sb.scheme, sb.hostname, sb.port)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: requests wraps urllib3, which wraps the socket error."""
+    out: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo += [*e.args, getattr(e, "reason", None), e.__cause__, e.__context__]
+    return out
+
+
+def failure_text(exc: BaseException) -> str:
+    """Why a connection to a registry failed, in a few words (no library's text)."""
+    causes = _causes(exc)
+
+    def has(*kinds: type) -> bool:
+        return any(isinstance(e, kinds) for e in causes)
+
+    if has(socket.gaierror):
+        return "name does not resolve"
+    if has(ConnectionRefusedError):
+        return "connection refused"
+    if has(ssl.SSLCertVerificationError):
+        return "TLS certificate not trusted"
+    if has(requests.exceptions.ConnectTimeout):
+        return f"no connection after {CONNECT_TIMEOUT:g} s"
+    if has(requests.exceptions.Timeout, TimeoutError, socket.timeout):
+        return f"timed out after {READ_TIMEOUT:g} s"
+    if has(ssl.SSLError, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if has(ConnectionResetError):
+        return "connection reset"
+    if has(ConnectionAbortedError, BrokenPipeError, requests.exceptions.ChunkedEncodingError):
+        return "connection closed mid-answer"
+    for e in causes:
+        if isinstance(e, OSError) and e.errno:
+            return os.strerror(e.errno).lower()
+    if has(requests.exceptions.ConnectionError):
+        return "connection closed without an answer"
+    return "connection failed"
+
+
+def registry_name(host: str) -> str:
+    """How a message names a registry host: Docker Hub by its name."""
+    return f"Docker Hub ({host})" if host == DOCKER_HUB_API else host
 
 
 class _BigBlockAdapter(requests.adapters.HTTPAdapter):
@@ -181,8 +246,13 @@ class RegistryClient:
                     try:
                         self._send("GET", f"{base}/v2/", verify=self.endpoint.ca_file or False)
                         self.verify = self.endpoint.ca_file or False
+                    except requests.exceptions.ConnectTimeout as exc:
+                        raise self._unreachable(exc) from None
                     except requests.exceptions.ConnectionError:
                         base = f"http://{host}"
+                    except requests.exceptions.RequestException as exc:
+                        # A TLS handshake left unanswered: a plain-HTTP server answers it.
+                        raise self._unreachable(exc) from None
                 self._base = base
             return self._base
 
@@ -201,19 +271,33 @@ class RegistryClient:
                 **kw,
             )
 
-    def _unreachable(self, exc: Exception) -> RegistryError:
+    def _unreachable(self, exc: Exception) -> Unreachable:
         host = self.endpoint.host
-        if isinstance(exc, requests.exceptions.SSLError):
-            return RegistryError(
-                f"TLS connection to {host} failed: certificate not trusted or TLS error",
+        reason = failure_text(exc)
+        if reason == "TLS certificate not trusted":
+            return Unreachable(
+                f"TLS connection to {host} failed: {reason}",
                 f'Set ca_file for [registries."{host}"] in registries.toml to the registry\'s CA '
                 "certificate (or insecure = true to skip verification).",
+                host,
+                reason,
             )
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return RegistryError(
-            f"cannot reach registry {host}: {detail}",
-            "Check the registry address and your network; for a plain-HTTP registry set "
-            f'insecure = true for [registries."{host}"] in registries.toml.',
+        if self.endpoint.mirror:
+            return Unreachable(
+                f"the {self.domain} mirror at {host} did not answer: {reason}",
+                "Start the mirror again, or remove it from registries.toml.",
+                host,
+                reason,
+            )
+        if reason == "TLS handshake failed" and host != DOCKER_HUB_API:
+            hint = (
+                "For a plain-HTTP registry set insecure = true for "
+                f'[registries."{host}"] in registries.toml.'
+            )
+        else:
+            hint = "Check the registry address and your network."
+        return Unreachable(
+            f"cannot reach registry {registry_name(host)}: {reason}", hint, host, reason
         )
 
     # -- authentication --------------------------------------------------
@@ -247,7 +331,10 @@ class RegistryClient:
         try:
             resp = self._send("GET", realm, **kw)
         except requests.exceptions.RequestException as exc:
-            raise AuthError(f"cannot reach the token service {realm}: {exc}") from None
+            raise AuthError(
+                f"cannot reach the token service {urlsplit(realm).netloc}: {failure_text(exc)}",
+                "Check your network, then try again.",
+            ) from None
         if resp.status_code in (401, 403):
             raise AuthError(
                 f"{self.domain}: authentication failed for {self.repository}",
