@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from tuidock.runtime.image.service import ImageService
 
 START_TIMEOUT = 30.0
+MONITOR_EXIT_TIMEOUT = 5.0  # a failed monitor only has to exit; bounded all the same
 DEFAULT_STOP_TIMEOUT = 10
 # After SIGKILL a container is gone in milliseconds; this only bounds a wedged monitor.
 KILL_WAIT = 10.0
@@ -465,6 +466,10 @@ class Containers:
         if not status.get("ok"):
             if client:
                 client.close()
+            if status.get("monitor"):
+                # It exits right after the report: be gone before we return.
+                with ProcHandle(status["monitor"], status.get("monitor_start")) as mon:
+                    mon.wait(MONITOR_EXIT_TIMEOUT)
             code = int(status.get("exit_code") or 125)
             raise StartError(status.get("error") or "cannot start container", code)
         return client

@@ -11,9 +11,11 @@ single-threaded, in one selectors loop:
 
 - creates the cgroup and the stdio pipes, calls isolation.spawn() (which
   gives a PTY master with -t), and reports one JSON line on the status fd:
-  {"ok": true, "pid": N} or {"error": "...", "exit_code": 125|126|127};
-  on a failure everything is cleaned up *before* the report, so the caller
-  never sees a half-started container;
+  {"ok": true, "pid": N} or {"error": "...", "exit_code": 125|126|127,
+  "monitor": PID, "monitor_start": T}; on a failure everything is cleaned up
+  *before* the report and the monitor exits right after it, and the caller
+  waits for that exit, so it never returns while a half-started container or
+  its monitor is still around;
 - copies the container's output to the log file (ctrlog) and to attached
   clients, and client input to the container (attach.py has the protocol);
 - reaps PID 1, records ExitCode (128+n for a signal), OOMKilled and
@@ -344,7 +346,7 @@ class Monitor:
             )
         self.server.close_listener()
         self.server.close_all(timeout=0)
-        self.report({"error": message, "exit_code": exit_code})
+        self.report({"error": message, "exit_code": exit_code, **_whoami()})
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -705,6 +707,12 @@ def detach() -> None:
         os._exit(0)
 
 
+def _whoami() -> dict:
+    """What a failure report carries so that the starter can wait for our exit."""
+    pid = os.getpid()
+    return {"monitor": pid, "monitor_start": proc_start_time(pid)}
+
+
 def serve(cdir: str, status_fd: int, attach_fd: int | None, sock_path: str) -> None:
     """Be the monitor of the container in `cdir` (after `detach`); never returns.
 
@@ -728,7 +736,9 @@ def serve(cdir: str, status_fd: int, attach_fd: int | None, sock_path: str) -> N
         mon.run()
     except BaseException as exc:  # the monitor must never die silently
         mon.log("fatal:\n" + _traceback())
-        mon.report({"error": f"container monitor failed: {exc}", "exit_code": _FATAL_START})
+        mon.report(
+            {"error": f"container monitor failed: {exc}", "exit_code": _FATAL_START, **_whoami()}
+        )
         os._exit(1)
     os._exit(0)
 
