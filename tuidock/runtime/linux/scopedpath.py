@@ -67,8 +67,11 @@ OPEN_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 # openat2 refuses a magic link (/proc/N/root...) instead of jumping through it.
 _RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 # ENOSYS: kernel before 5.6; EPERM: a seccomp filter; EXDEV: a magic link on
-# the way (the walk reads it as a plain symlink, scoped like any other).
-_OPENAT2_FALLBACK = frozenset((errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG, errno.EXDEV))
+# the way (the walk reads it as a plain symlink, scoped like any other);
+# EAGAIN: a rename raced a ".." and the kernel would rather not guess.
+_OPENAT2_FALLBACK = frozenset(
+    (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG, errno.EXDEV, errno.EAGAIN)
+)
 _openat2_works = True
 
 
