@@ -918,7 +918,7 @@ def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str):
 
 
 def test_fast_header_parser_agrees_with_tarfile():
-    from tuidock.runtime.image.layer.unpack import _fast_frombuf
+    from tuidock.runtime.image.layer.tarstream import _fast_frombuf
 
     infos = []
     for fmt in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):

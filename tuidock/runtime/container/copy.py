@@ -1,10 +1,10 @@
 """`tuidock cp`: copy between a container and the host without escaping the container.
 
-A path inside the container is resolved one component at a time from a
-directory fd on the container's root: each name is opened with O_NOFOLLOW
-relative to the directory before it, a symlink is read and its target
-resolved again from the container's root (absolute) or from the directory
-it lies in (relative), and ".." never goes above the root. So a symlink in
+A path inside the container is resolved by linux.scopedpath from a
+directory fd on the container's root: one component at a time, each name
+opened with O_NOFOLLOW relative to the directory before it, a symlink read
+and its target resolved again from the container's root (absolute) or from
+the directory it lies in (relative), and ".." never goes above the root. So a symlink in
 the container pointing at /etc reaches the container's /etc, never the
 host's, and a container process swapping names under us can only move us
 around inside its own tree (the CVE-2018-15664 class). Entries written
@@ -44,12 +44,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from tuidock.errors import NotFound, TuidockError
+from tuidock.runtime.linux import scopedpath
 from tuidock.runtime.store import events
 
 if TYPE_CHECKING:
     from tuidock.runtime.container.service import Containers
 
-MAX_SYMLINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -68,58 +68,23 @@ class Resolved:
     shown: str  # the path as the user gave it, for messages
 
 
-def _split(path: str) -> list[str]:
-    return [p for p in path.split("/") if p not in ("", ".")]
-
-
 def resolve(root_fd: int, path: str, follow_last: bool) -> Resolved:
     """Find `path` inside the tree of `root_fd`, symlinks resolved inside it.
 
-    Every directory on the way is held as an fd (a stack, so ".." pops one
-    and stops at the root). The last component may be missing (st None),
-    for a destination to be created.
+    The last component may be missing (st None), for a destination to be
+    created.
     """
-    stack = [os.dup(root_fd)]
-    todo = _split(path)
-    links = 0
     try:
-        while todo:
-            comp = todo.pop(0)
-            if comp == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                continue
-            last = not todo
-            try:
-                st = os.stat(comp, dir_fd=stack[-1], follow_symlinks=False)
-            except FileNotFoundError:
-                if last:
-                    parent = stack.pop()
-                    return Resolved(parent, comp, None, path)
-                raise CopyError(f"Could not find the file {path} in container") from None
-            if stat.S_ISLNK(st.st_mode) and (not last or follow_last):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise CopyError(f"too many levels of symbolic links: {path}")
-                target = os.readlink(comp, dir_fd=stack[-1])
-                if target.startswith("/"):
-                    # Absolute: from the container's root, never the host's.
-                    while len(stack) > 1:
-                        os.close(stack.pop())
-                todo = _split(target) + todo
-                continue
-            if last:
-                parent = stack.pop()
-                return Resolved(parent, comp, st, path)
-            if not stat.S_ISDIR(st.st_mode):
-                raise CopyError(f"not a directory: {path}")
-            stack.append(os.open(comp, _DIR_FLAGS, dir_fd=stack[-1]))
-        # The path named a directory reached through the loop (or the root).
-        top = stack.pop()
-        return Resolved(top, "", os.fstat(top), path)
-    finally:
-        for fd in stack:
-            os.close(fd)
+        parent, name, st = scopedpath.lookup_in_root(root_fd, path, follow_last)
+    except FileNotFoundError:
+        raise CopyError(f"Could not find the file {path} in container") from None
+    except NotADirectoryError:
+        raise CopyError(f"not a directory: {path}") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CopyError(f"too many levels of symbolic links: {path}") from None
+        raise
+    return Resolved(parent, name, st, path)
 
 
 # -- container -> tar ------------------------------------------------------------------------------
@@ -220,7 +185,7 @@ def untar_into(
     try:
         with tarfile.open(fileobj=src, mode="r|*") as tar:
             for member in tar:
-                parts = _split(member.name)
+                parts = scopedpath.split(member.name)
                 if not parts:
                     continue
                 if ".." in parts:
@@ -330,7 +295,7 @@ def _extract_one(
         elif member.issym():
             os.symlink(member.linkname, name, dir_fd=parent)
         elif member.islnk():
-            tparts = _split(member.linkname)
+            tparts = scopedpath.split(member.linkname)
             if not tparts or ".." in tparts:
                 raise CopyError(f"refusing hardlink outside the destination: {member.linkname}")
             with _parent_of(dest_fd, tparts, create=None) as tparent:
@@ -464,7 +429,7 @@ def _dir_fd(res: Resolved) -> int:
 
 
 def _basename(path: str) -> str:
-    parts = _split(path)
+    parts = scopedpath.split(path)
     return parts[-1] if parts else "/"
 
 
@@ -484,7 +449,7 @@ def copy_out(
         if dir_hint and not src_dir:
             raise CopyError(f"not a directory: {cpath}")
         # "/." copies a directory's contents; so does the root, which has no name.
-        contents_only = src_dir and (cpath.endswith("/.") or not _split(cpath))
+        contents_only = src_dir and (cpath.endswith("/.") or not scopedpath.split(cpath))
         if dest == "-":
             assert out is not None
             tar_from(res, _basename(cpath), out, contents_only)

@@ -70,6 +70,15 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
+# openat2(2) `resolve` flags (linux/openat2.h)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+# openat2 came after the syscall table was unified: one number everywhere.
+_SYS_OPENAT2 = 437
+
 # glibc has no pivot_root() wrapper; the number differs per architecture.
 _SYS_PIVOT_ROOT = {
     "x86_64": 155,
@@ -86,6 +95,10 @@ _SYS_PIVOT_ROOT = {
 }
 
 PathArg = str | bytes | os.PathLike[str] | None
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 class _CapHeader(ctypes.Structure):
@@ -236,3 +249,18 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     if libc().capset(ctypes.byref(header), data) != 0:
         raise _fail(f"capset(eff={effective:#x}, perm={permitted:#x}, inh={inheritable:#x})")
+
+
+def openat2(dirfd: int, path: PathArg, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2) (Linux 5.6+); ENOSYS where the kernel or a seccomp filter lacks it."""
+    how = _OpenHow(flags, mode, resolve)
+    fd = libc().syscall(
+        ctypes.c_long(_SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        _b(path),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        raise _fail(f"openat2(resolve={resolve:#x})", path)
+    return fd

@@ -61,7 +61,7 @@ def _candidates(shell: str | None, path_env: str) -> list[str]:
 
 
 def _is_executable(rootfd: int, path: str) -> bool:
-    from tuidock.runtime.container.init.rootfs import open_in_root
+    from tuidock.runtime.linux.scopedpath import open_in_root
 
     try:
         fd = open_in_root(rootfd, path)

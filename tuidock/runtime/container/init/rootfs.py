@@ -5,11 +5,11 @@ before pivot_root. Every mount made here lives in that namespace only and
 vanishes with it: nothing to undo on the host when a step fails.
 
 Image content is hostile. A mount target is never a path string that
-the kernel would resolve through the image's symlinks: targets are walked
-one component at a time with O_PATH|O_NOFOLLOW descriptors, symlinks are
-resolved as if the rootfs were "/", and mount(2) gets the descriptor as
-/proc/self/fd/N (the CVE-2019-19921 / CVE-2021-30465 class of bugs comes
-from resolving a path twice). /proc, /sys and /dev must be real directories
+the kernel would resolve through the image's symlinks: targets are opened
+with linux.scopedpath.open_in_root (symlinks resolved as if the rootfs
+were "/"), and mount(2) gets the descriptor as /proc/self/fd/N (the
+CVE-2019-19921 / CVE-2021-30465 class of bugs comes from resolving a path
+twice). /proc, /sys and /dev must be real directories
 of the image: a symlink there is refused outright, as runc does.
 """
 
@@ -26,6 +26,7 @@ from tuidock.core.spec import ContainerSpec, MountSpec
 from tuidock.errors import TuidockError
 from tuidock.runtime.linux import syscalls as sc
 from tuidock.runtime.linux.overlay import mount_overlay
+from tuidock.runtime.linux.scopedpath import OPEN_PATH, open_in_root
 
 # moby's oci/defaults.go
 MASKED_PATHS = (
@@ -78,8 +79,6 @@ _CLEARING_OPTIONS = {
 _IGNORED_OPTIONS = frozenset(
     {"bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave", "z", "Z"}
 )
-_OPEN_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 40
 
 
 @dataclass
@@ -105,61 +104,9 @@ def _mount(source: str | None, fd: int, fstype: str | None, flags: int, data: st
 # ------------------------------------------------------------ path walking
 
 
-def open_in_root(rootfd: int, path: str, create: str | None = None) -> int:
-    """O_PATH descriptor of `path` inside the tree whose root is `rootfd`.
-
-    Symlinks are followed as if `rootfd` were "/" and ".." stops at it, so
-    nothing outside can be reached. Missing components are created when
-    `create` is "dir" or "file" (the kind of the last one; the ones before
-    are directories); otherwise they raise FileNotFoundError.
-    """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    stack = [os.dup(rootfd)]
-    links = 0
-    try:
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                continue
-            cur = stack[-1]
-            try:
-                fd = os.open(name, _OPEN_PATH, dir_fd=cur)
-            except FileNotFoundError:
-                if create is None:
-                    raise
-                if not parts and create == "file":
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-                    os.close(os.open(name, flags, 0o644, dir_fd=cur))
-                else:
-                    os.mkdir(name, 0o755, dir_fd=cur)
-                fd = os.open(name, _OPEN_PATH, dir_fd=cur)
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISLNK(mode):
-                os.close(fd)
-                links += 1
-                if links > _MAX_LINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                target = os.readlink(name, dir_fd=cur)
-                if target.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop())
-                parts[:0] = [p for p in target.split("/") if p not in ("", ".")]
-                continue
-            if parts and not stat.S_ISDIR(mode):
-                os.close(fd)
-                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-            stack.append(fd)
-        return stack.pop()
-    finally:
-        for fd in stack:
-            os.close(fd)
-
-
 def _strict_dir(rootfd: int, name: str) -> int:
     """O_PATH descriptor of the top-level directory `name`; refuses a symlink."""
-    flags = _OPEN_PATH | os.O_DIRECTORY
+    flags = OPEN_PATH | os.O_DIRECTORY
     try:
         return os.open(name, flags, dir_fd=rootfd)
     except FileNotFoundError:
