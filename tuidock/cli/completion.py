@@ -338,9 +338,11 @@ def _entries(path: str) -> list[os.DirEntry]:
 
 
 def container_names(root: str) -> list[str]:
+    from tuidock.runtime.store import ctrlayout
+
     out = []
-    for e in _entries(os.path.join(root, "containers")):
-        name = str(_read_json(os.path.join(e.path, "config.json")).get("Name", "")).lstrip("/")
+    for e in _entries(ctrlayout.containers_dir(root)):
+        name = str(_read_json(ctrlayout.ContainerDir(e.path).config).get("Name", "")).lstrip("/")
         if name:
             out.append(name)
     return out

@@ -8,14 +8,12 @@ import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tuidock.core.status import ContainerStatus
 from tuidock.runtime.store.paths import tree_size
 
 if TYPE_CHECKING:
-
     from tuidock.runtime.container.service import Containers
     from tuidock.runtime.image.service import ImageService
-
-ACTIVE_STATES = ("running", "paused", "restarting")
 
 
 @dataclass
@@ -53,14 +51,14 @@ def disk_usage(engine: ImageService, service: Containers) -> list[DfRow]:
         )
     ]
     store = service.store
-    sizes = {c.id: tree_size(store.path(c.id) / "upper") for c in containers}
+    sizes = {c.id: tree_size(store.files(c.id).upper) for c in containers}
     rows.append(
         DfRow(
             "Containers",
             len(containers),
-            sum(1 for c in containers if c.status in ACTIVE_STATES),
+            sum(1 for c in containers if c.status.is_active),
             sum(sizes.values()),
-            sum(sizes[c.id] for c in containers if c.status not in ACTIVE_STATES),
+            sum(sizes[c.id] for c in containers if not c.status.is_active),
         )
     )
     vdir = engine.root / "volumes"
@@ -104,9 +102,11 @@ def info(engine: ImageService, service: Containers) -> dict:
     return {
         "ID": "",
         "Containers": len(containers),
-        "ContainersRunning": sum(s in ("running", "restarting") for s in statuses),
-        "ContainersPaused": statuses.count("paused"),
-        "ContainersStopped": sum(s not in ACTIVE_STATES for s in statuses),
+        "ContainersRunning": sum(
+            s in (ContainerStatus.RUNNING, ContainerStatus.RESTARTING) for s in statuses
+        ),
+        "ContainersPaused": statuses.count(ContainerStatus.PAUSED),
+        "ContainersStopped": sum(not s.is_active for s in statuses),
         "Images": len(engine.images.snapshot().all()),
         "Driver": "overlay",
         "CgroupDriver": "cgroupfs",

@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
+from tuidock.core.status import ACTIVE, ContainerStatus
 from tuidock.keymap import bind
 from tuidock.runtime.container.statsampler import Sampler, forget
 from tuidock.screens.verbs import Verbs
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
-ACTIVE = ("running", "paused", "restarting")
 
 
 def set_text(label: Label, text: str) -> None:
@@ -259,7 +259,7 @@ class MainScreen(Verbs):
             else:
                 infos = self.tapp.engine.list_containers(all=True)
                 self._listed_infos, self._containers_seen = infos, stamp
-            running = [i.id for i in infos if i.status in ("running", "paused")]
+            running = [i.id for i in infos if ContainerStatus(i.status).is_up]
             samples = self.sampler.sample(running)
             forget(running)
             self.post_message(Polled(infos, samples, self._images_stamp_now()))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.screen import Screen
 
+from tuidock.core.status import ContainerStatus
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
@@ -176,7 +177,7 @@ class Operations(Screen):
 
     def action_start_stop(self) -> None:
         for cid in self._selected_containers():
-            running = self.infos[cid].status in ("running", "paused", "restarting")
+            running = ContainerStatus(self.infos[cid].status).is_active
             self._container_op("stop" if running else "start", cid)
 
     def action_restart(self) -> None:
@@ -188,7 +189,7 @@ class Operations(Screen):
         ids = [cid for cid in event.keys if cid in self.infos]
         if not ids:
             return
-        running = [c for c in ids if self.infos[c].status in ("running", "paused", "restarting")]
+        running = [c for c in ids if ContainerStatus(self.infos[c].status).is_active]
         note = f"{len(running)} running: they will be killed" if running else ""
 
         def answered(yes: bool | None) -> None:
@@ -266,7 +267,7 @@ class Operations(Screen):
             self._before_shell = self.focused
             tabs.show(info.id)
             return
-        if info.status != "running":
+        if not ContainerStatus(info.status).can_exec:
             self.notify(f"{info.name} is not running", severity="warning")
             return
         if EMBEDDING_ERROR or self.app.ui.shell == "fullscreen":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 
 from tuidock.core.humanize import human_size, since
+from tuidock.core.status import ContainerStatus
 from tuidock.screens.menu import ActionMenu, Verb
 from tuidock.screens.operations import Operations, error_text
 from tuidock.screens.prompt import PromptScreen
@@ -30,9 +31,10 @@ TOP_EVERY = 2.0
 
 def container_verbs(status: str) -> list[Verb]:
     """What applies to a container in this state, in the order a user scans for it."""
-    up = status in ("running", "restarting")
+    st = ContainerStatus(status)
+    up = st.is_active and not st.can_unpause
     verbs: list[Verb] = []
-    if status == "paused":
+    if st.can_unpause:
         verbs.append(Verb("unpause", "Unpause"))
     elif up:
         verbs += [
@@ -44,7 +46,7 @@ def container_verbs(status: str) -> list[Verb]:
         ]
     else:
         verbs.append(Verb("start", "Start", "s"))
-    if up or status == "paused":
+    if st.is_active:
         verbs += [Verb("top", "Top (processes)"), Verb("kill", "Kill (SIGKILL)", danger=True)]
     verbs += [
         Verb("logs", "Logs", "3"),

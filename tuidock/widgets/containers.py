@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from tuidock.core.humanize import human_binary_size, human_duration, parse_time
+from tuidock.core.status import ContainerStatus
 from tuidock.keymap import bind
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
@@ -45,12 +46,12 @@ def container_rows(
         uptime = ""
         up_for = -1.0
         label = status
-        if status in ("running", "paused"):
+        if ContainerStatus(status).is_up:
             started = parse_time(st.get("StartedAt", ""))
             if started:
                 up_for = now - started
                 uptime = human_duration(up_for)
-        elif status == "exited":
+        elif status == ContainerStatus.EXITED:
             label = f"exited ({st.get('ExitCode', 0)})"
         shown = pending.get(info.id) or label
         style = "italic" if info.id in pending else STATUS_STYLE.get(status, "")

@@ -305,6 +305,7 @@ def _port_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_port(args: argparse.Namespace) -> int:
     """`port`: the published ports of a running container, as `docker port` prints them."""
+    from tuidock.core.status import ContainerStatus
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.network import endpoint
     from tuidock.runtime.network.ports import format_port
@@ -312,7 +313,7 @@ def cmd_port(args: argparse.Namespace) -> int:
     engine = default_engine()
     cid = engine.containers.resolve(args.container)
     ep = endpoint.load(engine.containers.store.path(cid)) or {}
-    if engine.containers.store.state(cid)["Status"] not in ("running", "paused", "restarting"):
+    if not ContainerStatus.of(engine.containers.store.state(cid)).is_active:
         ep = {}  # the proxy is gone: nothing is published
     want = args.private_port
     if want and "/" not in want:

@@ -109,6 +109,7 @@ def _subnets(net: dict) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from tuidock.runtime.network import ipv6_fields, network_config, usernets
+    from tuidock.runtime.store.ctrlayout import ContainerDir
 
     root = _root()
     out = []
@@ -117,9 +118,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         containers = {}
         for ip, cid in usernets.endpoints(root, cfg["Name"]).items():
             try:
-                cname = json.loads((root / "containers" / cid / "config.json").read_bytes())[
-                    "Name"
-                ].lstrip("/")
+                with open(ContainerDir.of(root, cid).config, "rb") as f:
+                    cname = json.loads(f.read())["Name"].lstrip("/")
             except (OSError, ValueError, KeyError):
                 continue
             containers[cid] = {

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.core import reference as refmod
+from tuidock.core.status import ContainerStatus
 from tuidock.errors import TuidockError
 from tuidock.runtime.container import fs as ctrfs
 from tuidock.runtime.image.tarimport import apply_changes, register_layer_image
@@ -141,7 +142,7 @@ def commit(
     image_config = engine.image_config(base)
 
     paused = False
-    if pause and containers.store.state(cid)["Status"] == "running":
+    if pause and ContainerStatus.of(containers.store.state(cid)).can_pause:
         # A frozen container cannot change files while its layer is read; the
         # lease makes a reader thaw it should this process be killed meanwhile.
         containers.pause(cid, lease=True)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from tuidock.core.status import ContainerStatus
 from tuidock.errors import NotFound, TuidockError
 from tuidock.runtime.linux import scopedpath
 from tuidock.runtime.store import events
@@ -338,7 +339,7 @@ def in_container_root(
 
     store = containers.store
     state = store.state(cid)
-    if state["Status"] in ("running", "paused", "restarting"):
+    if ContainerStatus.of(state).is_active:
         pid = int(state.get("Pid") or 0)
         root_fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -352,9 +353,10 @@ def in_container_root(
         events.record_container(containers.root, _COPY_ACTION[writable], cid)
         return
     with store.op_lock(cid):
-        if store.state(cid)["Status"] in ("running", "paused", "restarting"):
+        if ContainerStatus.of(store.state(cid)).is_active:
             raise CopyError(f"container {cid[:12]} started meanwhile; try again")
-        spec = json.loads((store.path(cid) / "spec.json").read_bytes())
+        with open(store.files(cid).spec, "rb") as f:
+            spec = json.loads(f.read())
         _in_private_mount(spec, fn, writable)
     events.record_container(containers.root, _COPY_ACTION[writable], cid)
 

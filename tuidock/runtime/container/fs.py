@@ -54,9 +54,9 @@ class ContainerLayers:
 
     @classmethod
     def of(cls, containers: Containers, cid: str) -> ContainerLayers:
-        spec_path = containers.store.path(cid) / "spec.json"
         try:
-            spec = json.loads(spec_path.read_bytes())
+            with open(containers.store.files(cid).spec, "rb") as f:
+                spec = json.loads(f.read())
         except (OSError, ValueError) as e:
             raise TuidockError(f"container {cid[:12]} has no readable spec: {e}") from None
         lowers = [Path(d) for d in spec.get("lower_dirs") or []]

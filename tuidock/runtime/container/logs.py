@@ -22,10 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from tuidock.runtime.store import ctrlayout
+
 MAX_SIZE = 10 * 1024 * 1024
 PARTIAL_MAX = 16 * 1024
 PARTIAL_WAIT = 1.0
-LOG_NAME = "ctr.log"
+LOG_NAME = ctrlayout.LOG
 
 
 def rfc3339_nano(ns: int) -> str:

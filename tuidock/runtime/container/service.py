@@ -1,7 +1,7 @@
-"""Container lifecycle: create, start, stop, kill, rm, wait, logs, ps, inspect...
+"""Container lifecycle: start, stop, kill, restart, pause, rename, rm, prune, wait, logs, ps, inspect...
 
-The Engine delegates its container methods here. Every operation works on
-the on-disk state (containerstore) and talks to a container's monitor only
+The Engine delegates its container methods here; creation is in create.py.
+Every operation works on the on-disk state (store/containers.py) and talks to a container's monitor only
 through its pid (signals, via pidfd) and its attach socket; nothing here
 waits with a lock held.
 """
@@ -16,25 +16,13 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuidock.core.spec import ContainerSpec, Limits, MountSpec
-from tuidock.errors import Conflict, NotFound, TuidockError, UsageError
-from tuidock.runtime.container import etcfiles
+from tuidock.core.status import ContainerStatus
+from tuidock.errors import Conflict, NotFound, TuidockError
 from tuidock.runtime.container.monitor import protocol as proto
-from tuidock.runtime.container.options import (
-    CreateOptions,
-    MountRequest,
-    check_options,
-    merge_env,
-    normalize_caps,
-    on_bridge,
-    parse_mounts,
-    resolve_command,
-    signal_number,
-)
+from tuidock.runtime.container.options import CreateOptions, on_bridge, signal_number
 from tuidock.runtime.container.views import (
     ContainerInfo,
     command_line,
@@ -45,21 +33,16 @@ from tuidock.runtime.container.views import (
 from tuidock.runtime.linux.procwatch import ProcHandle
 from tuidock.runtime.store import events, paths
 from tuidock.runtime.store.containers import (
-    ACTIVE,
     ZERO_TIME,
     ContainerStore,
     container_cgroup,
     destroy_cgroup,
-    new_id,
-    now_rfc3339,
-    write_json,
 )
 
 if TYPE_CHECKING:
     from tuidock.core.prunefilter import PruneFilter
     from tuidock.runtime.container.logs import LogEntry
     from tuidock.runtime.container.monitor.launch import Prestarted
-    from tuidock.runtime.container.securityopt import SecurityOptions
     from tuidock.runtime.image.service import ImageService
 
 START_TIMEOUT = 30.0
@@ -91,301 +74,10 @@ class Containers:
     # -- create -----------------------------------------------------------------------
 
     def create(self, opts: CreateOptions) -> tuple[str, list[str]]:
-        """Make a container (not started); returns its ID and warnings."""
-        from tuidock.runtime.container import securityopt
-        from tuidock.runtime.linux.locking import file_lock
+        """Make a container (not started); returns its ID and warnings (see create.py)."""
+        from tuidock.runtime.container import create
 
-        policy = check_options(opts)
-        security = securityopt.parse(opts.security_opt, opts.privileged)
-        warnings: list[str] = []
-        # Shared gc lock: an rmi cannot drop the image between our lookup and config.json.
-        with file_lock(self.images.gc_lock, shared=True):
-            rec = self.images.image(opts.image)
-            image_cfg = (self.images.image_config(rec).get("config")) or {}
-            if not rec.chain_ids:
-                raise UsageError(f"image {opts.image} has no layers: nothing to run")
-            entrypoint, cmd = resolve_command(opts, image_cfg)
-            args = entrypoint + cmd
-            cid = new_id()
-            hostname = opts.hostname or (
-                socket.gethostname() if opts.network == "host" else cid[:12]
-            )
-            env = merge_env(list(image_cfg.get("Env") or []), opts.env_files, opts.env)
-            labels = {**(image_cfg.get("Labels") or {}), **opts.labels}
-            stop_signal = opts.stop_signal or image_cfg.get("StopSignal") or "SIGTERM"
-            cdir = self.store.path(cid)
-            config = {
-                "Id": cid,
-                "Created": now_rfc3339(),
-                "Path": args[0],
-                "Args": args[1:],
-                "Image": rec.id,
-                "ImageName": opts.image,
-                "ChainIDs": rec.chain_ids,
-                "Config": {
-                    "Hostname": hostname,
-                    "Domainname": "",
-                    "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
-                    "AttachStdin": opts.stdin,
-                    "AttachStdout": True,
-                    "AttachStderr": True,
-                    "ExposedPorts": image_cfg.get("ExposedPorts") or {},
-                    "Tty": opts.tty,
-                    "OpenStdin": opts.stdin,
-                    "StdinOnce": opts.stdin,
-                    "Env": env,
-                    "Cmd": cmd,
-                    "Image": opts.image,
-                    "Volumes": image_cfg.get("Volumes") or {},
-                    "WorkingDir": opts.workdir or image_cfg.get("WorkingDir") or "",
-                    "Entrypoint": entrypoint or None,
-                    "Labels": labels,
-                    "StopSignal": stop_signal,
-                    **({"StopTimeout": opts.stop_timeout} if opts.stop_timeout is not None else {}),
-                },
-                "HostConfig": {
-                    "Memory": opts.memory or 0,
-                    "NanoCpus": round(opts.cpus * 1e9) if opts.cpus else 0,
-                    "PidsLimit": opts.pids_limit,
-                    "ReadonlyRootfs": opts.read_only,
-                    "CapAdd": normalize_caps(opts.cap_add) or None,
-                    "CapDrop": normalize_caps(opts.cap_drop) or None,
-                    "Privileged": opts.privileged,
-                    "SecurityOpt": security.stored or None,
-                    "NetworkMode": opts.network,
-                    "RestartPolicy": policy,
-                    "AutoRemove": opts.auto_remove,
-                    "Init": opts.init,
-                    "PortBindings": {},
-                    # bridge networking options
-                    "PublishAllPorts": opts.publish_all,
-                    "Dns": list(opts.dns),
-                    "ExtraHosts": list(opts.add_hosts) or None,
-                    "Binds": list(opts.volumes) or None,
-                    "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-                },
-                "Mounts": [],  # filled by _prepare once volumes exist
-                "LogPath": str(cdir / "ctr.log"),
-                "HostnamePath": str(cdir / "hostname"),
-                "HostsPath": str(cdir / "hosts"),
-                "ResolvConfPath": str(cdir / "resolv.conf"),
-            }
-            self.store.create(cid, config, opts.name)
-        try:
-            self._prepare(cid, rec, config, opts, security)
-        except BaseException:
-            from tuidock.runtime.store.volumes import VolumeStore
-
-            mounts = config.get("Mounts") or []
-            self.store.remove_dir(cid)
-            VolumeStore(self.root).remove_anonymous(mounts)
-            if on_bridge(opts.network):  # give the address back
-                from tuidock.runtime.network import endpoint
-
-                endpoint.release(self.root, cid)
-            raise
-        events.record_container(self.root, "create", cid, config)
-        return cid, warnings
-
-    def _prepare(
-        self,
-        cid: str,
-        rec: object,
-        config: dict,
-        opts: CreateOptions,
-        security: SecurityOptions,
-    ) -> None:
-        """The container directory: overlay dirs, /etc files, spec.json."""
-        cdir = self.store.path(cid)
-        for sub in ("upper", "work", "merged"):
-            os.mkdir(cdir / sub)
-        # The upper dir's root is the container's "/": it must be traversable by everyone.
-        os.chmod(cdir / "upper", 0o755)
-        cfg = config["Config"]
-        hostname = cfg["Hostname"]
-        (cdir / "hostname").write_text(hostname + "\n")
-        # on the bridge, the address is allocated now so /etc/hosts can name it.
-        ep = self._plan_network(cid, config, opts) if on_bridge(opts.network) else None
-        ip = ep["IPAddress"] if ep else None
-        spec_network = f"netns:{ep['NetnsPath']}" if ep else opts.network
-        if opts.network.startswith("container:"):
-            spec_network, ip = self._joined_network(opts.network.removeprefix("container:"))
-        hosts = etcfiles.hosts_file(opts.network, hostname, ip, opts.add_hosts)
-        if ep and ep.get("GlobalIPv6Address"):  # dual-stack user network
-            hosts += f"{ep['GlobalIPv6Address']}\t{hostname}\n"
-        (cdir / "hosts").write_text(hosts)
-        (cdir / "resolv.conf").write_text(etcfiles.resolv_conf(opts.network, opts.dns))
-        if ep and ep["NetworkID"] != "bridge":
-            from tuidock.runtime.network.ipam import Ipam
-
-            Ipam(self.root, ep["NetworkID"]).publish_names(cid)  # peers' names
-        env = list(cfg["Env"])
-        if not any(e.startswith("HOSTNAME=") for e in env):
-            env.append(f"HOSTNAME={hostname}")
-        if opts.tty and not any(e.startswith("TERM=") for e in env):
-            env.append("TERM=xterm")
-        spec = ContainerSpec(
-            id=cid,
-            hostname=hostname,
-            args=[config["Path"], *config["Args"]],
-            env=env,
-            cwd=cfg["WorkingDir"] or "/",
-            user=cfg["User"] or "",
-            terminal=opts.tty,
-            stdin=opts.stdin,
-            lower_dirs=[
-                str(self.images.layers.diff_dir(c))
-                for c in reversed(rec.chain_ids)  # type: ignore[attr-defined]
-            ],
-            upper_dir=str(cdir / "upper"),
-            work_dir=str(cdir / "work"),
-            rootfs=str(cdir / "merged"),
-            readonly_rootfs=opts.read_only,
-            network=spec_network,
-            cap_add=config["HostConfig"]["CapAdd"] or [],
-            cap_drop=config["HostConfig"]["CapDrop"] or [],
-            privileged=opts.privileged,
-            init=opts.init,
-            etc_files={
-                "/etc/hostname": str(cdir / "hostname"),
-                "/etc/hosts": str(cdir / "hosts"),
-                "/etc/resolv.conf": str(cdir / "resolv.conf"),
-            },
-            limits=Limits(memory=opts.memory, cpus=opts.cpus, pids=opts.pids_limit),
-            stop_signal=cfg["StopSignal"],
-        )
-        from tuidock.runtime.container import securityopt
-        from tuidock.runtime.linux.capabilities import effective_caps
-
-        caps = effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
-        spec.seccomp_filter = securityopt.write_filter(
-            security, caps, cdir, self.root / "seccomp-cache"
-        )
-        spec.no_new_privs = security.no_new_privs
-        spec.mounts = self._resolve_mounts(opts, cfg, spec.lower_dirs, config["Mounts"])
-        # The isolation code binds /etc/hosts & co. before the user's mounts: a
-        # mount on /etc (or above) would hide them. Such files become ordinary
-        # mounts, which are stacked shallowest first, so they land on top, as
-        # Docker orders its mounts.
-        for dest, source in list(spec.etc_files.items()):
-            if any(
-                dest.startswith(os.path.normpath(m.destination).rstrip("/") + "/")
-                for m in spec.mounts
-            ):
-                del spec.etc_files[dest]
-                ro = ["ro"] if opts.read_only else []
-                spec.mounts.append(MountSpec(dest, "bind", source, ["bind", *ro]))
-        if config["Mounts"]:
-            self.store.write_config(cid, config)  # `volume rm` sees the container from now on
-        # spec.save() would fsync; like state.json this file needs no power-loss durability.
-        write_json(cdir / "spec.json", asdict(spec))
-
-    def _resolve_mounts(
-        self, opts: CreateOptions, cfg: dict, lower_dirs: list[str], docs: list[dict]
-    ) -> list[MountSpec]:
-        """-v/--mount/--tmpfs and the image's VOLUMEs -> the spec's mounts.
-
-        Docker's `Mounts` entries are appended to `docs` (the config's list)
-        as each volume is made, so a create failing halfway still knows which
-        anonymous volumes to take back. Anonymous volumes get random names; a
-        new empty volume receives the image's content at its target, as Docker's.
-        """
-        from tuidock.runtime.container.volumepopulate import populate
-        from tuidock.runtime.store.volumes import VolumeStore
-
-        reqs = parse_mounts(opts)
-        taken = {r.target for r in reqs}
-        for target in cfg.get("Volumes") or {}:
-            target = os.path.normpath(target)
-            if target not in taken and target != "/":
-                reqs.append(MountRequest("volume", target))
-                taken.add(target)
-        volumes = VolumeStore(self.root)
-        specs: list[MountSpec] = []
-        for r in reqs:
-            ro = ["ro"] if r.readonly else []
-            if r.type == "bind":
-                if not os.path.exists(r.source):
-                    if not r.create_source:
-                        raise UsageError(
-                            'invalid mount config for type "bind": bind source path does not '
-                            f"exist: {r.source}"
-                        )
-                    os.makedirs(r.source, exist_ok=True)  # as Docker's -v
-                specs.append(MountSpec(r.target, "bind", r.source, ["rbind", *ro]))
-                docs.append(
-                    {
-                        "Type": "bind",
-                        "Source": r.source,
-                        "Destination": r.target,
-                        "Mode": "ro" if r.readonly else "",
-                        "RW": not r.readonly,
-                        "Propagation": "rprivate",
-                    }
-                )
-            elif r.type == "volume":
-                record, _ = volumes.create(r.source or None)
-                data = record["Mountpoint"]
-                specs.append(MountSpec(r.target, "bind", data, ["rbind", *ro]))
-                docs.append(
-                    {
-                        "Type": "volume",
-                        "Name": record["Name"],
-                        "Source": data,
-                        "Destination": r.target,
-                        "Driver": "local",
-                        "Mode": "z" if r.source else "",
-                        "RW": not r.readonly,
-                        "Propagation": "",
-                    }
-                )
-                populate(Path(data), lower_dirs, r.target)
-            else:
-                specs.append(MountSpec(r.target, "tmpfs", "", list(r.options)))
-                docs.append(
-                    {
-                        "Type": "tmpfs",
-                        "Source": "",
-                        "Destination": r.target,
-                        "Mode": "",
-                        "RW": not r.readonly,
-                        "Propagation": "",
-                    }
-                )
-        return specs
-
-    def _plan_network(self, cid: str, config: dict, opts: CreateOptions) -> dict:
-        """Allocate the bridge address, record the endpoint in network.json."""
-        from tuidock.runtime.network import endpoint, ports
-
-        mappings = [m for p in opts.publish for m in ports.parse_publish(p)]
-        if opts.publish_all:
-            mappings += ports.exposed_ports(config["Config"]["ExposedPorts"])
-        config["HostConfig"]["PortBindings"] = ports.port_bindings(mappings)
-        self.store.write_config(cid, config)
-        ep = endpoint.plan(self.root, cid, opts.ip, mappings, opts.network, opts.network_aliases)
-        write_json(self.store.path(cid) / endpoint.ENDPOINT_FILE, ep)
-        return ep
-
-    def _joined_network(self, ref: str) -> tuple[str, str | None]:
-        """--network container:REF: (spec.network, address) of REF's network.
-
-        The netns file of a bridge container exists while it runs; joining a
-        stopped one fails at start ("no such file"), as Docker refuses it too.
-        """
-        from tuidock.runtime.network import endpoint
-
-        other = self.store.resolve(ref)
-        mode = self.store.read_config(other)["HostConfig"].get("NetworkMode", "")
-        if mode == "host":
-            return "host", None
-        ep = endpoint.load(self.store.path(other))
-        if ep is None:
-            raise UsageError(
-                f"cannot join the network of container {ref}: its network mode is {mode!r}",
-                "Only containers on the bridge (or host) network can be joined.",
-            )
-        return f"netns:{ep['NetnsPath']}", ep["IPAddress"]
+        return create.create(self.images, self.store, opts)
 
     # -- start ---------------------------------------------------------------------------
 
@@ -418,7 +110,7 @@ class Containers:
         cid = self.store.resolve(ref)
         with self.store.op_lock(cid):
             state = self.store.state(cid)
-            if state["Status"] in ACTIVE:
+            if ContainerStatus.of(state).is_active:
                 return cid, self.attach(cid, stdin=stdin) if attach else None
             return cid, self._launch(cid, attach, stdin, prestarted)
 
@@ -493,7 +185,9 @@ class Containers:
             self.store.update_state(
                 cid,
                 lambda s: s.update(
-                    Status="created" if s["StartedAt"] == ZERO_TIME else "exited",
+                    Status=ContainerStatus.CREATED
+                    if s["StartedAt"] == ZERO_TIME
+                    else ContainerStatus.EXITED,
                     Running=False,
                     Paused=False,
                     Restarting=False,
@@ -504,7 +198,7 @@ class Containers:
                     Error=why,
                 ),
             )
-            hint = f"See {self.store.path(cid) / 'monitor.log'}."
+            hint = f"See {self.store.files(cid).monitor_log}."
         raise StartError(why, 125, hint)
 
     # -- attach ------------------------------------------------------------------------------
@@ -515,7 +209,7 @@ class Containers:
         """A client connected to a running container's monitor (output from now on)."""
         cid = self.store.resolve(ref)
         state = self.store.state(cid)
-        if state["Status"] not in ACTIVE or not state.get("AttachSocket"):
+        if not ContainerStatus.of(state).is_active or not state.get("AttachSocket"):
             raise Conflict("You cannot attach to a stopped container, start it first")
         try:
             sock = proto.connect(state["AttachSocket"], timeout=5)
@@ -532,8 +226,8 @@ class Containers:
         """StopSignal, then SIGKILL after `timeout` seconds (default 10; -1 waits forever)."""
         cid = self.store.resolve(ref)
         state = self.store.state(cid)
-        if state["Status"] not in ACTIVE:
-            return cid
+        if not ContainerStatus.of(state).can_stop:
+            return cid  # as docker: stopping a stopped container is a no-op
         config = self.store.read_config(cid)
         sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
         if timeout is None:
@@ -547,7 +241,7 @@ class Containers:
             for _ in range(2):
                 with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
                     pid1.send(sig)
-                    if state["Status"] == "paused":
+                    if state["Status"] == ContainerStatus.PAUSED:
                         self._thaw(cid)  # a frozen process gets the signal only once thawed
                     # select() takes no timeout past about 292 years.
                     forever = timeout < 0 or timeout > FOREVER_S
@@ -561,7 +255,7 @@ class Containers:
                     state = self.store.state(cid)
                 except NotFound:
                     break
-                if state["Status"] not in ACTIVE:
+                if not ContainerStatus.of(state).is_active:
                     break
         with contextlib.suppress(NotFound):
             self.store.state(cid)  # reconciles, should the monitor have died meanwhile
@@ -572,7 +266,7 @@ class Containers:
         cid = self.store.resolve(ref)
         signum = signal_number(sig)
         state = self.store.state(cid)
-        if state["Status"] not in ("running", "paused"):
+        if not ContainerStatus.of(state).can_kill:
             raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
         config = self.store.read_config(cid)
         stop_sig = signal_number(config["Config"].get("StopSignal") or "SIGTERM")
@@ -585,7 +279,7 @@ class Containers:
         with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
             if not pid1.send(signum):
                 raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
-            if state["Status"] == "paused" and signum == signal.SIGKILL:
+            if state["Status"] == ContainerStatus.PAUSED and signum == signal.SIGKILL:
                 self._thaw(cid)
             if signum == signal.SIGKILL:
                 # Wait for the exit to be recorded, so `kill; ps` shows it exited.
@@ -614,7 +308,7 @@ class Containers:
                 state = self.store.state(cid)
             except NotFound:
                 return cid  # it was a --rm container whose monitor died: already gone
-            if state["Status"] in ACTIVE:
+            if ContainerStatus.of(state).is_active:
                 if not force:
                     name = self.store.read_config(cid)["Name"]
                     raise Conflict(
@@ -640,7 +334,7 @@ class Containers:
         with ProcHandle(state["MonitorPid"], state["MonitorStartTime"]) as monitor:
             with ProcHandle(state["Pid"], state["PidStartTime"]) as pid1:
                 pid1.send(signal.SIGKILL)
-                if state["Status"] == "paused":
+                if state["Status"] == ContainerStatus.PAUSED:
                     self._thaw(cid)
                 pid1.wait(KILL_WAIT)
             if not monitor.wait(KILL_WAIT):
@@ -652,13 +346,13 @@ class Containers:
         removed, reclaimed = [], 0
         for cid in self.store.ids():
             try:
-                if self.store.state(cid)["Status"] in ACTIVE:
+                if ContainerStatus.of(self.store.state(cid)).is_active:
                     continue
                 if filters and not _prunable(filters, self.store.read_config(cid)):
                     continue
-                size = paths.disk_usage(self.store.path(cid) / "upper")
+                size = paths.disk_usage(Path(self.store.files(cid).upper))
                 with self.store.op_lock(cid):
-                    if self.store.state(cid)["Status"] in ACTIVE:
+                    if ContainerStatus.of(self.store.state(cid)).is_active:
                         continue
                     config = self.store.read_config(cid)
                     destroy_cgroup(cid)
@@ -683,7 +377,7 @@ class Containers:
             except NotFound:
                 return last  # removed (--rm) after it exited
             last = state["ExitCode"]
-            if state["Status"] not in ACTIVE:
+            if not ContainerStatus.of(state).is_active:
                 return last
             try:
                 client = proto.AttachClient(proto.connect(state["AttachSocket"], timeout=5))
@@ -719,7 +413,7 @@ class Containers:
 
         def running() -> bool:
             try:
-                return self.store.state(cid)["Status"] in ACTIVE
+                return ContainerStatus.of(self.store.state(cid)).is_active
             except NotFound:
                 return False
 
@@ -757,7 +451,7 @@ class Containers:
     def unpause(self, ref: str) -> str:
         cid = self.store.resolve(ref)
         state = self.store.state(cid)
-        if state["Status"] != "paused":
+        if not ContainerStatus.of(state).can_unpause:
             raise Conflict(f"Container {cid} is not paused")
         self._thaw(cid)
         events.record_container(self.root, "unpause", cid)
@@ -796,9 +490,7 @@ class Containers:
                 info = self.info(cid)
             except (NotFound, ValueError, KeyError):
                 continue  # removed meanwhile, or half-created
-            if not (
-                all or filters.get("status") or info.status in ("running", "paused", "restarting")
-            ):
+            if not (all or filters.get("status") or info.status.is_active):
                 continue
             if matches(info, filters):
                 out.append(info)
@@ -809,23 +501,22 @@ class Containers:
         cid = self.store.resolve(ref)
         config = self.store.read_config(cid)
         state = self.store.state(cid)
-        spec_path = self.store.path(cid) / "spec.json"
         lower = ""
-        with contextlib.suppress(OSError, ValueError):
-            lower = ":".join(json.loads(spec_path.read_bytes()).get("lower_dirs") or [])
+        with contextlib.suppress(OSError, ValueError), open(self.store.files(cid).spec, "rb") as f:
+            lower = ":".join(json.loads(f.read()).get("lower_dirs") or [])
         return inspect_document(config, state, self.store.path(cid), lower)
 
     def stats(self, ref: str) -> object:
         """A cgroup stats snapshot (CgroupStats) of a running container."""
         cid = self.store.resolve(ref)
-        if self.store.state(cid)["Status"] not in ("running", "paused"):
+        if not ContainerStatus.of(self.store.state(cid)).is_up:
             raise Conflict(f"Container {cid} is not running")
         return container_cgroup(cid).stats()
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
         """`ps` output (default `-ef`) for the container's processes: (header, rows)."""
         cid = self.store.resolve(ref)
-        if self.store.state(cid)["Status"] not in ("running", "paused"):
+        if not ContainerStatus.of(self.store.state(cid)).is_up:
             raise Conflict(f"Container {cid} is not running")
         return ps_rows(container_cgroup(cid).pids(), ps_args or ["-ef"])
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tuidock.core.humanize import human_binary_size, human_size
+from tuidock.core.status import ContainerStatus
 from tuidock.runtime.container.statsampler import cpu_percent, online_cpus, system_cpu_ns
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class StatsCollector:
 
         store = self.containers.store
         state = store.state(cid)
-        if state["Status"] not in ("running", "paused"):
+        if not ContainerStatus.of(state).is_up:
             return None, 0, False
         config = store.read_config(cid)
         host_net = (config.get("HostConfig") or {}).get("NetworkMode") == "host"

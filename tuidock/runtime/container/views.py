@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuidock.core.status import ContainerStatus
 from tuidock.errors import TuidockError, UsageError
 from tuidock.runtime.store.containers import ZERO_TIME
+from tuidock.runtime.store.ctrlayout import ContainerDir
 
 # inspect's State keys, in Docker's order.
 STATE_KEYS = (
@@ -45,8 +47,8 @@ class ContainerInfo:
     ports: str = ""
 
     @property
-    def status(self) -> str:
-        return self.state["Status"]
+    def status(self) -> ContainerStatus:
+        return ContainerStatus.of(self.state)
 
     def status_text(self, now: float | None = None) -> str:
         """Docker's STATUS column: "Up 3 minutes", "Exited (0) 2 minutes ago", ..."""
@@ -54,23 +56,23 @@ class ContainerInfo:
 
         now = time.time() if now is None else now
         st = self.state
-        status = st["Status"]
+        status = self.status
 
         def ago(ts: str) -> str:
             t = parse_time(ts)
             return human_duration(now - t) + " ago" if t else ""
 
-        if status in ("running", "paused"):
+        if status.is_up:
             t = parse_time(st["StartedAt"]) or now
             text = "Up " + human_duration(now - t)
-            return text + " (Paused)" if status == "paused" else text
-        if status == "restarting":
+            return text + " (Paused)" if status == ContainerStatus.PAUSED else text
+        if status == ContainerStatus.RESTARTING:
             return f"Restarting ({st['ExitCode']}) {ago(st['FinishedAt'])}".rstrip()
-        if status == "exited":
+        if status == ContainerStatus.EXITED:
             if st["FinishedAt"] in ("", ZERO_TIME):
                 return f"Exited ({st['ExitCode']})"
             return f"Exited ({st['ExitCode']}) {ago(st['FinishedAt'])}"
-        if status == "dead":
+        if status == ContainerStatus.DEAD:
             return "Dead"
         return "Created"
 
@@ -104,7 +106,7 @@ def matches(info: ContainerInfo, filters: dict[str, list[str]]) -> bool:
                 for v in values
             )
         elif key == "exited":
-            ok = info.status == "exited" and str(info.state["ExitCode"]) in values
+            ok = info.status == ContainerStatus.EXITED and str(info.state["ExitCode"]) in values
         else:
             raise UsageError(f"invalid filter '{key}'")
         if not ok:
@@ -114,6 +116,7 @@ def matches(info: ContainerInfo, filters: dict[str, list[str]]) -> bool:
 
 def inspect_document(config: dict, state: dict, cdir: Path, lower_dirs: str) -> dict:
     """`inspect` of a container, with Docker's field names."""
+    files = ContainerDir(cdir)
     return {
         "Id": config["Id"],
         "Created": config["Created"],
@@ -138,9 +141,9 @@ def inspect_document(config: dict, state: dict, cdir: Path, lower_dirs: str) -> 
             "Name": "overlay",
             "Data": {
                 "LowerDir": lower_dirs,
-                "UpperDir": str(cdir / "upper"),
-                "WorkDir": str(cdir / "work"),
-                "MergedDir": str(cdir / "merged"),
+                "UpperDir": files.upper,
+                "WorkDir": files.work,
+                "MergedDir": files.merged,
             },
         },
         "Mounts": config.get("Mounts") or [],
@@ -161,7 +164,8 @@ def network_settings(config: dict, state: dict, cdir: Path) -> dict:
 
     mode = config["HostConfig"]["NetworkMode"]
     try:
-        ep = json.loads((cdir / "network.json").read_bytes())
+        with open(ContainerDir(cdir).network, "rb") as f:
+            ep = json.loads(f.read())
     except (OSError, ValueError):
         ep = None
     out: dict = {"Networks": {mode: {}}, "Ports": {}}
@@ -200,7 +204,7 @@ def network_settings(config: dict, state: dict, cdir: Path) -> dict:
     else:
         out.update(Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="")
     ports: dict = {p: None for p in (config["Config"].get("ExposedPorts") or {})}
-    if state.get("Status") in ("running", "paused", "restarting"):
+    if ContainerStatus.of(state).is_active:
         for p in ep.get("Ports") or []:
             if p.get("host_port"):
                 key = f"{p['container_port']}/{p['protocol']}"

@@ -23,7 +23,7 @@ from tuidock.core.humanize import rfc3339
 from tuidock.core.reference import familiar_digest, familiar_tag
 from tuidock.errors import Conflict, TuidockError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.store import events, paths, scratch
+from tuidock.runtime.store import ctrlayout, events, paths, scratch
 from tuidock.runtime.store.blobs import BlobStore
 from tuidock.runtime.store.images import ImageRecord, ImageStore
 from tuidock.runtime.store.layers import LayerStore
@@ -251,12 +251,12 @@ class ImageService:
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of containers (any state) created from an image."""
         out = []
-        cdir = self.root / "containers"
+        cdir = Path(ctrlayout.containers_dir(self.root))
         if not cdir.is_dir():
             return out
         for entry in cdir.iterdir():
             try:
-                cfg = json.loads((entry / "config.json").read_text())
+                cfg = json.loads((entry / ctrlayout.CONFIG).read_text())
             except (FileNotFoundError, ValueError):
                 continue
             if cfg.get("Image") == image_id:
@@ -388,12 +388,12 @@ class ImageService:
     def _container_layer_refs(self) -> set[str]:
         """Chain IDs that containers stand on, so gc never pulls a layer from under one."""
         out: set[str] = set()
-        cdir = self.root / "containers"
+        cdir = Path(ctrlayout.containers_dir(self.root))
         if not cdir.is_dir():
             return out
         for entry in cdir.iterdir():
             try:
-                cfg = json.loads((entry / "config.json").read_text())
+                cfg = json.loads((entry / ctrlayout.CONFIG).read_text())
             except (FileNotFoundError, ValueError):
                 continue
             out.update(cfg.get("ChainIDs") or [])

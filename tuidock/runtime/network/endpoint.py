@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuidock.runtime.network import ipv6_fields, mac_for
-from tuidock.runtime.store import events, paths
+from tuidock.runtime.store import ctrlayout, events, paths
 
 if TYPE_CHECKING:
     from tuidock.runtime.network.ports import PortMapping
 
-ENDPOINT_FILE = "network.json"
+ENDPOINT_FILE = ctrlayout.NETWORK
 
 
 def plan(
@@ -252,7 +252,7 @@ def connect(root: Path, cid: str, network: str, aliases: list[str] | None = None
     from tuidock.errors import Conflict, UsageError
     from tuidock.runtime.network.ipam import Ipam
 
-    cdir = root / "containers" / cid
+    cdir = Path(ctrlayout.container_dir(root, cid))
     ep = load(cdir)
     if ep is None:
         raise UsageError(
@@ -307,7 +307,7 @@ def disconnect(root: Path, cid: str, network: str) -> None:
     from tuidock.runtime.network import usernets
     from tuidock.runtime.network.ipam import Ipam
 
-    cdir = root / "containers" / cid
+    cdir = Path(ctrlayout.container_dir(root, cid))
     ep = load(cdir) or {}
     ipam = Ipam(root, network)
     name = ipam.name

@@ -17,6 +17,7 @@ from pathlib import Path
 from tuidock.errors import Conflict, UsageError
 from tuidock.runtime.linux.locking import atomic_write, file_lock
 from tuidock.runtime.network import network_config, networks_dir
+from tuidock.runtime.store import ctrlayout
 
 
 class Ipam:
@@ -43,7 +44,7 @@ class Ipam:
     def allocate(self, cid: str, requested: str | None = None) -> str:
         subnet = ipaddress.IPv4Network(self.config["Subnet"])
         gateway = ipaddress.IPv4Address(self.config["Gateway"])
-        containers = self.root / "containers"
+        containers = Path(ctrlayout.containers_dir(self.root))
         with file_lock(self.lock):
             table = self._load()
             # Self-healing: drop entries of containers that no longer exist.

@@ -31,6 +31,7 @@ from tuidock.errors import Conflict, UsageError
 from tuidock.runtime.linux.locking import atomic_write, file_lock
 from tuidock.runtime.network import _new_config, network_config, networks_dir
 from tuidock.runtime.store import events
+from tuidock.runtime.store.ctrlayout import ContainerDir, container_dir
 
 if TYPE_CHECKING:
     from tuidock.core.prunefilter import PruneFilter
@@ -156,7 +157,7 @@ def remove(root: Path, name: str) -> None:
 
     ipam = Ipam(root, name)
     with file_lock(ipam.lock):
-        live = {ip: c for ip, c in ipam.table().items() if (root / "containers" / c).is_dir()}
+        live = {ip: c for ip, c in ipam.table().items() if os.path.isdir(container_dir(root, c))}
         if live:
             raise Conflict(f"error while removing network: network {name} has active endpoints")
         for path in (_config_path(root, name), ipam.path):
@@ -194,7 +195,7 @@ def _tag(cid: str) -> str:
 
 def _peer_line(root: Path, cid: str, ip: str) -> str | None:
     try:
-        config = json.loads((root / "containers" / cid / "config.json").read_bytes())
+        config = json.loads(Path(ContainerDir.of(root, cid).config).read_bytes())
     except (OSError, ValueError):
         return None
     names = [config.get("Name", "").lstrip("/"), cid[:12]]
@@ -214,7 +215,7 @@ def _endpoint_with(root: Path, cid: str, ip: str) -> dict:
     """`cid`'s endpoint that has `ip` (its first network or one joined by `network
     connect`) from its network.json: --network-alias names, IPv6 address."""
     try:
-        ep = json.loads((root / "containers" / cid / "network.json").read_bytes())
+        ep = json.loads(Path(ContainerDir.of(root, cid).network).read_bytes())
     except (OSError, ValueError):
         return {}
     for one in [ep, *(ep.get("Connected") or {}).values()]:
@@ -223,7 +224,7 @@ def _endpoint_with(root: Path, cid: str, ip: str) -> dict:
     return {}
 
 
-def _rewrite(path: Path, drop: set[str], add: list[str]) -> None:
+def _rewrite(path: str, drop: set[str], add: list[str]) -> None:
     """Edit a hosts file in place (same inode: it is bind-mounted in a container)."""
     try:
         with open(path, "r+", encoding="utf-8") as f:
@@ -242,18 +243,18 @@ def hosts_joined(root: Path, table: dict[str, str], cid: str, ip: str) -> None:
     own = _peer_line(root, cid, ip)
     peers = {c: a for a, c in table.items() if c != cid}
     lines = [ln for c, a in peers.items() if (ln := _peer_line(root, c, a))]
-    _rewrite(root / "containers" / cid / "hosts", {_tag(c) for c in peers}, lines)
+    _rewrite(ContainerDir.of(root, cid).hosts, {_tag(c) for c in peers}, lines)
     if own:
         for c in peers:
-            _rewrite(root / "containers" / c / "hosts", {_tag(cid)}, [own])
+            _rewrite(ContainerDir.of(root, c).hosts, {_tag(cid)}, [own])
 
 
 def hosts_left(root: Path, table: dict[str, str], cid: str) -> None:
     for c in table.values():
         if c != cid:
-            _rewrite(root / "containers" / c / "hosts", {_tag(cid)}, [])
+            _rewrite(ContainerDir.of(root, c).hosts, {_tag(cid)}, [])
 
 
 def hosts_left_by(root: Path, cid: str, table: dict[str, str]) -> None:
     """`cid` left the network whose IPAM table was `table`: drop its peers' lines."""
-    _rewrite(root / "containers" / cid / "hosts", {_tag(c) for c in table.values() if c != cid}, [])
+    _rewrite(ContainerDir.of(root, cid).hosts, {_tag(c) for c in table.values() if c != cid}, [])

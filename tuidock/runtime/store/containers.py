@@ -1,13 +1,7 @@
 """Containers on disk: containers/<id>/{config,spec,state}.json, names, locks.
 
-Layout of one container directory:
-
-    config.json   Docker-shaped, written at create (and by rename); the image
-                  gc in engine.py reads its `Image` and `ChainIDs` keys
-    spec.json     the ContainerSpec the monitor hands to the isolation code
-    state.json    Status/Running/Pid/ExitCode/... plus our monitor bookkeeping
-    ctr.log       json-file log, written by the monitor
-    upper/ work/ merged/ hostname hosts resolv.conf
+The files of a container directory are named in store/ctrlayout.py. The
+image gc reads config.json's `Image` and `ChainIDs` keys.
 
 Locks (flock, so they die with their holder):
 
@@ -43,13 +37,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tuidock.core.status import ContainerStatus
 from tuidock.errors import Conflict, NotFound, UsageError
 from tuidock.runtime.linux.locking import file_lock
 from tuidock.runtime.linux.procwatch import proc_start_time, process_alive
+from tuidock.runtime.store import ctrlayout
+from tuidock.runtime.store.ctrlayout import ContainerDir
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-# Statuses that have a live monitor behind them.
-ACTIVE = ("running", "paused", "restarting")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # The exit code recorded for a container whose monitor died: PID 1 got
 # SIGKILL through PDEATHSIG, so 128 + 9.
@@ -176,7 +171,7 @@ def this_process() -> dict:
 
 def initial_state() -> dict:
     return {
-        "Status": "created",
+        "Status": ContainerStatus.CREATED,
         "Running": False,
         "Paused": False,
         "Restarting": False,
@@ -212,13 +207,17 @@ def _dir_lock(path: Path) -> Iterator[None]:
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.dir = root / "containers"
+        self.dir = Path(ctrlayout.containers_dir(root))
         self.lock_path = root / "locks" / "containers.lock"
 
     # -- paths -------------------------------------------------------------------
 
     def path(self, cid: str) -> Path:
         return self.dir / cid
+
+    def files(self, cid: str) -> ContainerDir:
+        """The paths of a container's files (str)."""
+        return ContainerDir.of(self.root, cid)
 
     def ids(self) -> list[str]:
         try:
@@ -227,7 +226,7 @@ class ContainerStore:
             return []
 
     def exists(self, cid: str) -> bool:
-        return (self.dir / cid / "config.json").is_file()
+        return os.path.isfile(self.files(cid).config)
 
     @contextlib.contextmanager
     def store_lock(self) -> Iterator[None]:
@@ -240,19 +239,20 @@ class ContainerStore:
         path = self.path(cid)
         if not path.is_dir():
             raise NotFound(f"No such container: {cid}")
-        with file_lock(path / "op.lock"):
+        with file_lock(Path(self.files(cid).op_lock)):
             yield
 
     # -- config --------------------------------------------------------------------
 
     def read_config(self, cid: str) -> dict:
         try:
-            return json.loads((self.path(cid) / "config.json").read_bytes())
+            with open(self.files(cid).config, "rb") as f:
+                return json.loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"No such container: {cid}") from None
 
     def write_config(self, cid: str, config: dict) -> None:
-        write_json(self.path(cid) / "config.json", config)
+        write_json(Path(self.files(cid).config), config)
 
     def names(self) -> dict[str, str]:
         """name (without "/") -> ID, for every container."""
@@ -322,7 +322,7 @@ class ContainerStore:
         with self.store_lock():
             if not path.exists():
                 return
-            merged = path / "merged"
+            merged = path / ctrlayout.MERGED
             if os.path.ismount(merged):
                 # The root is mounted in the container's own mount namespace; a
                 # host mount here means a crashed setup: detach it, never delete through it.
@@ -354,11 +354,12 @@ class ContainerStore:
     # -- state ------------------------------------------------------------------------
 
     def _write_state(self, cid: str, state: dict) -> None:
-        write_json(self.path(cid) / "state.json", state)
+        write_json(Path(self.files(cid).state), state)
 
     def _read_state_raw(self, cid: str) -> dict:
         try:
-            data = json.loads((self.path(cid) / "state.json").read_bytes())
+            with open(self.files(cid).state, "rb") as f:
+                data = json.loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"No such container: {cid}") from None
         return {**initial_state(), **data}
@@ -391,7 +392,7 @@ class ContainerStore:
     def _pauser_lost(state: dict) -> bool:
         owner = state.get("PauseOwner")
         return (
-            state["Status"] == "paused"
+            state["Status"] == ContainerStatus.PAUSED
             and bool(owner)
             and not process_alive(owner.get("Pid", 0), owner.get("StartTime"))
         )
@@ -404,18 +405,19 @@ class ContainerStore:
         """
         with self.state_lock(cid):
             state = self._read_state_raw(cid)
-            if state["Status"] == "paused":
+            status = ContainerStatus.of(state)
+            if status == ContainerStatus.PAUSED:
                 raise Conflict(f"Container {cid} is already paused")
-            if state["Status"] != "running":
+            if not status.can_pause:
                 raise Conflict(f"Container {cid} is not running")
-            state.update(Status="paused", Paused=True, PauseOwner=this_process())
+            state.update(Status=ContainerStatus.PAUSED, Paused=True, PauseOwner=this_process())
             self._write_state(cid, state)
             try:
                 container_cgroup(cid).freeze()
             except BaseException:
                 with contextlib.suppress(Exception):
                     container_cgroup(cid).thaw()
-                state.update(Status="running", Paused=False)
+                state.update(Status=ContainerStatus.RUNNING, Paused=False)
                 state.pop("PauseOwner", None)
                 self._write_state(cid, state)
                 raise
@@ -427,11 +429,13 @@ class ContainerStore:
         """Thaw the freezer and mark a paused container running; the new state."""
         with self.state_lock(cid):
             state = self._read_state_raw(cid)
-            if state["Status"] != "paused" or (only_if_owner_lost and not self._pauser_lost(state)):
+            if not ContainerStatus.of(state).can_unpause or (
+                only_if_owner_lost and not self._pauser_lost(state)
+            ):
                 return state
             with contextlib.suppress(Exception):
                 container_cgroup(cid).thaw()
-            state.update(Status="running", Paused=False)
+            state.update(Status=ContainerStatus.RUNNING, Paused=False)
             state.pop("PauseOwner", None)
             self._write_state(cid, state)
             return state
@@ -443,7 +447,8 @@ class ContainerStore:
     @staticmethod
     def _monitor_lost(state: dict) -> bool:
         # A "created" container has a MonitorPid only while a start is under way.
-        busy = state["Status"] in ACTIVE or (state["Status"] == "created" and state["MonitorPid"])
+        status = ContainerStatus.of(state)
+        busy = status.is_active or (status == ContainerStatus.CREATED and state["MonitorPid"])
         return bool(busy) and not process_alive(state["MonitorPid"], state["MonitorStartTime"])
 
     def reconcile(self, cid: str) -> dict:
@@ -453,7 +458,7 @@ class ContainerStore:
             state = self._read_state_raw(cid)
             if not self._monitor_lost(state):
                 return state
-            if state["Status"] == "created":
+            if state["Status"] == ContainerStatus.CREATED:
                 # The monitor died during a start whose caller died too: nothing ran.
                 state.update(MonitorPid=0, MonitorStartTime=None, AttachSocket="")
                 state["Error"] = state["Error"] or "container monitor died while starting"
@@ -463,7 +468,7 @@ class ContainerStore:
             pid, pid_start = state["Pid"], state["PidStartTime"]
             state.pop("PauseOwner", None)
             state.update(
-                Status="exited",
+                Status=ContainerStatus.EXITED,
                 Running=False,
                 Paused=False,
                 Restarting=False,

@@ -19,6 +19,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+from tuidock.runtime.store.ctrlayout import ContainerDir
+
 LOG_NAME = "events.log"
 MAX_BYTES = 4 << 20  # rotate past this; one old file is kept (events.log.1)
 FOLLOW_POLL = 0.1  # seconds between looks at a followed file
@@ -81,7 +83,7 @@ def record_container(
     """A container event; reads config.json when the caller has none at hand."""
     try:
         if config is None:
-            with open(os.path.join(os.fspath(root), "containers", cid, "config.json"), "rb") as f:
+            with open(ContainerDir.of(root, cid).config, "rb") as f:
                 config = json.load(f)
         attrs = container_attrs(config, **extra)
     except Exception:

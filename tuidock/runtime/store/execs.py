@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from tuidock.errors import AmbiguousPrefix, NotFound
+from tuidock.runtime.store import ctrlayout
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -81,17 +82,13 @@ def data_root() -> str:
     return str(paths.data_root())
 
 
-def container_dir(root: str, cid: str) -> str:
-    return os.path.join(root, "containers", cid)
-
-
 def resolve(root: str, ref: str) -> str:
     """ContainerStore.resolve: a full ID, a name (with or without "/") or a
     unique ID prefix -> the ID; the same order and errors as Docker."""
     if not ref:
         raise NotFound("No such container: (empty name)")
-    cdir = os.path.join(root, "containers")
-    if len(ref) == 64 and os.path.isfile(os.path.join(cdir, ref, "config.json")):
+    cdir = ctrlayout.containers_dir(root)
+    if len(ref) == 64 and os.path.isfile(f"{cdir}/{ref}/{ctrlayout.CONFIG}"):
         return ref
     try:
         ids = [e.name for e in os.scandir(cdir) if len(e.name) == 64 and e.is_dir()]
@@ -100,7 +97,7 @@ def resolve(root: str, ref: str) -> str:
     name = ref.removeprefix("/")
     for cid in ids:
         try:
-            config = read_json(os.path.join(cdir, cid, "config.json"))
+            config = read_json(f"{cdir}/{cid}/{ctrlayout.CONFIG}")
             if config["Name"].lstrip("/") == name:
                 return cid
         except (OSError, ValueError, KeyError, AttributeError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tuidock.errors import Conflict, NotFound, UsageError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.store import events, paths
+from tuidock.runtime.store import ctrlayout, events, paths
 from tuidock.runtime.store.containers import now_rfc3339, write_json
 
 if TYPE_CHECKING:
@@ -113,8 +113,7 @@ class VolumeStore:
     def users(self) -> dict[str, list[str]]:
         """Volume name -> IDs of the containers (any state) that mount it."""
         out: dict[str, list[str]] = {}
-        cdir = self.root / "containers"
-        for cid, config in _container_configs(cdir):
+        for cid, config in _container_configs(Path(ctrlayout.containers_dir(self.root))):
             for m in config.get("Mounts") or []:
                 if m.get("Type") == "volume":
                     out.setdefault(m["Name"], []).append(cid)
@@ -178,5 +177,4 @@ def _container_configs(cdir: Path) -> Iterator[tuple[str, dict]]:
         if len(e.name) != 64:
             continue
         with contextlib.suppress(OSError, ValueError):
-            yield e.name, json.loads((Path(e.path) / "config.json").read_bytes())
-
+            yield e.name, json.loads((Path(e.path) / ctrlayout.CONFIG).read_bytes())

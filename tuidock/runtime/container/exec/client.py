@@ -66,20 +66,24 @@ class Target:
 
 def find_container(container: str, root: str | Path | None = None) -> Target:
     """The running container `container` (name, ID or unique ID prefix) names."""
+    from tuidock.core import statusrules
     from tuidock.runtime.store import execs as execstore
+    from tuidock.runtime.store.ctrlayout import ContainerDir
 
     base = os.fspath(root) if root else execstore.data_root()
     try:
         cid = execstore.resolve(base, container)
-        state = execstore.read_json(os.path.join(execstore.container_dir(base, cid), "state.json"))
+        files = ContainerDir.of(base, cid)
+        state = execstore.read_json(files.state)
     except FileNotFoundError:
         raise ExecError(f"No such container: {container}") from None
     except TuidockError as e:
         raise ExecError(e.message, hint=e.hint) from None
     except (OSError, ValueError) as e:
         raise ExecError(f"cannot read the state of container {container}: {e}") from None
+    # Plain strings (statusrules, not ContainerStatus): enum is not loaded here.
     status = state.get("Status")
-    if status == "paused" and state.get("PauseOwner"):
+    if status == statusrules.PAUSED and state.get("PauseOwner"):
         # Paused by a process (commit): thawed here if that process is gone.
         from pathlib import Path
 
@@ -90,14 +94,14 @@ def find_container(container: str, root: str | Path | None = None) -> Target:
         except TuidockError as e:
             raise ExecError(e.message, hint=e.hint) from None
         status = state.get("Status")
-    if status == "paused":
+    if status == statusrules.PAUSED:
         raise ExecError(f"container {cid} is paused, unpause the container before exec")
-    if status == "restarting":
+    if status == statusrules.RESTARTING:
         raise ExecError(f"container {cid} is restarting, wait until the container is running")
-    if status != "running" or not state.get("Pid"):
+    if status not in statusrules.EXECUTABLE or not state.get("Pid"):
         raise ExecError(f"container {cid} is not running")
     try:
-        spec = execstore.read_json(os.path.join(execstore.container_dir(base, cid), "spec.json"))
+        spec = execstore.read_json(files.spec)
     except (OSError, ValueError) as e:
         raise ExecError(f"cannot read the spec of container {cid}: {e}") from None
     return Target(cid, int(state["Pid"]), state.get("PidStartTime"), spec)

@@ -32,6 +32,8 @@ import os
 import socket
 import sys
 
+from tuidock.runtime.store.ctrlayout import ContainerDir
+
 _BOOT = (
     "import gc,sys;gc.disable();sys.path[:0]=sys.argv.pop(1).split('\\n');"
     "from tuidock.runtime.container.monitor.monitor import main;main()"
@@ -56,7 +58,7 @@ def start_monitor(
 ) -> None:
     args = [cdir, str(status_w), str(attach_fd) if attach_fd is not None else "-", sock_path]
     keep = [status_w] + ([attach_fd] if attach_fd is not None else [])
-    log = os.path.join(cdir, "monitor.log")
+    log = ContainerDir(cdir).monitor_log
     if prestarted is not None and prestarted.hand_over(cdir, status_w, attach_fd, sock_path):
         return
     if can_fork():
@@ -210,7 +212,7 @@ def _wait_for_container(sock: socket.socket) -> None:
     status_fd = fds[0]
     attach_fd = fds[1] if job["attach"] and len(fds) > 1 else None
     log = os.open(
-        os.path.join(job["cdir"], "monitor.log"),
+        ContainerDir(job["cdir"]).monitor_log,
         os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
         0o600,
     )

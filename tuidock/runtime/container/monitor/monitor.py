@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from tuidock.core.spec import ContainerSpec
+from tuidock.core.status import ContainerStatus
 from tuidock.errors import NotFound
 from tuidock.runtime.container.logs import LogWriter
 from tuidock.runtime.container.monitor import protocol as proto
@@ -53,6 +54,7 @@ from tuidock.runtime.container.monitor.server import AttachServer, Client
 from tuidock.runtime.linux.procwatch import proc_start_time
 from tuidock.runtime.store import events
 from tuidock.runtime.store.containers import ContainerStore, now_rfc3339
+from tuidock.runtime.store.ctrlayout import ContainerDir
 
 # After PID 1 exits its namespace dies and the pipes close at once; this
 # bounds the wait for their EOF should something else hold them.
@@ -67,6 +69,7 @@ _FATAL_START = 125
 class Monitor:
     def __init__(self, cdir: str, status_fd: int, attach_fd: int | None, sock_path: str) -> None:
         self.cdir = cdir
+        self.files = ContainerDir(cdir)
         self.cid = os.path.basename(cdir.rstrip("/"))
         self.store = ContainerStore(Path(cdir).absolute().parent.parent)
         self.status_fd: int | None = status_fd
@@ -91,7 +94,7 @@ class Monitor:
     # -- bookkeeping ---------------------------------------------------------------
 
     def log(self, msg: str) -> None:
-        with contextlib.suppress(OSError), open(os.path.join(self.cdir, "monitor.log"), "a") as f:
+        with contextlib.suppress(OSError), open(self.files.monitor_log, "a") as f:
             f.write(f"{now_rfc3339()} monitor[{os.getpid()}] {msg}\n")
 
     def report(self, obj: dict) -> None:
@@ -113,9 +116,9 @@ class Monitor:
     # -- main ------------------------------------------------------------------------
 
     def run(self) -> None:
-        with open(os.path.join(self.cdir, "config.json"), "rb") as f:
+        with open(self.files.config, "rb") as f:
             self.config = json.load(f)
-        self.spec = ContainerSpec.load(Path(self.cdir, "spec.json"))
+        self.spec = ContainerSpec.load(Path(self.files.spec))
         me = os.getpid()
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.update_state(
@@ -239,7 +242,7 @@ class Monitor:
         if self.stdin_fd is not None:
             os.set_blocking(self.stdin_fd, False)
         self.update_state(
-            Status="running",
+            Status=ContainerStatus.RUNNING,
             Running=True,
             Paused=False,
             Restarting=False,
@@ -262,7 +265,7 @@ class Monitor:
 
     def _network_up(self) -> bool:
         """Bring the bridge endpoint up once, before the first start (restarts reuse it)."""
-        if not os.path.exists(os.path.join(self.cdir, "network.json")):
+        if not os.path.exists(self.files.network):
             return True  # none, host: nothing to set up
         from tuidock.runtime.network.endpoint import Attachment
 
@@ -589,7 +592,7 @@ class Monitor:
             nonlocal restart
             restart = self._restart_wanted(exit_code, state)
             state.update(
-                Status="restarting" if restart else "exited",
+                Status=ContainerStatus.RESTARTING if restart else ContainerStatus.EXITED,
                 Running=False,
                 Paused=False,
                 Restarting=restart,
@@ -629,20 +632,20 @@ class Monitor:
             return True
 
     def _finish(self, exit_code: int, oom: bool) -> None:
+        removed = False
         try:
             status = self.store.state(self.cid, False)["Status"]
         except NotFound:
-            status = "removed"
-        if status == "restarting":
+            status, removed = None, True
+        if status == ContainerStatus.RESTARTING:
             # Stopped during the backoff: settle as exited.
             self.update_state(
-                Status="exited",
+                Status=ContainerStatus.EXITED,
                 Restarting=False,
                 MonitorPid=0,
                 MonitorStartTime=None,
                 AttachSocket="",
             )
-        removed = status == "removed"
         if not removed and self.config.get("HostConfig", {}).get("AutoRemove"):
             if self.logw:
                 self.logw.close()
