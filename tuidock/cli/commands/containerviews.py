@@ -20,7 +20,7 @@ PS_FIELDS = (
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_table
+    from tuidock.cli.output import print_table
     from tuidock.runtime.engine import default_engine
 
     header, rows = default_engine().container_top(args.container, args.ps_args or None)
@@ -143,7 +143,7 @@ def _ps_row(info, no_trunc: bool) -> dict:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted, print_table
+    from tuidock.cli.output import print_formatted, print_table
     from tuidock.runtime.engine import default_engine
 
     filters = _ps_filters(args.filter)
@@ -184,7 +184,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_containers(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_inspect
+    from tuidock.cli.output import print_inspect
     from tuidock.runtime.engine import default_engine
 
     engine = default_engine()

@@ -164,7 +164,7 @@ def renderer(fmt: str | None):
         return lambda e: json.dumps(e, separators=(",", ":"))
     if fmt.startswith("table"):
         raise UsageError("events --format does not take a table", "Use json or a template.")
-    from tuidock.cli.formatting import render_template
+    from tuidock.cli.output import render_template
     from tuidock.runtime.store.events import make_event
 
     # A bad template fails here, before the stream, not at its first event.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuidock.cli.formatting import print_formatted, print_table
+from tuidock.cli.output import print_formatted, print_table
 from tuidock.core.humanize import human_size, since
 
 CREATED_BY_WIDTH = 45  # Docker's truncation of the CREATED BY column

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from tuidock.cli.formatting import print_formatted, print_inspect, print_table
+from tuidock.cli.output import print_formatted, print_inspect, print_table
 from tuidock.core.humanize import human_size, since
 from tuidock.errors import TuidockError, UsageError
 from tuidock.runtime.engine import Engine, RemoveReport, default_engine, familiar_tag

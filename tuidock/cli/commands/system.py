@@ -112,7 +112,7 @@ def _common_dir(gitdir: str) -> str:
 def cmd_version(args: argparse.Namespace) -> int:
     doc = version_info()
     if args.format:
-        from tuidock.cli.formatting import print_formatted
+        from tuidock.cli.output import print_formatted
 
         print_formatted(args.format, [doc])
         return 0

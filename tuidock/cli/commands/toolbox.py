@@ -204,7 +204,7 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted
+    from tuidock.cli.output import print_formatted
     from tuidock.runtime.container.stats import StatsCollector
     from tuidock.runtime.engine import default_engine
 
@@ -403,7 +403,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted
+    from tuidock.cli.output import print_formatted
     from tuidock.core.humanize import human_binary_size
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.system import info
@@ -443,7 +443,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_system_df(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted, print_table
+    from tuidock.cli.output import print_formatted, print_table
     from tuidock.core.humanize import human_size
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.system import disk_usage

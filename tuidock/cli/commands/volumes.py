@@ -86,7 +86,7 @@ def cmd_volume_create(args: argparse.Namespace) -> int:
 
 
 def cmd_volume_ls(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted, print_table
+    from tuidock.cli.output import print_formatted, print_table
 
     store = _store()
     records = filter_volumes(store, store.list(), args.filter)
@@ -153,7 +153,7 @@ def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
 
 
 def cmd_volume_inspect(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import render_template
+    from tuidock.cli.output import render_template
     from tuidock.errors import NotFound
 
     store = _store()
