@@ -6,12 +6,16 @@ import argparse
 import json
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _network(sub: argparse._SubParsersAction, name: str) -> None:
     """`network`, whose subcommands are built only when it is used (~5 ms of
     argparse work that every other CLI call would pay otherwise)."""
     from tuidock.cli.lazy import lazy_parser
 
-    lazy_parser(sub, "network", "Manage networks", _build)
+    lazy_parser(sub, name, "Manage networks", _build)
+
+
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {"network": _network}
 
 
 def _build(p: argparse.ArgumentParser) -> None:
