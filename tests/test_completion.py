@@ -75,7 +75,7 @@ def test_bash_script_completes_commands_flags_and_choices(tuidock_root: Path, tm
     assert bash_complete(path, "completion", "") == ["bash", "zsh"]
     # A flag's value is not a positional: `run --name web <TAB>` wants an image.
     assert bash_complete(path, "network", "connect", "") == ["bridge", "host", "none"]
-    # Lazily built subparsers (cli_lazy) are in the tables too.
+    # Lazily built subparsers (cli/lazy.py) are in the tables too.
     assert "--all" in bash_complete(path, "container", "ls", "--")
 
 
