@@ -75,7 +75,7 @@ def test_bash_script_completes_commands_flags_and_choices(tuidock_root: Path, tm
     assert bash_complete(path, "completion", "") == ["bash", "zsh"]
     # A flag's value is not a positional: `run --name web <TAB>` wants an image.
     assert bash_complete(path, "network", "connect", "") == ["bridge", "host", "none"]
-    # Lazily built subparsers (cli_lazy) are in the tables too.
+    # Lazily built subparsers (cli/lazy.py) are in the tables too.
     assert "--all" in bash_complete(path, "container", "ls", "--")
 
 
@@ -142,3 +142,16 @@ def test_tables_follow_the_parser() -> None:
     assert "--name" in tables.valopts["tuidock run"] and "--rm" not in tables.valopts["tuidock run"]
     assert tables.optargs["tuidock run --network"] == "networks"
     assert tables.optargs["tuidock save -o"] == "files"
+
+
+def test_every_command_module_is_in_the_help_order() -> None:
+    # A command a module adds but cli/main.py's HELP_ORDER lacks would not exist.
+    import importlib
+
+    from tuidock.cli.main import HELP_ORDER
+
+    ordered = [(module, name) for module, names in HELP_ORDER for name in names]
+    assert len(ordered) == len(set(ordered))
+    for module in {m for m, _ in HELP_ORDER}:
+        commands = importlib.import_module(f"tuidock.cli.commands.{module}").COMMANDS
+        assert sorted(commands) == sorted(n for m, n in ordered if m == module)

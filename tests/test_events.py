@@ -14,7 +14,7 @@ import pytest
 from clihelp import assert_clean_error, tuidock, tuidock_popen
 from containerhelp import image_fixture, no_leftovers_fixture, wait_for
 
-from tuidock.cli.commands.events import format_line, matches, parse_filters
+from tuidock.cli.commands.system_events import format_line, matches, parse_filters
 from tuidock.core.timestamps import parse_duration_ns, parse_timestamp_ns
 from tuidock.errors import UsageError
 from tuidock.runtime.store import events

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from tuidock.cli.formatting import print_formatted, print_table
+from tuidock.cli.output import print_formatted, print_table
 from tuidock.errors import UsageError
 
 ROWS = [{"Repository": "busybox", "Tag": "latest", "ID": "abc", "Labels": {"a": "1"}}]

@@ -87,7 +87,7 @@ def command_tables(parser: argparse.ArgumentParser) -> Tables:
 def _walk(parser: argparse.ArgumentParser, path: str, tables: Tables) -> None:
     populate = getattr(parser, "_populate", None)
     if populate is not None:
-        populate()  # cli_lazy: arguments are added only when asked for
+        populate()  # cli/lazy.py: arguments are added only when asked for
     opts, valopts, kinds = [], [], []
     repeats = False
     for action in parser._actions:

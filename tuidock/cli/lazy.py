@@ -50,3 +50,11 @@ def lazy_parser(
     p.__class__ = cls
     p._lazy_build = build  # type: ignore[attr-defined]
     return p
+
+
+Adder = Callable[[argparse._SubParsersAction, str], object]
+
+
+def lazy_command(help: str | None, build: Callable[[argparse.ArgumentParser], None], **kw) -> Adder:
+    """A `COMMANDS` entry of a command module: adds the named command, built when used."""
+    return lambda sub, name: lazy_parser(sub, name, help, build, **kw)

@@ -24,37 +24,49 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from tuidock.cli.commands import containers as cli_containers
-    from tuidock.cli.commands import exec as cli_exec
-    from tuidock.cli.commands import images as cli_images
-    from tuidock.cli.commands import system as cli_system
-    from tuidock.cli.commands import toolbox as cli_toolbox
-    from tuidock.cli.commands import volumes as cli_volumes
+# `tuidock --help` lists the commands in this order: (module under cli/commands, names).
+HELP_ORDER = (
+    ("image", ("pull", "push", "images", "rmi", "tag", "inspect", "login", "logout", "image")),
+    ("container", ("run", "create", "start", "stop", "restart", "kill", "rm", "wait")),
+    ("container", ("logs", "ps", "rename", "pause", "unpause", "top", "attach", "port")),
+    ("container", ("container",)),
+    ("exec", ("exec",)),
+    ("system", ("version", "demo")),
+    ("container", ("stats", "diff", "export")),
+    ("image", ("import",)),
+    ("container", ("commit", "cp")),
+    ("system", ("info", "system")),
+    ("image", ("save", "load")),
+    ("volume", ("volume",)),
+    ("network", ("network",)),
+    ("image", ("history",)),
+    ("system", ("events",)),
+)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    from tuidock.cli import completion
+    from tuidock.cli.commands import container, exec, image, network, system, volume
+
+    modules = {
+        "container": container,
+        "exec": exec,
+        "image": image,
+        "network": network,
+        "system": system,
+        "volume": volume,
+    }
     parser = _Parser(
         prog="tuidock",
         description="A daemonless container engine with a keyboard-first terminal UI.",
     )
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    cli_images.register(sub)
-    cli_containers.register(sub)
-    cli_exec.register(sub)
-    cli_system.register(sub)
-    cli_toolbox.register(sub)
-    cli_volumes.register(sub)  # volume commands, -v/--mount/--tmpfs, rm -v
-    from tuidock.cli.commands import network as cli_network
-
-    cli_network.register(sub)
-    from tuidock.cli.commands import history as cli_history
-
-    cli_history.register(sub)
-    from tuidock.cli import completion as cli_completion
-    from tuidock.cli.commands import events as cli_events  # events, completion
-
-    cli_events.register(sub)
-    cli_completion.register(sub)
+    for module, names in HELP_ORDER:
+        adders = modules[module].COMMANDS
+        for name in names:
+            adders[name](sub, name)
+    completion.register(sub)
     return parser
 
 

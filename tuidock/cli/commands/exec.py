@@ -189,9 +189,9 @@ def main(argv: list[str]) -> int:
         return 125
 
 
-def register(sub) -> None:  # sub: argparse._SubParsersAction
+def _exec(sub, name: str) -> None:  # sub: argparse._SubParsersAction
     """`exec` in `tuidock --help`; its arguments go to `main` untouched."""
-    parser = sub.add_parser("exec", help="Execute a command in a running container", add_help=False)
+    parser = sub.add_parser(name, help="Execute a command in a running container", add_help=False)
     base = type(parser)
 
     class Passthrough(base):  # type: ignore[valid-type,misc]
@@ -207,3 +207,7 @@ def register(sub) -> None:  # sub: argparse._SubParsersAction
             return USAGE
 
     parser.__class__ = Passthrough
+
+
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {"exec": _exec}

@@ -6,12 +6,16 @@ import argparse
 import json
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _network(sub: argparse._SubParsersAction, name: str) -> None:
     """`network`, whose subcommands are built only when it is used (~5 ms of
     argparse work that every other CLI call would pay otherwise)."""
     from tuidock.cli.lazy import lazy_parser
 
-    lazy_parser(sub, "network", "Manage networks", _build)
+    lazy_parser(sub, name, "Manage networks", _build)
+
+
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {"network": _network}
 
 
 def _build(p: argparse.ArgumentParser) -> None:
@@ -185,7 +189,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     containers = default_engine().containers
     cid = containers.resolve(args.container)
     with containers.store.op_lock(cid):
-        endpoint.connect(containers.engine.root, cid, args.network, args.alias)
+        endpoint.connect(containers.root, cid, args.network, args.alias)
     return 0
 
 
@@ -196,5 +200,5 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
     containers = default_engine().containers
     cid = containers.resolve(args.container)
     with containers.store.op_lock(cid):
-        endpoint.disconnect(containers.engine.root, cid, args.network)
+        endpoint.disconnect(containers.root, cid, args.network)
     return 0

@@ -1,4 +1,5 @@
-"""System commands: version, and the offline demo behind the README quick-start."""
+"""System commands: version, info, the `system` group (df, info, prune), events
+(in system_events) and the offline demo behind the README quick-start."""
 
 from __future__ import annotations
 
@@ -6,20 +7,18 @@ import argparse
 import sys
 
 from tuidock import __version__
-from tuidock.errors import TuidockError
+from tuidock.cli.lazy import lazy_command
+from tuidock.errors import TuidockError, UsageError
 
 HUB_HOST = "registry-1.docker.io"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("version", help="Show the tuidock version information")
+def _version_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output: json, or a Go-style template")
     p.set_defaults(handler=cmd_version)
 
-    p = sub.add_parser(
-        "demo",
-        help="Serve demo images from a loopback registry when Docker Hub is out of reach",
-    )
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--offline",
         action="store_true",
@@ -27,6 +26,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--stop", action="store_true", help="Stop the demo registry and drop the mirror")
     p.set_defaults(handler=cmd_demo)
+
+
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", help="json or a Go-style template")
+    p.set_defaults(handler=cmd_info)
+
+
+def _system_group(system: argparse.ArgumentParser) -> None:
+    system.set_defaults(subparser=system)
+    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND")
+    p = ssub.add_parser("df", help="Show tuidock disk usage")
+    p.add_argument("--format", help="json or a Go-style template")
+    p.set_defaults(handler=cmd_system_df)
+    _info_args(ssub.add_parser("info", help="Display system-wide information"))
+    p = ssub.add_parser("prune", help="Remove unused data")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones"
+    )
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    from tuidock.cli.prune import add_prune_filter_arg
+
+    add_prune_filter_arg(p, "label=<key>=<value>, until=24h")
+    p.set_defaults(handler=cmd_system_prune)
+
+
+def _events_args(p: argparse.ArgumentParser) -> None:
+    from tuidock.cli.commands.system_events import add_events_args
+
+    add_events_args(p)
+
+
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {
+    "version": lazy_command("Show the tuidock version information", _version_args),
+    "demo": lazy_command(
+        "Serve demo images from a loopback registry when Docker Hub is out of reach", _demo_args
+    ),
+    "info": lazy_command("Display system-wide information", _info_args),
+    "system": lazy_command("Manage tuidock", _system_group),
+    "events": lazy_command("Get real time events from the engine", _events_args),
+}
 
 
 def version_info() -> dict:
@@ -85,7 +126,9 @@ def git_commit() -> tuple[str, str]:
             path = os.path.join(base, ref)
             if os.path.isfile(path):
                 with open(path) as f:
-                    when = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(os.path.getmtime(path)))
+                    when = time.strftime(
+                        "%a %b %d %H:%M:%S %Y", time.gmtime(os.path.getmtime(path))
+                    )
                     return f.read().strip(), when
             packed = os.path.join(base, "packed-refs")
             if os.path.isfile(packed):
@@ -112,7 +155,7 @@ def _common_dir(gitdir: str) -> str:
 def cmd_version(args: argparse.Namespace) -> int:
     doc = version_info()
     if args.format:
-        from tuidock.cli.formatting import print_formatted
+        from tuidock.cli.output import print_formatted
 
         print_formatted(args.format, [doc])
         return 0
@@ -180,3 +223,130 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Pulled {name} ({result.image.short_id})")
     print("Try: tuidock run --rm demo/multilayer   or open the UI: tuidock")
     return 0
+
+
+# -- info, system df, system prune ------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from tuidock.cli.output import print_formatted
+    from tuidock.core.humanize import human_binary_size
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.system import info
+
+    engine = default_engine()
+    doc = info(engine, engine.containers)
+    from tuidock.runtime.network.nat import host_settings, info_lines
+
+    doc["Network"] = host_settings()
+    if args.format:
+        print_formatted(args.format, [doc])
+        return 0
+    lines = [
+        f"Containers: {doc['Containers']}",
+        f" Running: {doc['ContainersRunning']}",
+        f" Paused: {doc['ContainersPaused']}",
+        f" Stopped: {doc['ContainersStopped']}",
+        f"Images: {doc['Images']}",
+        f"Server Version: {doc['ServerVersion']}",
+        f"Storage Driver: {doc['Driver']}",
+        f"Logging Driver: {doc['LoggingDriver']}",
+        f"Cgroup Driver: {doc['CgroupDriver']}",
+        f"Cgroup Version: {doc['CgroupVersion'] or 'none'} ({doc['CgroupLayout']})",
+        "Security Options: " + " ".join(doc["SecurityOptions"]),
+        f"Kernel Version: {doc['KernelVersion']}",
+        f"Operating System: {doc['OperatingSystem']}",
+        f"OSType: {doc['OSType']}",
+        f"Architecture: {doc['Architecture']}",
+        f"CPUs: {doc['NCPU']}",
+        f"Total Memory: {human_binary_size(doc['MemTotal'])}",
+        f"Name: {doc['Name']}",
+        f"Data Root Dir: {doc['DockerRootDir']}",
+        *info_lines(doc["Network"]),
+    ]
+    print("\n".join(" " + line for line in lines))
+    return 0
+
+
+def cmd_system_df(args: argparse.Namespace) -> int:
+    from tuidock.cli.output import print_formatted, print_table
+    from tuidock.core.humanize import human_size
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.system import disk_usage
+
+    engine = default_engine()
+    objs = []
+    for row in disk_usage(engine, engine.containers):
+        pct = f" ({row.reclaimable * 100 // row.size}%)" if row.size else ""
+        objs.append(
+            {
+                "Type": row.type,
+                "TotalCount": str(row.total),
+                "Active": str(row.active),
+                "Size": human_size(row.size),
+                "Reclaimable": human_size(row.reclaimable) + pct,
+            }
+        )
+    if args.format:
+        print_formatted(args.format, objs, headers={"TotalCount": "TOTAL"})
+        return 0
+    print_table(
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        [[o["Type"], o["TotalCount"], o["Active"], o["Size"], o["Reclaimable"]] for o in objs],
+    )
+    return 0
+
+
+def cmd_system_prune(args: argparse.Namespace) -> int:
+    """Docker's `system prune`: stopped containers, unused networks, images, (volumes)."""
+    from tuidock.cli.prune import confirm
+    from tuidock.core.humanize import human_size
+    from tuidock.core.prunefilter import parse_prune_filters
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.store.volumes import VolumeStore
+
+    filters = parse_prune_filters(args.filter)
+    if args.volumes and filters.until_ns is not None:
+        raise UsageError(
+            'the "until" filter is not supported with "--volumes"', "As with Docker: drop one."
+        )
+    items = ["all stopped containers", "all networks not used by at least one container"]
+    if args.volumes:
+        items.append("all anonymous volumes not used by at least one container")
+    items.append(
+        "all images without at least one container associated to them"
+        if args.all
+        else "all dangling images"
+    )
+    items.append("all dangling build cache")
+    if not confirm(items, args.force):
+        return 0
+    engine = default_engine()
+    # Containers first: what they used (networks, images, volumes) becomes unused.
+    removed, reclaimed = engine.prune_containers(filters)
+    _print_section("Deleted Containers:", removed)
+    if (engine.root / "networks").is_dir():
+        from tuidock.runtime.network import usernets
+
+        _print_section("Deleted Networks:", usernets.prune(engine.root, filters))
+    if args.volumes:
+        names, size = VolumeStore(engine.root).prune(filters=filters)
+        reclaimed += size
+        _print_section("Deleted Volumes:", names)
+    report = engine.prune_images(all_images=args.all, filters=filters)
+    reclaimed += report.reclaimed
+    _print_section(
+        "Deleted Images:",
+        [f"untagged: {t}" for t in report.untagged] + [f"deleted: {i}" for i in report.deleted],
+    )
+    _print_section("Deleted build cache objects:", report.scratch)
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
+
+
+def _print_section(title: str, lines: list[str]) -> None:
+    if lines:
+        print(title)
+        for line in lines:
+            print(line)
+        print()

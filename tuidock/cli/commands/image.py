@@ -1,48 +1,44 @@
-"""Image commands: pull, push, images, inspect, tag, rmi, image prune, login, logout."""
+"""Image commands: the `image` group and its verbs at the top level.
+
+images, rmi, tag, inspect, history, import, save and load are here; pull,
+push, login and logout (what talks to a registry) in image_registry. Every
+parser is built only when its command is used; the engine comes in inside
+the commands.
+"""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
+from typing import TYPE_CHECKING
 
-from tuidock.cli.formatting import print_formatted, print_inspect, print_table
-from tuidock.core.humanize import human_size, since
+from tuidock.cli.lazy import lazy_command
 from tuidock.errors import TuidockError, UsageError
-from tuidock.runtime.engine import Engine, RemoveReport, default_engine, familiar_tag
+
+if TYPE_CHECKING:
+    from tuidock.runtime.engine import Engine, RemoveReport
+
+CREATED_BY_WIDTH = 45  # Docker's truncation of history's CREATED BY column
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pull", help="Download an image from a registry")
-    _pull_args(p)
-
-    p = sub.add_parser("push", help="Upload an image to a registry")
-    _push_args(p)
-
-    p = sub.add_parser("images", help="List images")
-    _images_args(p)
-
-    p = sub.add_parser("rmi", help="Remove one or more images")
-    _rmi_args(p)
-
-    p = sub.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
-    _tag_args(p)
-
-    p = sub.add_parser("inspect", help="Return low-level information on objects")
-    _inspect_args(p)
-
-    p = sub.add_parser("login", help="Log in to a registry")
+def _login_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("server", nargs="?")
     p.add_argument("-u", "--username")
     p.add_argument("-p", "--password")
     p.add_argument("--password-stdin", action="store_true")
+    from tuidock.cli.commands.image_registry import cmd_login
+
     p.set_defaults(handler=cmd_login)
 
-    p = sub.add_parser("logout", help="Log out from a registry")
+
+def _logout_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("server", nargs="?")
+    from tuidock.cli.commands.image_registry import cmd_logout
+
     p.set_defaults(handler=cmd_logout)
 
-    image = sub.add_parser("image", help="Manage images")
+
+def _image_group(image: argparse.ArgumentParser) -> None:
     image.set_defaults(subparser=image)
     isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
     _images_args(isub.add_parser("ls", aliases=["list"], help="List images"))
@@ -56,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-a", "--all", action="store_true", help="Remove all images not used by containers"
     )
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    from tuidock.cli.commands.volumes import add_prune_filter_arg
+    from tuidock.cli.prune import add_prune_filter_arg
 
     add_prune_filter_arg(p)
     p.set_defaults(handler=cmd_image_prune)
@@ -66,15 +62,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = isub.add_parser("unmount", aliases=["umount"], help="Unmount an image's root filesystem")
     p.add_argument("image")
     p.set_defaults(handler=cmd_image_unmount)
-    from tuidock.cli.commands.history import add_history_args
+    _history_args(isub.add_parser("history", help="Show the history of an image"))
 
-    add_history_args(isub.add_parser("history", help="Show the history of an image"))
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    from tuidock.cli.commands.container import add_change_arg
+
+    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
+    add_change_arg(p)
+    p.add_argument("file", metavar="file|-")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    p.set_defaults(handler=cmd_import)
+
+
+def _save_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(handler=cmd_save)
+
+
+def _load_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
+    p.set_defaults(handler=cmd_load)
 
 
 def _pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("image")
     p.add_argument("-q", "--quiet", action="store_true", help="Print only the image ID")
     p.add_argument("--platform", help="os/arch[/variant] to pull, e.g. linux/arm64")
+    from tuidock.cli.commands.image_registry import cmd_pull
+
     p.set_defaults(handler=cmd_pull)
 
 
@@ -91,6 +109,8 @@ def _push_args(p: argparse.ArgumentParser) -> None:
         metavar="BOOL",
         help="Require HTTPS with a verified certificate, or not (default: registries.toml)",
     )
+    from tuidock.cli.commands.image_registry import cmd_push
+
     p.set_defaults(handler=cmd_push)
 
 
@@ -132,82 +152,50 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_inspect)
 
 
+def _history_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument(
+        "-H",
+        "--human",
+        default="true",
+        choices=["true", "false"],
+        help="Print sizes and dates in human readable format (default true)",
+    )
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--format", help="Format output using a custom template (json, table, ...)")
+    p.set_defaults(handler=cmd_history)
+
+
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {
+    "pull": lazy_command("Download an image from a registry", _pull_args),
+    "push": lazy_command("Upload an image to a registry", _push_args),
+    "images": lazy_command("List images", _images_args),
+    "rmi": lazy_command("Remove one or more images", _rmi_args),
+    "tag": lazy_command("Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", _tag_args),
+    "inspect": lazy_command("Return low-level information on objects", _inspect_args),
+    "login": lazy_command("Log in to a registry", _login_args),
+    "logout": lazy_command("Log out from a registry", _logout_args),
+    "image": lazy_command("Manage images", _image_group),
+    "import": lazy_command(
+        "Import the contents from a tarball to create a filesystem image", _import_args
+    ),
+    "save": lazy_command(
+        "Save one or more images to a tar archive (streamed to STDOUT by default)", _save_args
+    ),
+    "load": lazy_command("Load an image from a tar archive or STDIN", _load_args),
+    "history": lazy_command("Show the history of an image", _history_args),
+}
+
+
 # -- commands ----------------------------------------------------------------
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    from tuidock.cli.progress import LiveProgress, PlainProgress
-    from tuidock.core import reference as refmod
-    from tuidock.core.platforms import parse_platform
-
-    engine = default_engine()
-    platform = parse_platform(args.platform) if args.platform else None
-    ref = refmod.parse(args.image)
-    progress = None
-    if not args.quiet:
-        if ":" not in args.image.rsplit("/", 1)[-1] and "@" not in args.image:
-            print("Using default tag: latest")
-        progress = LiveProgress() if sys.stdout.isatty() else PlainProgress()
-    try:
-        result = engine.pull(args.image, platform, progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    if args.quiet:
-        print(result.image.id)
-        return 0
-    shown = ref.familiar()
-    if result.downloaded:
-        print(f"Status: Downloaded newer image for {shown}")
-    else:
-        print(f"Status: Image is up to date for {shown}")
-    print(str(ref))
-    return 0
-
-
-def cmd_push(args: argparse.Namespace) -> int:
-    from tuidock.cli.pushprogress import LivePushProgress, PlainPushProgress
-    from tuidock.core import reference as refmod
-
-    engine = default_engine()
-    progress = None
-    announced: set[str] = set()
-
-    def start(ref: refmod.Reference) -> None:
-        nonlocal progress
-        if args.quiet:
-            return
-        if progress is not None:
-            progress.close()
-        if ref.name not in announced:
-            announced.add(ref.name)
-            print(f"The push refers to repository [{ref.name}]", flush=True)
-        progress = LivePushProgress() if sys.stdout.isatty() else PlainPushProgress()
-
-    def emit(ev) -> None:
-        if progress is not None:
-            progress(ev)
-
-    try:
-        results = engine.push(
-            args.image,
-            args.destination,
-            all_tags=args.all_tags,
-            progress=emit,
-            tls_verify=args.tls_verify,
-            on_start=start,
-        )
-    finally:
-        if progress is not None:
-            progress.close()
-    if args.quiet:
-        for result in results:
-            print(str(result.reference))
-    return 0
 
 
 def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
     from tuidock.core import reference as refmod
+    from tuidock.core.humanize import human_size, since
+    from tuidock.runtime.engine import familiar_tag
 
     rows = []
     want = refmod.parse(args.repository, default_tag=False) if args.repository else None
@@ -255,6 +243,9 @@ IMAGE_FIELDS = (
 
 
 def cmd_images(args: argparse.Namespace) -> int:
+    from tuidock.cli.output import print_formatted, print_table
+    from tuidock.runtime.engine import default_engine
+
     engine = default_engine()
     rows = _image_rows(engine, args)
     if args.quiet:
@@ -292,6 +283,8 @@ def _print_removal(report: RemoveReport) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+
     report, errors = default_engine().remove_images(args.images, force=args.force)
     _print_removal(report)
     for err in errors:
@@ -300,11 +293,16 @@ def cmd_rmi(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+
     default_engine().tag(args.source, args.target)
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from tuidock.cli.output import print_inspect
+    from tuidock.runtime.engine import default_engine
+
     engine = default_engine()
     out: list[dict] = []
     errors: list[str] = []
@@ -335,25 +333,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_image_prune(args: argparse.Namespace) -> int:
+    from tuidock.cli.prune import confirm
+    from tuidock.core.humanize import human_size
     from tuidock.core.prunefilter import parse_prune_filters
+    from tuidock.runtime.engine import default_engine
 
     filters = parse_prune_filters(args.filter)
-    if not args.force:
-        what = (
-            "all images without at least one container associated to them"
-            if args.all
-            else "all dangling images"
-        )
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"this will remove {what}; confirmation needs a terminal",
-                "Add -f to prune without a prompt.",
-            )
-        answer = input(
-            f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
-            return 0
+    what = (
+        "all images without at least one container associated to them"
+        if args.all
+        else "all dangling images"
+    )
+    if not confirm(what, args.force):
+        return 0
     report = default_engine().prune_images(all_images=args.all, filters=filters)
     if report.untagged or report.deleted:
         print("Deleted Images:")
@@ -367,54 +359,137 @@ def cmd_image_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_image_mount(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+
     print(default_engine().mount_image(args.image))
     return 0
 
 
 def cmd_image_unmount(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+
     default_engine().unmount_image(args.image)
     return 0
 
 
-def cmd_login(args: argparse.Namespace) -> int:
-    from tuidock.runtime.engine import normalize_server
+# -- history ----------------------------------------------------------------
 
-    user = args.username
-    password = args.password
-    if args.password_stdin:
-        if args.password:
-            raise UsageError("--password and --password-stdin are mutually exclusive")
-        from tuidock.core.userfiles import LINE_MAX, read_user_text
 
-        password = read_user_text(
-            sys.stdin.buffer, "--password-stdin input", LINE_MAX, shown="stdin"
-        ).rstrip("\n")
-    if not user:
-        if not sys.stdin.isatty():
-            raise UsageError("login needs a user name", "Pass -u USER (and --password-stdin).")
-        user = input("Username: ").strip()
-    if password is None:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                "login needs a password", "Pass --password-stdin and the password on stdin."
-            )
-        password = getpass.getpass("Password: ")
-    if args.password and not args.password_stdin:
-        print(
-            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
-            file=sys.stderr,
+def _short(image_id: str, no_trunc: bool) -> str:
+    if image_id.startswith("sha256:"):
+        return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
+    return image_id
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from tuidock.cli.output import print_formatted, print_table
+    from tuidock.core.humanize import human_size, since
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.image.history import image_history
+
+    rows = image_history(default_engine(), args.image)
+    human = args.human == "true"
+    if args.quiet:
+        for row in rows:
+            print(_short(row.id, args.no_trunc))
+        return 0
+    objs = []
+    for row in rows:
+        created_by = row.created_by
+        if not args.no_trunc and len(created_by) > CREATED_BY_WIDTH:
+            created_by = created_by[: CREATED_BY_WIDTH - 1] + "…"
+        objs.append(
+            {
+                "ID": _short(row.id, args.no_trunc),
+                "CreatedAt": row.created,
+                "CreatedSince": (since(row.created) if row.created else "N/A")
+                if human
+                else row.created,
+                "CreatedBy": created_by,
+                "Size": human_size(row.size) if human else str(row.size),
+                "Comment": row.comment,
+            }
         )
-    default_engine().login(args.server or "", user, password)
-    print(f"Login Succeeded ({normalize_server(args.server)})")
+    if args.format:
+        print_formatted(args.format, objs, headers={"ID": "IMAGE", "CreatedSince": "CREATED"})
+        return 0
+    print_table(
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        [[o["ID"], o["CreatedSince"], o["CreatedBy"], o["Size"], o["Comment"]] for o in objs],
+    )
     return 0
 
 
-def cmd_logout(args: argparse.Namespace) -> int:
-    from tuidock.runtime.engine import normalize_server
+# -- import, save, load ------------------------------------------------------
 
-    server = normalize_server(args.server)
-    if default_engine().logout(args.server or ""):
-        print(f"Removing login credentials for {server}")
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.image import tarimport
+    from tuidock.runtime.image.urlsource import is_url, open_url
+
+    engine = default_engine()
+    if args.file == "-":
+        image_id = tarimport.import_tar(
+            engine, sys.stdin.buffer, args.reference, args.message, args.change
+        )
+    elif is_url(args.file):
+        with open_url(args.file) as src:
+            image_id = tarimport.import_tar(engine, src, args.reference, args.message, args.change)
     else:
-        print(f"Not logged in to {server}")
+        with open(args.file, "rb") as src:
+            image_id = tarimport.import_tar(engine, src, args.reference, args.message, args.change)
+    print(image_id)
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    import os
+
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.image import archive as imagearchive
+    from tuidock.runtime.store import scratch
+
+    engine = default_engine()
+    if args.output:
+        # Beside the destination for an atomic rename; a killed save's temp
+        # is removed by the next save to the same destination.
+        tmp = scratch.save_temp(args.output)
+        try:
+            with open(tmp, "wb") as f:
+                imagearchive.save(engine, args.images, f)
+            os.replace(tmp, args.output)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+        return 0
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal.", "Use the -o flag or redirect.")
+    sys.stdout.flush()
+    imagearchive.save(engine, args.images, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.image import archive as imagearchive
+
+    engine = default_engine()
+    if args.input:
+        with open(args.input, "rb") as f:
+            loaded = imagearchive.load(engine, f)
+    else:
+        if sys.stdin.isatty():
+            raise UsageError(
+                "requested load from stdin, but stdin is empty", "Use -i FILE or redirect."
+            )
+        loaded = imagearchive.load(engine, sys.stdin.buffer)
+    if not args.quiet:
+        for image in loaded:
+            if image.tags:
+                for tag in image.tags:
+                    print(f"Loaded image: {tag}")
+            else:
+                print(f"Loaded image ID: {image.image_id}")
     return 0

@@ -1,7 +1,7 @@
 """`tuidock volume create/ls/inspect/rm/prune`.
 
 The mount flags of run/create (-v, --mount, --tmpfs) and `rm -v` are in
-cli_containers with the other container flags.
+commands/container_run.py and commands/container.py with the other container flags.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import argparse
 import json
 import sys
 
+from tuidock.cli.prune import add_prune_filter_arg, confirm
 from tuidock.errors import TuidockError, UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("volume", help="Manage volumes")
+def _volume(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="Manage volumes")
     p.set_defaults(subparser=p)
     vsub = p.add_subparsers(dest="volume_command", metavar="COMMAND")
 
@@ -56,15 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.set_defaults(handler=cmd_volume_prune)
 
 
-def add_prune_filter_arg(p: argparse.ArgumentParser, example: str = "until=24h") -> None:
-    """The --filter of every prune command (see runtime/prunefilter.py)."""
-    p.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="FILTER",
-        help=f"Provide filter values (e.g. {example})",
-    )
+# The top-level commands of this module, by name (cli/main.py orders them).
+COMMANDS = {"volume": _volume}
 
 
 def _store():
@@ -86,7 +80,7 @@ def cmd_volume_create(args: argparse.Namespace) -> int:
 
 
 def cmd_volume_ls(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import print_formatted, print_table
+    from tuidock.cli.output import print_formatted, print_table
 
     store = _store()
     records = filter_volumes(store, store.list(), args.filter)
@@ -153,7 +147,7 @@ def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
 
 
 def cmd_volume_inspect(args: argparse.Namespace) -> int:
-    from tuidock.cli.formatting import render_template
+    from tuidock.cli.output import render_template
     from tuidock.errors import NotFound
 
     store = _store()
@@ -193,24 +187,6 @@ def cmd_volume_rm(args: argparse.Namespace) -> int:
             continue
         print(name)
     return code
-
-
-def confirm(what: str | list[str], force: bool) -> bool:
-    """Docker's prune prompt (one thing, or a list of them); without a terminal, -f is required."""
-    if force:
-        return True
-    listed = what if isinstance(what, str) else ", ".join(what)
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"this will remove {listed}; confirmation needs a terminal",
-            "Add -f to prune without a prompt.",
-        )
-    if isinstance(what, str):
-        warning = f"WARNING! This will remove {what}.\n"
-    else:
-        warning = "WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what) + "\n"
-    answer = input(warning + "Are you sure you want to continue? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_volume_prune(args: argparse.Namespace) -> int:

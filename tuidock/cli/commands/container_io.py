@@ -1,15 +1,18 @@
-"""The client side of an attached container: `run` (foreground), `start -a`, `attach`.
+"""A container's streams and files from the host: attach (and the attached
+`run` and `start -a`), logs, cp and export.
 
-Pumps the attach socket (runtime/attach.py) to our stdout/stderr and our
-stdin to the container until the container exits, and returns its exit
-code. With a terminal (-t) our terminal is put in raw mode (restored on every
-way out, signals included), its size follows SIGWINCH, and ctrl-p ctrl-q
-detaches (the container keeps running). Without one, signals we receive are
-forwarded to the container's PID 1 (Docker's --sig-proxy).
+The attach client pumps the attach socket (runtime/container/monitor) to our
+stdout/stderr and our stdin to the container until the container exits, and
+returns its exit code. With a terminal (-t) our terminal is put in raw mode
+(restored on every way out, signals included), its size follows SIGWINCH,
+and ctrl-p ctrl-q detaches (the container keeps running). Without one,
+signals we receive are forwarded to the container's PID 1 (Docker's
+--sig-proxy).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -18,6 +21,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
+from tuidock.errors import UsageError
 from tuidock.runtime.container.exec.plan import PROXIED
 from tuidock.runtime.container.exec.relay import write_all
 from tuidock.runtime.container.monitor import protocol as proto
@@ -207,3 +211,160 @@ def parse_detach_keys(text: str) -> bytes:
 
         raise UsageError(f"invalid detach keys: {text!r}")
     return bytes(out)
+
+
+def pump(client, tty: bool, stdin: bool, sig_proxy: bool, detach_keys: str | None) -> int:
+    """Run an attach session over `client` to its end; a detach counts as success."""
+    keys = parse_detach_keys(detach_keys) if detach_keys else DETACH_KEYS
+    try:
+        code = Session(client, tty=tty, stdin=stdin, sig_proxy=sig_proxy, detach_keys=keys).run()
+    finally:
+        client.close()
+    if code == DETACHED:
+        return 0
+    return code
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from tuidock.runtime.engine import default_engine
+
+    engine = default_engine()
+    cid = engine.containers.resolve(args.container)
+    config = engine.containers.store.read_config(cid)["Config"]
+    stdin = not args.no_stdin and bool(config.get("OpenStdin"))
+    client = engine.attach_container(cid, stdin=stdin)
+    return pump(client, bool(config.get("Tty")), stdin, args.sig_proxy == "true", args.detach_keys)
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """Docker's --since/--until: RFC 3339, a Unix timestamp, or a Go duration ago (10m, 1h30m)."""
+    import re
+    import time
+
+    from tuidock.core.humanize import parse_time
+
+    text = text.strip()
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return (now or time.time()) - sum(float(n) * units[u] for n, u in parts)
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    ts = parse_time(text)
+    if ts is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        ts = parse_time(text + "T00:00:00Z")
+    if ts is None:
+        raise UsageError(
+            f"invalid time value: {text!r}", "Use RFC 3339 (2024-01-02T15:04:05Z) or 10m."
+        )
+    return ts
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import os
+
+    from tuidock.runtime.engine import default_engine
+
+    if args.tail in ("all", ""):
+        tail = None
+    else:
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise UsageError(f"invalid --tail value: {args.tail!r}") from None
+        tail = None if tail < 0 else tail
+    since = parse_since(args.since) if args.since else None
+    until = parse_since(args.until) if args.until else None
+    engine = default_engine()
+    out, err = sys.stdout.fileno(), sys.stderr.fileno()
+    sys.stdout.flush()
+    for entry in engine.container_logs(
+        args.container, follow=args.follow, tail=tail, since=since, until=until
+    ):
+        data = entry.data
+        if args.timestamps:
+            data = entry.time.encode() + b" " + data
+        fd = err if entry.stream == "stderr" else out
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    return 0
+
+
+# -- cp -------------------------------------------------------------------------------------------
+
+
+def split_container_path(arg: str) -> tuple[str | None, str]:
+    """Docker's rule: NAME:PATH names a container path unless the part before the
+    colon holds a slash or the argument starts like a local path."""
+    if arg == "-" or arg.startswith(("/", ".")):
+        return None, arg
+    name, sep, path = arg.partition(":")
+    if not sep or "/" in name or not name:
+        return None, arg
+    return name, path or "/"
+
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    from tuidock.runtime.container import copy as ctrcopy
+    from tuidock.runtime.engine import default_engine
+
+    src_ctr, src_path = split_container_path(args.src)
+    dst_ctr, dst_path = split_container_path(args.dest)
+    if src_ctr and dst_ctr:
+        raise UsageError("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise UsageError("must specify at least one container source")
+    engine = default_engine()
+    if src_ctr:
+        cid = engine.containers.resolve(src_ctr)
+        if dst_path == "-" and sys.stdout.isatty():
+            raise UsageError("cowardly refusing to write a tar archive to a terminal")
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+
+        def copy_out(root_fd: int) -> None:
+            ctrcopy.copy_out(root_fd, src_path, dst_path, out, args.archive, args.follow_link)
+            out.flush()
+
+        ctrcopy.in_container_root(engine.containers, cid, copy_out, writable=False)
+        return 0
+    assert dst_ctr is not None
+    cid = engine.containers.resolve(dst_ctr)
+    stdin = sys.stdin.buffer
+
+    def copy_in(root_fd: int) -> None:
+        ctrcopy.copy_in(root_fd, src_path, dst_path, stdin, args.archive)
+
+    ctrcopy.in_container_root(engine.containers, cid, copy_in, writable=True)
+    return 0
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tuidock.runtime.container import fs as ctrfs
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.store import events
+
+    engine = default_engine()
+    cid = engine.containers.resolve(args.container)
+    layers = ctrfs.ContainerLayers.of(engine.containers, cid)
+    if args.output:
+        ctrfs.export_to_file(layers, args.output)
+        events.record_container(engine.root, "export", cid)
+        return 0
+    if sys.stdout.isatty():
+        raise UsageError(
+            "cowardly refusing to save to a terminal.",
+            "Use the -o flag or redirect.",
+        )
+    sys.stdout.flush()
+    ctrfs.export_tar(layers, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    events.record_container(engine.root, "export", cid)
+    return 0

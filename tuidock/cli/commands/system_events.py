@@ -1,7 +1,7 @@
 """`tuidock events`: the engine's events log, printed and followed as `docker events` does.
 
-Only the stdlib and runtime/events.py are imported: it is a long-running
-reader that should start as fast as `ps`.
+Registered in commands/system.py. Only the stdlib and runtime/store/events.py
+are imported: it is a long-running reader that should start as fast as `ps`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ FILTER_KEYS = ("container", "event", "image", "label", "network", "type", "volum
 EVENT_TYPES = ("container", "image", "network", "volume")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("events", help="Get real time events from the engine")
+def add_events_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="Show all events created since timestamp")
     p.add_argument("--until", help="Stream events until this timestamp")
     p.add_argument(
@@ -164,7 +163,7 @@ def renderer(fmt: str | None):
         return lambda e: json.dumps(e, separators=(",", ":"))
     if fmt.startswith("table"):
         raise UsageError("events --format does not take a table", "Use json or a template.")
-    from tuidock.cli.formatting import render_template
+    from tuidock.cli.output import render_template
     from tuidock.runtime.store.events import make_event
 
     # A bad template fails here, before the stream, not at its first event.
