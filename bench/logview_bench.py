@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual.app import App, ComposeResult
 
-from tuidock.widgets.logsource import LogLine
+from tuidock.backends.base import LogLine
 from tuidock.widgets.logview import LogView
 
 LINES = 100_000

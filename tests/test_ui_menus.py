@@ -10,6 +10,7 @@ from containerhelp import image_fixture, no_leftovers_fixture
 from test_ui import focus_row, image_names, start, status
 from uihelp import SIZE, make_app, run, wait_until
 
+from tuidock.backends.base import ContainerSummary
 from tuidock.runtime.engine import default_engine
 from tuidock.screens.menu import ActionMenu
 from tuidock.screens.prompt import PromptScreen
@@ -26,12 +27,16 @@ def _menu_ids(app) -> list[str]:
     return [v.id for v in app.screen.verbs]
 
 
+def verbs_of(status: str) -> list[str]:
+    return [v.id for v in container_verbs(ContainerSummary("c" * 64, "c", "busybox", status))]
+
+
 def test_verbs_follow_the_state():
-    running = [v.id for v in container_verbs("running")]
+    running = verbs_of("running")
     assert "stop" in running and "pause" in running and "start" not in running
-    paused = [v.id for v in container_verbs("paused")]
+    paused = verbs_of("paused")
     assert paused[0] == "unpause" and "pause" not in paused and "top" in paused
-    exited = [v.id for v in container_verbs("exited")]
+    exited = verbs_of("exited")
     assert "start" in exited and "kill" not in exited and "top" not in exited
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tuidock.app import TuidockApp
+from tuidock.backends.local import LocalBackend
 from tuidock.runtime.engine import Engine
 from tuidock.uiconfig import UIConfig
 
@@ -36,7 +37,9 @@ def app(monkeypatch: pytest.MonkeyPatch):
     for path in (ROOT, CONFIG):
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-    yield TuidockApp(engine=Engine(ROOT), config_dir=CONFIG, ui=UIConfig(theme="textual-dark"))
+    yield TuidockApp(
+        backend=LocalBackend(Engine(ROOT)), config_dir=CONFIG, ui=UIConfig(theme="textual-dark")
+    )
     for path in (ROOT, CONFIG):
         shutil.rmtree(path, ignore_errors=True)
 

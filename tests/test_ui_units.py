@@ -9,10 +9,11 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
+from tuidock.backends.base import LogLine, printable
+from tuidock.backends.locallogs import LogTail
 from tuidock.keymap import DEFAULT_KEYS, effective_keys, load_keymap, pretty_keys
 from tuidock.runtime.container.statsampler import Sampler, cpu_percent, system_cpu_ns
 from tuidock.runtime.linux.cgroups import CgroupStats
-from tuidock.widgets.logsource import LogLine, LogTail, clean
 from tuidock.widgets.logview import LogView
 from tuidock.widgets.resourcetable import ResourceTable, Row, compile_filter
 from tuidock.widgets.spark import bars
@@ -61,9 +62,9 @@ def test_fixed_scale_sparkline():
 # -- logs ----------------------------------------------------------------------------------
 
 
-def test_clean_strips_escapes_and_controls():
-    assert clean("\x1b[31mred\x1b[0m\ttab\r\n") == "red     tab"
-    assert clean("a\x07b\n") == "ab"
+def test_printable_strips_escapes_and_controls():
+    assert printable("\x1b[31mred\x1b[0m\ttab\r\n") == "red     tab"
+    assert printable("a\x07b\n") == "ab"
 
 
 def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from tuidock.app import TuidockApp
-    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.backends.base import ContainerSummary
+    from tuidock.backends.local import LocalBackend
 
 SIZE = (160, 48)
 
@@ -43,9 +44,18 @@ async def wait_until(
         await pilot.pause(0.05)
 
 
+def local_backend() -> LocalBackend:
+    """The local engine at $TUIDOCK_ROOT behind the seam, as `tuidock` hands it to the UI."""
+    from tuidock.backends.local import LocalBackend
+    from tuidock.runtime.engine import default_engine
+
+    return LocalBackend(default_engine())
+
+
 def make_app(**kwargs: object) -> TuidockApp:
     from tuidock.app import TuidockApp
 
+    kwargs.setdefault("backend", local_backend())
     return TuidockApp(config_dir=Path(os.environ["TUIDOCK_CONFIG"]), **kwargs)  # type: ignore[arg-type]
 
 
@@ -60,16 +70,14 @@ def exec_available() -> bool:
     return False
 
 
-def container_shell(info: ContainerInfo) -> list[str]:
+def container_shell(info: ContainerSummary) -> list[str]:
     """`tuidock exec -it` once it exists; until then nsenter into the container's
     namespaces (its pid 1's root and mounts), which is a shell in the container too."""
     if exec_available():
-        from tuidock.screens.operations import default_shell_command
-
-        return default_shell_command(info)
+        return local_backend().shell_command(info.id)
     nsenter = shutil.which("nsenter")
     assert nsenter, "nsenter (util-linux) is needed until tuidock exec exists"
-    pid = str(info.state["Pid"])
+    pid = str(info.pid)
     return [nsenter, "-t", pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", "/bin/sh"]
 
 

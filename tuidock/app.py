@@ -1,6 +1,7 @@
 """TuidockApp: the Textual application behind `tuidock` with no arguments.
 
-It owns the Engine (the same facade the CLI uses), the user's settings
+It is handed its Backend (cli/main.py hands it the local engine, the one
+the CLI uses) and talks to the engine only through it; it owns the user's settings
 (keys.toml, ui.toml) and the things that outlive a dialog: pulls run here so
 that closing the pull dialog does not lose the end of the pull. Screens do
 the rest. Closing the app ends nothing but the app: containers keep running,
@@ -22,16 +23,15 @@ from textual.worker import Worker, WorkerState
 
 from tuidock.keymap import load_keymap
 from tuidock.screens.main import MainScreen
-from tuidock.screens.operations import default_shell_command, error_text
+from tuidock.screens.operations import error_text
 from tuidock.uiconfig import UIConfig, load_ui_config
 from tuidock.widgets.shell import ShellTerminal
 
 if TYPE_CHECKING:
-    from tuidock.runtime.container.service import ContainerInfo
-    from tuidock.runtime.engine import Engine
+    from tuidock.backends.base import Backend, ContainerSummary
     from tuidock.screens.pull import ProgressRelay
 
-ShellCommand = Callable[["ContainerInfo"], list[str]]
+ShellCommand = Callable[["ContainerSummary"], list[str]]
 
 
 def css_path() -> Path:
@@ -49,21 +49,18 @@ class TuidockApp(App[None]):
 
     def __init__(
         self,
-        engine: Engine | None = None,
-        config_dir: Path | None = None,
+        backend: Backend,
+        config_dir: Path,
         ui: UIConfig | None = None,
         shell_command: ShellCommand | None = None,
     ) -> None:
         super().__init__()
-        from tuidock.runtime.engine import default_engine
-        from tuidock.runtime.store import paths
-
-        self.engine = engine or default_engine()
-        self.config_dir = config_dir or paths.config_dir()
+        self.backend = backend
+        self.config_dir = config_dir
         self.ui = ui or load_ui_config(self.config_dir)
         self.user_keymap, problems = load_keymap(self.config_dir)
         self.problems = problems + self.ui.problems
-        self._shell_command = shell_command or default_shell_command
+        self._shell_command = shell_command or (lambda info: self.backend.shell_command(info.id))
         self.mouse_enabled = True
         # Running pulls by reference: their cancel events (the dialog's Cancel,
         # or the palette's "Cancel pulls" once the dialog is closed).
@@ -92,7 +89,7 @@ class TuidockApp(App[None]):
 
     # -- shells --------------------------------------------------------------------------
 
-    def shell_command(self, info: ContainerInfo) -> list[str]:
+    def shell_command(self, info: ContainerSummary) -> list[str]:
         return self._shell_command(info)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -138,21 +135,17 @@ class TuidockApp(App[None]):
     def _pull(
         self, name: str, platform: str | None, relay: ProgressRelay, cancel: threading.Event
     ) -> None:
-        from tuidock.core.platforms import parse_platform
-
         try:
-            result = self.engine.pull(
-                name, parse_platform(platform) if platform else None, relay, cancel
-            )
+            result = self.backend.pull(name, platform, relay, cancel)
         except Exception as exc:
             relay.flush()
             text = "Pull cancelled: no image stored" if cancel.is_set() else error_text(exc)
             self.call_from_thread(self._pull_done, relay, name, False, text)
             return
         relay.flush()
-        text = f"Pulled {name} ({result.image.short_id})"
+        text = f"Pulled {name} ({result.short_id})"
         if not result.downloaded:
-            text = f"{name} is up to date ({result.image.short_id})"
+            text = f"{name} is up to date ({result.short_id})"
         self.call_from_thread(self._pull_done, relay, name, True, text)
 
     def _pull_done(self, relay: ProgressRelay, name: str, ok: bool, text: str) -> None:
@@ -236,7 +229,7 @@ class TuidockApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
 
-def run() -> int:
+def run(backend: Backend, config_dir: Path) -> int:
     """Start the UI (called by `tuidock` with no arguments)."""
     import gc
 
@@ -244,5 +237,5 @@ def run() -> int:
         # __main__ turns the GC off for the CLI's short life; a UI runs for hours.
         gc.enable()
     os.environ.setdefault("TEXTUAL_FPS", "30")
-    TuidockApp().run()
+    TuidockApp(backend, config_dir).run()
     return 0

@@ -9,6 +9,11 @@ is still a dependency, only a cheaper one. runtime.network and runtime.image
 are siblings and know nothing of each other. tuidock.demo is an independent
 oracle for the tests (it builds fixture images and runs the demo registry), so
 it imports nothing else from tuidock.
+
+The UI sees an engine only through the Backend protocol: it imports nothing
+of tuidock.runtime, and runtime.engine (the local engine's composition root)
+is imported only by the local backend and the CLI, which hands the UI its
+backend. The runtime knows nothing of the backends built on it.
 """
 
 from __future__ import annotations
@@ -43,7 +48,10 @@ LAYERS: list[tuple[str, int]] = [
     ("tuidock.__main__", 10),
 ]
 # Packages whose __init__ is only a docstring: importing the name of one is free.
-NAMESPACES = {"tuidock", "tuidock.runtime"}
+NAMESPACES = {"tuidock", "tuidock.runtime", "tuidock.backends"}
+UI = ("tuidock.app", "tuidock.screens", "tuidock.widgets", "tuidock.keymap", "tuidock.uiconfig")
+# Who may import runtime.engine (tests may too: they are not under PACKAGE).
+ENGINE_USERS = ("tuidock.backends.local", "tuidock.cli")
 
 
 def layer_of(module: str) -> tuple[str, int] | None:
@@ -126,13 +134,44 @@ def test_imports_follow_the_layer_order() -> None:
     assert edges_against_the_order() == []
 
 
+def within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def imports_matching(
+    importers: tuple[str, ...], targets: tuple[str, ...], exempt: tuple[str, ...] = ()
+) -> list[str]:
+    """Edges from modules under `importers` (but not `exempt`) to modules under `targets`."""
+    bad = []
+    for path in all_modules():
+        src = module_name(path)
+        if not within(src, importers) or within(src, exempt):
+            continue
+        for line, target in imported_modules(path):
+            if within(target, targets):
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {src} -> {target}")
+    return bad
+
+
+def test_ui_imports_nothing_of_the_runtime() -> None:
+    assert imports_matching(UI, ("tuidock.runtime",)) == []
+
+
+def test_runtime_knows_nothing_of_the_backends() -> None:
+    assert imports_matching(("tuidock.runtime",), ("tuidock.backends",)) == []
+
+
+def test_only_the_local_backend_and_the_cli_import_the_engine() -> None:
+    assert imports_matching(("tuidock",), ("tuidock.runtime.engine",), ENGINE_USERS) == []
+
+
 def test_demo_imports_nothing_else_from_tuidock() -> None:
     for path in sorted((PACKAGE / "demo").rglob("*.py")):
         for line, target in imported_modules(path):
             assert target.startswith("tuidock.demo"), f"{path}:{line} imports {target}"
 
 
-@pytest.mark.parametrize("package", ["tuidock", "tuidock.runtime"])
+@pytest.mark.parametrize("package", ["tuidock", "tuidock.runtime", "tuidock.backends"])
 def test_namespace_packages_are_docstring_only(package: str) -> None:
     init = PACKAGE.parent.joinpath(*package.split("."), "__init__.py")
     body = ast.parse(init.read_text()).body

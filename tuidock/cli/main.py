@@ -77,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             # No arguments: the UI. Textual is imported only here, so every other
             # command stays as fast as before.
             from tuidock.app import run as run_app
+            from tuidock.backends.local import LocalBackend
+            from tuidock.runtime.engine import default_engine
+            from tuidock.runtime.store import paths
 
-            return run_app()
+            return run_app(LocalBackend(default_engine()), paths.config_dir())
         if argv[0] == "exec":  # hot path: no other command's parser is built
             from tuidock.cli.commands.exec import main as exec_main
 

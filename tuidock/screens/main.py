@@ -1,16 +1,16 @@
 """The main screen: images and containers side by side, logs and shells below.
 
 Data flow: one poller tick (a timer every `stats_interval`) starts one thread
-worker that lists the containers, samples the cgroups of the running ones
-and stats images.json; it posts one `Polled` message and the tables update
-the cells that changed. A tick is skipped while the previous one still runs,
-so a slow disk never piles workers up. The image list is re-read only when
-images.json changed (a pull or rmi from the CLI shows up by itself).
+worker that asks the backend for its containers' change stamp (listing them
+only when it changed), samples the running ones and takes the images' stamp;
+it posts one `Polled` message and the tables update the cells that changed.
+A tick is skipped while the previous one still runs, so a slow disk never
+piles workers up. The image list is re-read only when its stamp changed (a
+pull or rmi from the CLI shows up by itself).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -22,9 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
-from tuidock.core.status import ACTIVE, ContainerStatus
 from tuidock.keymap import bind
-from tuidock.runtime.container.statsampler import Sampler, forget
 from tuidock.screens.verbs import Verbs
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.filterinput import FilterInput
@@ -36,10 +34,10 @@ from tuidock.widgets.resourcetable import ResourceTable
 from tuidock.widgets.spark import Spark
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+
     from tuidock.app import TuidockApp
-    from tuidock.runtime.container.service import ContainerInfo
-    from tuidock.runtime.container.statsampler import Sample
-    from tuidock.runtime.store.images import ImageRecord
+    from tuidock.backends.base import ContainerSummary, ImageSummary, StatsSample, StatsSampler
 
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
@@ -57,9 +55,9 @@ def set_text(label: Label, text: str) -> None:
 class Polled(Message):
     def __init__(
         self,
-        infos: list[ContainerInfo] | None,
-        samples: dict[str, Sample],
-        images_stamp: tuple[int, int] | None,
+        infos: list[ContainerSummary] | None,
+        samples: dict[str, StatsSample],
+        images_stamp: Hashable | None,
         error: str | None = None,
     ) -> None:
         self.infos = infos
@@ -70,7 +68,7 @@ class Polled(Message):
 
 
 class ImagesLoaded(Message):
-    def __init__(self, records: list[ImageRecord]) -> None:
+    def __init__(self, records: list[ImageSummary]) -> None:
         self.records = records
         super().__init__()
 
@@ -97,22 +95,22 @@ class MainScreen(Verbs):
 
     def __init__(self) -> None:
         super().__init__()
-        self.infos: dict[str, ContainerInfo] = {}
-        self.samples: dict[str, Sample] = {}
+        self.infos: dict[str, ContainerSummary] = {}
+        self.samples: dict[str, StatsSample] = {}
         self.cpu_history: dict[str, deque[float]] = {}
         self.mem_history: dict[str, deque[float]] = {}
         self.pending: dict[str, str] = {}  # container ID -> "stopping…" while an op runs
-        self.sampler = Sampler()
+        self.sampler: StatsSampler | None = None  # the backend's, made on mount
         self._polling = False
-        self._images_stamp: tuple[int, int] | None = None
+        self._images_stamp: Hashable | None = None
         self._image_count = 0
         self._cgroup = "?"
         self._selected: str | None = None
         self._select_timer = None
         self.poll_count = 0  # for tests and the benchmark
         self.images_loads = 0
-        self._listed_infos: list[ContainerInfo] | None = None
-        self._containers_seen: tuple | None = None
+        self._listed_infos: list[ContainerSummary] | None = None
+        self._containers_seen: Hashable | None = None
 
     @property
     def tapp(self) -> TuidockApp:
@@ -145,9 +143,9 @@ class MainScreen(Verbs):
     def on_mount(self) -> None:
         for flt in self.query(FilterInput):
             flt.display = False
-        self.query_one(LogPane).set_all_source(
-            str(self.tapp.engine.root / "containers"),
-            lambda: {cid: info.name for cid, info in self.infos.items()},
+        self.sampler = self.tapp.backend.stats_sampler()
+        self.query_one(LogPane).set_backend(
+            self.tapp.backend, lambda: {cid: info.name for cid, info in self.infos.items()}
         )
         self.query_one(ContainersTable).focus()
         self._load_facts()
@@ -158,11 +156,11 @@ class MainScreen(Verbs):
     def _facts(self) -> EngineFacts:
         infos = self.infos.values()
         return EngineFacts(
-            root=str(self.tapp.engine.root),
+            root=self.tapp.backend.location,
             cgroup=self._cgroup,
             images=self._image_count,
             containers=len(self.infos),
-            running=sum(1 for i in infos if i.status in ACTIVE),
+            running=sum(1 for i in infos if i.active),
             mouse=self.tapp.mouse_enabled,
         )
 
@@ -176,7 +174,7 @@ class MainScreen(Verbs):
             text += f"  filter /{images.filter_text}/"
         set_text(self.query_one("#images-title", Label), text)
         containers = self.query_one(ContainersTable)
-        running = sum(1 for i in self.infos.values() if i.status in ACTIVE)
+        running = sum(1 for i in self.infos.values() if i.active)
         text = f"2 Containers ({running} running / {len(self.infos)})"
         if containers.filter_text:
             text += f"  filter /{containers.filter_text}/"
@@ -184,9 +182,7 @@ class MainScreen(Verbs):
 
     @work(thread=True, group="facts", exit_on_error=False)
     def _load_facts(self) -> None:
-        from tuidock.runtime.linux.cgroups import cgroup_version
-
-        self.post_message(FactsLoaded(cgroup_version()))
+        self.post_message(FactsLoaded(self.tapp.backend.facts().cgroup))
 
     def on_facts_loaded(self, message: FactsLoaded) -> None:
         self._cgroup = message.cgroup
@@ -199,7 +195,7 @@ class MainScreen(Verbs):
 
     @work(thread=True, exclusive=True, group="images", exit_on_error=False)
     def _load_images(self) -> None:
-        self.post_message(ImagesLoaded(self.tapp.engine.list_images()))
+        self.post_message(ImagesLoaded(self.tapp.backend.list_images()))
 
     def on_images_loaded(self, message: ImagesLoaded) -> None:
         self.images_loads += 1
@@ -207,13 +203,6 @@ class MainScreen(Verbs):
         self.query_one(ImagesTable).sync(image_rows(message.records))
         self._update_titles()
         self.update_header()
-
-    def _images_stamp_now(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.tapp.engine.images.path)
-        except FileNotFoundError:
-            return None
-        return st.st_mtime_ns, st.st_ino
 
     # -- the poller -------------------------------------------------------------------------
 
@@ -223,30 +212,11 @@ class MainScreen(Verbs):
         self._polling = True
         self._poll()
 
-    def _containers_stamp(self) -> tuple | None:
-        """What changed on disk since the last listing: the containers' config and
-        state files are replaced by rename on every change, so their (inode,
-        mtime) say whether re-reading all of them would find anything new."""
-        cdir = str(self.tapp.engine.root / "containers")
-        out = []
-        try:
-            entries = sorted(e.name for e in os.scandir(cdir) if len(e.name) == 64)
-        except FileNotFoundError:
-            return ()
-        for name in entries:
-            for f in ("config.json", "state.json"):
-                try:
-                    # str paths: 100 Path joins a tick cost as much as the stats.
-                    st = os.stat(f"{cdir}/{name}/{f}")
-                except FileNotFoundError:
-                    return None  # half made or half removed: list it properly
-                out.append((st.st_ino, st.st_mtime_ns))
-        return tuple(zip(entries, out[0::2], out[1::2], strict=True))
-
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
-            stamp = self._containers_stamp()
+            backend = self.tapp.backend
+            stamp = backend.containers_stamp()
             # A full listing also notices a monitor that died without writing its
             # state (the engine reconciles on read): at least every FULL_LIST_EVERY ticks.
             if (
@@ -257,12 +227,11 @@ class MainScreen(Verbs):
             ):
                 infos = self._listed_infos
             else:
-                infos = self.tapp.engine.list_containers(all=True)
+                infos = backend.list_containers()
                 self._listed_infos, self._containers_seen = infos, stamp
-            running = [i.id for i in infos if ContainerStatus(i.status).is_up]
-            samples = self.sampler.sample(running)
-            forget(running)
-            self.post_message(Polled(infos, samples, self._images_stamp_now()))
+            assert self.sampler is not None
+            samples = self.sampler.sample([i.id for i in infos if i.has_cgroup])
+            self.post_message(Polled(infos, samples, backend.images_stamp()))
         except Exception as exc:
             self.post_message(Polled(None, {}, None, error=str(exc)))
 
@@ -315,7 +284,7 @@ class MainScreen(Verbs):
         if info is None:
             pane.show_container(None)
             return
-        pane.show_container(cid, info.name, str(self.tapp.engine.root / "containers" / cid))
+        pane.show_container(cid, info.name)
 
     def _show_sparks(self) -> None:
         cid = self._selected

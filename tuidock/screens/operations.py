@@ -1,7 +1,7 @@
-"""What the keys do on the main screen: engine operations, dialogs, shells.
+"""What the keys do on the main screen: backend operations, dialogs, shells.
 
 A mixin of MainScreen, kept apart from the layout and the poller. Every
-engine call runs in a thread worker; results and errors come back through
+backend call runs in a thread worker; results and errors come back through
 `call_from_thread` as notifications, and a poll is asked for right after,
 so the tables show the new state without waiting for the next tick.
 """
@@ -9,7 +9,6 @@ so the tables show the new state without waiting for the next tick.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.screen import Screen
 
-from tuidock.core.status import ContainerStatus
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
@@ -34,7 +32,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.backends.base import ContainerSummary
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -62,7 +60,7 @@ class Operations(Screen):
     only on classes made by its metaclass.
     """
 
-    infos: dict[str, ContainerInfo]
+    infos: dict[str, ContainerSummary]
     pending: dict[str, str]
     _want_select: str | None = None
 
@@ -107,12 +105,12 @@ class Operations(Screen):
 
     @work(thread=True, group="ops", exit_on_error=False)
     def _remove_images(self, names: list[str]) -> None:
-        report, errors = self.app.engine.remove_images(names)
+        report = self.app.backend.remove_images(names)
         if report.untagged or report.deleted:
             self._notify_from_thread(
                 f"untagged {len(report.untagged)}, deleted {len(report.deleted)}", title="Images"
             )
-        for err in errors:
+        for err in report.errors:
             self._notify_from_thread(err, "error", "Delete failed")
         self.app.call_from_thread(self.reload_images)
 
@@ -124,14 +122,14 @@ class Operations(Screen):
 
     @work(thread=True, group="ops", exit_on_error=False)
     def _load_inspect(self, table: str, key: str) -> None:
-        engine = self.app.engine
+        backend = self.app.backend
         try:
             if table == "images":
                 image_id = key.partition("|")[0]
-                data = engine.inspect_image(image_id)
+                data = backend.inspect_image(image_id)
                 title = f"image {imagerows.label(key)}"
             else:
-                data = engine.inspect_container(key)
+                data = backend.inspect_container(key)
                 title = f"container {data.get('Name', key[:12]).lstrip('/')}"
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", "Inspect failed")
@@ -154,15 +152,15 @@ class Operations(Screen):
     @work(thread=True, group="ops", exit_on_error=False)
     def _run(self, req: RunRequest) -> None:
         try:
-            cid, _client, warnings = self.app.engine.run(req.options)
+            outcome = self.app.backend.run(req.options)
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", "Run failed")
             self.app.call_from_thread(self.poll_now)
             return
-        for w in warnings:
+        for w in outcome.warnings:
             self._notify_from_thread(w, "warning")
-        self._notify_from_thread(f"started {cid[:12]}", title="Run")
-        self.app.call_from_thread(self._after_run, cid, req.detach)
+        self._notify_from_thread(f"started {outcome.id[:12]}", title="Run")
+        self.app.call_from_thread(self._after_run, outcome.id, req.detach)
 
     def _after_run(self, cid: str, detach: bool) -> None:
         self._want_select = cid
@@ -177,8 +175,7 @@ class Operations(Screen):
 
     def action_start_stop(self) -> None:
         for cid in self._selected_containers():
-            running = ContainerStatus(self.infos[cid].status).is_active
-            self._container_op("stop" if running else "start", cid)
+            self._container_op("stop" if self.infos[cid].can_stop else "start", cid)
 
     def action_restart(self) -> None:
         for cid in self._selected_containers():
@@ -189,7 +186,7 @@ class Operations(Screen):
         ids = [cid for cid in event.keys if cid in self.infos]
         if not ids:
             return
-        running = [c for c in ids if ContainerStatus(self.infos[c].status).is_active]
+        running = [c for c in ids if self.infos[c].active]
         note = f"{len(running)} running: they will be killed" if running else ""
 
         def answered(yes: bool | None) -> None:
@@ -215,17 +212,17 @@ class Operations(Screen):
 
     @work(thread=True, group="ops", exit_on_error=False)
     def _container_op_worker(self, verb: str, cid: str) -> None:
-        engine = self.app.engine
+        backend = self.app.backend
         timeout = self.app.ui.stop_timeout
         name = self.infos[cid].name if cid in self.infos else cid[:12]
         calls: dict[str, Callable[[], object]] = {
-            "start": lambda: engine.start_container(cid),
-            "stop": lambda: engine.stop_container(cid, timeout),
-            "restart": lambda: engine.restart_container(cid, timeout),
-            "pause": lambda: engine.pause_container(cid),
-            "unpause": lambda: engine.unpause_container(cid),
-            "kill": lambda: engine.kill_container(cid),
-            "rm": lambda: engine.remove_container(cid, force=True),
+            "start": lambda: backend.start(cid),
+            "stop": lambda: backend.stop(cid, timeout),
+            "restart": lambda: backend.restart(cid, timeout),
+            "pause": lambda: backend.pause(cid),
+            "unpause": lambda: backend.unpause(cid),
+            "kill": lambda: backend.kill(cid),
+            "rm": lambda: backend.remove(cid, force=True),
         }
         try:
             calls[verb]()
@@ -242,7 +239,7 @@ class Operations(Screen):
 
     # -- shells -------------------------------------------------------------------------------------
 
-    def _shell_target(self) -> ContainerInfo | None:
+    def _shell_target(self) -> ContainerSummary | None:
         cid = self.query_one(ContainersTable).current_key
         info = self.infos.get(cid) if cid else None
         if info is None:
@@ -267,7 +264,7 @@ class Operations(Screen):
             self._before_shell = self.focused
             tabs.show(info.id)
             return
-        if not ContainerStatus(info.status).can_exec:
+        if not info.can_exec:
             self.notify(f"{info.name} is not running", severity="warning")
             return
         if EMBEDDING_ERROR or self.app.ui.shell == "fullscreen":
@@ -286,7 +283,7 @@ class Operations(Screen):
             await tabs.close(info.id)
             self.action_exec_full()
 
-    def _command_for(self, info: ContainerInfo) -> list[str] | None:
+    def _command_for(self, info: ContainerSummary) -> list[str] | None:
         """The exec command line; None (and a notice) if the container has no shell."""
         try:
             return self.app.shell_command(info)
@@ -362,18 +359,3 @@ class Operations(Screen):
             self._notify_from_thread(f"{path}: {exc.strerror}", "error", "Save failed")
             return
         self._notify_from_thread(f"saved {path}", title="Logs")
-
-
-def default_shell_command(info: ContainerInfo) -> list[str]:
-    """`tuidock exec -it <id> <shell>`: the CLI's exec path, run in our PTY.
-
-    The exec engineer's `shell_command(container)` (which picks bash, else sh)
-    is used when it exists; until then the same command line with sh.
-    """
-    for module in ("tuidock.runtime.container.exec.shell", "tuidock.runtime.container.exec.client"):
-        try:
-            shell_command = __import__(module, fromlist=["shell_command"]).shell_command
-        except (ImportError, AttributeError):
-            continue
-        return list(shell_command(info.id))
-    return [sys.executable, "-m", "tuidock", "exec", "-it", info.id, "sh"]

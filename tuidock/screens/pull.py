@@ -26,7 +26,7 @@ from textual.widgets import Button, Input, Label, ProgressBar
 from tuidock.core.humanize import human_size
 
 if TYPE_CHECKING:
-    from tuidock.runtime.image.pull import PullEvent
+    from tuidock.backends.base import PullEvent
 
 PROGRESS_EVERY = 0.1
 DONE = {"Pull complete", "Already exists"}

@@ -1,4 +1,4 @@
-"""The run dialog: image, name, command, env, network, ports, detach -> CreateOptions.
+"""The run dialog: image, name, command, env, network, ports, detach -> RunSpec.
 
 Ports are shown but disabled: publishing needs bridge networking, which the
 engine does not have yet (`-p` is refused with an error), so the field says
@@ -17,19 +17,19 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from tuidock.runtime.container.options import CreateOptions
+from tuidock.backends.base import RunSpec
 
 PORTS_NOTE = "ports: needs bridge networking (not available yet); use network host"
 
 
 @dataclass
 class RunRequest:
-    options: CreateOptions
+    options: RunSpec
     detach: bool
 
 
-def parse_form(image: str, name: str, command: str, env: str, network: str) -> CreateOptions:
-    """The dialog's fields as CreateOptions; ValueError with a message for the user."""
+def parse_form(image: str, name: str, command: str, env: str, network: str) -> RunSpec:
+    """The dialog's fields as a RunSpec; ValueError with a message for the user."""
     image = image.strip()
     if not image:
         raise ValueError("an image is needed")
@@ -41,7 +41,7 @@ def parse_form(image: str, name: str, command: str, env: str, network: str) -> C
     for item in env_items:
         if "=" not in item or item.startswith("="):
             raise ValueError(f"env entries are KEY=VALUE: {item!r}")
-    return CreateOptions(
+    return RunSpec(
         image=image,
         command=cmd,
         name=name.strip() or None,

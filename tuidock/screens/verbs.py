@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 
 from tuidock.core.humanize import human_size, since
-from tuidock.core.status import ContainerStatus
 from tuidock.screens.menu import ActionMenu, Verb
 from tuidock.screens.operations import Operations, error_text
 from tuidock.screens.prompt import PromptScreen
@@ -24,29 +23,28 @@ from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.resourcetable import ResourceTable
 
 if TYPE_CHECKING:
-    from tuidock.runtime.container.service import ContainerInfo
+    from tuidock.backends.base import ContainerSummary
 
 TOP_EVERY = 2.0
 
 
-def container_verbs(status: str) -> list[Verb]:
-    """What applies to a container in this state, in the order a user scans for it."""
-    st = ContainerStatus(status)
-    up = st.is_active and not st.can_unpause
+def container_verbs(info: ContainerSummary) -> list[Verb]:
+    """What applies to a container in its state, in the order a user scans for it."""
     verbs: list[Verb] = []
-    if st.can_unpause:
+    if info.can_unpause:
         verbs.append(Verb("unpause", "Unpause"))
-    elif up:
+    elif info.active:  # running or restarting
         verbs += [
             Verb("shell", "Shell in the shell pane", "e"),
             Verb("shell_full", "Shell full screen", "E"),
             Verb("stop", "Stop", "s"),
             Verb("restart", "Restart", "R"),
-            Verb("pause", "Pause"),
         ]
+        if info.can_pause:
+            verbs.append(Verb("pause", "Pause"))
     else:
         verbs.append(Verb("start", "Start", "s"))
-    if st.is_active:
+    if info.active:
         verbs += [Verb("top", "Top (processes)"), Verb("kill", "Kill (SIGKILL)", danger=True)]
     verbs += [
         Verb("logs", "Logs", "3"),
@@ -81,7 +79,7 @@ class Verbs(Operations):
             return
         title = f"{info.name} ({info.id[:12]}, {info.status})"
         self.app.push_screen(
-            ActionMenu(title, container_verbs(info.status)),
+            ActionMenu(title, container_verbs(info)),
             lambda verb: self._container_verb(verb, info),
         )
 
@@ -93,7 +91,7 @@ class Verbs(Operations):
             lambda verb: self._image_verb(verb, key),
         )
 
-    def _container_verb(self, verb: str | None, info: ContainerInfo) -> None:
+    def _container_verb(self, verb: str | None, info: ContainerSummary) -> None:
         table = self.query_one(ContainersTable)
         table.select_key(info.id)
         simple: dict[str, Callable[[], object]] = {
@@ -109,17 +107,15 @@ class Verbs(Operations):
         elif verb in ("start", "stop", "restart", "pause", "unpause", "kill"):
             self._container_op(verb, info.id)
         elif verb == "top":
-            engine = self.app.engine
+            backend = self.app.backend
             self.app.push_screen(
-                TableScreen(
-                    f"top {info.name}", lambda: engine.container_top(info.id), every=TOP_EVERY
-                )
+                TableScreen(f"top {info.name}", lambda: backend.top(info.id), every=TOP_EVERY)
             )
         elif verb == "rename":
 
             def rename(new: str) -> None:
                 done = f"renamed {info.name} to {new}"
-                self._engine_call("Rename", done, self.app.engine.rename_container, info.id, new)
+                self._backend_call("Rename", done, self.app.backend.rename, info.id, new)
 
             self._ask("Rename the container to", info.name, "new-name", rename)
         elif verb == "commit":
@@ -146,7 +142,7 @@ class Verbs(Operations):
             def tag(target: str) -> None:
                 done = f"tagged {imagerows.label(key)} as {target}"
                 source = imagerows.removal_name(key)
-                self._engine_call("Tag", done, self.app.engine.tag, source, target, images=True)
+                self._backend_call("Tag", done, self.app.backend.tag, source, target, images=True)
 
             self._ask("Tag the image as", "", "repository[:tag]", tag)
         elif verb == "push":
@@ -166,9 +162,7 @@ class Verbs(Operations):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _ask(
-        self, title: str, value: str, placeholder: str, then: Callable[[str], object]
-    ) -> None:
+    def _ask(self, title: str, value: str, placeholder: str, then: Callable[[str], object]) -> None:
         def answered(text: str | None) -> None:
             if text:
                 then(text)
@@ -176,7 +170,7 @@ class Verbs(Operations):
         self.app.push_screen(PromptScreen(title, value, placeholder), answered)
 
     @work(thread=True, group="ops", exit_on_error=False)
-    def _engine_call(
+    def _backend_call(
         self, title: str, done: str, fn: Callable[..., object], *args: str, images: bool = False
     ) -> None:
         try:
@@ -189,10 +183,8 @@ class Verbs(Operations):
 
     @work(thread=True, group="ops", exit_on_error=False)
     def _commit(self, cid: str, ref: str) -> None:
-        from tuidock.runtime.container.commit import commit
-
         try:
-            image_id = commit(self.app.engine.containers, cid, ref)
+            image_id = self.app.backend.commit(cid, ref)
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", "Commit failed")
             return
@@ -203,7 +195,7 @@ class Verbs(Operations):
     def _push(self, source: str, dest: str | None) -> None:
         self._notify_from_thread(f"pushing {dest or source}…", title="Push")
         try:
-            results = self.app.engine.push(source, dest)
+            results = self.app.backend.push(source, dest)
         except Exception as exc:
             self._notify_from_thread(error_text(exc), "error", "Push failed")
             return
@@ -212,7 +204,7 @@ class Verbs(Operations):
         self.app.call_from_thread(self.reload_images)
 
     def _history_rows(self, key: str) -> tuple[list[str], list[list[str]]]:
-        rows = self.app.engine.image_history(key.partition("|")[0])
+        rows = self.app.backend.image_history(key.partition("|")[0])
         return ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], [
             [
                 r.id.removeprefix("sha256:")[:12],

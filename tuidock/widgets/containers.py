@@ -13,8 +13,7 @@ from tuidock.keymap import bind
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
-    from tuidock.runtime.container.service import ContainerInfo
-    from tuidock.runtime.container.statsampler import Sample
+    from tuidock.backends.base import ContainerSummary, StatsSample
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -32,8 +31,8 @@ def cpu_cell(pct: float) -> Text:
 
 
 def container_rows(
-    infos: list[ContainerInfo],
-    samples: dict[str, Sample],
+    infos: list[ContainerSummary],
+    samples: dict[str, StatsSample],
     pending: dict[str, str] | None = None,
     now: float | None = None,
 ) -> list[Row]:
@@ -42,17 +41,16 @@ def container_rows(
     rows = []
     for info in infos:
         status = info.status
-        st = info.state
         uptime = ""
         up_for = -1.0
         label = status
-        if ContainerStatus(status).is_up:
-            started = parse_time(st.get("StartedAt", ""))
+        if info.state.is_up:
+            started = parse_time(info.started_at)
             if started:
                 up_for = now - started
                 uptime = human_duration(up_for)
-        elif status == ContainerStatus.EXITED:
-            label = f"exited ({st.get('ExitCode', 0)})"
+        elif info.state == ContainerStatus.EXITED:
+            label = f"exited ({info.exit_code})"
         shown = pending.get(info.id) or label
         style = "italic" if info.id in pending else STATUS_STYLE.get(status, "")
         status_cell = Text(shown, style=style)

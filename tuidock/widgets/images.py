@@ -7,22 +7,21 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from tuidock.core.humanize import human_size, parse_time, since
+from tuidock.core.reference import familiar_tag
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
-    from tuidock.runtime.store.images import ImageRecord
+    from tuidock.backends.base import ImageSummary
 
 DANGLING = "<none>"
 
 
-def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row]:
+def image_rows(records: list[ImageSummary], now: float | None = None) -> list[Row]:
     """Rows keyed "<id>|<full tag>" (or "<id>|" for a dangling image).
 
     The key doubles as what `rmi` needs: the tag removes that name only (the
     image goes with its last tag), the ID removes an untagged image.
     """
-    from tuidock.runtime.engine import familiar_tag
-
     rows = []
     for rec in records:
         created = since(rec.created, now) if rec.created else ""
@@ -50,15 +49,13 @@ def image_rows(records: list[ImageRecord], now: float | None = None) -> list[Row
 
 
 def removal_name(key: str) -> str:
-    """What to pass to Engine.remove_images for a row key."""
+    """What to pass to Backend.remove_images for a row key."""
     image_id, _, tag = key.partition("|")
     return tag or image_id
 
 
 def label(key: str) -> str:
     """A row as the user knows it, for dialogs and notifications."""
-    from tuidock.runtime.engine import familiar_tag
-
     image_id, _, tag = key.partition("|")
     return familiar_tag(tag) if tag else image_id.removeprefix("sha256:")[:12]
 

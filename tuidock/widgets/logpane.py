@@ -1,16 +1,17 @@
-"""The logs pane: a title with the state, a search input, the LogView, and the file tail.
+"""The logs pane: a title with the state, a search input, the LogView, and the log follower.
 
-The tail runs in one thread worker for the container shown; switching
-containers cancels it (exclusive group) and starts another. It polls the
-log file every TAIL_POLL seconds: a stat and an empty read when nothing was
-written, so following costs next to nothing while idle.
+The follower (the backend's LogFollower) is driven by one thread worker for
+the container shown; switching containers cancels it (exclusive group) and
+starts another. It asks for new lines every TAIL_POLL seconds; the local
+backend's answer is a stat and an empty read when nothing was written, so
+following costs next to nothing while idle.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -21,8 +22,10 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tuidock.widgets.filterinput import FilterInput
-from tuidock.widgets.logsource import AllTails, LogLine, LogTail
 from tuidock.widgets.logview import LogStatus, LogView
+
+if TYPE_CHECKING:
+    from tuidock.backends.base import Backend, LogLine
 
 TAIL_POLL = 0.3
 ALL = "*"  # the pane's `cid` while it shows every container's log
@@ -42,8 +45,9 @@ class LogPane(Vertical):
         self.name_shown = ""
         # The container selected in the list: shown again when the all-containers
         # stream is switched off.
-        self._selected: tuple[str | None, str, str | None] = (None, "", None)
-        self._all_source: tuple[str, Callable[[], dict[str, str]]] | None = None
+        self._selected: tuple[str | None, str] = (None, "")
+        self._backend: Backend | None = None
+        self._names: Callable[[], dict[str, str]] = dict
 
     def compose(self) -> ComposeResult:
         yield Label("Logs: select a container", id="logs-title", classes="pane-title")
@@ -58,23 +62,23 @@ class LogPane(Vertical):
 
     # -- which container ------------------------------------------------------------------
 
-    def show_container(self, cid: str | None, name: str = "", directory: str | None = None) -> None:
-        self._selected = (cid, name, directory)
+    def show_container(self, cid: str | None, name: str = "") -> None:
+        self._selected = (cid, name)
         if cid == self.cid or self.cid == ALL:
             return
         self.cid = cid
         self.name_shown = name
         self.view.clear()
-        if cid is None or directory is None:
+        if cid is None or self._backend is None:
             self.workers.cancel_group(self, "logtail")
             self._update_title(self.view.status())
             return
-        self._tail(cid, directory)
+        self._tail(self._backend, cid)
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
-    def _tail(self, cid: str, directory: str) -> None:
+    def _tail(self, backend: Backend, cid: str) -> None:
         worker = get_current_worker()
-        tail = LogTail(directory)
+        tail = backend.follow_log(cid)
         first = True
         try:
             while not worker.is_cancelled:
@@ -82,15 +86,17 @@ class LogPane(Vertical):
                 if lines or first:
                     self.post_message(self.Batch(cid, lines, first))
                     first = False
-                if not Path(directory).is_dir():
+                if tail.gone():
                     return  # the container was removed
                 time.sleep(TAIL_POLL)
         finally:
             tail.close()
 
-    def set_all_source(self, containers_dir: str, names: Callable[[], dict[str, str]]) -> None:
-        """Where the all-containers stream reads, and who names the containers."""
-        self._all_source = (containers_dir, names)
+    def set_backend(self, backend: Backend, names: Callable[[], dict[str, str]]) -> None:
+        """Where the logs come from, and who names the containers in the
+        all-containers stream."""
+        self._backend = backend
+        self._names = names
 
     @on(LogView.AllRequested)
     def toggle_all(self) -> None:
@@ -98,17 +104,17 @@ class LogPane(Vertical):
             self.cid = ""  # neither ALL nor any container: the next show_container shows
             self.show_container(*self._selected)
             return
-        if self._all_source is None:
+        if self._backend is None:
             return
         self.cid = ALL
         self.name_shown = "all containers"
         self.view.clear()
-        self._tail_all(*self._all_source)
+        self._tail_all(self._backend, self._names)
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
-    def _tail_all(self, containers_dir: str, names: Callable[[], dict[str, str]]) -> None:
+    def _tail_all(self, backend: Backend, names: Callable[[], dict[str, str]]) -> None:
         worker = get_current_worker()
-        tails = AllTails(containers_dir)
+        tails = backend.follow_all_logs()
         first = True
         try:
             while not worker.is_cancelled:

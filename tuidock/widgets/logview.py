@@ -27,8 +27,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from tuidock.backends.base import LogLine
 from tuidock.keymap import bind
-from tuidock.widgets.logsource import LogLine
 
 STDERR_MARK = "▌"
 # Colours of the container names in the all-containers stream, by a hash of the name.

@@ -1,52 +1,26 @@
-"""Reading a container's log file for the logs pane: all of it, then what is appended.
+"""The local backend's log followers: a container's log file, all of it, then what is appended.
 
 The monitor writes containers/<id>/ctr.log as JSON lines {"time", "stream",
-"log"} and rotates it to ctr.log.1. The pane reads the files itself (follow
-= tail the file) instead of holding a pipe, so following costs one stat per
-poll and nothing is lost if the UI is closed and opened again. No Textual
-here: the worker that drives this is in the logs pane.
+"log"} and rotates it to ctr.log.1. The followers read the files themselves
+(follow = tail the file) instead of holding a pipe, so following costs one
+stat per poll and nothing is lost if the UI is closed and opened again. The
+logs pane's worker drives them through the LogFollower protocol.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import dataclass
 
-LOG_NAME = "ctr.log"
-# Escape sequences (colors, cursor moves) and other control characters would
-# corrupt the pane's cells; tabs become spaces.
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROL = {c: None for c in range(32) if c != 9} | {127: None}
-
-
-@dataclass(slots=True)
-class LogLine:
-    time: str  # RFC 3339 as written by the monitor
-    stderr: bool
-    text: str  # one line, printable: no newline, no escapes, tabs expanded
-    # In the all-containers stream: the container's name, which `text` starts
-    # with ("name | ..."), so search and save see it too.
-    source: str = ""
-
-
-def clean(text: str) -> str:
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    text = text.rstrip("\n").rstrip("\r")
-    if not text.isprintable():
-        text = text.translate(_CONTROL)
-    if "\t" in text:
-        text = text.expandtabs(8)
-    return text
+from tuidock.backends.base import LogLine, printable
+from tuidock.runtime.container.logs import LOG_NAME
 
 
 def parse(raw: bytes) -> LogLine | None:
     try:
         obj = json.loads(raw)
         return LogLine(
-            obj.get("time", ""), obj.get("stream") == "stderr", clean(obj.get("log", ""))
+            obj.get("time", ""), obj.get("stream") == "stderr", printable(obj.get("log", ""))
         )
     except (ValueError, AttributeError, TypeError):
         return None  # a torn or foreign line: skip it
@@ -56,6 +30,7 @@ class LogTail:
     """Reads ctr.log.1 + ctr.log once, then only what was appended; follows rotation."""
 
     def __init__(self, directory: str) -> None:
+        self.directory = directory
         self.path = os.path.join(directory, LOG_NAME)
         self._f = None
         self._ino: int | None = None
@@ -115,6 +90,9 @@ class LogTail:
                             out.append(line)
         except FileNotFoundError:
             pass
+
+    def gone(self) -> bool:
+        return not os.path.isdir(self.directory)
 
     def close(self) -> None:
         if self._f is not None:

@@ -1,0 +1,38 @@
+"""Every Backend implementation has every method of the protocol, with its parameters.
+
+typing.Protocol is checked only by a type checker; this keeps an
+implementation from drifting away from base.Backend between mypy runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from tuidock.backends.base import Backend
+from tuidock.backends.local import LocalBackend
+
+IMPLEMENTATIONS = [LocalBackend]
+
+
+def protocol_members() -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(Backend).items()
+        if not name.startswith("_") and (callable(value) or isinstance(value, property))
+    )
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_implements_every_member_with_the_same_parameters(impl: type) -> None:
+    for name in protocol_members():
+        want = vars(Backend)[name]
+        got = getattr(impl, name, None)
+        assert got is not None, f"{impl.__name__} lacks {name}"
+        if isinstance(want, property):
+            assert isinstance(got, property), f"{impl.__name__}.{name} is not a property"
+            continue
+        assert list(inspect.signature(got).parameters) == list(
+            inspect.signature(want).parameters
+        ), f"{impl.__name__}.{name} takes other parameters than Backend.{name}"

@@ -1,0 +1,324 @@
+"""The Backend protocol: everything the UI asks of an engine, in neutral types.
+
+The UI (app, screens, widgets) imports this module and nothing of
+tuidock.runtime, so the same screens can drive another engine by being handed
+another Backend. Results are small dataclasses defined here; no engine type
+appears in a signature. Every method may block (disk, registry, process
+start): the UI calls them from thread workers only. Errors are TuidockError
+subclasses whose message and hint the UI shows as they are.
+
+The live dashboard's cost is the backend's to keep low: `images_stamp` and
+`containers_stamp` are cheap "did anything change" tokens checked every tick
+before a full listing; a StatsSampler keeps whatever it needs open between
+ticks; a LogFollower returns only what was appended since its last read.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tuidock.core.status import ContainerStatus
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """One image of the list; `repo_tags` hold full names (docker.io/library/x:1)."""
+
+    id: str  # sha256:<config digest>
+    repo_tags: tuple[str, ...] = ()
+    size: int = 0
+    created: str = ""  # RFC 3339, "" when unknown
+
+    @property
+    def short_id(self) -> str:
+        return self.id.removeprefix("sha256:")[:12]
+
+
+@dataclass(frozen=True)
+class ContainerSummary:
+    """One container of the list, with what its state allows."""
+
+    id: str
+    name: str
+    image: str
+    status: str  # Docker's: created, running, paused, restarting, exited, dead
+    started_at: str = ""  # RFC 3339
+    exit_code: int = 0
+    ports: str = ""
+    pid: int = 0  # host pid of its first process while it runs, else 0
+
+    @property
+    def state(self) -> ContainerStatus:
+        """The status as the shared type; a string no engine should send reads as dead."""
+        return ContainerStatus.of({"Status": self.status})
+
+    @property
+    def active(self) -> bool:
+        return self.state.is_active
+
+    @property
+    def can_stop(self) -> bool:
+        return self.state.can_stop
+
+    @property
+    def can_exec(self) -> bool:
+        return self.state.can_exec
+
+    @property
+    def can_pause(self) -> bool:
+        return self.state.can_pause
+
+    @property
+    def can_unpause(self) -> bool:
+        return self.state.can_unpause
+
+    @property
+    def has_cgroup(self) -> bool:
+        """Whether stats can be sampled (running or frozen)."""
+        return self.state.is_up
+
+
+@dataclass(frozen=True)
+class StatsSample:
+    """One tick of `docker stats` for one container."""
+
+    cpu_percent: float
+    memory_usage: int
+    memory_limit: int
+    pids: int
+
+    @property
+    def memory_percent(self) -> float:
+        return self.memory_usage / self.memory_limit * 100 if self.memory_limit else 0.0
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    """Progress of a pull: kind "status" (a line of text) or "layer" (one layer's bytes)."""
+
+    kind: str
+    id: str = ""
+    status: str = ""
+    current: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    image_id: str
+    downloaded: bool  # False: the local image was already up to date
+
+    @property
+    def short_id(self) -> str:
+        return self.image_id.removeprefix("sha256:")[:12]
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    reference: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class RemoveOutcome:
+    """`rmi` of several names: what went, and one error line per name that failed."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: str  # the image's ID on the top row, else "<missing>" as Docker shows
+    created: str
+    created_by: str
+    size: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the run dialog asks for: `run -d [--name] [-e ...] [--network] image [cmd]`."""
+
+    image: str
+    command: list[str] = field(default_factory=list)
+    name: str | None = None
+    env: list[str] = field(default_factory=list)
+    network: str = "none"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    id: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the header says about the engine: where it is and its cgroup layout."""
+
+    location: str
+    cgroup: str = "?"
+
+
+@dataclass(slots=True)
+class LogLine:
+    time: str  # RFC 3339 UTC: sorts as text
+    stderr: bool
+    text: str  # one line, printable: no newline, no escapes, tabs expanded (see printable)
+    # In the all-containers stream: the container's name, which `text` starts
+    # with ("name | ..."), so search and save see it too.
+    source: str = ""
+
+
+# Escape sequences (colors, cursor moves) and other control characters would
+# corrupt the pane's cells; tabs become spaces.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = {c: None for c in range(32) if c != 9} | {127: None}
+
+
+def printable(text: str) -> str:
+    """A log record's text as LogLine.text holds it, whichever backend read it."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = text.rstrip("\n").rstrip("\r")
+    if not text.isprintable():
+        text = text.translate(_CONTROL)
+    if "\t" in text:
+        text = text.expandtabs(8)
+    return text
+
+
+class StatsSampler(Protocol):
+    """Samples a set of containers once per call; CPU% needs two calls (a delta)."""
+
+    def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        """Samples of `ids` (a container that stopped meanwhile has none); what it
+        holds for containers not in `ids` is released."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LogFollower(Protocol):
+    def read_new(self) -> list[LogLine]:
+        """Lines written since the last call; on the first call the whole log."""
+        ...
+
+    def gone(self) -> bool:
+        """True once the container was removed: nothing more will come."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class AllLogsFollower(Protocol):
+    """Every container's log as one stream, merged by time, lines prefixed "name | "."""
+
+    def read_new(self, names: dict[str, str]) -> list[LogLine]: ...
+
+    def close(self) -> None: ...
+
+
+PullProgress = Callable[[PullEvent], None]
+
+
+class Backend(Protocol):
+    """The engine as the UI sees it. Names are what the user typed (name, short
+    or full ID, reference); IDs are full IDs as the listings return them."""
+
+    # -- facts and change stamps -------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """Where the engine is, for the header (a data root, a socket). Cheap."""
+        ...
+
+    def facts(self) -> Facts: ...
+
+    def images_stamp(self) -> Hashable | None:
+        """Changes whenever the image list may have changed; cheap (a stat)."""
+        ...
+
+    def containers_stamp(self) -> Hashable | None:
+        """Changes whenever a container's config or state changed; None when it
+        cannot tell (a container half made): list to find out."""
+        ...
+
+    # -- images ------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageSummary]: ...
+
+    def pull(
+        self,
+        name: str,
+        platform: str | None,
+        progress: PullProgress,
+        cancel: threading.Event,
+    ) -> PullOutcome:
+        """Blocks until pulled; `cancel` set stops it with nothing stored (raises)."""
+        ...
+
+    def push(self, source: str, dest: str | None = None) -> list[PushOutcome]: ...
+
+    def tag(self, source: str, target: str) -> None: ...
+
+    def remove_images(self, names: list[str]) -> RemoveOutcome: ...
+
+    def image_history(self, name: str) -> list[HistoryEntry]: ...
+
+    def inspect_image(self, name: str) -> dict: ...
+
+    # -- containers --------------------------------------------------------------------
+
+    def list_containers(self) -> list[ContainerSummary]:
+        """Every container, newest first (as `ps -a`)."""
+        ...
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        """Create and start, detached."""
+        ...
+
+    def start(self, cid: str) -> None: ...
+
+    def stop(self, cid: str, timeout: int | None = None) -> None: ...
+
+    def restart(self, cid: str, timeout: int | None = None) -> None: ...
+
+    def kill(self, cid: str) -> None: ...
+
+    def pause(self, cid: str) -> None: ...
+
+    def unpause(self, cid: str) -> None: ...
+
+    def remove(self, cid: str, force: bool = False) -> None: ...
+
+    def rename(self, cid: str, new_name: str) -> None: ...
+
+    def commit(self, cid: str, reference: str) -> str:
+        """The new image's ID."""
+        ...
+
+    def top(self, cid: str) -> tuple[list[str], list[list[str]]]:
+        """`top`: (titles, rows)."""
+        ...
+
+    def inspect_container(self, cid: str) -> dict: ...
+
+    def shell_command(self, cid: str) -> list[str]:
+        """An argv that runs an interactive shell in the container on this
+        terminal (for a PTY); raises when it has no shell or is not running."""
+        ...
+
+    # -- live data ---------------------------------------------------------------------
+
+    def stats_sampler(self) -> StatsSampler: ...
+
+    def follow_log(self, cid: str) -> LogFollower: ...
+
+    def follow_all_logs(self) -> AllLogsFollower: ...

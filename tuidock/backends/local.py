@@ -1,0 +1,237 @@
+"""LocalBackend: the Backend protocol over the embedded engine (runtime.engine.Engine).
+
+The only module of the UI's side that imports tuidock.runtime. It turns the
+engine's records into the neutral results of base.py and keeps the fast
+paths of the live dashboard, which read the data root and the cgroup tree
+directly instead of going through the engine's full reads:
+
+- images_stamp: one stat of the image index (rewritten by rename on change);
+- containers_stamp: (inode, mtime) of each container's config.json and
+  state.json, also replaced by rename on every change;
+- stats_sampler: statsampler.Sampler over cgroup usage files kept open;
+- follow_log / follow_all_logs: locallogs' tailers of ctr.log.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from tuidock.backends.base import (
+    ContainerSummary,
+    Facts,
+    HistoryEntry,
+    ImageSummary,
+    PullEvent,
+    PullOutcome,
+    PushOutcome,
+    RemoveOutcome,
+    RunOutcome,
+    StatsSample,
+)
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Hashable
+
+    from tuidock.backends.base import PullProgress, RunSpec
+    from tuidock.backends.locallogs import AllTails, LogTail
+    from tuidock.runtime.container.views import ContainerInfo
+    from tuidock.runtime.engine import Engine
+
+
+def container_summary(info: ContainerInfo) -> ContainerSummary:
+    st = info.state
+    return ContainerSummary(
+        id=info.id,
+        name=info.name,
+        image=info.image,
+        status=st["Status"],
+        started_at=st.get("StartedAt", "") or "",
+        exit_code=st.get("ExitCode", 0) or 0,
+        ports=info.ports or "",
+        pid=st.get("Pid", 0) or 0,
+    )
+
+
+class LocalStats:
+    """A StatsSampler over statsampler: the previous CPU counters per container
+    and the open cgroup files of the running ones."""
+
+    def __init__(self) -> None:
+        from tuidock.runtime.container.statsampler import Sampler
+
+        self._sampler = Sampler()
+
+    def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        from tuidock.runtime.container.statsampler import forget
+
+        samples = self._sampler.sample(ids)
+        forget(ids)
+        return {
+            cid: StatsSample(s.cpu_percent, s.memory_usage, s.memory_limit, s.pids)
+            for cid, s in samples.items()
+        }
+
+    def close(self) -> None:
+        from tuidock.runtime.container.statsampler import forget
+
+        forget(())
+
+
+class LocalBackend:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # str paths: 100 Path joins a tick cost as much as the stats.
+        self._containers_dir = str(engine.root / "containers")
+
+    # -- facts and change stamps -------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return str(self.engine.root)
+
+    def facts(self) -> Facts:
+        from tuidock.runtime.linux import cgroups
+
+        return Facts(self.location, cgroups.cgroup_version())
+
+    def images_stamp(self) -> Hashable | None:
+        try:
+            st = os.stat(self.engine.images.path)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_ino
+
+    def containers_stamp(self) -> Hashable | None:
+        cdir = self._containers_dir
+        out = []
+        try:
+            entries = sorted(e.name for e in os.scandir(cdir) if len(e.name) == 64)
+        except FileNotFoundError:
+            return ()
+        for name in entries:
+            for f in ("config.json", "state.json"):
+                try:
+                    st = os.stat(f"{cdir}/{name}/{f}")
+                except FileNotFoundError:
+                    return None  # half made or half removed: list it properly
+                out.append((st.st_ino, st.st_mtime_ns))
+        return tuple(zip(entries, out[0::2], out[1::2], strict=True))
+
+    # -- images ------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageSummary]:
+        return [
+            ImageSummary(rec.id, tuple(rec.repo_tags), rec.size, rec.created)
+            for rec in self.engine.list_images()
+        ]
+
+    def pull(
+        self,
+        name: str,
+        platform: str | None,
+        progress: PullProgress,
+        cancel: threading.Event,
+    ) -> PullOutcome:
+        from tuidock.core.platforms import parse_platform
+
+        def relay(ev: object) -> None:
+            progress(PullEvent(ev.kind, ev.id, ev.status, ev.current, ev.total))  # type: ignore[attr-defined]
+
+        result = self.engine.pull(
+            name, parse_platform(platform) if platform else None, relay, cancel
+        )
+        return PullOutcome(result.image.id, result.downloaded)
+
+    def push(self, source: str, dest: str | None = None) -> list[PushOutcome]:
+        return [PushOutcome(str(r.reference), r.digest) for r in self.engine.push(source, dest)]
+
+    def tag(self, source: str, target: str) -> None:
+        self.engine.tag(source, target)
+
+    def remove_images(self, names: list[str]) -> RemoveOutcome:
+        report, errors = self.engine.remove_images(names)
+        return RemoveOutcome(list(report.untagged), list(report.deleted), list(errors))
+
+    def image_history(self, name: str) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(r.id, r.created, r.created_by, r.size, r.comment)
+            for r in self.engine.image_history(name)
+        ]
+
+    def inspect_image(self, name: str) -> dict:
+        return self.engine.inspect_image(name)
+
+    # -- containers --------------------------------------------------------------------
+
+    def list_containers(self) -> list[ContainerSummary]:
+        return [container_summary(i) for i in self.engine.list_containers(all=True)]
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        from tuidock.runtime.container.options import CreateOptions
+
+        opts = CreateOptions(
+            image=spec.image,
+            command=list(spec.command),
+            name=spec.name,
+            env=list(spec.env),
+            network=spec.network,
+        )
+        cid, _client, warnings = self.engine.run(opts)
+        return RunOutcome(cid, list(warnings))
+
+    def start(self, cid: str) -> None:
+        self.engine.start_container(cid)
+
+    def stop(self, cid: str, timeout: int | None = None) -> None:
+        self.engine.stop_container(cid, timeout)
+
+    def restart(self, cid: str, timeout: int | None = None) -> None:
+        self.engine.restart_container(cid, timeout)
+
+    def kill(self, cid: str) -> None:
+        self.engine.kill_container(cid)
+
+    def pause(self, cid: str) -> None:
+        self.engine.pause_container(cid)
+
+    def unpause(self, cid: str) -> None:
+        self.engine.unpause_container(cid)
+
+    def remove(self, cid: str, force: bool = False) -> None:
+        self.engine.remove_container(cid, force=force)
+
+    def rename(self, cid: str, new_name: str) -> None:
+        self.engine.rename_container(cid, new_name)
+
+    def commit(self, cid: str, reference: str) -> str:
+        from tuidock.runtime.container.commit import commit
+
+        return commit(self.engine.containers, cid, reference)
+
+    def top(self, cid: str) -> tuple[list[str], list[list[str]]]:
+        return self.engine.container_top(cid)
+
+    def inspect_container(self, cid: str) -> dict:
+        return self.engine.inspect_container(cid)
+
+    def shell_command(self, cid: str) -> list[str]:
+        from tuidock.runtime.container.exec.shell import shell_command
+
+        return list(shell_command(cid))
+
+    # -- live data ---------------------------------------------------------------------
+
+    def stats_sampler(self) -> LocalStats:
+        return LocalStats()
+
+    def follow_log(self, cid: str) -> LogTail:
+        from tuidock.backends.locallogs import LogTail
+
+        return LogTail(f"{self._containers_dir}/{cid}")
+
+    def follow_all_logs(self) -> AllTails:
+        from tuidock.backends.locallogs import AllTails
+
+        return AllTails(self._containers_dir)
