@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tuidock.cli.commands import history as cli_history
 
     cli_history.register(sub)
+    from tuidock.cli.commands import build as cli_build
+
+    cli_build.register(sub)
     from tuidock.cli import completion as cli_completion
     from tuidock.cli.commands import events as cli_events  # events, completion
 
