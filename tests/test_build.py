@@ -101,3 +101,207 @@ def test_missing_from_and_unknown_stage(tmp_path: Path, tuidock_root: Path) -> N
     res = tuidock("build", "--target", "nope", str(tmp_path))
     assert_clean_error(res)
     assert "nope" in res.err
+
+
+# -- builds ------------------------------------------------------------------------------------
+
+EVERY = """\
+ARG BASE
+FROM ${BASE} AS base
+LABEL org.example.title="a b" version=1
+ENV GREETING=hello NAME=world
+ARG WHO=nobody
+ENV FROM_ARG=${WHO:-x}
+WORKDIR /app
+COPY hello.txt ./
+COPY dir/ /data/
+ADD files.tar /extracted/
+RUN echo "$GREETING $WHO" > /app/run.txt && mkdir -p /var/lib/x
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME ["/vol"]
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD true
+SHELL ["/bin/sh", "-c"]
+ONBUILD RUN echo triggered > /tmp/onbuild.txt
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/run.txt"]
+"""
+
+
+def _every_context(tmp_path: Path) -> Path:
+    import tarfile
+
+    ctx = write(tmp_path / "ctx", {"Dockerfile": EVERY, "hello.txt": "hi\n", "dir/a": "A", "dir/sub/b": "B"})
+    src = tmp_path / "t.txt"
+    src.write_text("in tar\n")
+    with tarfile.open(ctx / "files.tar", "w") as tar:
+        tar.add(src, arcname="inner/t.txt")
+    return ctx
+
+
+def test_every_instruction(tmp_path: Path, image: str) -> None:
+    ctx = _every_context(tmp_path)
+    res = tuidock("build", "-t", "every:1", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    assert res.code == 0, res.out + res.err
+    assert "Step 1/20 : ARG BASE" in res.out
+    assert "Successfully tagged every:1" in res.out
+    assert "Successfully built " in res.out
+    assert run_out("every:1") == "hello me\n"
+    assert run_out("every:1", "cat /app/hello.txt /data/a /data/sub/b /extracted/inner/t.txt") == "hi\nABin tar\n"
+    cfg = config_of("every:1")["Config"]
+    assert cfg["Labels"] == {"org.example.title": "a b", "version": "1"}
+    assert "GREETING=hello" in cfg["Env"] and "FROM_ARG=me" in cfg["Env"]
+    assert cfg["WorkingDir"] == "/app"
+    assert cfg["User"] == "1000:1000"
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert cfg["Volumes"] == {"/vol": {}}
+    assert cfg["StopSignal"] == "SIGUSR1"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert cfg["OnBuild"] == ["RUN echo triggered > /tmp/onbuild.txt"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["Cmd"] == ["cat /app/run.txt"]
+    hist = tuidock("history", "--no-trunc", "--format", "{{.CreatedBy}}", "every:1")
+    assert hist.code == 0, hist.err
+    lines = hist.out.splitlines()
+    assert lines[0] == '/bin/sh -c #(nop)  CMD ["cat /app/run.txt"]'
+    assert '|1 WHO=me /bin/sh -c echo "$GREETING $WHO" > /app/run.txt && mkdir -p /var/lib/x' in lines
+    assert "/bin/sh -c #(nop) WORKDIR /app" in lines
+    assert any(line.startswith("/bin/sh -c #(nop) COPY file:") and line.endswith(" in /app/ ") for line in lines)
+
+    # An unchanged rebuild reuses every step.
+    start = time.monotonic()
+    again = tuidock("build", "-t", "every:1", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    took = time.monotonic() - start
+    assert again.code == 0, again.err
+    assert again.out.count("Using cache") == 18
+    print(f"cached rebuild of a 20-step Dockerfile: {took * 1000:.0f} ms (CLI process included)")
+    assert again.out.splitlines()[-2] == res.out.splitlines()[-2]  # the same IMAGE ID
+
+    # A changed source invalidates its step and those after it.
+    (ctx / "hello.txt").write_text("changed\n")
+    third = tuidock("build", "-q", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    assert third.code == 0, third.err
+    assert run_out(third.out.strip(), "cat /app/hello.txt") == "changed\n"
+
+    # ONBUILD runs when a later build uses the image.
+    child = write(tmp_path / "child", {"Dockerfile": "FROM every:1\n"})
+    cid = build(child, "--network", "none")
+    assert run_out(cid, "cat /tmp/onbuild.txt") == "triggered\n"
+
+
+
+def test_multistage_copy_from_heredocs_and_target(tmp_path: Path, image: str) -> None:
+    df = f"""\
+FROM {image} AS builder
+RUN <<EOF
+mkdir -p /out
+echo built > /out/artifact
+EOF
+COPY <<EOF /out/note
+note $HOSTNAME_UNSET
+EOF
+FROM scratch AS unused
+COPY Dockerfile /
+FROM {image}
+COPY --from=builder /out/ /app/
+COPY --from=0 --chmod=700 /out/artifact /bin/artifact-copy
+CMD ["cat", "/app/artifact"]
+"""
+    ctx = write(tmp_path, {"Dockerfile": df})
+    ref = build(ctx, "--network", "none")
+    assert run_out(ref) == "built\n"
+    assert run_out(ref, "cat", "/app/note") == "note \n"
+    assert run_out(ref, "stat", "-c", "%a", "/bin/artifact-copy") == "700\n"
+    layers = config_of(ref)["RootFS"]["Layers"]
+    base = config_of(image)["RootFS"]["Layers"]
+    assert len(layers) == len(base) + 2
+    target = build(ctx, "--target", "builder", "--network", "none")
+    assert run_out(target, "cat", "/out/artifact") == "built\n"
+
+
+def test_dockerignore_and_reinclusion(tmp_path: Path, image: str) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": f"FROM {image}\nCOPY . /ctx/\n",
+            ".dockerignore": "*.secret\nlogs\n!logs/keep.log\n",
+            "a.secret": "s",
+            "ok.txt": "ok",
+            "logs/drop.log": "d",
+            "logs/keep.log": "k",
+        },
+    )
+    ref = build(ctx, "--network", "none")
+    listing = run_out(ref, "find", "/ctx", "-type", "f").split()
+    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/logs/keep.log", "/ctx/ok.txt"]
+    # An ignored file cannot be named either.
+    write(ctx, {"Dockerfile": f"FROM {image}\nCOPY a.secret /\n"})
+    res = tuidock("build", str(ctx))
+    assert_clean_error(res)
+    assert "Dockerfile:2: COPY failed" in res.err
+
+
+def test_hostile_context_stays_inside(tmp_path: Path, image: str) -> None:
+    outside = tmp_path / "outside"
+    write(outside, {"secret": "TOP SECRET"})
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "link_out").symlink_to(outside / "secret")
+    (ctx / "dir_out").symlink_to(outside)
+    (ctx / "rel_out").symlink_to("../outside/secret")
+    for src in ("link_out", "dir_out/secret", "rel_out", "../outside/secret", str(outside / "secret")):
+        write(ctx, {"Dockerfile": f"FROM {image}\nCOPY {src} /got\n"})
+        res = tuidock("build", str(ctx))
+        assert_clean_error(res)
+        assert "COPY failed" in res.err, (src, res.err)
+    # Copied as a directory, the symlinks stay symlinks: nothing of their targets is read.
+    write(ctx, {"Dockerfile": f"FROM {image}\nCOPY . /ctx/\n"})
+    ref = build(ctx, "--network", "none")
+    out = run_out(ref, "sh", "-c", "readlink /ctx/link_out; ls /ctx; cat /ctx/rel_out || true")
+    assert "TOP SECRET" not in out
+    assert str(outside / "secret") in out
+
+
+def test_failing_run_leaves_nothing(tmp_path: Path, image: str, tuidock_root: Path) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nENV A=1\nRUN false\n"})
+    before = tuidock("images", "-q").out.split()
+    res = tuidock("build", "--network", "none", str(ctx))
+    assert res.code == 1
+    assert "The command '/bin/sh -c false' returned a non-zero code: 1" in res.err
+    assert "Traceback" not in res.err
+    assert tuidock("ps", "-aq").out.strip() == ""
+    tmp = tuidock_root / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
+    after = tuidock("images", "-q").out.split()
+    # Only the complete image of the ENV step (a cache entry) was added, nothing half made.
+    assert len(after) - len(before) <= 1
+
+
+def test_killed_build_is_cleaned_up(tmp_path: Path, image: str, tuidock_root: Path) -> None:
+    import signal
+
+    from clihelp import tuidock_popen
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nRUN sleep 30\n"})
+    proc = tuidock_popen("build", "--network", "none", str(ctx))
+    deadline = time.monotonic() + 20
+    while tuidock("ps", "-q").out.strip() == "" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tuidock("ps", "-q").out.strip() != ""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # The next build removes the dead build's container; prune reclaims its scratch files.
+    write(ctx, {"Dockerfile": f"FROM {image}\nRUN true\n"})
+    build(ctx, "--network", "none")
+    assert tuidock("ps", "-aq").out.strip() == ""
+    assert tuidock("image", "prune", "-f").code == 0
+    tmp = tuidock_root / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
+
+
+def test_default_network_and_build_args(tmp_path: Path, image: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nARG V\nRUN echo v=$V > /v\n"})
+    ref = build(ctx, "--build-arg", "V=1")
+    assert run_out(ref, "cat", "/v") == "v=1\n"
+    res = tuidock("build", "--build-arg", "=x", str(ctx))
+    assert_clean_error(res)
