@@ -9,9 +9,9 @@ build` and compared (config fields and the number of layers).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +71,9 @@ def test_parser_directives_continuations_heredocs() -> None:
 def test_expansion_forms() -> None:
     lex = dfmod.ShellLex()
     env = {"A": "x", "E": ""}
-    assert lex.word("${A}-$A-${B:-d}-${A:+alt}-${B:+alt}-${E-e}-${E:-f}", env) == "x-x-d-alt--" + "-f"
+    assert (
+        lex.word("${A}-$A-${B:-d}-${A:+alt}-${B:+alt}-${E-e}-${E:-f}", env) == "x-x-d-alt--" + "-f"
+    )
     assert lex.word("'$A' \"$A\" \\$A", env) == "$A x $A"
     assert lex.words('a "b c" d\\ e', env) == ["a", "b c", "d e"]
 
@@ -132,7 +134,9 @@ CMD ["cat /app/run.txt"]
 def _every_context(tmp_path: Path) -> Path:
     import tarfile
 
-    ctx = write(tmp_path / "ctx", {"Dockerfile": EVERY, "hello.txt": "hi\n", "dir/a": "A", "dir/sub/b": "B"})
+    ctx = write(
+        tmp_path / "ctx", {"Dockerfile": EVERY, "hello.txt": "hi\n", "dir/a": "A", "dir/sub/b": "B"}
+    )
     src = tmp_path / "t.txt"
     src.write_text("in tar\n")
     with tarfile.open(ctx / "files.tar", "w") as tar:
@@ -142,13 +146,27 @@ def _every_context(tmp_path: Path) -> Path:
 
 def test_every_instruction(tmp_path: Path, image: str) -> None:
     ctx = _every_context(tmp_path)
-    res = tuidock("build", "-t", "every:1", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    res = tuidock(
+        "build",
+        "-t",
+        "every:1",
+        "--build-arg",
+        f"BASE={image}",
+        "--build-arg",
+        "WHO=me",
+        "--network",
+        "none",
+        str(ctx),
+    )
     assert res.code == 0, res.out + res.err
     assert "Step 1/20 : ARG BASE" in res.out
     assert "Successfully tagged every:1" in res.out
     assert "Successfully built " in res.out
     assert run_out("every:1") == "hello me\n"
-    assert run_out("every:1", "cat /app/hello.txt /data/a /data/sub/b /extracted/inner/t.txt") == "hi\nABin tar\n"
+    assert (
+        run_out("every:1", "cat /app/hello.txt /data/a /data/sub/b /extracted/inner/t.txt")
+        == "hi\nABin tar\n"
+    )
     cfg = config_of("every:1")["Config"]
     assert cfg["Labels"] == {"org.example.title": "a b", "version": "1"}
     assert "GREETING=hello" in cfg["Env"] and "FROM_ARG=me" in cfg["Env"]
@@ -157,20 +175,40 @@ def test_every_instruction(tmp_path: Path, image: str) -> None:
     assert cfg["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
     assert cfg["Volumes"] == {"/vol": {}}
     assert cfg["StopSignal"] == "SIGUSR1"
-    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert cfg["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "true"],
+        "Interval": 5_000_000_000,
+        "Retries": 2,
+    }
     assert cfg["OnBuild"] == ["RUN echo triggered > /tmp/onbuild.txt"]
     assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["Cmd"] == ["cat /app/run.txt"]
     hist = tuidock("history", "--no-trunc", "--format", "{{.CreatedBy}}", "every:1")
     assert hist.code == 0, hist.err
     lines = hist.out.splitlines()
     assert lines[0] == '/bin/sh -c #(nop)  CMD ["cat /app/run.txt"]'
-    assert '|1 WHO=me /bin/sh -c echo "$GREETING $WHO" > /app/run.txt && mkdir -p /var/lib/x' in lines
+    assert (
+        '|1 WHO=me /bin/sh -c echo "$GREETING $WHO" > /app/run.txt && mkdir -p /var/lib/x' in lines
+    )
     assert "/bin/sh -c #(nop) WORKDIR /app" in lines
-    assert any(line.startswith("/bin/sh -c #(nop) COPY file:") and line.endswith(" in /app/ ") for line in lines)
+    assert any(
+        line.startswith("/bin/sh -c #(nop) COPY file:") and line.endswith(" in /app/ ")
+        for line in lines
+    )
 
     # An unchanged rebuild reuses every step.
     start = time.monotonic()
-    again = tuidock("build", "-t", "every:1", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    again = tuidock(
+        "build",
+        "-t",
+        "every:1",
+        "--build-arg",
+        f"BASE={image}",
+        "--build-arg",
+        "WHO=me",
+        "--network",
+        "none",
+        str(ctx),
+    )
     took = time.monotonic() - start
     assert again.code == 0, again.err
     assert again.out.count("Using cache") == 18
@@ -179,7 +217,17 @@ def test_every_instruction(tmp_path: Path, image: str) -> None:
 
     # A changed source invalidates its step and those after it.
     (ctx / "hello.txt").write_text("changed\n")
-    third = tuidock("build", "-q", "--build-arg", f"BASE={image}", "--build-arg", "WHO=me", "--network", "none", str(ctx))
+    third = tuidock(
+        "build",
+        "-q",
+        "--build-arg",
+        f"BASE={image}",
+        "--build-arg",
+        "WHO=me",
+        "--network",
+        "none",
+        str(ctx),
+    )
     assert third.code == 0, third.err
     assert run_out(third.out.strip(), "cat /app/hello.txt") == "changed\n"
 
@@ -187,7 +235,6 @@ def test_every_instruction(tmp_path: Path, image: str) -> None:
     child = write(tmp_path / "child", {"Dockerfile": "FROM every:1\n"})
     cid = build(child, "--network", "none")
     assert run_out(cid, "cat /tmp/onbuild.txt") == "triggered\n"
-
 
 
 def test_multistage_copy_from_heredocs_and_target(tmp_path: Path, image: str) -> None:
@@ -233,7 +280,12 @@ def test_dockerignore_and_reinclusion(tmp_path: Path, image: str) -> None:
     )
     ref = build(ctx, "--network", "none")
     listing = run_out(ref, "find", "/ctx", "-type", "f").split()
-    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/logs/keep.log", "/ctx/ok.txt"]
+    assert sorted(listing) == [
+        "/ctx/.dockerignore",
+        "/ctx/Dockerfile",
+        "/ctx/logs/keep.log",
+        "/ctx/ok.txt",
+    ]
     # An ignored file cannot be named either.
     write(ctx, {"Dockerfile": f"FROM {image}\nCOPY a.secret /\n"})
     res = tuidock("build", str(ctx))
@@ -249,7 +301,13 @@ def test_hostile_context_stays_inside(tmp_path: Path, image: str) -> None:
     (ctx / "link_out").symlink_to(outside / "secret")
     (ctx / "dir_out").symlink_to(outside)
     (ctx / "rel_out").symlink_to("../outside/secret")
-    for src in ("link_out", "dir_out/secret", "rel_out", "../outside/secret", str(outside / "secret")):
+    for src in (
+        "link_out",
+        "dir_out/secret",
+        "rel_out",
+        "../outside/secret",
+        str(outside / "secret"),
+    ):
         write(ctx, {"Dockerfile": f"FROM {image}\nCOPY {src} /got\n"})
         res = tuidock("build", str(ctx))
         assert_clean_error(res)
@@ -305,3 +363,75 @@ def test_default_network_and_build_args(tmp_path: Path, image: str) -> None:
     assert run_out(ref, "cat", "/v") == "v=1\n"
     res = tuidock("build", "--build-arg", "=x", str(ctx))
     assert_clean_error(res)
+
+
+PODMAN_FIELDS = (
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "User",
+    "ExposedPorts",
+    "Volumes",
+    "Labels",
+    "StopSignal",
+)
+
+
+def podman(tmp: Path, registry_host: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """podman with a private storage root and the config this machine needs."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "containers.conf"
+    conf.write_text(
+        '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+        '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n'
+    )
+    regs = tmp / "registries.conf"
+    regs.write_text(f'[[registry]]\nlocation = "{registry_host}"\ninsecure = true\n')
+    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(regs))
+    run = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # podman wants a runroot of at most 50 chars
+    return ["podman", "--root", str(tmp / "root"), "--runroot", run, "--storage-driver", "overlay"]
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_same_as_podman_build(tmp_path: Path, image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _every_context(tmp_path)
+    (ctx / "Dockerfile").write_text(EVERY.replace("HEALTHCHECK", "# HEALTHCHECK"))
+    mine = build(ctx, "--build-arg", f"BASE={image}", "--network", "none")
+    pm = podman(tmp_path / "podman", image.split("/")[0], monkeypatch)
+    res = subprocess.run(
+        [
+            *pm,
+            "build",
+            "--format",
+            "docker",
+            "--network",
+            "none",
+            "--build-arg",
+            f"BASE={image}",
+            "-t",
+            "cmp",
+            str(ctx),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        out = subprocess.run(
+            [*pm, "image", "inspect", "cmp"], capture_output=True, text=True, check=True
+        )
+        theirs = json.loads(out.stdout)[0]
+        ours = config_of(mine)
+        for key in PODMAN_FIELDS:
+            want = theirs["Config"].get(key) or None
+            got = ours["Config"].get(key) or None
+            if key == "Labels" and want:
+                want = {k: v for k, v in want.items() if not k.startswith("io.buildah")} or None
+            assert got == want, (key, got, want)
+        assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    finally:
+        subprocess.run([*pm, "system", "reset", "-f"], capture_output=True, timeout=120)
+        shutil.rmtree(pm[4], ignore_errors=True)

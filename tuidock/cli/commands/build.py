@@ -18,9 +18,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="Set the target build stage to build")
     p.add_argument("--no-cache", action="store_true", help="Do not use cache when building")
     p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer image")
-    p.add_argument("--network", default="default", help="Networking mode for RUN (default, bridge, none, host)")
+    p.add_argument(
+        "--network", default="default", help="Networking mode for RUN (default, bridge, none, host)"
+    )
     p.add_argument("--label", action="append", default=[], help="Set metadata for an image")
-    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="Suppress the build output and print image ID on success",
+    )
     p.add_argument("--iidfile", help="Write the image ID to the file")
     p.set_defaults(handler=cmd_build)
 
@@ -30,7 +37,10 @@ def _build_args(items: list[str]) -> dict[str, str]:
     for item in items:
         key, eq, value = item.partition("=")
         if not key:
-            raise UsageError(f"invalid argument \"{item}\" for \"--build-arg\" flag: no name", "Use --build-arg NAME=VALUE.")
+            raise UsageError(
+                f'invalid argument "{item}" for "--build-arg" flag: no name',
+                "Use --build-arg NAME=VALUE.",
+            )
         if not eq:
             # docker: a name without a value takes it from the environment, or is left unset.
             if key not in os.environ:
@@ -44,7 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     import tempfile
 
     from tuidock.core.reference import parse as parse_ref
-    from tuidock.runtime.build.builder import BuildError, Builder, BuildOptions
+    from tuidock.runtime.build.builder import Builder, BuildError, BuildOptions
     from tuidock.runtime.engine import default_engine
 
     for tag in args.tag:
@@ -63,15 +73,22 @@ def cmd_build(args: argparse.Namespace) -> int:
             from tuidock.core.userfiles import read_user_text
             from tuidock.runtime.build.builder import DOCKERFILE_MAX
 
-            dockerfile_text = read_user_text(sys.stdin.buffer, "Dockerfile", DOCKERFILE_MAX, shown="-")
+            dockerfile_text = read_user_text(
+                sys.stdin.buffer, "Dockerfile", DOCKERFILE_MAX, shown="-"
+            )
             context = empty
         elif not os.path.isdir(context):
-            raise UsageError(f'unable to prepare context: path "{context}" not found', "Give the build context directory.")
+            raise UsageError(
+                f'unable to prepare context: path "{context}" not found',
+                "Give the build context directory.",
+            )
         if args.file == "-":
             from tuidock.core.userfiles import read_user_text
             from tuidock.runtime.build.builder import DOCKERFILE_MAX
 
-            dockerfile_text = read_user_text(sys.stdin.buffer, "Dockerfile", DOCKERFILE_MAX, shown="-")
+            dockerfile_text = read_user_text(
+                sys.stdin.buffer, "Dockerfile", DOCKERFILE_MAX, shown="-"
+            )
         network = "bridge" if args.network == "default" else args.network
         opts = BuildOptions(
             context=context,
