@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tuidock.runtime.network", 3),
     ("tuidock.runtime.container", 4),
     ("tuidock.runtime.system", 5),
+    ("tuidock.runtime.build", 5),
     ("tuidock.runtime.engine", 6),
     ("tuidock.backends", 7),
     ("tuidock.app", 8),

@@ -26,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 # `tuidock --help` lists the commands in this order: (module under cli/commands, names).
 HELP_ORDER = (
+    ("build", ("build",)),
     ("image", ("pull", "push", "images", "rmi", "tag", "inspect", "login", "logout", "image")),
     ("container", ("run", "create", "start", "stop", "restart", "kill", "rm", "wait")),
     ("container", ("logs", "ps", "rename", "pause", "unpause", "top", "attach", "port")),
@@ -46,9 +47,10 @@ HELP_ORDER = (
 
 def build_parser() -> argparse.ArgumentParser:
     from tuidock.cli import completion
-    from tuidock.cli.commands import container, exec, image, network, system, volume
+    from tuidock.cli.commands import build, container, exec, image, network, system, volume
 
     modules = {
+        "build": build,
         "container": container,
         "exec": exec,
         "image": image,
