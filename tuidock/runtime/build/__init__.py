@@ -1,0 +1,1 @@
+"""Building images from a Dockerfile on the local engine (`tuidock build`)."""
