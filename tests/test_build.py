@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from clihelp import assert_clean_error, tuidock
 from containerhelp import image_fixture, no_leftovers_fixture  # noqa: F401
+
 from tuidock.runtime.build import dockerfile as dfmod
 from tuidock.runtime.build.context import IgnoreMatcher
 

@@ -56,8 +56,18 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 DOCKERFILE_MAX = 4 << 20
 # Build args Docker knows without an ARG line (proxies), kept out of history.
 PREDEFINED_ARGS = frozenset(
-    "HTTP_PROXY http_proxy HTTPS_PROXY https_proxy FTP_PROXY ftp_proxy NO_PROXY no_proxy "
-    "ALL_PROXY all_proxy".split()
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "FTP_PROXY",
+        "ftp_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
 )
 ARCHIVE_RE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz)$")
 
@@ -789,7 +799,7 @@ class Builder:
                     src.encode() + b"\0" + (n.content.encode() if hasattr(n, "content") else b"url")
                 )
         if add:
-            for src, n in items:
+            for _src, n in items:
                 if n == "url":
                     digest.update(str(time.time_ns()).encode())  # a URL is fetched every build
         extra = json.dumps([dest_rel, into_dir, ins.flags]) + digest.hexdigest()
@@ -893,7 +903,7 @@ class _LayerWriter:
     ) -> None:
         self.path = path
         self.out = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.tar = tarfile.open(fileobj=self.out, mode="w", format=tarfile.PAX_FORMAT)
+        self.tar = tarfile.open(fileobj=self.out, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self.image_tree = image_tree
         self.chown = chown
         self.chmod = chmod
