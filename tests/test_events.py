@@ -253,7 +253,7 @@ def test_streaming_ends_at_until_and_follows_rotation(
 
 def test_concurrent_writers_never_interleave(tuidock_root: Path) -> None:
     script = (
-        "import sys\nfrom tuidock.runtime import events\n"
+        "import sys\nfrom tuidock.runtime.store import events\n"
         "for i in range(300):\n"
         "    events.record(sys.argv[1], 'container', 'start', sys.argv[2] * 64,"
         " {'pad': 'x' * 300})\n"
