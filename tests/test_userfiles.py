@@ -124,3 +124,10 @@ def test_user_files_are_read_bounded(
     made = tuidock_root / "containers"
     ids = [p for p in made.iterdir() if len(p.name) == 64] if made.is_dir() else []
     assert len(ids) == (1 if flag == "exec --env-file" else 0)
+
+
+def test_a_bad_env_file_fails_before_the_image_is_pulled(tmp_path: Path) -> None:
+    src = _make("binary", tmp_path)
+    res = tuidock("run", "--rm", "--env-file", str(src), "127.0.0.1:1/absent", "true")
+    assert_clean_error(res)
+    assert f'"{src}"' in res.err and "Unable to find image" not in res.err, res.err

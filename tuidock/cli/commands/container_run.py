@@ -104,18 +104,21 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         parse_cpus,
         parse_labels,
         parse_memory,
+        read_env_file,
     )
 
     if args.security_opt:
         from tuidock.runtime.container.securityopt import parse as parse_security_opt
 
         parse_security_opt(args.security_opt)  # a bad option or profile fails before a pull
+    # Read now, as docker's CLI does: a bad env file fails before a pull.
+    from_files = [item for path in args.env_file for item in read_env_file(path)]
     return CreateOptions(
         image=args.image,
         command=list(args.command),
         name=args.name,
-        env=args.env,
-        env_files=args.env_file,
+        env=from_files + args.env,  # the files' entries first: -e wins
+
         workdir=args.workdir,
         user=args.user,
         entrypoint=args.entrypoint,
