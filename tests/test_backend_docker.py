@@ -24,21 +24,37 @@ from fcntl import ioctl
 from pathlib import Path
 
 import pytest
-from rig.engines import EngineProc, EngineStartError, start_dockerd, start_podman
+from rig.certs import make_test_ca
+from rig.engines import (
+    EngineProc,
+    EngineStartError,
+    make_client_cert,
+    start_dockerd,
+    start_podman,
+)
 
 from tuidock.backends.base import RunSpec
 from tuidock.backends.docker import DockerBackend
-from tuidock.backends.endpoint import Endpoint
+from tuidock.backends.endpoint import Endpoint, TLSConfig
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError
 
 LOOP = ["sh", "-c", "i=0; while true; do echo out$i; echo err$i >&2; i=$((i+1)); sleep 0.2; done"]
 
 
 @pytest.fixture(scope="session")
-def engines(registry) -> Iterator[dict[str, EngineProc]]:
+def daemon_ca(rig_dir):
+    return make_test_ca(rig_dir / "dockerd-tls")
+
+
+@pytest.fixture(scope="session")
+def engines(registry, daemon_ca) -> Iterator[dict[str, EngineProc]]:
     started: dict[str, EngineProc] = {}
     failures: dict[str, str] = {}
-    for name, start in (("docker", start_dockerd), ("podman", start_podman)):
+    tls = (daemon_ca.ca_cert, daemon_ca.server_cert, daemon_ca.server_key)
+    for name, start in (
+        ("docker", lambda host: start_dockerd(host, tls)),
+        ("podman", start_podman),
+    ):
         try:
             started[name] = start(registry.host)
         except EngineStartError as e:
@@ -191,6 +207,35 @@ def test_a_stopped_daemon_is_a_one_line_error(tmp_path):
     assert backend.containers_stamp() is None
 
 
+def _dockerd(engines) -> EngineProc:
+    engine = engines["docker"]
+    if isinstance(engine, str):
+        pytest.skip(f"docker cannot start here: {engine}")
+    return engine
+
+
+def test_tcp_with_tls_both_ways(engines, daemon_ca, tmp_path):
+    """--tlsverify as the docker CLI: the daemon's certificate checked against the CA,
+    the client's certificate checked by the daemon; a wrong CA is a one-line error."""
+    engine = _dockerd(engines)
+    cert, key = make_client_cert(daemon_ca.ca_cert, daemon_ca.ca_key, tmp_path / "client")
+    tls = TLSConfig(True, str(daemon_ca.ca_cert), str(cert), str(key))
+    good = DockerBackend(Endpoint("tls", engine.tcp_host, tls))
+    try:
+        assert good.facts().location == engine.tcp_host
+        good.list_containers()
+    finally:
+        good.close()
+    other = make_test_ca(tmp_path / "other")
+    wrong = TLSConfig(True, str(other.ca_cert), str(cert), str(key))
+    bad = DockerBackend(Endpoint("tls", engine.tcp_host, wrong))
+    with pytest.raises(EngineUnreachable) as info:
+        bad.list_containers()
+    assert info.value.message.startswith(f"cannot reach the Docker engine at {engine.tcp_host}: ")
+    assert "certificate_verify_failed" in info.value.reason
+    assert "\n" not in info.value.message and "urllib3" not in str(info.value)
+
+
 def test_shell_command_runs_in_a_pty_with_its_size(backend, registry):
     cid = _running(backend, registry, ["sleep", "300"])
     try:
@@ -256,9 +301,7 @@ def test_ui_lists_and_stops_a_dockerd_container(engines, registry, tuidock_confi
     from tuidock.app import TuidockApp
     from tuidock.widgets.containers import ContainersTable
 
-    engine = engines["docker"]
-    if isinstance(engine, str):
-        pytest.skip(f"docker cannot start here: {engine}")
+    engine = _dockerd(engines)
     backend = DockerBackend(Endpoint("docker", engine.host))
     cid = _running(backend, registry, ["sleep", "300"])
 

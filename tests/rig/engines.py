@@ -24,7 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -76,7 +76,7 @@ class EngineProc:
     socket: Path
     proc: subprocess.Popen
     log: Path
-    extra_pids: list[int] = field(default_factory=list)
+    tcp_host: str = ""  # tcp://127.0.0.1:PORT with TLS, when asked for
 
     @property
     def host(self) -> str:
@@ -126,12 +126,38 @@ class EngineProc:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_dockerd(registry_host: str) -> EngineProc:
+def make_client_cert(ca_cert: Path, ca_key: Path, dest: Path) -> tuple[Path, Path]:
+    """A client certificate signed by the CA, for a dockerd started with --tlsverify."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cert, key, csr, ext = dest / "cert.pem", dest / "key.pem", dest / "client.csr", dest / "ext"
+    ext.write_text("extendedKeyUsage = clientAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for args in (
+        ["req", "-new", *ec, "-subj", "/CN=tuidock test client", "-keyout", key, "-out", csr],
+        ["x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", "2", "-extfile", ext, "-out", cert],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    return cert, key
+
+
+def start_dockerd(registry_host: str, tls: tuple[Path, Path, Path] | None = None) -> EngineProc:
+    """`tls` (CA, server cert, key): also listen on a loopback TCP port with --tlsverify
+    (`.tcp_host`); clients need a certificate signed by the same CA."""
     if shutil.which("dockerd") is None:
         raise EngineStartError("dockerd is not installed (apt-get install docker.io)")
     d = Path(tempfile.mkdtemp(prefix="tdk-dockerd-"))
     tag = d.name.rsplit("-", 1)[-1]
     sock, log = d / "docker.sock", d / "dockerd.log"
+    tcp: list[str] = []
+    tcp_host = ""
+    if tls is not None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        tcp_host = f"tcp://127.0.0.1:{port}"
+        ca, cert, key = map(str, tls)
+        tcp = ["-H", tcp_host, "--tlsverify", "--tlscacert", ca, "--tlscert", cert, "--tlskey", key]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -146,13 +172,14 @@ def start_dockerd(registry_host: str) -> EngineProc:
                 "--insecure-registry", registry_host,
                 "--containerd-namespace", f"tdk-{tag}",
                 "--containerd-plugins-namespace", f"tdk-{tag}-plugins",
+                *tcp,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-    engine = EngineProc("docker", d, sock, proc, log)
+    engine = EngineProc("docker", d, sock, proc, log, tcp_host=tcp_host)
     engine.wait_ready()
     return engine
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from tuidock.backends.endpoint import Endpoint
 
 SHELLS = ("/bin/bash", "/bin/sh")
+MIN_API = "1.24"  # what the client speaks until the daemon's version is known
 STATS_THREADS = 4
 LOG_RECHECK = 2.0  # seconds between checks whether an ended log stream can resume
 
@@ -149,15 +150,22 @@ def make_client(endpoint: Endpoint, timeout: int = 60) -> APIClient:
             verify=(t.ca or True) if t.verify else False,
         )
     with api_errors(endpoint.host):
-        return docker.APIClient(
+        api = docker.APIClient(
             base_url=endpoint.host,
-            version="auto",
+            version=MIN_API,
             timeout=timeout,
             tls=tls,
             # The system ssh client, as the docker CLI: the user's ssh config,
             # agent and known_hosts apply.
             use_ssh_client=endpoint.scheme == "ssh",
         )
+        if endpoint.tls is not None and endpoint.tls.ca:
+            # requests lets $REQUESTS_CA_BUNDLE override the session's CA file:
+            # the daemon's CA must win, so the environment is not consulted.
+            api.trust_env = False
+        # The SDK's version="auto", done after the line above so that it sees it.
+        api._version = api._retrieve_server_version()
+        return api
 
 
 # -- conversions -------------------------------------------------------------------------
@@ -217,9 +225,7 @@ def split_top(titles: list[str], rows: list[list[str]]) -> tuple[list[str], list
     """Podman's compat `top` answers one title string and one string per row: split them."""
     if len(titles) == 1 and " " in titles[0].strip():
         titles = titles[0].split()
-        rows = [
-            r[0].split(None, len(titles) - 1) if len(r) == 1 else r for r in rows
-        ]
+        rows = [r[0].split(None, len(titles) - 1) if len(r) == 1 else r for r in rows]
     return titles, rows
 
 
@@ -283,6 +289,8 @@ class EventWatch:
             for ev in stream:
                 kind = ev.get("Type") or ""
                 action = ev.get("Action") or ev.get("status") or ""
+                # Only counted, never read: Podman's image IDs lack "sha256:" and it
+                # says `remove` where Docker says `destroy`.
                 if kind not in self.counts or action.startswith("exec_"):
                     continue  # exec events change nothing that a listing shows
                 with self.lock:
@@ -598,7 +606,10 @@ class DockerBackend:
             tags = tuple(full_tag(t) for t in img.get("RepoTags") or () if t != "<none>:<none>")
             out.append(
                 ImageSummary(
-                    image_id(img["Id"]), tags, int(img.get("Size") or 0), rfc3339(img.get("Created"))
+                    image_id(img["Id"]),
+                    tags,
+                    int(img.get("Size") or 0),
+                    rfc3339(img.get("Created")),
                 )
             )
         return out
@@ -761,7 +772,8 @@ class DockerBackend:
         for cid in set(self._started) - alive:
             del self._started[cid]
         # Docker lists newest first; Podman's compat list does not promise it.
-        out.sort(key=lambda c: -next((r.get("Created", 0) for r in rows if r["Id"] == c.id), 0))
+        created = {r["Id"]: int(r.get("Created") or 0) for r in rows}
+        out.sort(key=lambda c: -created[c.id])
         return out
 
     def _started_of(self, cid: str) -> tuple[str, int]:
@@ -885,7 +897,11 @@ def exec_argv(endpoint: Endpoint) -> list[str]:
     tls = endpoint.tls
     if tls is not None:
         argv.append("--tlsverify" if tls.verify else "--tls")
-        for flag, value in (("--tlscacert", tls.ca), ("--tlscert", tls.cert), ("--tlskey", tls.key)):
+        for flag, value in (
+            ("--tlscacert", tls.ca),
+            ("--tlscert", tls.cert),
+            ("--tlskey", tls.key),
+        ):
             if value:
                 argv += [flag, value]
     return [*argv, endpoint.host]

@@ -4,8 +4,8 @@ The UI's shell pane runs an argv in a PTY of its own; for a Docker or Podman
 engine this is that argv, with no docker CLI needed. It creates a TTY exec
 through the SDK, puts this terminal in raw mode, relays bytes both ways over
 the hijacked socket, passes the window size on at start and on every
-SIGWINCH, and exits with the exec's exit code (docker's 126/127 when the
-command cannot run). Errors are one or two lines, as the CLI's.
+SIGWINCH, and exits with the exec's exit code as the engine reports it.
+Errors are one or two lines, as the CLI's.
 """
 
 from __future__ import annotations
