@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the test suite drives for real: a registry, image tools, a terminal,
-# tini-static for `run --init`, and podman (runc, buildah) for the build comparison.
+# tini-static for `run --init`, podman (runc, buildah) for the build comparison, and
+# docker.io + podman for the Docker/Podman backend tests (a private dockerd, podman's service).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     docker-registry skopeo umoci busybox-static apache2-utils openssl tmux tini nftables zsh \
-    python3-venv ca-certificates podman runc buildah >/dev/null
+    python3-venv ca-certificates podman runc buildah docker.io >/dev/null

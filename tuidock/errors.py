@@ -82,6 +82,15 @@ class PlatformMismatch(RegistryError):
     """No manifest in an index matches the requested platform."""
 
 
+class EngineUnreachable(TuidockError):
+    """A Docker or Podman engine that does not answer: `reason` says why in a few words."""
+
+    def __init__(self, message: str, hint: str | None, host: str, reason: str) -> None:
+        super().__init__(message, hint)
+        self.host = host
+        self.reason = reason
+
+
 def failure_reason(exc: BaseException) -> str:
     """One line saying why a setup step failed (the message, strerror and path, or the type)."""
     if isinstance(exc, TuidockError):

@@ -11,9 +11,10 @@ import inspect
 import pytest
 
 from tuidock.backends.base import Backend
+from tuidock.backends.docker import DockerBackend
 from tuidock.backends.local import LocalBackend
 
-IMPLEMENTATIONS = [LocalBackend]
+IMPLEMENTATIONS = [LocalBackend, DockerBackend]
 
 
 def protocol_members() -> list[str]:

@@ -1,0 +1,907 @@
+"""DockerBackend: the Backend protocol over the Docker Engine API, through the Docker SDK.
+
+One backend drives Docker and Podman's Docker-compatible service, reached at
+an Endpoint (unix://, tcp:// with TLS, ssh:// through the system ssh client
+as the docker CLI does). The SDK does the transport, the hijacked exec
+streams and API version negotiation; this module maps the API's answers to
+base.py's neutral types and its errors to TuidockError subclasses, so no
+SDK, requests or urllib3 text reaches the user.
+
+Podman answers the same API with differences, each handled at the line that
+meets it (look for "Podman"): image IDs without "sha256:", a `system_cpu_usage`
+that is not the host's total CPU time, no memory cache figures, `top` rows as
+one unsplit string, pull progress without byte counts, no final pull digest.
+
+Costs of the live dashboard:
+- images_stamp / containers_stamp: one events stream kept open by a daemon
+  thread; the stamp is (connection generation, events seen), so a tick costs
+  no request at all. Until the stream is up the stamps are None (list).
+- stats: one one-shot stats request per running container and tick (on a few
+  threads), CPU% from the previous tick's counters kept here: no stream per
+  container, no thread per container.
+- logs: one follow stream per followed container, read by a thread that
+  stops when the follower closes.
+
+The SDK is imported inside functions only: the CLI's hot paths never load it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tuidock.backends.base import (
+    ContainerSummary,
+    Facts,
+    HistoryEntry,
+    ImageSummary,
+    LogLine,
+    PullEvent,
+    PullOutcome,
+    PushOutcome,
+    RemoveOutcome,
+    RunOutcome,
+    StatsSample,
+    printable,
+)
+from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from docker import APIClient
+
+    from tuidock.backends.base import PullProgress, RunSpec
+    from tuidock.backends.endpoint import Endpoint
+
+SHELLS = ("/bin/bash", "/bin/sh")
+MIN_API = "1.24"  # what the client speaks until the daemon's version is known
+STATS_THREADS = 4
+LOG_RECHECK = 2.0  # seconds between checks whether an ended log stream can resume
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _reason(exc: BaseException) -> str:
+    """The few words saying why a connection failed, from the innermost cause."""
+    import ssl
+
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLError):
+            return f"TLS handshake failed: {e.reason or e}".lower()
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror.lower()
+        todo += [x for x in (e.__cause__, e.__context__) if x is not None]
+        todo += [a for a in e.args if isinstance(a, BaseException)]
+        inner = getattr(e, "reason", None)
+        if isinstance(inner, BaseException):
+            todo.append(inner)
+    return "no answer"
+
+
+def _unreachable(host: str, exc: BaseException) -> EngineUnreachable:
+    reason = _reason(exc)
+    return EngineUnreachable(
+        f"cannot reach the Docker engine at {host}: {reason}",
+        "Is the daemon running (or Podman's service: podman system service)? "
+        "Check the host with -H or the context.",
+        host,
+        reason,
+    )
+
+
+def _explanation(exc: Any) -> str:
+    """The daemon's own message of an APIError, on one line."""
+    text = exc.explanation if isinstance(exc.explanation, str) else ""
+    if not text and exc.response is not None:
+        text = exc.response.reason or ""
+    return " ".join((text or "request failed").split())
+
+
+@contextmanager
+def api_errors(host: str) -> Iterator[None]:
+    """SDK and transport errors as TuidockError subclasses (NotFound, Conflict, unreachable)."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.NotFound as e:
+        raise NotFound(_explanation(e)) from None
+    except docker.errors.APIError as e:
+        text = _explanation(e)
+        # Podman answers 500 "...: container state improper" where Docker answers 409.
+        if e.status_code == 409 or text.endswith("container state improper"):
+            raise Conflict(text) from None
+        raise TuidockError(f"Error response from daemon: {text}") from None
+    except (requests.exceptions.ConnectionError, ConnectionError) as e:
+        raise _unreachable(host, e) from None
+    except requests.exceptions.RequestException as e:
+        raise TuidockError(f"the Docker engine at {host} failed: {_reason(e)}") from None
+    except docker.errors.DockerException as e:
+        # Raised by the client's constructor when the version probe fails.
+        raise _unreachable(host, e) from None
+
+
+def make_client(endpoint: Endpoint, timeout: int = 60) -> APIClient:
+    """An API client for `endpoint`, the API version negotiated (one request)."""
+    import docker
+    import docker.tls
+
+    tls: docker.tls.TLSConfig | bool = False
+    if endpoint.tls is not None:
+        t = endpoint.tls
+        tls = docker.tls.TLSConfig(
+            client_cert=(t.cert, t.key) if t.cert and t.key else None,
+            ca_cert=t.ca,
+            verify=(t.ca or True) if t.verify else False,
+        )
+    with api_errors(endpoint.host):
+        api = docker.APIClient(
+            base_url=endpoint.host,
+            version=MIN_API,
+            timeout=timeout,
+            tls=tls,
+            # The system ssh client, as the docker CLI: the user's ssh config,
+            # agent and known_hosts apply.
+            use_ssh_client=endpoint.scheme == "ssh",
+        )
+        if endpoint.tls is not None and endpoint.tls.ca:
+            # requests lets $REQUESTS_CA_BUNDLE override the session's CA file:
+            # the daemon's CA must win, so the environment is not consulted.
+            api.trust_env = False
+        # The SDK's version="auto", done after the line above so that it sees it.
+        api._version = api._retrieve_server_version()
+        return api
+
+
+# -- conversions -------------------------------------------------------------------------
+
+
+def image_id(value: str) -> str:
+    """sha256:<hex>; Podman's compat API gives some IDs without the algorithm."""
+    if not value or value.startswith("sha256:") or value == "<missing>":
+        return value
+    return f"sha256:{value}"
+
+
+def rfc3339(value: int | str | None) -> str:
+    if isinstance(value, str):
+        return "" if value.startswith("0001-01-01") else value
+    if not value:
+        return ""
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def full_tag(tag: str) -> str:
+    """docker.io/library/x:1 for Docker's familiar x:1 (Podman already sends full names)."""
+    from tuidock.core.reference import parse
+
+    try:
+        return str(parse(tag))
+    except TuidockError:
+        return tag
+
+
+def _format_ports(ports: list[dict] | None) -> str:
+    out = []
+    for p in ports or []:
+        private = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        if p.get("PublicPort"):
+            out.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{private}")
+        else:
+            out.append(private)
+    return ", ".join(out)
+
+
+# Podman's compat list may carry libpod's own state names.
+_STATES = {"configured": "created", "initialized": "created", "stopped": "exited"}
+
+
+def _exit_code(status_text: str) -> int:
+    """137 from Docker's "Exited (137) 3 minutes ago"."""
+    if "(" in status_text and ")" in status_text:
+        try:
+            return int(status_text.split("(", 1)[1].split(")", 1)[0])
+        except ValueError:
+            return 0
+    return 0
+
+
+def split_top(titles: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Podman's compat `top` answers one title string and one string per row: split them."""
+    if len(titles) == 1 and " " in titles[0].strip():
+        titles = titles[0].split()
+        rows = [r[0].split(None, len(titles) - 1) if len(r) == 1 else r for r in rows]
+    return titles, rows
+
+
+def memory_usage(mem: dict) -> int:
+    """Usage minus the page cache, as the docker CLI shows it (v1 total_inactive_file, v2
+    inactive_file). Podman sends no `stats` map: its usage is taken as is."""
+    usage = int(mem.get("usage") or 0)
+    stats = mem.get("stats") or {}
+    for key in ("total_inactive_file", "inactive_file"):
+        if key in stats and stats[key] < usage:
+            return usage - int(stats[key])
+    return usage
+
+
+# -- the change stamps -------------------------------------------------------------------
+
+
+class EventWatch:
+    """A daemon thread on the events stream counting container and image events."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.counts = {"container": 0, "image": 0}
+        self.touched: set[str] = set()  # container IDs an event named since last asked
+        self.live = False
+        self._thread: threading.Thread | None = None
+        self._stream: Any = None
+        self._closed = False
+
+    def stamp(self, kind: str) -> Hashable | None:
+        with self.lock:
+            if not self.live:
+                self._ensure()
+                return None
+            return (self.generation, self.counts[kind])
+
+    def take_touched(self) -> set[str]:
+        with self.lock:
+            out, self.touched = self.touched, set()
+            return out
+
+    def _ensure(self) -> None:
+        if self._closed or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            client = make_client(self.endpoint, timeout=None)  # type: ignore[arg-type]
+            stream = client.events(decode=True, filters={"type": ["container", "image"]})
+        except Exception:
+            return  # unreachable: the stamps stay None and listings report why
+        with self.lock:
+            self._stream = stream
+            self.generation += 1
+            self.live = True
+        try:
+            for ev in stream:
+                kind = ev.get("Type") or ""
+                action = ev.get("Action") or ev.get("status") or ""
+                # Only counted, never read: Podman's image IDs lack "sha256:" and it
+                # says `remove` where Docker says `destroy`.
+                if kind not in self.counts or action.startswith("exec_"):
+                    continue  # exec events change nothing that a listing shows
+                with self.lock:
+                    self.counts[kind] += 1
+                    if kind == "container":
+                        self.touched.add(ev.get("id") or "")
+        except Exception:
+            pass
+        finally:
+            with self.lock:
+                self.live = False
+                self._stream = None
+            client.close()
+
+    def close(self) -> None:
+        with self.lock:
+            self._closed = True
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+
+# -- stats -------------------------------------------------------------------------------
+
+
+class DockerStats:
+    """One one-shot stats request per container and tick; CPU% from the previous tick."""
+
+    def __init__(self, backend: DockerBackend) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.backend = backend
+        self.prev: dict[str, tuple[int, int, float]] = {}  # cid -> (cpu ns, system ns, read s)
+        self.pool = ThreadPoolExecutor(STATS_THREADS, thread_name_prefix="docker-stats")
+
+    def _one(self, cid: str) -> StatsSample | None:
+        import docker.errors
+
+        api = self.backend.api()
+        try:
+            s = api.stats(cid, stream=False, one_shot=True)
+        except docker.errors.APIError:
+            return None  # stopped or removed meanwhile
+        cpu = s.get("cpu_stats") or {}
+        mem = s.get("memory_stats") or {}
+        if not mem:
+            return None  # not running: Docker answers empty figures
+        total = int((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
+        system = int(cpu.get("system_cpu_usage") or 0)
+        now = time.monotonic()
+        prev = self.prev.get(cid)
+        self.prev[cid] = (total, system, now)
+        percent = 0.0
+        if prev is not None:
+            d_cpu = total - prev[0]
+            if self.backend.is_podman:
+                # Podman's system_cpu_usage is the host's busy time, not all CPU
+                # time: docker's formula would inflate. Δsystem = Δwall × online
+                # CPUs makes the same formula: Δcpu / Δwall × 100.
+                d_wall = (now - prev[2]) * 1e9
+                percent = d_cpu / d_wall * 100 if d_cpu > 0 and d_wall > 0 else 0.0
+            else:
+                d_sys = system - prev[1]
+                online = cpu.get("online_cpus") or len(
+                    (cpu.get("cpu_usage") or {}).get("percpu_usage") or ()
+                )
+                if d_cpu > 0 and d_sys > 0:
+                    percent = d_cpu / d_sys * online * 100
+        return StatsSample(
+            percent,
+            memory_usage(mem),
+            int(mem.get("limit") or 0),
+            int((s.get("pids_stats") or {}).get("current") or 0),
+        )
+
+    def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        for gone in set(self.prev) - set(ids):
+            del self.prev[gone]
+        with api_errors(self.backend.location):
+            results = list(self.pool.map(self._one, ids))
+        return {cid: s for cid, s in zip(ids, results, strict=True) if s is not None}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.prev.clear()
+
+
+# -- logs --------------------------------------------------------------------------------
+
+
+class DockerLogs:
+    """A LogFollower: a thread reads the container's follow stream into a buffer.
+
+    The stream ends when the container stops; `read_new` then checks now and
+    then whether it was removed (gone) or started again (follow resumes after
+    the last line seen).
+    """
+
+    def __init__(self, backend: DockerBackend, cid: str, recheck: float = LOG_RECHECK) -> None:
+        self.backend = backend
+        self.cid = cid
+        self.recheck = recheck
+        self.lock = threading.Lock()
+        self.buffer: list[LogLine] = []
+        self.last_time = ""
+        self._gone = False
+        self._closed = False
+        self._response: Any = None
+        self._started_at = ""
+        self._next_check = 0.0
+        self._thread = self._spawn()
+
+    def _spawn(self) -> threading.Thread:
+        self._resumed_after = self.last_time
+        t = threading.Thread(target=self._run, name="docker-logs", daemon=True)
+        t.start()
+        return t
+
+    def _run(self) -> None:
+        import docker.errors
+
+        try:
+            api = self.backend.api()
+            info = api.inspect_container(self.cid)
+            self._started_at = info["State"].get("StartedAt") or ""
+            tty = bool(info["Config"].get("Tty"))
+            params: dict[str, Any] = {
+                "stdout": 1,
+                "stderr": 1,
+                "timestamps": 1,
+                "follow": 1,
+                "tail": "all",
+            }
+            if self.last_time:
+                params["since"] = self.last_time
+            # The SDK's logs() drops which stream a frame came from: read the frames here.
+            res = api._get(api._url("/containers/{0}/logs", self.cid), params=params, stream=True)
+            api._raise_for_status(res)
+            self._response = res
+            if not self._closed:
+                self._read(res.iter_content(chunk_size=None), tty)
+        except docker.errors.NotFound:
+            self._gone = True
+        except Exception:
+            pass  # closed, or the engine went away: read_new checks again later
+        finally:
+            self._response = None
+
+    def _read(self, chunks: Iterator[bytes], tty: bool) -> None:
+        """Split the body into lines per stream: 8-byte frame headers unless a TTY."""
+        buf = b""
+        partial = {False: b"", True: b""}
+        for chunk in chunks:
+            buf += chunk
+            while buf:
+                if tty:
+                    stderr, data, buf = False, buf, b""
+                else:
+                    if len(buf) < 8:
+                        break
+                    size = int.from_bytes(buf[4:8], "big")
+                    if len(buf) < 8 + size:
+                        break
+                    stderr, data, buf = buf[0] == 2, buf[8 : 8 + size], buf[8 + size :]
+                *lines, partial[stderr] = (partial[stderr] + data).split(b"\n")
+                self._take(lines, stderr)
+        for stderr, rest in partial.items():
+            if rest:
+                self._take([rest], stderr)
+
+    def _take(self, raw: list[bytes], stderr: bool) -> None:
+        out = []
+        for line in raw:
+            text = line.decode("utf-8", "replace")
+            stamp, _, rest = text.partition(" ")
+            if self._resumed_after and stamp <= self._resumed_after:
+                # `since` has second granularity: skip what was read before. Podman's
+                # stamps have whole seconds too, so lines of that second may repeat.
+                continue
+            out.append(LogLine(stamp, stderr, printable(rest)))
+        if out:
+            with self.lock:
+                self.buffer += out
+                self.last_time = max(self.last_time, out[-1].time)
+
+    def read_new(self) -> list[LogLine]:
+        with self.lock:
+            out, self.buffer = self.buffer, []
+        if not self._thread.is_alive() and not self._gone and not self._closed:
+            self._maybe_resume()
+        return out
+
+    def _maybe_resume(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.recheck
+        import docker.errors
+
+        try:
+            state = self.backend.api().inspect_container(self.cid)["State"]
+        except docker.errors.NotFound:
+            self._gone = True
+            return
+        except Exception:
+            return
+        if state.get("Running") and (state.get("StartedAt") or "") != self._started_at:
+            self._thread = self._spawn()
+
+    def gone(self) -> bool:
+        return self._gone
+
+    def close(self) -> None:
+        self._closed = True
+        res = self._response
+        if res is not None:
+            res.close()
+
+
+class DockerAllLogs:
+    """Every container's log as one stream: one DockerLogs per container named."""
+
+    SEPARATOR = " | "
+
+    def __init__(self, backend: DockerBackend) -> None:
+        self.backend = backend
+        self.tails: dict[str, DockerLogs] = {}
+
+    def read_new(self, names: dict[str, str]) -> list[LogLine]:
+        for cid in set(self.tails) - set(names):
+            self.tails.pop(cid).close()
+        out: list[LogLine] = []
+        for cid in sorted(names):
+            tail = self.tails.get(cid)
+            if tail is None:
+                tail = self.tails[cid] = DockerLogs(self.backend, cid, recheck=5 * LOG_RECHECK)
+            name = names.get(cid) or cid[:12]
+            for line in tail.read_new():
+                line.source = name
+                line.text = name + self.SEPARATOR + line.text
+                out.append(line)
+        out.sort(key=lambda line: line.time)
+        return out
+
+    def close(self) -> None:
+        for tail in self.tails.values():
+            tail.close()
+        self.tails.clear()
+
+
+# -- the backend -------------------------------------------------------------------------
+
+
+class DockerBackend:
+    """A Docker or Podman engine at `endpoint` (see the module's docstring)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._api: APIClient | None = None
+        self._lock = threading.Lock()
+        self._podman: bool | None = None
+        self._events = EventWatch(endpoint)
+        self._started: dict[str, tuple[str, int]] = {}  # running cid -> (StartedAt, Pid)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def api(self) -> APIClient:
+        """The client, made on first use (and again after a failed attempt)."""
+        with self._lock:
+            if self._api is None:
+                self._api = make_client(self.endpoint)
+            return self._api
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with api_errors(self.location):
+            return fn(*args, **kwargs)
+
+    @property
+    def is_podman(self) -> bool:
+        if self._podman is None:
+            version = self._call(lambda: self.api().version())
+            names = [c.get("Name", "") for c in version.get("Components") or []]
+            self._podman = any("Podman" in n for n in names)
+        return self._podman
+
+    def close(self) -> None:
+        self._events.close()
+        if self._api is not None:
+            self._api.close()
+
+    # -- facts and change stamps -------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return self.endpoint.host
+
+    def facts(self) -> Facts:
+        info = self._call(lambda: self.api().info())
+        version = info.get("CgroupVersion") or "?"
+        return Facts(self.location, f"v{version}" if version.isdigit() else version)
+
+    def images_stamp(self) -> Hashable | None:
+        return self._events.stamp("image")
+
+    def containers_stamp(self) -> Hashable | None:
+        return self._events.stamp("container")
+
+    # -- images ------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageSummary]:
+        out = []
+        for img in self._call(lambda: self.api().images()):
+            tags = tuple(full_tag(t) for t in img.get("RepoTags") or () if t != "<none>:<none>")
+            out.append(
+                ImageSummary(
+                    image_id(img["Id"]),
+                    tags,
+                    int(img.get("Size") or 0),
+                    rfc3339(img.get("Created")),
+                )
+            )
+        return out
+
+    def pull(
+        self,
+        name: str,
+        platform: str | None,
+        progress: PullProgress,
+        cancel: threading.Event,
+    ) -> PullOutcome:
+        from docker.utils import parse_repository_tag
+
+        from tuidock.core.reference import parse
+
+        ref = parse(name)
+        repo, tag = parse_repository_tag(name)
+        # Without a tag the API pulls every tag of the repository: `latest`, as `docker pull`.
+        tag = tag or "latest"
+        shown = f"{repo}@{tag}" if tag.startswith("sha256:") else f"{repo}:{tag}"
+        progress(PullEvent("status", status=f"{ref.reference}: Pulling from {ref.path}"))
+        downloaded = False
+        with api_errors(self.location):
+            stream = self.api().pull(repo, tag, stream=True, decode=True, platform=platform)
+            try:
+                for ev in stream:
+                    if cancel.is_set():
+                        raise TuidockError(f"pull of {shown} cancelled")
+                    if "error" in ev:
+                        raise TuidockError(
+                            " ".join(str(ev.get("error")).split()),
+                            "Check the name, the registry and its credentials.",
+                        )
+                    status = str(ev.get("status") or "")
+                    detail = ev.get("progressDetail") or {}
+                    if ev.get("id") and detail is not None and "Pulling from" not in status:
+                        # Podman's service sends layer statuses without byte counts.
+                        progress(
+                            PullEvent(
+                                "layer",
+                                str(ev["id"]),
+                                status,
+                                int(detail.get("current") or 0),
+                                int(detail.get("total") or 0),
+                            )
+                        )
+                        downloaded = downloaded or status in ("Downloading", "Download complete")
+                    elif status.startswith("Digest:"):
+                        progress(PullEvent("status", status=status))
+                    elif status.startswith("Status: Downloaded"):
+                        downloaded = True
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            info = self.api().inspect_image(shown)
+        return PullOutcome(image_id(info["Id"]), downloaded)
+
+    def push(self, source: str, dest: str | None = None) -> list[PushOutcome]:
+        from docker.utils import parse_repository_tag
+
+        if dest:
+            self.tag(source, dest)
+        target = dest or source
+        repo, tag = parse_repository_tag(target)
+        tag = tag or "latest"
+        digest = ""
+        with api_errors(self.location):
+            for ev in self.api().push(repo, tag, stream=True, decode=True):
+                if "error" in ev:
+                    raise TuidockError(" ".join(str(ev["error"]).split()))
+                aux = ev.get("aux") or {}
+                digest = aux.get("Digest") or digest
+                status = str(ev.get("status") or "")
+                if not digest and "digest: sha256:" in status:
+                    digest = "sha256:" + status.split("digest: sha256:", 1)[1].split()[0]
+            if not digest:
+                # Podman's compat push reports no digest: the image's repo digests have it.
+                for rd in self.api().inspect_image(target).get("RepoDigests") or []:
+                    if rd.split("@", 1)[0] in (repo, full_tag(repo).rsplit(":", 1)[0]):
+                        digest = rd.split("@", 1)[1]
+        return [PushOutcome(full_tag(f"{repo}:{tag}"), digest)]
+
+    def tag(self, source: str, target: str) -> None:
+        from docker.utils import parse_repository_tag
+
+        repo, tag = parse_repository_tag(target)
+        if not self._call(lambda: self.api().tag(source, repo, tag or "latest")):
+            raise TuidockError(f"cannot tag {source} as {target}")
+
+    def remove_images(self, names: list[str]) -> RemoveOutcome:
+        outcome = RemoveOutcome()
+        for name in names:
+            try:
+                report = self._call(lambda n=name: self.api().remove_image(n))
+            except NotFound as e:
+                outcome.errors.append(f"Error: {e.message}")
+                continue
+            except TuidockError as e:
+                if isinstance(e, EngineUnreachable):
+                    raise
+                outcome.errors.append(e.message)
+                continue
+            for item in report or []:
+                if "Untagged" in item:
+                    outcome.untagged.append(item["Untagged"])
+                if "Deleted" in item:
+                    outcome.deleted.append(image_id(item["Deleted"]))
+        return outcome
+
+    def image_history(self, name: str) -> list[HistoryEntry]:
+        rows = self._call(lambda: self.api().history(name))
+        return [
+            HistoryEntry(
+                image_id(r.get("Id") or "<missing>"),
+                rfc3339(r.get("Created")),
+                r.get("CreatedBy") or "",
+                int(r.get("Size") or 0),
+                r.get("Comment") or "",
+            )
+            for r in rows
+        ]
+
+    def inspect_image(self, name: str) -> dict:
+        info = self._call(lambda: self.api().inspect_image(name))
+        info["Id"] = image_id(info.get("Id", ""))
+        return info
+
+    # -- containers --------------------------------------------------------------------
+
+    def list_containers(self) -> list[ContainerSummary]:
+        rows = self._call(lambda: self.api().containers(all=True))
+        touched = self._events.take_touched()
+        out = []
+        for row in rows:
+            cid = row["Id"]
+            state = str(row.get("State") or "")
+            state = _STATES.get(state, state)
+            started, pid = "", 0
+            if state in ("running", "paused", "restarting"):
+                if cid in touched or cid not in self._started or not self._events.live:
+                    self._started.pop(cid, None)
+                    started, pid = self._started_of(cid)
+                else:
+                    started, pid = self._started[cid]
+            names = row.get("Names") or [cid[:12]]
+            out.append(
+                ContainerSummary(
+                    id=cid,
+                    name=names[0].lstrip("/"),
+                    image=row.get("Image") or "",
+                    status=state,
+                    started_at=started,
+                    exit_code=_exit_code(str(row.get("Status") or "")),
+                    ports=_format_ports(row.get("Ports")),
+                    pid=pid,
+                )
+            )
+        alive = {c.id for c in out}
+        for cid in set(self._started) - alive:
+            del self._started[cid]
+        # Docker lists newest first; Podman's compat list does not promise it.
+        created = {r["Id"]: int(r.get("Created") or 0) for r in rows}
+        out.sort(key=lambda c: -created[c.id])
+        return out
+
+    def _started_of(self, cid: str) -> tuple[str, int]:
+        """StartedAt and Pid, which the list lacks: one inspect, cached while no event names it."""
+        try:
+            state = self._call(lambda: self.api().inspect_container(cid))["State"]
+        except NotFound:
+            return "", 0
+        value = (rfc3339(state.get("StartedAt")), int(state.get("Pid") or 0))
+        self._started[cid] = value
+        return value
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        import docker.errors
+
+        api = self.api()
+
+        def create() -> dict:
+            return api.create_container(
+                spec.image,
+                list(spec.command) or None,
+                name=spec.name,
+                environment=list(spec.env),
+                host_config=api.create_host_config(network_mode=spec.network),
+            )
+
+        with api_errors(self.location):
+            try:
+                made = create()
+            except docker.errors.ImageNotFound:
+                self.pull(spec.image, None, lambda ev: None, threading.Event())
+                made = create()
+            cid = made["Id"]
+            try:
+                api.start(cid)
+            except BaseException:
+                # A failed start leaves no container behind.
+                api.remove_container(cid, force=True)
+                raise
+        return RunOutcome(cid, [w for w in made.get("Warnings") or [] if w])
+
+    def start(self, cid: str) -> None:
+        self._call(lambda: self.api().start(cid))
+
+    def stop(self, cid: str, timeout: int | None = None) -> None:
+        self._call(lambda: self.api().stop(cid, timeout=timeout))
+
+    def restart(self, cid: str, timeout: int | None = None) -> None:
+        self._call(lambda: self.api().restart(cid, timeout=10 if timeout is None else timeout))
+
+    def kill(self, cid: str) -> None:
+        self._call(lambda: self.api().kill(cid))
+
+    def pause(self, cid: str) -> None:
+        self._call(lambda: self.api().pause(cid))
+
+    def unpause(self, cid: str) -> None:
+        self._call(lambda: self.api().unpause(cid))
+
+    def remove(self, cid: str, force: bool = False) -> None:
+        self._call(lambda: self.api().remove_container(cid, force=force))
+
+    def rename(self, cid: str, new_name: str) -> None:
+        self._call(lambda: self.api().rename(cid, new_name))
+
+    def commit(self, cid: str, reference: str) -> str:
+        from docker.utils import parse_repository_tag
+
+        repo, tag = parse_repository_tag(reference)
+        made = self._call(lambda: self.api().commit(cid, repo, tag or "latest"))
+        return image_id(made["Id"])
+
+    def top(self, cid: str) -> tuple[list[str], list[list[str]]]:
+        res = self._call(lambda: self.api().top(cid))
+        return split_top(list(res.get("Titles") or []), list(res.get("Processes") or []))
+
+    def inspect_container(self, cid: str) -> dict:
+        return self._call(lambda: self.api().inspect_container(cid))
+
+    def shell_command(self, cid: str) -> list[str]:
+        import docker.errors
+
+        info = self.inspect_container(cid)
+        name = (info.get("Name") or cid[:12]).lstrip("/")
+        if not info["State"].get("Running") or info["State"].get("Paused"):
+            raise TuidockError(f"container {name} is not running")
+        wanted = [s for s in (os.environ.get("TUIDOCK_SHELL", "").strip(),) if s]
+        candidates = wanted + [s for s in SHELLS if s not in wanted]
+        api = self.api()
+        for path in candidates:
+            try:
+                # The archive endpoint stats the path (symlinks as links) without an exec.
+                with api_errors(self.location):
+                    stream, _stat = api.get_archive(info["Id"], path)
+                    stream.close()
+            except NotFound:
+                continue
+            except docker.errors.DockerException:
+                continue
+            return [*exec_argv(self.endpoint), info["Id"], path]
+        raise TuidockError(
+            f"no shell in container {name}: none of {', '.join(candidates)} is an executable file",
+            hint="Run a command in it instead: docker exec -it CONTAINER COMMAND",
+        )
+
+    # -- live data ---------------------------------------------------------------------
+
+    def stats_sampler(self) -> DockerStats:
+        return DockerStats(self)
+
+    def follow_log(self, cid: str) -> DockerLogs:
+        return DockerLogs(self, cid)
+
+    def follow_all_logs(self) -> DockerAllLogs:
+        return DockerAllLogs(self)
+
+
+def exec_argv(endpoint: Endpoint) -> list[str]:
+    """`python -m tuidock.backends.dockerexec [TLS flags] HOST`: add CONTAINER and CMD."""
+    argv = [sys.executable, "-m", "tuidock.backends.dockerexec"]
+    tls = endpoint.tls
+    if tls is not None:
+        argv.append("--tlsverify" if tls.verify else "--tls")
+        for flag, value in (
+            ("--tlscacert", tls.ca),
+            ("--tlscert", tls.cert),
+            ("--tlskey", tls.key),
+        ):
+            if value:
+                argv += [flag, value]
+    return [*argv, endpoint.host]
