@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 
 from tuidock.backends.base import LogLine, printable
-from tuidock.backends.locallogs import LogTail
+from tuidock.backends.local import LocalLogFollower
 from tuidock.keymap import DEFAULT_KEYS, effective_keys, load_keymap, pretty_keys
 from tuidock.runtime.container.statsampler import Sampler, cpu_percent, system_cpu_ns
 from tuidock.runtime.linux.cgroups import CgroupStats
@@ -86,7 +86,7 @@ def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):
 
     write(tmp_path / "ctr.log.1", ("stdout", "old"))
     write(log, ("stdout", "one"), ("stderr", "two"))
-    tail = LogTail(str(tmp_path))
+    tail = LocalLogFollower(str(tmp_path))
     got = tail.read_new()
     assert [(x.text, x.stderr) for x in got] == [("old", False), ("one", False), ("two", True)]
     assert tail.read_new() == []
@@ -100,6 +100,27 @@ def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):
     write(log, ("stdout", "after rotation"))
     assert [x.text for x in tail.read_new()] == ["after rotation"]
     tail.close()
+
+
+def test_backend_log_follower_reads_the_rotated_file_once(tuidock_root: Path):
+    """Until the monitor makes ctr.log, polls bring nothing new, not ctr.log.1 again."""
+    from uihelp import local_backend
+
+    cid = "c" * 64
+    cdir = tuidock_root / "containers" / cid
+    cdir.mkdir(parents=True)
+    entry = {"log": "old\n", "stream": "stdout", "time": "2024-01-01T00:00:00.000000000Z"}
+    (cdir / "ctr.log.1").write_text(json.dumps(entry) + "\n")
+    tail = local_backend().follow_log(cid)
+    try:
+        assert [x.text for x in tail.read_new()] == ["old"]
+        assert tail.read_new() == []
+        (cdir / "ctr.log").write_text(json.dumps(entry | {"log": "new\n"}) + "\n")
+        assert [x.text for x in tail.read_new()] == ["new"]
+        assert tail.read_new() == []
+        assert not tail.gone()
+    finally:
+        tail.close()
 
 
 class LogApp(App[None]):
