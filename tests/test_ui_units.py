@@ -179,6 +179,27 @@ def test_keymap_overrides_and_problems(tmp_path: Path):
     assert pretty_keys("question_mark,f1") == "? / f1"
 
 
+# -- ui.toml -------------------------------------------------------------------------------
+
+
+def test_ui_toml_is_one_reading_for_the_ui_and_the_shell_detection(tuidock_config: Path):
+    """exec_shell comes from the same bounded, validated read as the UI's settings."""
+    from tuidock.runtime.container.exec.shell import configured_shell
+    from tuidock.uiconfig import load_ui_config
+
+    ui = tuidock_config / "ui.toml"
+    ui.write_text('exec_shell = " ash "\nshell = "sideways"\n')
+    cfg = load_ui_config(tuidock_config)
+    assert (cfg.exec_shell, cfg.shell) == ("ash", "embedded")
+    assert cfg.problems == [f'{ui}: shell must be "embedded" or "fullscreen"']
+    assert configured_shell() == "ash"
+    ui.unlink()
+    ui.symlink_to("/dev/zero")  # refused by the bounded read: defaults and a problem
+    cfg = load_ui_config(tuidock_config)
+    assert cfg.exec_shell is None and len(cfg.problems) == 1
+    assert configured_shell() is None
+
+
 # -- tables --------------------------------------------------------------------------------
 
 
