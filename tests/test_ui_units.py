@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -177,6 +178,55 @@ def test_keymap_overrides_and_problems(tmp_path: Path):
     keys = effective_keys(keymap)
     assert keys["app.pull"] == "P,ctrl+p" and keys["app.quit"] == DEFAULT_KEYS["app.quit"].keys
     assert pretty_keys("question_mark,f1") == "? / f1"
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def test_jobs_report_through_messages_on_the_ui_thread():
+    """A job's call runs in a worker; done/then and the "<title> failed" notice run on
+    the UI thread, the error worded by error_text (message, then hint)."""
+    import threading
+
+    from tuidock.errors import UsageError
+    from tuidock.screens.jobs import JobScreen
+
+    ui_thread: list[int] = []
+    seen: list[tuple[str, object, bool]] = []
+
+    def record(what: str) -> Callable[..., None]:
+        return lambda *arg: seen.append((what, arg, threading.get_ident() == ui_thread[0]))
+
+    def fail() -> None:
+        raise UsageError("no such thing", hint="Try another.")
+
+    class JobApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(JobScreen())
+
+    async def scenario() -> None:
+        app = JobApp()
+        async with app.run_test() as pilot:
+            ui_thread.append(threading.get_ident())
+            screen = app.screen
+            assert isinstance(screen, JobScreen)
+            screen.run_job("Count", lambda: threading.get_ident(), record("done"), record("then"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen.run_job("Fetch", fail, record("done"), record("then"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen.run_job("Load", fail, failed=record("failed"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            notices = [(n.title, n.message, n.severity) for n in app._notifications]
+        (done, (worker,), on_ui), then, *rest = seen
+        assert done == "done" and worker != ui_thread[0] and on_ui
+        assert then == ("then", (), True)
+        assert rest == [("then", (), True), ("failed", ("no such thing\nTry another.",), True)]
+        assert notices == [("Fetch failed", "no such thing\nTry another.", "error")]
+
+    asyncio.run(scenario())
 
 
 # -- ui.toml -------------------------------------------------------------------------------
