@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App, ComposeResult
 
 from tuidock.backends.base import LogLine, printable
-from tuidock.backends.locallogs import LogTail
+from tuidock.backends.local import LocalLogFollower
 from tuidock.keymap import DEFAULT_KEYS, effective_keys, load_keymap, pretty_keys
 from tuidock.runtime.container.statsampler import Sampler, cpu_percent, system_cpu_ns
 from tuidock.runtime.linux.cgroups import CgroupStats
@@ -86,7 +87,7 @@ def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):
 
     write(tmp_path / "ctr.log.1", ("stdout", "old"))
     write(log, ("stdout", "one"), ("stderr", "two"))
-    tail = LogTail(str(tmp_path))
+    tail = LocalLogFollower(str(tmp_path))
     got = tail.read_new()
     assert [(x.text, x.stderr) for x in got] == [("old", False), ("one", False), ("two", True)]
     assert tail.read_new() == []
@@ -100,6 +101,27 @@ def test_log_tail_reads_then_follows_and_survives_rotation(tmp_path: Path):
     write(log, ("stdout", "after rotation"))
     assert [x.text for x in tail.read_new()] == ["after rotation"]
     tail.close()
+
+
+def test_backend_log_follower_reads_the_rotated_file_once(tuidock_root: Path):
+    """Until the monitor makes ctr.log, polls bring nothing new, not ctr.log.1 again."""
+    from uihelp import local_backend
+
+    cid = "c" * 64
+    cdir = tuidock_root / "containers" / cid
+    cdir.mkdir(parents=True)
+    entry = {"log": "old\n", "stream": "stdout", "time": "2024-01-01T00:00:00.000000000Z"}
+    (cdir / "ctr.log.1").write_text(json.dumps(entry) + "\n")
+    tail = local_backend().follow_log(cid)
+    try:
+        assert [x.text for x in tail.read_new()] == ["old"]
+        assert tail.read_new() == []
+        (cdir / "ctr.log").write_text(json.dumps(entry | {"log": "new\n"}) + "\n")
+        assert [x.text for x in tail.read_new()] == ["new"]
+        assert tail.read_new() == []
+        assert not tail.gone()
+    finally:
+        tail.close()
 
 
 class LogApp(App[None]):
@@ -156,6 +178,76 @@ def test_keymap_overrides_and_problems(tmp_path: Path):
     keys = effective_keys(keymap)
     assert keys["app.pull"] == "P,ctrl+p" and keys["app.quit"] == DEFAULT_KEYS["app.quit"].keys
     assert pretty_keys("question_mark,f1") == "? / f1"
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def test_jobs_report_through_messages_on_the_ui_thread():
+    """A job's call runs in a worker; done/then and the "<title> failed" notice run on
+    the UI thread, the error worded by error_text (message, then hint)."""
+    import threading
+
+    from tuidock.errors import UsageError
+    from tuidock.screens.jobs import JobScreen
+
+    ui_thread: list[int] = []
+    seen: list[tuple[str, object, bool]] = []
+
+    def record(what: str) -> Callable[..., None]:
+        return lambda *arg: seen.append((what, arg, threading.get_ident() == ui_thread[0]))
+
+    def fail() -> None:
+        raise UsageError("no such thing", hint="Try another.")
+
+    class JobApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(JobScreen())
+
+    async def scenario() -> None:
+        app = JobApp()
+        async with app.run_test() as pilot:
+            ui_thread.append(threading.get_ident())
+            screen = app.screen
+            assert isinstance(screen, JobScreen)
+            screen.run_job("Count", lambda: threading.get_ident(), record("done"), record("then"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen.run_job("Fetch", fail, record("done"), record("then"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen.run_job("Load", fail, failed=record("failed"))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            notices = [(n.title, n.message, n.severity) for n in app._notifications]
+        (done, (worker,), on_ui), then, *rest = seen
+        assert done == "done" and worker != ui_thread[0] and on_ui
+        assert then == ("then", (), True)
+        assert rest == [("then", (), True), ("failed", ("no such thing\nTry another.",), True)]
+        assert notices == [("Fetch failed", "no such thing\nTry another.", "error")]
+
+    asyncio.run(scenario())
+
+
+# -- ui.toml -------------------------------------------------------------------------------
+
+
+def test_ui_toml_is_one_reading_for_the_ui_and_the_shell_detection(tuidock_config: Path):
+    """exec_shell comes from the same bounded, validated read as the UI's settings."""
+    from tuidock.runtime.container.exec.shell import configured_shell
+    from tuidock.uiconfig import load_ui_config
+
+    ui = tuidock_config / "ui.toml"
+    ui.write_text('exec_shell = " ash "\nshell = "sideways"\n')
+    cfg = load_ui_config(tuidock_config)
+    assert (cfg.exec_shell, cfg.shell) == ("ash", "embedded")
+    assert cfg.problems == [f'{ui}: shell must be "embedded" or "fullscreen"']
+    assert configured_shell() == "ash"
+    ui.unlink()
+    ui.symlink_to("/dev/zero")  # refused by the bounded read: defaults and a problem
+    cfg = load_ui_config(tuidock_config)
+    assert cfg.exec_shell is None and len(cfg.problems) == 1
+    assert configured_shell() is None
 
 
 # -- tables --------------------------------------------------------------------------------

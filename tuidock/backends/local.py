@@ -9,7 +9,8 @@ directly instead of going through the engine's full reads:
 - containers_stamp: (inode, mtime) of each container's config.json and
   state.json, also replaced by rename on every change;
 - stats_sampler: statsampler.Sampler over cgroup usage files kept open;
-- follow_log / follow_all_logs: locallogs' tailers of ctr.log.
+- follow_log / follow_all_logs: runtime.container.logs' tailers of ctr.log
+  (the reader `tuidock logs` uses), their entries turned into LogLines.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from tuidock.backends.base import (
     Facts,
     HistoryEntry,
     ImageSummary,
+    LogLine,
     PullEvent,
     PullOutcome,
     PushOutcome,
     RemoveOutcome,
     RunOutcome,
     StatsSample,
+    printable,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Hashable
 
     from tuidock.backends.base import PullProgress, RunSpec
-    from tuidock.backends.locallogs import AllTails, LogTail
+    from tuidock.runtime.container.logs import LogEntry
     from tuidock.runtime.container.views import ContainerInfo
     from tuidock.runtime.engine import Engine
 
@@ -77,6 +80,55 @@ class LocalStats:
         from tuidock.runtime.container.statsampler import forget
 
         forget(())
+
+
+def log_line(entry: LogEntry) -> LogLine:
+    return LogLine(
+        entry.time,
+        entry.stream == "stderr",
+        printable(entry.data.decode("utf-8", "surrogateescape")),
+    )
+
+
+class LocalLogFollower:
+    """A LogFollower over logs.LogTail: the whole log, then what is appended."""
+
+    def __init__(self, directory: str) -> None:
+        from tuidock.runtime.container.logs import LogTail
+
+        self._tail = LogTail(directory)
+
+    def read_new(self) -> list[LogLine]:
+        return [log_line(e) for e in self._tail.read_new()]
+
+    def gone(self) -> bool:
+        return self._tail.gone()
+
+    def close(self) -> None:
+        self._tail.close()
+
+
+class LocalAllLogs:
+    """An AllLogsFollower over logs.AllTails, each line prefixed with its container's name."""
+
+    SEPARATOR = " | "
+
+    def __init__(self, containers_dir: str) -> None:
+        from tuidock.runtime.container.logs import AllTails
+
+        self._tails = AllTails(containers_dir)
+
+    def read_new(self, names: dict[str, str]) -> list[LogLine]:
+        out: list[LogLine] = []
+        for cid, entry in self._tails.read_new():
+            line = log_line(entry)
+            line.source = names.get(cid) or cid[:12]
+            line.text = line.source + self.SEPARATOR + line.text
+            out.append(line)
+        return out
+
+    def close(self) -> None:
+        self._tails.close()
 
 
 class LocalBackend:
@@ -226,12 +278,8 @@ class LocalBackend:
     def stats_sampler(self) -> LocalStats:
         return LocalStats()
 
-    def follow_log(self, cid: str) -> LogTail:
-        from tuidock.backends.locallogs import LogTail
+    def follow_log(self, cid: str) -> LocalLogFollower:
+        return LocalLogFollower(f"{self._containers_dir}/{cid}")
 
-        return LogTail(f"{self._containers_dir}/{cid}")
-
-    def follow_all_logs(self) -> AllTails:
-        from tuidock.backends.locallogs import AllTails
-
-        return AllTails(self._containers_dir)
+    def follow_all_logs(self) -> LocalAllLogs:
+        return LocalAllLogs(self._containers_dir)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from tuidock.screens.jobs import JobScreen
+
 Rows = tuple[list[str], list[list[str]]]  # headers, rows
 
 
-class TableScreen(ModalScreen[None]):
+class TableScreen(ModalScreen[None], JobScreen):
     BINDINGS = [Binding("escape,q", "close", "Close")]  # noqa: RUF012
 
     def __init__(self, title: str, load: Callable[[], Rows], every: float | None = None) -> None:
@@ -43,20 +44,17 @@ class TableScreen(ModalScreen[None]):
     def reload(self) -> None:
         if not self._busy:
             self._busy = True
-            self._load()
+            self.run_job(
+                "Load",
+                self.load,
+                self._show,
+                failed=self._show_error,
+                group="tableview",
+                exclusive=True,
+            )
 
-    @work(thread=True, exclusive=True, group="tableview", exit_on_error=False)
-    def _load(self) -> None:
-        try:
-            headers, rows = self.load()
-        except Exception as exc:
-            from tuidock.screens.operations import error_text
-
-            self.app.call_from_thread(self._show_error, error_text(exc))
-            return
-        self.app.call_from_thread(self._show, headers, rows)
-
-    def _show(self, headers: list[str], rows: list[list[str]]) -> None:
+    def _show(self, loaded: Rows) -> None:
+        headers, rows = loaded
         self._busy = False
         self.loads += 1
         table = self.query_one(DataTable)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import on
 
 from tuidock.core.humanize import human_size, since
 from tuidock.screens.menu import ActionMenu, Verb
-from tuidock.screens.operations import Operations, error_text
+from tuidock.screens.operations import Operations
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.tableview import TableScreen
 from tuidock.widgets import images as imagerows
@@ -23,7 +23,7 @@ from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.resourcetable import ResourceTable
 
 if TYPE_CHECKING:
-    from tuidock.backends.base import ContainerSummary
+    from tuidock.backends.base import ContainerSummary, PushOutcome
 
 TOP_EVERY = 2.0
 
@@ -169,39 +169,32 @@ class Verbs(Operations):
 
         self.app.push_screen(PromptScreen(title, value, placeholder), answered)
 
-    @work(thread=True, group="ops", exit_on_error=False)
     def _backend_call(
         self, title: str, done: str, fn: Callable[..., object], *args: str, images: bool = False
     ) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", f"{title} failed")
-            return
-        self._notify_from_thread(done, title=title)
-        self.app.call_from_thread(self.reload_images if images else self.poll_now)
+        def succeeded(_: object) -> None:
+            self.notify(done, title=title)
+            (self.reload_images if images else self.poll_now)()
 
-    @work(thread=True, group="ops", exit_on_error=False)
+        self.run_job(title, lambda: fn(*args), succeeded)
+
     def _commit(self, cid: str, ref: str) -> None:
-        try:
-            image_id = self.app.backend.commit(cid, ref)
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", "Commit failed")
-            return
-        self._notify_from_thread(f"{ref}: {image_id.removeprefix('sha256:')[:12]}", title="Commit")
-        self.app.call_from_thread(self.reload_images)
+        def committed(image_id: str) -> None:
+            self.notify(f"{ref}: {image_id.removeprefix('sha256:')[:12]}", title="Commit")
+            self.reload_images()
 
-    @work(thread=True, group="push", exit_on_error=False)
+        backend = self.app.backend
+        self.run_job("Commit", lambda: backend.commit(cid, ref), committed)
+
     def _push(self, source: str, dest: str | None) -> None:
-        self._notify_from_thread(f"pushing {dest or source}…", title="Push")
-        try:
-            results = self.app.backend.push(source, dest)
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", "Push failed")
-            return
-        for res in results:
-            self._notify_from_thread(f"{res.reference}: {res.digest}", title="Pushed")
-        self.app.call_from_thread(self.reload_images)
+        def pushed(results: list[PushOutcome]) -> None:
+            for res in results:
+                self.notify(f"{res.reference}: {res.digest}", title="Pushed")
+            self.reload_images()
+
+        self.notify(f"pushing {dest or source}…", title="Push")
+        backend = self.app.backend
+        self.run_job("Push", lambda: backend.push(source, dest), pushed, group="push")
 
     def _history_rows(self, key: str) -> tuple[list[str], list[list[str]]]:
         rows = self.app.backend.image_history(key.partition("|")[0])

@@ -11,7 +11,9 @@ and json.dumps writes the lone surrogates as \\udcXX escapes, so reading the
 file back gives the exact bytes (Docker replaces invalid UTF-8 instead).
 
 ctr.log is rotated to ctr.log.1 when it passes MAX_SIZE; one old file is
-kept. Readers read ctr.log.1 then ctr.log.
+kept. LogTail, the one reader, reads ctr.log.1 then ctr.log and follows
+the rotation; `tuidock logs` and the UI's log pane (through the local
+backend) both use it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from tuidock.runtime.store import ctrlayout
 
@@ -112,7 +115,7 @@ class LogWriter:
 # -- reading ---------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class LogEntry:
     time: str
     stream: str
@@ -137,94 +140,141 @@ def parse_line(line: bytes) -> LogEntry | None:
         return None  # a torn or foreign line: skip it rather than fail the whole read
 
 
-def _entries(path: str) -> Iterator[LogEntry]:
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                if line.endswith(b"\n"):
-                    entry = parse_line(line)
-                    if entry is not None:
-                        yield entry
-    except FileNotFoundError:
-        return
+def _parse_complete(data: bytes, out: list[LogEntry]) -> bytes:
+    """Appends the entries of `data`'s complete lines to `out`; returns the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        if line:
+            entry = parse_line(line)
+            if entry is not None:
+                out.append(entry)
+    return rest
 
 
-def read_all(directory: str) -> list[LogEntry]:
-    path = os.path.join(directory, LOG_NAME)
-    return [*_entries(path + ".1"), *_entries(path)]
+class LogTail:
+    """A container's log: all of it on the first read, then what was appended.
 
-
-class LogReader:
-    """Reads a container's log: what is there now, then (follow) what comes.
-
-    One open file carries the read from the existing entries into the
-    follow, so no entry written in between is lost or repeated.
+    The first read takes ctr.log.1 and then ctr.log from an open file; the
+    same file carries on into the following reads, so no entry written in
+    between is lost or repeated. Following costs one stat per poll: the
+    file is read only when its size passed the offset read so far, or the
+    path has a new inode (rotated: the old file is read to its end first,
+    the writer having finished it before the rename).
     """
 
     def __init__(self, directory: str) -> None:
-        self.path = os.path.join(directory, LOG_NAME)
-        self.f = None
-        self.ino: int | None = None
-        self.pending = b""
+        self.directory = directory
+        self.path = f"{directory}/{LOG_NAME}"
+        self._f: BinaryIO | None = None
+        self._ino: int | None = None
+        self._offset = 0
+        self._pending = b""
+        self._started = False
+
+    def read_new(self) -> list[LogEntry]:
+        """Entries written since the last call (on the first call: the whole log)."""
+        out: list[LogEntry] = []
+        if not self._started:
+            self._started = True
+            try:
+                with open(self.path + ".1", "rb") as f:
+                    _parse_complete(f.read(), out)
+            except FileNotFoundError:
+                pass
+        if self._f is None and not self._open():
+            return out
+        while True:
+            try:
+                st: os.stat_result | None = os.stat(self.path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and st.st_ino == self._ino and st.st_size == self._offset:
+                return out
+            self._read_to_end(out)
+            if st is None or st.st_ino == self._ino:
+                return out
+            self._open()
 
     def _open(self) -> bool:
         try:
-            nf = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+            f = open(self.path, "rb")  # noqa: SIM115 - stays open between reads
         except FileNotFoundError:
             return False
-        if self.f is not None:
-            self.f.close()
-        self.f = nf
-        self.ino = os.fstat(nf.fileno()).st_ino
-        self.pending = b""
+        self.close()
+        self._f = f
+        self._ino = os.fstat(f.fileno()).st_ino
+        self._offset = 0
+        self._pending = b""
         return True
 
-    def existing(self) -> list[LogEntry]:
-        old = list(_entries(self.path + ".1"))
-        self._open()
-        return old + list(self._drain())
-
-    def _drain(self) -> Iterator[LogEntry]:
-        """Complete lines from the open file up to its end, across a rotation."""
-        while True:
-            if self.f is None and not self._open():
-                return
-            assert self.f is not None
-            chunk = self.f.read(1 << 16)
-            if chunk:
-                self.pending += chunk
-                *lines, self.pending = self.pending.split(b"\n")
-                for line in lines:
-                    entry = parse_line(line + b"\n")
-                    if entry is not None:
-                        yield entry
-                continue
-            try:
-                rotated = os.stat(self.path).st_ino != self.ino
-            except FileNotFoundError:
-                rotated = False
-            if not rotated:
-                return
-            self._open()
+    def _read_to_end(self, out: list[LogEntry]) -> None:
+        assert self._f is not None
+        while chunk := self._f.read(1 << 16):
+            self._offset += len(chunk)
+            self._pending = _parse_complete(self._pending + chunk, out)
 
     def follow(self, still_running: Callable[[], bool], poll: float = 0.05) -> Iterator[LogEntry]:
         """New entries until `still_running()` says no and all that was written is read.
 
         The monitor writes the last output before it records the exit, so
-        asking first and draining after never loses the tail.
+        asking first and reading after never loses the tail.
         """
         while True:
             alive = still_running()
-            got = False
-            for entry in self._drain():
-                got = True
-                yield entry
+            entries = self.read_new()
+            yield from entries
             if not alive:
                 return
-            if not got:
+            if not entries:
                 time.sleep(poll)
 
+    def gone(self) -> bool:
+        """True once the container directory was removed: nothing more will come."""
+        return not os.path.isdir(self.directory)
+
     def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def read_all(directory: str) -> list[LogEntry]:
+    tail = LogTail(directory)
+    try:
+        return tail.read_new()
+    finally:
+        tail.close()
+
+
+class AllTails:
+    """Every container's log as one stream of (container ID, entry).
+
+    Each read takes what each container appended and merges the batch by
+    time (the monitor's RFC 3339 UTC stamps sort as text); containers that
+    appear are tailed from their first line, removed ones are dropped.
+    """
+
+    def __init__(self, containers_dir: str) -> None:
+        self.containers_dir = containers_dir
+        self.tails: dict[str, LogTail] = {}
+
+    def read_new(self) -> list[tuple[str, LogEntry]]:
+        try:
+            present = {e for e in os.listdir(self.containers_dir) if len(e) == 64}
+        except FileNotFoundError:
+            present = set()
+        for cid in set(self.tails) - present:
+            self.tails.pop(cid).close()
+        out: list[tuple[str, LogEntry]] = []
+        for cid in sorted(present):
+            tail = self.tails.get(cid)
+            if tail is None:
+                tail = self.tails[cid] = LogTail(f"{self.containers_dir}/{cid}")
+            out.extend((cid, entry) for entry in tail.read_new())
+        out.sort(key=lambda item: item[1].time)
+        return out
+
+    def close(self) -> None:
+        for tail in self.tails.values():
+            tail.close()
+        self.tails.clear()

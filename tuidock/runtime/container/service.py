@@ -400,10 +400,10 @@ class Containers:
         since: float | None = None,
         until: float | None = None,
     ) -> Iterator[LogEntry]:
-        from tuidock.runtime.container.logs import LogReader
+        from tuidock.runtime.container.logs import LogTail
 
         cid = self.store.resolve(ref)
-        reader = LogReader(str(self.store.path(cid)))
+        reader = LogTail(str(self.store.path(cid)))
 
         def wanted(e: LogEntry) -> bool:
             if since is None and until is None:
@@ -418,7 +418,7 @@ class Containers:
                 return False
 
         try:
-            entries = [e for e in reader.existing() if wanted(e)]
+            entries = [e for e in reader.read_new() if wanted(e)]
             if tail is not None and tail >= 0:
                 entries = entries[len(entries) - tail :] if tail else []
             yield from entries

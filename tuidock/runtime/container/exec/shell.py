@@ -25,8 +25,6 @@ from tuidock.runtime.container.exec.relay import resize
 __all__ = ["detect_shell", "resize", "shell_command"]
 
 FALLBACKS = ("/bin/bash", "/bin/sh")
-CONFIG_FILE = "ui.toml"
-CONFIG_KEY = "exec_shell"
 
 
 def configured_shell() -> str | None:
@@ -34,18 +32,10 @@ def configured_shell() -> str | None:
     env = os.environ.get("TUIDOCK_SHELL", "").strip()
     if env:
         return env
-    import tomllib
-
-    from tuidock.core.userfiles import DOCUMENT_MAX, UserFileError, read_user_text
+    from tuidock.core.uisettings import load_ui_config
     from tuidock.runtime.store import paths
 
-    try:
-        text = read_user_text(str(paths.config_dir() / CONFIG_FILE), "config file", DOCUMENT_MAX)
-        data = tomllib.loads(text)
-    except (OSError, UserFileError, tomllib.TOMLDecodeError):
-        return None
-    value = data.get(CONFIG_KEY)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return load_ui_config(paths.config_dir()).exec_shell
 
 
 def _candidates(shell: str | None, path_env: str) -> list[str]:
