@@ -435,3 +435,48 @@ def test_same_as_podman_build(tmp_path: Path, image: str, monkeypatch: pytest.Mo
     finally:
         subprocess.run([*pm, "system", "reset", "-f"], capture_output=True, timeout=120)
         shutil.rmtree(pm[4], ignore_errors=True)
+
+
+# -- intermediate images -----------------------------------------------------------------------
+
+
+def _ids(*flags: str) -> list[str]:
+    res = tuidock("images", "-q", "--no-trunc", *flags)
+    assert res.code == 0, res.err
+    return res.out.split()
+
+
+def test_intermediate_images_hidden_unless_all(tmp_path: Path, image: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f'FROM {image}\nENV A=1\nRUN echo x > /x\nCMD ["sh"]\n'})
+    base = _ids()
+    final = build(ctx, "-t", "inter:1", "--network", "none")
+    # As docker: untagged images with children (the steps' images) only with -a.
+    assert set(_ids()) == {*base, final}
+    listing = tuidock("images")
+    assert "<none>" not in listing.out, listing.out
+    every = _ids("-a")
+    assert len(every) == len(base) + 3  # ENV, RUN and the final CMD image
+    inspect = config_of(final)
+    assert inspect["Parent"] in every and inspect["Parent"] != final
+
+    # prune leaves the steps' images of a tagged image: they are its cache.
+    assert tuidock("image", "prune", "-f").code == 0
+    assert set(_ids("-a")) == set(every)
+    again = tuidock("build", "-t", "inter:1", "--network", "none", str(ctx))
+    assert again.out.count("Using cache") == 3, again.out
+
+    # A rebuild that moves the tag leaves the old final image dangling: shown,
+    # and pruned alone (its parent still has a child).
+    write(ctx, {"Dockerfile": f'FROM {image}\nENV A=1\nRUN echo x > /x\nCMD ["true"]\n'})
+    second = build(ctx, "-t", "inter:1", "--network", "none")
+    assert set(_ids()) == {*base, final, second}
+    pruned = tuidock("image", "prune", "-f")
+    assert pruned.code == 0 and f"deleted: {final}" in pruned.out.lower(), pruned.out
+    assert set(_ids()) == {*base, second}
+    assert len(_ids("-a")) == len(base) + 3
+
+    # rmi deletes the untagged parents with it, as docker's rmi does.
+    res = tuidock("rmi", "inter:1")
+    assert res.code == 0, res.err
+    assert res.out.count("Deleted:") == 3, res.out
+    assert set(_ids("-a")) == set(base)
