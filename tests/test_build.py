@@ -480,3 +480,81 @@ def test_intermediate_images_hidden_unless_all(tmp_path: Path, image: str) -> No
     assert res.code == 0, res.err
     assert res.out.count("Deleted:") == 3, res.out
     assert set(_ids("-a")) == set(base)
+
+
+# -- the backend's build: streaming and cancel -------------------------------------------------
+
+
+def _backend_build(spec, on_line, cancel):  # type: ignore[no-untyped-def]
+    from uihelp import local_backend
+
+    return local_backend().build(spec, on_line, cancel)
+
+
+def _nothing_left(root: Path, images_before: list[str]) -> None:
+    assert tuidock("ps", "-aq").out.strip() == ""
+    tmp = root / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir()), list(tmp.iterdir())
+    assert set(_ids("-a")) == set(images_before)
+
+
+def test_backend_build_streams_lines_and_cancels_a_running_run(
+    tmp_path: Path, image: str, tuidock_root: Path
+) -> None:
+    import threading
+
+    from tuidock.backends.base import BuildSpec
+    from tuidock.errors import TuidockError
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nRUN echo out-$((1+1)) && sleep 30\n"})
+    before = _ids("-a")
+    lines: list[str] = []
+    cancel = threading.Event()
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(_backend_build(BuildSpec(str(ctx)), lines.append, cancel))
+        except TuidockError as exc:
+            result.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while "out-2" not in lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Step 2/2 : RUN echo out-$((1+1)) && sleep 30" in lines, lines
+    assert "out-2" in lines
+    started = time.monotonic()
+    cancel.set()
+    worker.join(20)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 10
+    assert isinstance(result[0], TuidockError) and result[0].message == "build cancelled"
+    _nothing_left(tuidock_root, before)
+
+
+def test_backend_build_cancel_between_steps(tmp_path: Path, image: str, tuidock_root: Path) -> None:
+    import threading
+
+    from tuidock.backends.base import BuildSpec
+    from tuidock.errors import TuidockError
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nENV A=1\nCOPY Dockerfile /\nCMD x\n"})
+    before = _ids("-a")
+    cancel = threading.Event()
+
+    def on_line(line: str) -> None:
+        if line.startswith("Step 3/4"):
+            cancel.set()
+
+    with pytest.raises(TuidockError, match="build cancelled"):
+        _backend_build(BuildSpec(str(ctx), tags=("never:1",)), on_line, cancel)
+    # The ENV step finished (kept as cache, as docker keeps it); nothing after it.
+    after = _ids("-a")
+    assert len(after) == len(before) + 1
+    assert tuidock("images", "-q", "never").out.strip() == ""
+    _nothing_left(tuidock_root, after)
+    ok = _backend_build(BuildSpec(str(ctx), tags=("done:1",)), lambda _: None, threading.Event())
+    assert ok.tags == ("docker.io/library/done:1",)
+    assert ok.image_id in _ids()

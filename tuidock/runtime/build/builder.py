@@ -155,6 +155,20 @@ def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
+def check_options(opts: BuildOptions) -> None:
+    """What can be refused before the first step: the context and the tags."""
+    from tuidock.core.reference import parse as parse_ref
+
+    if not os.path.isdir(opts.context):
+        raise UsageError(
+            f'unable to prepare context: path "{opts.context}" not found',
+            "Give the build context directory.",
+        )
+    for tag in opts.tags:
+        if parse_ref(tag).digest:
+            raise UsageError(f"invalid reference format: {tag}", "Give NAME[:TAG] to -t.")
+
+
 def load_dockerfile(opts: BuildOptions) -> Dockerfile:
     from tuidock.core.userfiles import read_user_text
 
@@ -196,6 +210,7 @@ class Builder:
 
     def build(self) -> str:
         """Build; returns the IMAGE ID of the target stage."""
+        check_options(self.opts)
         df = load_dockerfile(self.opts)
         self.df = df
         self.lex = ShellLex(df.escape)
