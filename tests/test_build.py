@@ -435,3 +435,126 @@ def test_same_as_podman_build(tmp_path: Path, image: str, monkeypatch: pytest.Mo
     finally:
         subprocess.run([*pm, "system", "reset", "-f"], capture_output=True, timeout=120)
         shutil.rmtree(pm[4], ignore_errors=True)
+
+
+# -- intermediate images -----------------------------------------------------------------------
+
+
+def _ids(*flags: str) -> list[str]:
+    res = tuidock("images", "-q", "--no-trunc", *flags)
+    assert res.code == 0, res.err
+    return res.out.split()
+
+
+def test_intermediate_images_hidden_unless_all(tmp_path: Path, image: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f'FROM {image}\nENV A=1\nRUN echo x > /x\nCMD ["sh"]\n'})
+    base = _ids()
+    final = build(ctx, "-t", "inter:1", "--network", "none")
+    # As docker: untagged images with children (the steps' images) only with -a.
+    assert set(_ids()) == {*base, final}
+    listing = tuidock("images")
+    assert "<none>" not in listing.out, listing.out
+    every = _ids("-a")
+    assert len(every) == len(base) + 3  # ENV, RUN and the final CMD image
+    inspect = config_of(final)
+    assert inspect["Parent"] in every and inspect["Parent"] != final
+
+    # prune leaves the steps' images of a tagged image: they are its cache.
+    assert tuidock("image", "prune", "-f").code == 0
+    assert set(_ids("-a")) == set(every)
+    again = tuidock("build", "-t", "inter:1", "--network", "none", str(ctx))
+    assert again.out.count("Using cache") == 3, again.out
+
+    # A rebuild that moves the tag leaves the old final image dangling: shown,
+    # and pruned alone (its parent still has a child).
+    write(ctx, {"Dockerfile": f'FROM {image}\nENV A=1\nRUN echo x > /x\nCMD ["true"]\n'})
+    second = build(ctx, "-t", "inter:1", "--network", "none")
+    assert set(_ids()) == {*base, final, second}
+    pruned = tuidock("image", "prune", "-f")
+    assert pruned.code == 0 and f"deleted: {final}" in pruned.out.lower(), pruned.out
+    assert set(_ids()) == {*base, second}
+    assert len(_ids("-a")) == len(base) + 3
+
+    # rmi deletes the untagged parents with it, as docker's rmi does.
+    res = tuidock("rmi", "inter:1")
+    assert res.code == 0, res.err
+    assert res.out.count("Deleted:") == 3, res.out
+    assert set(_ids("-a")) == set(base)
+
+
+# -- the backend's build: streaming and cancel -------------------------------------------------
+
+
+def _backend_build(spec, on_line, cancel):  # type: ignore[no-untyped-def]
+    from uihelp import local_backend
+
+    return local_backend().build(spec, on_line, cancel)
+
+
+def _nothing_left(root: Path, images_before: list[str]) -> None:
+    assert tuidock("ps", "-aq").out.strip() == ""
+    tmp = root / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir()), list(tmp.iterdir())
+    assert set(_ids("-a")) == set(images_before)
+
+
+def test_backend_build_streams_lines_and_cancels_a_running_run(
+    tmp_path: Path, image: str, tuidock_root: Path
+) -> None:
+    import threading
+
+    from tuidock.backends.base import BuildSpec
+    from tuidock.errors import TuidockError
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nRUN echo out-$((1+1)) && sleep 30\n"})
+    before = _ids("-a")
+    lines: list[str] = []
+    cancel = threading.Event()
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(_backend_build(BuildSpec(str(ctx)), lines.append, cancel))
+        except TuidockError as exc:
+            result.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while "out-2" not in lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Step 2/2 : RUN echo out-$((1+1)) && sleep 30" in lines, lines
+    assert "out-2" in lines
+    started = time.monotonic()
+    cancel.set()
+    worker.join(20)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 10
+    assert isinstance(result[0], TuidockError) and result[0].message == "build cancelled"
+    _nothing_left(tuidock_root, before)
+
+
+def test_backend_build_cancel_between_steps(tmp_path: Path, image: str, tuidock_root: Path) -> None:
+    import threading
+
+    from tuidock.backends.base import BuildSpec
+    from tuidock.errors import TuidockError
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {image}\nENV A=1\nCOPY Dockerfile /\nCMD x\n"})
+    before = _ids("-a")
+    cancel = threading.Event()
+
+    def on_line(line: str) -> None:
+        if line.startswith("Step 3/4"):
+            cancel.set()
+
+    with pytest.raises(TuidockError, match="build cancelled"):
+        _backend_build(BuildSpec(str(ctx), tags=("never:1",)), on_line, cancel)
+    # The ENV step finished (kept as cache, as docker keeps it); nothing after it.
+    after = _ids("-a")
+    assert len(after) == len(before) + 1
+    assert tuidock("images", "-q", "never").out.strip() == ""
+    _nothing_left(tuidock_root, after)
+    ok = _backend_build(BuildSpec(str(ctx), tags=("done:1",)), lambda _: None, threading.Event())
+    assert ok.tags == ("docker.io/library/done:1",)
+    assert ok.image_id in _ids()

@@ -192,6 +192,7 @@ class TuidockApp(App[None]):
                 "Stop the running pulls; no image is stored",
                 self.action_cancel_pulls,
             ),
+            ("Build image", "Build an image from a Dockerfile", main.action_build),
             ("Run container", "Create and start a container", main.action_run),
             (
                 "Start / stop container",

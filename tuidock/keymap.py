@@ -61,6 +61,8 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "list.copy": KeySpec("y", "Copy the ID to the clipboard", "Lists"),
     "list.sort": KeySpec("o", "Sort by the next column", "Lists"),
     "list.sort_reverse": KeySpec("O", "Reverse the sort order", "Lists"),
+    # images pane
+    "images.build": KeySpec("b", "Build an image from a Dockerfile", "Images"),
     # containers pane
     "containers.startstop": KeySpec("s", "Start / stop", "Containers"),
     "containers.restart": KeySpec("R", "Restart", "Containers"),

@@ -159,6 +159,30 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
+class BuildSpec:
+    """What the build dialog asks for: `build [-f FILE] [-t NAME]... [--build-arg K=V]...
+    [--target STAGE] [--no-cache] [--pull] CONTEXT`."""
+
+    context: str  # the build context directory
+    dockerfile: str | None = None  # None: <context>/Dockerfile
+    tags: tuple[str, ...] = ()
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    tags: tuple[str, ...] = ()  # full names (docker.io/library/x:1), as ImageSummary's
+
+    @property
+    def short_id(self) -> str:
+        return self.image_id.removeprefix("sha256:")[:12]
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the header says about the engine: where it is and its cgroup layout."""
 
@@ -192,6 +216,40 @@ def printable(text: str) -> str:
     if "\t" in text:
         text = text.expandtabs(8)
     return text
+
+
+class OutputLines:
+    """A build's output as LogLine-style text lines: bytes in (a RUN's output,
+    cut anywhere), complete printable lines out to `on_line`."""
+
+    LONGEST = 64 << 10  # a longer line without a newline is passed on in pieces
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        import codecs
+
+        self.on_line = on_line
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial = ""
+
+    def feed(self, data: bytes) -> None:
+        text = self.partial + self.decoder.decode(data)
+        *lines, self.partial = text.split("\n")
+        if len(self.partial) > self.LONGEST:
+            lines.append(self.partial)
+            self.partial = ""
+        for line in lines:
+            self.on_line(printable(line))
+
+    def line(self, text: str) -> None:
+        """A whole line of the build's own ("Step 2/5 : ..."), after what came before."""
+        self.flush()
+        self.on_line(printable(text))
+
+    def flush(self) -> None:
+        rest = self.partial + self.decoder.decode(b"", final=True)
+        self.partial = ""
+        if rest:
+            self.on_line(printable(rest))
 
 
 class StatsSampler(Protocol):
@@ -273,6 +331,18 @@ class Backend(Protocol):
     def image_history(self, name: str) -> list[HistoryEntry]: ...
 
     def inspect_image(self, name: str) -> dict: ...
+
+    def build(
+        self,
+        spec: BuildSpec,
+        on_line: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> BuildOutcome:
+        """Build an image from a Dockerfile; blocks until built. Every line of
+        the output (`Step 3/7 : RUN ...`, a RUN's output) goes to `on_line`,
+        printable. `cancel` set stops it: the unfinished step leaves no
+        container, mount or image behind (raises)."""
+        ...
 
     # -- containers --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import os
 from typing import TYPE_CHECKING
 
 from tuidock.backends.base import (
+    BuildOutcome,
     ContainerSummary,
     Facts,
     HistoryEntry,
@@ -35,9 +36,9 @@ from tuidock.backends.base import (
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
 
-    from tuidock.backends.base import PullProgress, RunSpec
+    from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
     from tuidock.runtime.container.logs import LogEntry
     from tuidock.runtime.container.views import ContainerInfo
     from tuidock.runtime.engine import Engine
@@ -214,6 +215,32 @@ class LocalBackend:
 
     def inspect_image(self, name: str) -> dict:
         return self.engine.inspect_image(name)
+
+    def build(
+        self,
+        spec: BuildSpec,
+        on_line: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> BuildOutcome:
+        from tuidock.backends.base import OutputLines
+        from tuidock.core.reference import parse
+        from tuidock.runtime.build.builder import Builder, BuildOptions
+
+        opts = BuildOptions(
+            context=spec.context,
+            dockerfile=spec.dockerfile,
+            tags=list(spec.tags),
+            build_args=dict(spec.build_args),
+            target=spec.target,
+            no_cache=spec.no_cache,
+            pull=spec.pull,
+        )
+        out = OutputLines(on_line)
+        try:
+            image_id = Builder(self.engine.containers, opts, out.line, out.feed, cancel).build()
+        finally:
+            out.flush()
+        return BuildOutcome(image_id, tuple(str(parse(t)) for t in spec.tags))
 
     # -- containers --------------------------------------------------------------------
 

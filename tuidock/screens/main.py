@@ -200,7 +200,10 @@ class MainScreen(Verbs):
     def on_images_loaded(self, message: ImagesLoaded) -> None:
         self.images_loads += 1
         self._image_count = len(message.records)
-        self.query_one(ImagesTable).sync(image_rows(message.records))
+        table = self.query_one(ImagesTable)
+        table.sync(image_rows(message.records))
+        if self._want_image and table.select_key(self._want_image):
+            self._want_image = None
         self._update_titles()
         self.update_header()
 

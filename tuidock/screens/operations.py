@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from textual import on
 
+from tuidock.screens.build import BuildForm, BuildScreen
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
@@ -33,7 +34,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import ContainerSummary, RemoveOutcome, RunOutcome
+    from tuidock.backends.base import BuildOutcome, ContainerSummary, RemoveOutcome, RunOutcome
 
 __all__ = ["CONTAINER_OPS", "Operations", "error_text"]
 
@@ -60,6 +61,8 @@ class Operations(JobScreen):
     infos: dict[str, ContainerSummary]
     pending: dict[str, str]
     _want_select: str | None = None
+    _want_image: str | None = None  # an images row key to select once listed
+    _build_form: BuildForm | None = None  # the build dialog's last input
 
     if TYPE_CHECKING:
         app: TuidockApp  # type: ignore[assignment]
@@ -72,6 +75,22 @@ class Operations(JobScreen):
 
     def action_pull(self) -> None:
         self.app.push_screen(PullScreen())
+
+    def action_build(self) -> None:
+        screen = BuildScreen(self._build_form)
+
+        def done(outcome: BuildOutcome | None) -> None:
+            self._build_form = screen.form
+            if outcome is None:
+                return
+            tag = outcome.tags[0] if outcome.tags else ""
+            self._want_image = f"{outcome.image_id}|{tag}"
+            named = f" as {imagerows.label(self._want_image)}" if tag else ""
+            self.notify(f"Successfully built {outcome.short_id}{named}", title="Build")
+            self.reload_images()
+            self.query_one(ImagesTable).focus()
+
+        self.app.push_screen(screen, done)
 
     def action_help(self) -> None:
         from tuidock.keymap import effective_keys

@@ -60,6 +60,7 @@ def container_verbs(info: ContainerSummary) -> list[Verb]:
 def image_verbs() -> list[Verb]:
     return [
         Verb("run", "Run a container…", "r"),
+        Verb("build", "Build an image from a Dockerfile…", "b"),
         Verb("tag", "Tag…"),
         Verb("push", "Push to a registry…"),
         Verb("history", "History (layers)"),
@@ -131,6 +132,7 @@ class Verbs(Operations):
         table.select_key(key)
         simple: dict[str, Callable[[], object]] = {
             "run": self.action_run,
+            "build": self.action_build,
             "copy": table.action_copy_id,
             "inspect": table.action_inspect,
             "delete": table.action_delete,

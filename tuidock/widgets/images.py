@@ -8,6 +8,7 @@ from rich.text import Text
 
 from tuidock.core.humanize import human_size, parse_time, since
 from tuidock.core.reference import familiar_tag
+from tuidock.keymap import bind
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ def label(key: str) -> str:
 
 
 class ImagesTable(ResourceTable):
+    BINDINGS = [  # noqa: RUF012 - run on the screen, which owns the engine calls
+        bind("images.build", "screen.build"),
+    ]
+
     COLUMNS = (
         ("repo", "REPOSITORY", None),
         ("tag", "TAG", None),

@@ -57,14 +57,9 @@ def _build_args(items: list[str]) -> dict[str, str]:
 def cmd_build(args: argparse.Namespace) -> int:
     import tempfile
 
-    from tuidock.core.reference import parse as parse_ref
     from tuidock.runtime.build.builder import Builder, BuildError, BuildOptions
     from tuidock.runtime.engine import default_engine
 
-    for tag in args.tag:
-        ref = parse_ref(tag)
-        if ref.digest:
-            raise UsageError(f"invalid reference format: {tag}", "Give NAME[:TAG] to -t.")
     labels = {}
     for item in args.label:
         k, _, v = item.partition("=")
@@ -81,11 +76,6 @@ def cmd_build(args: argparse.Namespace) -> int:
                 sys.stdin.buffer, "Dockerfile", DOCKERFILE_MAX, shown="-"
             )
             context = empty
-        elif not os.path.isdir(context):
-            raise UsageError(
-                f'unable to prepare context: path "{context}" not found',
-                "Give the build context directory.",
-            )
         if args.file == "-":
             from tuidock.core.userfiles import read_user_text
             from tuidock.runtime.build.builder import DOCKERFILE_MAX

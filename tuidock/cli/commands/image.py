@@ -199,7 +199,7 @@ def _image_rows(engine: Engine, args: argparse.Namespace) -> list[dict]:
 
     rows = []
     want = refmod.parse(args.repository, default_tag=False) if args.repository else None
-    for rec in engine.list_images(args.repository):
+    for rec in engine.list_images(args.repository, all_images=args.all):
         digests = {}
         for d in rec.repo_digests:
             repo, _, dg = d.partition("@")

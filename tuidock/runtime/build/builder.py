@@ -18,11 +18,18 @@ build args it sees, and for COPY/ADD the digest of its sources); the
 BuildCache maps the key to the image the step made. A hit whose image is
 gone is a miss.
 
+Every step's image names the one before as its parent (Docker's classic
+builder does the same): `images` hides those untagged step images, and rmi
+and prune take them with the image they lead to.
+
 Failure and interruption: the step's container is removed and its scratch
 dir deleted in `finally`; images are only indexed once complete. A build
 killed with SIGKILL leaves a labelled container (removed by the next build,
 as its owner is gone) and a scratch dir under <root>/tmp named after the
-dead process (reclaimed by prune).
+dead process (reclaimed by prune). The `cancel` event stops a build in
+process: it is checked before every step and between the files a COPY
+writes, and a watcher thread kills a running RUN's container; the step's
+container, layer and scratch dir then go by the same `finally` paths.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import posixpath
 import re
 import stat
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +88,16 @@ class BuildError(TuidockError):
         self.exit_code = exit_code
 
 
+class BuildCancelled(TuidockError):
+    """The build's cancel event was set: it stopped with the unfinished step undone."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "build cancelled",
+            "The finished steps are kept as cache; build again to go on from there.",
+        )
+
+
 @dataclass
 class BuildOptions:
     context: str
@@ -108,6 +126,11 @@ class Stage:
         return self.image.id if self.image else "scratch"
 
     @property
+    def image_parent(self) -> str:
+        """The parent of the image the next step makes: the stage's image so far."""
+        return self.image.id if self.image else ""
+
+    @property
     def runcfg(self) -> dict:
         return self.config.setdefault("config", {})
 
@@ -130,6 +153,20 @@ def _now() -> str:
 
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
+
+
+def check_options(opts: BuildOptions) -> None:
+    """What can be refused before the first step: the context and the tags."""
+    from tuidock.core.reference import parse as parse_ref
+
+    if not os.path.isdir(opts.context):
+        raise UsageError(
+            f'unable to prepare context: path "{opts.context}" not found',
+            "Give the build context directory.",
+        )
+    for tag in opts.tags:
+        if parse_ref(tag).digest:
+            raise UsageError(f"invalid reference format: {tag}", "Give NAME[:TAG] to -t.")
 
 
 def load_dockerfile(opts: BuildOptions) -> Dockerfile:
@@ -158,12 +195,14 @@ class Builder:
         opts: BuildOptions,
         emit: Emit = lambda _: None,
         stream: Stream = lambda _: None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.containers = containers
         self.engine: ImageService = containers.images
         self.opts = opts
         self.emit = emit
         self.stream = stream
+        self.cancel = cancel or threading.Event()
         self.cache = BuildCache(self.engine.root)
         self.used_args: set[str] = set()
 
@@ -171,6 +210,7 @@ class Builder:
 
     def build(self) -> str:
         """Build; returns the IMAGE ID of the target stage."""
+        check_options(self.opts)
         df = load_dockerfile(self.opts)
         self.df = df
         self.lex = ShellLex(df.escape)
@@ -224,6 +264,7 @@ class Builder:
             body = stages[i] + (extra if i == last else [])
             built.append(self._build_stage(heads[i], names[i], i, body, meta, built, names))
         final = built[last]
+        self.check_cancel()
         if final.image is None:
             raise df.error(heads[last], "no image was built (a scratch stage with no steps)")
         self.emit(f"Successfully built {_short(final.image.id)}")
@@ -249,7 +290,12 @@ class Builder:
 
     # -- stages -----------------------------------------------------------------------------
 
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise BuildCancelled()
+
     def _next_step(self, ins: Instruction) -> None:
+        self.check_cancel()
         self.step += 1
         self.emit(f"Step {self.step}/{self.total} : {ins.original}")
 
@@ -315,8 +361,9 @@ class Builder:
             with contextlib.suppress(NotFound):
                 return self.engine.image(ref)
         try:
-            self.engine.pull(ref)
+            self.engine.pull(ref, cancel=self.cancel)
         except TuidockError as exc:
+            self.check_cancel()
             raise self.df.error(head, f"pulling {ref}: {exc.message}", exc.hint) from None
         return self.engine.image(ref)
 
@@ -342,9 +389,10 @@ class Builder:
         announce: bool = True,
     ) -> None:
         handler = getattr(self, "_do_" + ins.cmd.lower())
+        self.check_cancel()
         try:
             handler(stage, ins, built, names)
-        except BuildError:
+        except (BuildError, BuildCancelled):
             raise
         except UsageError as exc:
             if exc.message.startswith(self.df.name + ":"):
@@ -400,7 +448,7 @@ class Builder:
 
         layers = list(stage.image.layers) if stage.image else []
         config_bytes = json.dumps(config, separators=(",", ":")).encode()
-        rec = store_local_image(self.engine, config_bytes, layers, [])
+        rec = store_local_image(self.engine, config_bytes, layers, [], stage.image_parent)
         self._use(stage, rec, key, cached=False)
 
     def _nop(self, stage: Stage, text: str, two_spaces: bool = True) -> str:
@@ -657,6 +705,7 @@ class Builder:
             _, client = self.containers.start(cid, attach=True)
             assert client is not None
             code = None
+            watcher, step_done = self._kill_on_cancel(cid)
             try:
                 while code is None:
                     frames = client.read_frames()
@@ -668,7 +717,10 @@ class Builder:
                         elif kind == proto.EXIT:
                             code = int(json.loads(payload).get("ExitCode") or 0)
             finally:
+                step_done.set()
+                watcher.join()
                 client.close()
+            self.check_cancel()
             if code is None:
                 code = self.containers.wait(cid)
             if code != 0:
@@ -691,7 +743,7 @@ class Builder:
                 skip = commitmod._runtime_only(layers.upper, layers.lowers, cconfig)
                 diff_id = commitmod.write_layer(layers.upper, raw, skip)
                 image_id = register_layer_image(
-                    self.engine, raw, diff_id, stage.image, config, None
+                    self.engine, raw, diff_id, stage.image, config, None, stage.image_parent
                 )
             self.emit(f"Removing intermediate container {cid[:12]}")
             return self.engine.images.snapshot().resolve(image_id)
@@ -699,6 +751,22 @@ class Builder:
             if cid is not None:
                 with contextlib.suppress(TuidockError, OSError):
                     self.containers.remove(cid, force=True)
+
+    def _kill_on_cancel(self, cid: str) -> tuple[threading.Thread, threading.Event]:
+        """A thread that kills the step's container if the build is cancelled
+        before the step ends (set the returned event when it does)."""
+        step_done = threading.Event()
+
+        def watch() -> None:
+            while not step_done.is_set():
+                if self.cancel.wait(0.1):
+                    with contextlib.suppress(TuidockError, OSError):
+                        self.containers.kill(cid)
+                    return
+
+        watcher = threading.Thread(target=watch, name=f"build-cancel-{cid[:12]}", daemon=True)
+        watcher.start()
+        return watcher, step_done
 
     # -- COPY / ADD -------------------------------------------------------------------------
 
@@ -831,30 +899,36 @@ class Builder:
         with scratch.temp_dir(self.engine.root, "build") as work:
             raw = os.path.join(work, "layer.tar")
             writer = _LayerWriter(raw, image_tree, chown, chmod, keep_owner=not from_context)
-            for src, n in items:
-                if isinstance(n, ctxmod.Node):
-                    base = posixpath.basename(n.rel) if n.rel else ""
-                    if n.is_dir:
-                        writer.tree(tree, n, dest_rel)
-                    elif add and from_context and ARCHIVE_RE.search(n.rel):
-                        writer.archive(tree, n, dest_rel)
+            writer.check = self.check_cancel
+            try:
+                for src, n in items:
+                    if isinstance(n, ctxmod.Node):
+                        base = posixpath.basename(n.rel) if n.rel else ""
+                        if n.is_dir:
+                            writer.tree(tree, n, dest_rel)
+                        elif add and from_context and ARCHIVE_RE.search(n.rel):
+                            writer.archive(tree, n, dest_rel)
+                        else:
+                            writer.node(
+                                tree, n, posixpath.join(dest_rel, base) if into_dir else dest_rel
+                            )
+                    elif n == "url":
+                        writer.url(src, dest_rel, into_dir, work)
                     else:
-                        writer.node(
-                            tree, n, posixpath.join(dest_rel, base) if into_dir else dest_rel
+                        content = n.content
+                        if n.expand:
+                            content = _expand_heredoc(self.lex, content, env)
+                        writer.data(
+                            content.encode(),
+                            posixpath.join(dest_rel, n.name)
+                            if into_dir and len(items) > 1
+                            else dest_rel,
                         )
-                elif n == "url":
-                    writer.url(src, dest_rel, into_dir, work)
-                else:
-                    content = n.content
-                    if n.expand:
-                        content = _expand_heredoc(self.lex, content, env)
-                    writer.data(
-                        content.encode(),
-                        posixpath.join(dest_rel, n.name)
-                        if into_dir and len(items) > 1
-                        else dest_rel,
-                    )
+            except BaseException:
+                writer.discard()
+                raise
             diff_id = writer.close()
+            self.check_cancel()
             config = json.loads(json.dumps(stage.config))
             created = _now()
             config["created"] = created
@@ -864,7 +938,9 @@ class Builder:
             ]
             from tuidock.runtime.image.tarimport import register_layer_image
 
-            image_id = register_layer_image(self.engine, raw, diff_id, stage.image, config, None)
+            image_id = register_layer_image(
+                self.engine, raw, diff_id, stage.image, config, None, stage.image_parent
+            )
         self._use(stage, self.engine.images.snapshot().resolve(image_id), key, cached=False)
 
     def _chown(self, spec: str, image_tree: ctxmod.Tree, env: dict[str, str]) -> tuple[int, int]:
@@ -910,6 +986,7 @@ class _LayerWriter:
         self.keep_owner = keep_owner
         self.done: set[str] = set()
         self.now = int(time.time())
+        self.check: Callable[[], None] = lambda: None  # raises to stop between files
 
     def _parents(self, rel: str) -> None:
         parts = rel.split("/")[:-1]
@@ -939,6 +1016,7 @@ class _LayerWriter:
         info.uname = info.gname = ""
 
     def node(self, tree: ctxmod.Tree, n: ctxmod.Node, rel: str) -> None:
+        self.check()
         if not rel:
             return
         self._parents(rel)
@@ -1027,6 +1105,12 @@ class _LayerWriter:
                 info.mtime = int(parsedate_to_datetime(modified).timestamp())
         self._owner(info, None)
         self.tar.addfile(info, io.BytesIO(resp.content))
+
+    def discard(self) -> None:
+        """Close an unfinished layer (the scratch dir holding it is removed after)."""
+        with contextlib.suppress(OSError, tarfile.TarError):
+            self.tar.close()
+        self.out.close()
 
     def close(self) -> str:
         self.tar.close()

@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
 
 def store_local_image(
-    engine: ImageService, config_bytes: bytes, layer_descs: list[dict], tags: list[str]
+    engine: ImageService,
+    config_bytes: bytes,
+    layer_descs: list[dict],
+    tags: list[str],
+    parent: str = "",
 ) -> ImageRecord:
     config = json.loads(config_bytes)
     config_digest = sha256_digest(config_bytes)
@@ -50,6 +54,7 @@ def store_local_image(
         architecture=str(config.get("architecture") or ""),
         os=str(config.get("os") or ""),
         variant=str(config.get("variant") or ""),
+        parent=parent,
     )
     with engine.images.transaction() as index:
         return index.add(record, tags, [])

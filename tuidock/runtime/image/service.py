@@ -25,7 +25,7 @@ from tuidock.errors import Conflict, TuidockError
 from tuidock.runtime.linux.locking import file_lock
 from tuidock.runtime.store import ctrlayout, events, paths, scratch
 from tuidock.runtime.store.blobs import BlobStore
-from tuidock.runtime.store.images import ImageRecord, ImageStore
+from tuidock.runtime.store.images import ImageIndex, ImageRecord, ImageStore
 from tuidock.runtime.store.layers import LayerStore
 
 if TYPE_CHECKING:
@@ -123,8 +123,16 @@ class ImageService:
 
     # -- images: reading --------------------------------------------------------
 
-    def list_images(self, name_filter: str | None = None) -> list[ImageRecord]:
-        images = self.images.snapshot().all()
+    def list_images(
+        self, name_filter: str | None = None, all_images: bool = False
+    ) -> list[ImageRecord]:
+        """`images`: without all_images, as Docker, not the build steps' images
+        (no name, and a child image: listed only by `images -a`)."""
+        index = self.images.snapshot()
+        images = index.all()
+        if not all_images:
+            parents = index.parents()
+            images = [r for r in images if not index.intermediate(r, parents)]
         if not name_filter:
             return images
         want = refmod.parse(name_filter, default_tag=False)
@@ -155,7 +163,7 @@ class ImageService:
             "Id": rec.id,
             "RepoTags": [familiar_tag(t) for t in rec.repo_tags],
             "RepoDigests": [familiar_digest(d) for d in rec.repo_digests],
-            "Parent": "",
+            "Parent": rec.parent,
             "Comment": config.get("comment", ""),
             "Created": config.get("created", ""),
             "DockerVersion": config.get("docker_version", ""),
@@ -319,7 +327,23 @@ class ImageService:
                 if not users:
                     index.remove(rec.id)
                     report.deleted.append(rec.id)
+                    self._remove_parents(index, rec, report)
         events.record_image_removal(self.root, rec.id, report, *done)
+
+    def _remove_parents(self, index: ImageIndex, rec: ImageRecord, report: RemoveReport) -> None:
+        """As Docker's rmi (without --no-prune): the build steps' images under a
+        deleted image go too, up to one with a name, another child or a user."""
+        parent = index.images.get(rec.parent)
+        while (
+            parent is not None
+            and parent.unreferenced
+            and parent.id not in index.parents()
+            and not self.containers_using(parent.id)
+            and not self.image_mounted(parent)
+        ):
+            index.remove(parent.id)
+            report.deleted.append(parent.id)
+            parent = index.images.get(parent.parent)
 
     def prune_images(
         self, all_images: bool = False, filters: PruneFilter | None = None
@@ -328,22 +352,30 @@ class ImageService:
         report = RemoveReport()
         with file_lock(self.gc_lock):
             with self.images.transaction() as index:
-                for rec in list(index.images.values()):
-                    done = len(report.untagged), len(report.deleted)
-                    if (
-                        not (all_images or rec.dangling)
-                        or self.containers_using(rec.id)
-                        or self.image_mounted(rec)
-                        or (filters and not self._image_prunable(rec, filters))
-                    ):
-                        continue
-                    for tag in rec.repo_tags:
-                        report.untagged.append(familiar_tag(tag))
-                    for d in rec.repo_digests:
-                        report.untagged.append(familiar_digest(d))
-                    index.remove(rec.id)
-                    report.deleted.append(rec.id)
-                    events.record_image_removal(self.root, rec.id, report, *done)
+                # As Docker, only images without children go; removing one can
+                # free its parent (a build step's image), so repeat until none.
+                removed = True
+                while removed:
+                    removed = False
+                    parents = index.parents()
+                    for rec in list(index.images.values()):
+                        done = len(report.untagged), len(report.deleted)
+                        if (
+                            not (all_images or rec.dangling)
+                            or rec.id in parents
+                            or self.containers_using(rec.id)
+                            or self.image_mounted(rec)
+                            or (filters and not self._image_prunable(rec, filters))
+                        ):
+                            continue
+                        for tag in rec.repo_tags:
+                            report.untagged.append(familiar_tag(tag))
+                        for d in rec.repo_digests:
+                            report.untagged.append(familiar_digest(d))
+                        index.remove(rec.id)
+                        report.deleted.append(rec.id)
+                        removed = True
+                        events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
             gone, freed = scratch.reclaim(self.root)
             report.scratch += [os.path.relpath(p, self.root) for p in gone]

@@ -220,6 +220,7 @@ def register_layer_image(
     base: ImageRecord | None,
     config: dict,
     tag: str | None,
+    parent_image: str = "",
 ) -> str:
     """Store the uncompressed layer tar `raw_path` on top of `base` as a new image.
 
@@ -227,7 +228,8 @@ def register_layer_image(
     `config` is the new image config but for `rootfs.diff_ids`, filled here.
     The layer is gzipped into the blob store and unpacked into the layer
     store; the config and an OCI manifest are stored and the image indexed
-    (tagged `tag`). Returns the IMAGE ID (the config's digest).
+    (tagged `tag`, with `parent_image` as its parent). Returns the IMAGE ID
+    (the config's digest).
     """
     from tuidock.core.digest import chain_ids, sha256_digest
     from tuidock.runtime.image.layer.unpack import apply_layer
@@ -283,5 +285,5 @@ def register_layer_image(
             {**d, "mediaType": _OCI_LAYER_TYPES.get(d.get("mediaType", ""), d.get("mediaType"))}
             for d in (base.layers if base else [])
         ] + [layer_desc]
-        store_local_image(engine, config_bytes, layers, [tag] if tag else [])
+        store_local_image(engine, config_bytes, layers, [tag] if tag else [], parent_image)
     return config_digest

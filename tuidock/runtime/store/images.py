@@ -37,6 +37,9 @@ class ImageRecord:
     repo_tags: list[str] = field(default_factory=list)
     repo_digests: list[str] = field(default_factory=list)
     added: float = field(default_factory=time.time)
+    # The image this one was built on, one build step back ("" for pulled and
+    # loaded images), as Docker's classic builder records it.
+    parent: str = ""
 
     @property
     def short_id(self) -> str:
@@ -49,6 +52,11 @@ class ImageRecord:
     @property
     def dangling(self) -> bool:
         return not self.repo_tags
+
+    @property
+    def unreferenced(self) -> bool:
+        """No tag and no repo digest: Docker's `<none>:<none>`."""
+        return not self.repo_tags and not self.repo_digests
 
     @classmethod
     def from_dict(cls, data: dict) -> ImageRecord:
@@ -64,6 +72,14 @@ class ImageIndex:
 
     def all(self) -> list[ImageRecord]:
         return sorted(self.images.values(), key=lambda r: r.added, reverse=True)
+
+    def parents(self) -> set[str]:
+        """IDs of the images that another image names as its parent."""
+        return {r.parent for r in self.images.values() if r.parent in self.images}
+
+    def intermediate(self, rec: ImageRecord, parents: set[str]) -> bool:
+        """A build step's image: no name and a child, so Docker lists it only with -a."""
+        return rec.unreferenced and rec.id in parents
 
     def by_tag(self, ref: refmod.Reference) -> ImageRecord | None:
         want = str(ref)
@@ -127,6 +143,7 @@ class ImageIndex:
             rec.repo_tags = list(existing.repo_tags)
             rec.repo_digests = list(existing.repo_digests)
             rec.added = existing.added
+            rec.parent = rec.parent or existing.parent
         for tag in tags:
             self.untag(tag)
             if tag not in rec.repo_tags:
