@@ -33,7 +33,7 @@ from rig.engines import (
     start_podman,
 )
 
-from tuidock.backends.base import RunSpec
+from tuidock.backends.base import BuildSpec, RunSpec
 from tuidock.backends.docker import DockerBackend
 from tuidock.backends.endpoint import Endpoint, TLSConfig
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError
@@ -330,3 +330,63 @@ def test_ui_lists_and_stops_a_dockerd_container(engines, registry, tuidock_confi
     finally:
         backend.remove(cid, force=True)
         backend.close()
+
+
+def test_build_streams_steps_tags_and_cancels(backend, registry, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hi\n")
+    (ctx / "secret.txt").write_text("never in the image\n")
+    (ctx / ".dockerignore").write_text("secret.txt\n")
+    (ctx / "Dockerfile").write_text(
+        f"FROM {registry.ref('oci/busybox')}\n"
+        "ARG WHO=nobody\n"
+        "COPY . /ctx/\n"
+        'RUN echo "built by $WHO" > /ctx/by && ls /ctx >> /ctx/by\n'
+        'CMD ["cat", "/ctx/by"]\n'
+    )
+    name = f"{registry.host}/tdk/{_name('built')}"
+    lines: list[str] = []
+    outcome = backend.build(
+        BuildSpec(str(ctx), tags=(f"{name}:v1", f"{name}:v2"), build_args={"WHO": "tests"}),
+        lines.append,
+        threading.Event(),
+    )
+    try:
+        assert any(line.startswith("STEP 1/5") or line.startswith("Step 1/5") for line in lines)
+        listed = {i.id: i for i in backend.list_images()}
+        assert {f"{name}:v1", f"{name}:v2"} <= set(listed[outcome.image_id].repo_tags)
+        cid = backend.run(RunSpec(f"{name}:v1", [], name=_name("b"), network="none")).id
+        _wait(lambda: not backend.inspect_container(cid)["State"]["Running"], what="exit")
+        logs = backend.follow_log(cid)
+        try:
+            text = _wait(lambda: [line.text for line in logs.read_new()], what="logs")
+        finally:
+            logs.close()
+        assert text[0] == "built by tests" and "hello.txt" in text, text
+        assert "secret.txt" not in text  # .dockerignore'd
+        backend.remove(cid, force=True)
+    finally:
+        backend.remove_images([f"{name}:v1", f"{name}:v2"])
+
+    (ctx / "Dockerfile").write_text(f"FROM {registry.ref('oci/busybox')}\nRUN sleep 30\n")
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        if "RUN sleep 30" in line:
+            threading.Timer(1.0, cancel.set).start()
+
+    started = time.monotonic()
+    with pytest.raises(TuidockError, match="cancelled"):
+        backend.build(BuildSpec(str(ctx), tags=(f"{name}:gone",)), on_line, cancel)
+    assert time.monotonic() - started < 20, seen
+    assert not any(f"{name}:gone" in i.repo_tags for i in backend.list_images())
+
+    def no_build_containers():
+        return not [
+            c for c in backend.api().containers(all=True) if "sleep 30" in str(c.get("Command"))
+        ]
+
+    _wait(no_build_containers, timeout=30, what="the build container to go")

@@ -27,6 +27,7 @@ The SDK is imported inside functions only: the CLI's hot paths never load it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tuidock.backends.base import (
+    BuildOutcome,
     ContainerSummary,
     Facts,
     HistoryEntry,
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
 
     from docker import APIClient
 
-    from tuidock.backends.base import PullProgress, RunSpec
+    from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
     from tuidock.backends.endpoint import Endpoint
 
 SHELLS = ("/bin/bash", "/bin/sh")
@@ -544,6 +546,45 @@ class DockerAllLogs:
 # -- the backend -------------------------------------------------------------------------
 
 
+class _Canceller:
+    """Shuts a streamed response's socket down when `cancel` is set.
+
+    A read blocked in a long RUN step wakes only when its socket is shut. The
+    SDK's stream helper holds the response as its argument, which is where it
+    is found; if a later SDK hides it, the cancel takes effect at the next line.
+    """
+
+    def __init__(self, stream: Any, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.done = threading.Event()
+        frame = getattr(stream, "gi_frame", None)
+        self.response = frame.f_locals.get("response") if frame is not None else None
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.is_set():
+            if self.cancel.wait(0.2):
+                self._shut()
+                return
+
+    def _shut(self) -> None:
+        import socket
+
+        raw = getattr(getattr(self.response, "raw", None), "_fp", None)
+        sock = getattr(getattr(getattr(raw, "fp", None), "raw", None), "_sock", None)
+        for close in (
+            lambda: sock.shutdown(socket.SHUT_RDWR),
+            lambda: self.response.close(),
+        ):
+            with contextlib.suppress(Exception):
+                close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 class DockerBackend:
     """A Docker or Podman engine at `endpoint` (see the module's docstring)."""
 
@@ -667,6 +708,77 @@ class DockerBackend:
                     close()
             info = self.api().inspect_image(shown)
         return PullOutcome(image_id(info["Id"]), downloaded)
+
+    def build(
+        self,
+        spec: BuildSpec,
+        on_line: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> BuildOutcome:
+        """The engine's own builder (Docker's classic one, Podman's buildah) over /build.
+
+        The SDK sends the context as a tar, .dockerignore applied. Cancelling
+        shuts the response's socket down: the daemon stops a build whose client
+        went away and removes its intermediate container (forcerm).
+        """
+        from docker.utils import parse_repository_tag
+
+        from tuidock.backends.base import OutputLines
+
+        out = OutputLines(on_line)
+        tags = list(spec.tags)
+        dockerfile = spec.dockerfile
+        if dockerfile and os.path.isabs(dockerfile):
+            # The API takes it relative to the context; the SDK adds an outside one.
+            inside = os.path.relpath(dockerfile, spec.context)
+            dockerfile = inside if not inside.startswith("..") else dockerfile
+        image = ""
+        with api_errors(self.location):
+            stream = self.api().build(
+                path=spec.context,
+                dockerfile=dockerfile,
+                tag=tags[0] if tags else None,
+                buildargs=dict(spec.build_args) or None,
+                target=spec.target,
+                nocache=spec.no_cache,
+                pull=spec.pull,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            watcher = _Canceller(stream, cancel)
+            try:
+                for ev in stream:
+                    if cancel.is_set():
+                        break
+                    if "error" in ev:
+                        raise TuidockError(" ".join(str(ev["error"]).split()))
+                    text = ev.get("stream")
+                    if isinstance(text, str):
+                        out.feed(text.encode())
+                        if text.startswith("Successfully built "):
+                            image = image or text.split()[-1]
+                    aux = ev.get("aux")
+                    if isinstance(aux, dict) and aux.get("ID"):
+                        image = str(aux["ID"])
+            except Exception:
+                if cancel.is_set():
+                    image = ""  # the socket was shut under the read: a cancel, not an error
+                else:
+                    raise
+            finally:
+                watcher.stop()
+                out.flush()
+                stream.close()
+            if cancel.is_set():
+                raise TuidockError("build cancelled")
+            if not image:
+                raise TuidockError("the engine ended the build without an image ID")
+            for extra in tags[1:]:
+                repo, tag = parse_repository_tag(extra)
+                self.api().tag(image, repo, tag or "latest")
+            image_id_ = image_id(self.api().inspect_image(image)["Id"])
+        return BuildOutcome(image_id_, tuple(full_tag(t) for t in tags))
 
     def push(self, source: str, dest: str | None = None) -> list[PushOutcome]:
         from docker.utils import parse_repository_tag
