@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tuidock.demo import imagebuild
 
+REPO = Path(__file__).resolve().parent.parent
 # A tree like a distribution's rootfs: many small files, some big ones.
 DEFAULT_TREES = ("/usr/lib/python3", "/usr/share/perl", "/usr/share/doc")
 
@@ -57,6 +58,24 @@ def build_big_image(
     layout.config(tag, cmd=["/bin/sh"])
     shutil.rmtree(stage)
     return layout, tag
+
+
+def regular_install(work: Path) -> Path:
+    """A venv of Debian's /usr/bin/python3 holding `pip install .` of this tree (not editable).
+
+    Made once under `work`; the package itself is reinstalled on every call, so
+    that the bench measures the tree as it is now. Returns the venv's bin dir.
+    """
+    venv = work / "regular-venv"
+    bindir = venv / "bin"
+    pip = [str(bindir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not (bindir / "python").exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(REPO)], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*pip, "--no-deps", "--force-reinstall", str(REPO)], check=True, stderr=subprocess.DEVNULL
+    )
+    return bindir
 
 
 def ratio(a: float, b: float) -> str:
