@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tuidock.core.flagvalues import int_flag
 from tuidock.errors import TuidockError
-from tuidock.runtime.container.options import int_flag
 
 
 def create_flags(p: argparse.ArgumentParser) -> None:
