@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -72,7 +71,7 @@ class VolumeStore:
         """
         if anonymous is None:
             anonymous = name is None
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         if not valid_name(name):
             raise UsageError(
                 f'create {name}: "{name}" includes invalid characters for a local volume '
