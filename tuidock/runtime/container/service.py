@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tuidock.core import trace
 from tuidock.core.flagvalues import signal_number
 from tuidock.core.status import ContainerStatus
 from tuidock.errors import Conflict, NotFound, TuidockError
@@ -95,6 +96,7 @@ class Containers:
             network.PRELOAD = True
         with Prestarted() as monitor:
             cid, warnings = self.create(opts)
+            trace.mark("cli: created")
             _, client = self.start(cid, attach=attach, stdin=opts.stdin, prestarted=monitor)
         return cid, client, warnings
 
@@ -141,6 +143,7 @@ class Containers:
             os.close(status_w)
             if theirs:
                 theirs.close()
+        trace.mark("cli: monitor handed off")
         client = None
         if ours is not None:
             client = proto.AttachClient(ours)
@@ -149,6 +152,7 @@ class Containers:
             line = _read_status(status_r, START_TIMEOUT)
         finally:
             os.close(status_r)
+        trace.mark("cli: start reported")
         if line is None or line == "timeout":
             if client:
                 client.close()
