@@ -197,7 +197,10 @@ if argv[:1] == ["exec"]:
     code = exec_main(argv[1:])
 else:
     from tuidock.cli.main import main
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own exits (--help, --version)
+        code = e.code
 with open(OUT, "w") as f:
     json.dump({"code": code, "modules": sorted(sys.modules)}, f)
 """
