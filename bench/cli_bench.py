@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import podman_setup, regular_install, run, timed
+from common import podman_setup, regular_install, run, timed_run
 
 from tuidock.demo import imagebuild
 from tuidock.demo.registry import LocalRegistry
@@ -92,7 +92,7 @@ def main() -> int:
                 shuffle(names)
                 for name in names:
                     cmd, env = cases[name]
-                    took = timed(lambda c=cmd, e=env: run(c, e))
+                    took = timed_run(cmd, env)
                     if i >= 2:
                         times[name].append(took)
         finally:

@@ -27,6 +27,21 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+def timed_run(cmd: list[str], env: dict | None) -> float:
+    """Seconds `cmd` takes; a failure is reported and retried (twice at most)."""
+    for attempt in range(3):
+        start = time.perf_counter()
+        try:
+            run(cmd, env)
+            return time.perf_counter() - start
+        except subprocess.CalledProcessError as exc:
+            # podman 4.3 fails an exec now and then under load (exit 255):
+            # say so, and time a retry rather than abort the comparison.
+            err = exc.stderr.decode(errors="replace").strip()[:200]
+            print(f"({cmd[0]} failed, attempt {attempt + 1}: {err})")
+    raise SystemExit(f"{' '.join(cmd)} keeps failing")
+
+
 def median_of(runs: int, fn: Callable[[], None], setup: Callable[[], None] | None = None) -> float:
     times = []
     for _ in range(runs):
