@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tuidock.demo import imagebuild
 
+REPO = Path(__file__).resolve().parent.parent
 # A tree like a distribution's rootfs: many small files, some big ones.
 DEFAULT_TREES = ("/usr/lib/python3", "/usr/share/perl", "/usr/share/doc")
 
@@ -24,6 +25,21 @@ def timed(fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def timed_run(cmd: list[str], env: dict | None) -> float:
+    """Seconds `cmd` takes; a failure is reported and retried (twice at most)."""
+    for attempt in range(3):
+        start = time.perf_counter()
+        try:
+            run(cmd, env)
+            return time.perf_counter() - start
+        except subprocess.CalledProcessError as exc:
+            # podman 4.3 fails an exec now and then under load (exit 255):
+            # say so, and time a retry rather than abort the comparison.
+            err = exc.stderr.decode(errors="replace").strip()[:200]
+            print(f"({cmd[0]} failed, attempt {attempt + 1}: {err})")
+    raise SystemExit(f"{' '.join(cmd)} keeps failing")
 
 
 def median_of(runs: int, fn: Callable[[], None], setup: Callable[[], None] | None = None) -> float:
@@ -57,6 +73,61 @@ def build_big_image(
     layout.config(tag, cmd=["/bin/sh"])
     shutil.rmtree(stage)
     return layout, tag
+
+
+def regular_install(work: Path, ref: str | None = None) -> Path:
+    """A venv of Debian's /usr/bin/python3 holding `pip install .` (not editable)
+    of this tree, or of the git commit `ref` of this repository.
+
+    Made once under `work`; the package itself is reinstalled on every call, so
+    that the bench measures the tree as it is now. Returns the venv's bin dir.
+    """
+    venv = work / (f"regular-venv-{ref}" if ref else "regular-venv")
+    bindir = venv / "bin"
+    source = REPO
+    if ref is not None:
+        source = work / f"src-{ref}"
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir(parents=True)
+        tar = subprocess.run(
+            ["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=tar, check=True)
+    pip = [str(bindir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not (bindir / "python").exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(source)], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*pip, "--no-deps", "--force-reinstall", str(source)], check=True, stderr=subprocess.DEVNULL
+    )
+    return bindir
+
+
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def podman_setup(work: Path, host: str) -> tuple[list[str], dict] | None:
+    """podman's command (with its store under `work`) and environment; None without podman.
+
+    podman 4.3 needs here: cgroupfs, the file events logger, explicit ulimits
+    (root lacks CAP_SYS_RESOURCE), `--runtime runc` (crun refuses this host's
+    hybrid cgroups) and the local registry marked insecure.
+    """
+    if not shutil.which("podman") or not shutil.which("runc"):
+        return None
+    conf = work / "containers.conf"
+    conf.write_text(PODMAN_CONF)
+    regs = work / "registries.conf"
+    regs.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf), CONTAINERS_REGISTRIES_CONF=str(regs))
+    base = ["podman", "--root", str(work / "podman"), "--runroot", str(work / "podman-run")]
+    base += ["--storage-driver", "overlay", "--runtime", "runc"]
+    return base, env
 
 
 def ratio(a: float, b: float) -> str:

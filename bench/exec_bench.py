@@ -29,11 +29,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import ratio, run
+from common import ratio, run, timed_run
 
 from tuidock.demo.imagebuild import push_demo_images
 from tuidock.demo.registry import LocalRegistry
@@ -140,20 +139,6 @@ def _docker(ref: str) -> Iterator[dict[str, Command]]:
         subprocess.run(["docker", "rm", "-f", NAME], capture_output=True, check=False)
 
 
-def _timed(cmd: list[str], env: dict | None) -> float:
-    for attempt in range(3):
-        start = time.perf_counter()
-        try:
-            run(cmd, env)
-            return time.perf_counter() - start
-        except subprocess.CalledProcessError as exc:
-            # podman 4.3 fails an exec now and then under load (exit 255):
-            # say so, and time a retry rather than abort the comparison.
-            err = exc.stderr.decode(errors="replace").strip()[:200]
-            print(f"({cmd[0]} failed, attempt {attempt + 1}: {err})")
-    raise SystemExit(f"{' '.join(cmd)} keeps failing")
-
-
 def _round_robin(commands: dict[str, Command], runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in commands}
     # A new order every round: what a command leaves running behind it
@@ -165,7 +150,7 @@ def _round_robin(commands: dict[str, Command], runs: int) -> dict[str, float]:
         shuffle(names)
         for name in names:
             cmd, env = commands[name]
-            took = _timed(cmd, env)
+            took = timed_run(cmd, env)
             if i >= 2:  # two warm-up rounds
                 times[name].append(took)
     return {name: statistics.median(values) for name, values in times.items()}

@@ -6,10 +6,13 @@ the network setup and teardown.
 Every tool runs the same busybox image from one local registry, with its
 store under --work (default /var/tmp). Medians over --runs rounds, after two
 warm-up runs; each round runs every tool once, so that the load of a shared
-machine, which drifts, weighs on all of them alike. tuidock runs as users run it: `python -m tuidock` of this
-venv, bytecode compiled once (PYTHONDONTWRITEBYTECODE is dropped for it).
-Also shown: the floor of starting this Python at all, with and without
-site (the editable install's import hook costs ~30 ms of every CLI call).
+machine, which drifts, weighs on all of them alike. tuidock runs as users
+run it: the `tuidock` console script of a regular `pip install .` into a
+venv of Debian's /usr/bin/python3 (common.regular_install; an editable
+install's import hook would add ~25 ms to every call). Also shown: the floor
+of starting that Python at all, with and without site, and where one
+`run` spends its time, step by step, from TUIDOCK_TRACE's marks of the CLI,
+the monitor and the container's first process.
 
     .venv/bin/python bench/run_bench.py [--runs 20] [--work /var/tmp/tuidock-runbench]
 """
@@ -17,53 +20,22 @@ site (the editable install's import hook costs ~30 ms of every CLI call).
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import ratio, run, timed
+from common import podman_setup, ratio, regular_install, run, timed
 
 from tuidock.demo import imagebuild
 from tuidock.demo.registry import LocalRegistry
 
-PODMAN_CONF = """[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 GOAL = 0.3  # at most 0.3x podman's median
-
-
-def _podman(work: Path, host: str) -> tuple[list[str], dict] | None:
-    if not shutil.which("podman") or not shutil.which("runc"):
-        return None
-    conf = work / "containers.conf"
-    conf.write_text(PODMAN_CONF)
-    regs = work / "registries.conf"
-    regs.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
-    env = dict(os.environ, CONTAINERS_CONF=str(conf), CONTAINERS_REGISTRIES_CONF=str(regs))
-    base = [
-        "podman",
-        "--root",
-        str(work / "podman"),
-        "--runroot",
-        str(work / "podman-run"),
-        "--storage-driver",
-        "overlay",
-        # crun refuses this host's hybrid cgroup layout while cgroup2 has hugetlb.
-        "--runtime",
-        "runc",
-    ]
-    return base, env
 
 
 def _runtime_bundle(work: Path, runtime: str) -> Path | None:
@@ -121,6 +93,37 @@ def _nat_cost(runs: int) -> float | None:
     return statistics.median(samples)
 
 
+def _steps(cmd: list[str], env: dict, trace: Path, runs: int) -> list[tuple[str, float]]:
+    """Median ms from one step of `cmd` to the next, as TUIDOCK_TRACE marks them.
+
+    The steps of the CLI, the monitor and the container's first process are
+    ordered by time; "spawned" counts from the bench starting the CLI to its
+    exit (interpreter start and imports are the first step).
+    """
+    deltas: dict[str, list[float]] = {}
+    order: list[str] = []
+    tenv = dict(env, TUIDOCK_TRACE=str(trace))
+    for _ in range(runs):
+        trace.unlink(missing_ok=True)
+        t0 = time.time()
+        run(cmd, tenv)
+        t_end = time.time()
+        marks = []
+        for line in trace.read_text().splitlines():
+            stamp, _pid, step = line.split(" ", 2)
+            marks.append((float(stamp), step))
+        marks.sort()
+        marks.append((t_end, "returned to the shell"))
+        prev = t0
+        for stamp, step in marks:
+            if step not in deltas:
+                deltas[step] = []
+                order.append(step)
+            deltas[step].append((stamp - prev) * 1000)
+            prev = stamp
+    return [(step, statistics.median(deltas[step])) for step in order]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=20)
@@ -132,33 +135,33 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(dir=work, prefix="td-"))
     tenv = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     tenv.update(TUIDOCK_ROOT=str(root / "root"), TUIDOCK_CONFIG=str(root / "cfg"))
-    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "tuidock"), quiet=1)
-    py = sys.executable
+    # As users run it: the console script of a regular (non-editable) install.
+    bindir = regular_install(work)
+    py, td = str(bindir / "python"), str(bindir / "tuidock")
+    os.chdir(work)  # not the source tree first on sys.path
     # name -> a callable doing one run; measured round-robin, so that a change
     # of load on this shared machine hits every tool alike.
     cases: dict[str, Callable[[], None]] = {}
     with LocalRegistry(workdir=work / "registry") as reg:
         ref = f"{reg.host}/bench/busybox:latest"
         layout.push(tag, ref)
-        run([py, "-m", "tuidock", "pull", "-q", ref], tenv)
-        cmd = [py, "-m", "tuidock", "run", "--rm", "--network", "none", ref, "true"]
+        run([td, "pull", "-q", ref], tenv)
+        cmd = [td, "run", "--rm", "--network", "none", ref, "true"]
         cases["tuidock run"] = lambda: run(cmd, tenv)
         # the default bridge (netns, veth, address, route; bridge made and
         # deleted each time as the only container leaves) vs --network none above.
         # A bridge and a free /24 of this run's own: two benches may run at once.
         subnet = _free_subnet()
         benv = dict(tenv, TUIDOCK_BRIDGE=f"tdbb{os.getpid():x}", TUIDOCK_BRIDGE_SUBNET=subnet)
-        bcmd = [py, "-m", "tuidock", "run", "--rm", "--network", "bridge", ref, "true"]
+        bcmd = [td, "run", "--rm", "--network", "bridge", ref, "true"]
         cases["tuidock run (bridge)"] = lambda: run(bcmd, benv)
         # The same with the bridge kept up by a second data root's container: no bridge
         # (nor its NAT rules, nat.py) made and removed per run. IPAM is per root: the
         # keeper takes an address the bench root would reach only after 247 runs.
         kenv = dict(benv, TUIDOCK_ROOT=str(root / "keeper"))
-        run([py, "-m", "tuidock", "pull", "-q", ref], kenv)
+        run([td, "pull", "-q", ref], kenv)
         keeper = [
-            py,
-            "-m",
-            "tuidock",
+            td,
             "run",
             "-d",
             "--ip",
@@ -171,7 +174,7 @@ def main() -> int:
         cases["tuidock run (bridge up)"] = lambda: run(bcmd, benv)
         cases["python -c pass (floor)"] = lambda: run([py, "-c", "pass"])
         cases["python -I -S -c pass"] = lambda: run([py, "-I", "-S", "-c", "pass"])
-        podman = _podman(work, reg.host)
+        podman = podman_setup(work, reg.host)
         if podman is not None:
             base, penv = podman
             run([*base, "pull", "-q", "--tls-verify=false", ref], penv)
@@ -209,9 +212,13 @@ def main() -> int:
                 for name, fn in cases.items():
                     times[name].append(timed(fn))
         finally:
-            run([py, "-m", "tuidock", "rm", "-f", keeper_id.stdout.strip()], kenv)
+            run([td, "rm", "-f", keeper_id.stdout.strip()], kenv)
         nat_ms = _nat_cost(args.runs)
+        steps = _steps(cmd, tenv, work / "trace.txt", args.runs)
     results = {name: statistics.median(t) for name, t in times.items()}
+    print(f"tuidock run --rm --network none, by step (TUIDOCK_TRACE, median of {args.runs}):")
+    for step, ms in steps:
+        print(f"  {ms:6.1f} ms  -> {step}")
     base = results["tuidock run"]
     net_cost = results["tuidock run (bridge)"] - base
     print(f"bridge network setup cost (bridge - none): {net_cost * 1000:.1f} ms")

@@ -553,3 +553,14 @@ def test_info_reports_seccomp(tuidock_root: Path) -> None:
     res = tuidock("info", "--format", "{{json .SecurityOptions}}")
     assert res.code == 0, res.err
     assert json.loads(res.out) == ["name=seccomp,profile=builtin"]
+
+
+def test_filter_cache_key_changes_with_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tuidock
+    from tuidock.runtime.container import securityopt
+
+    opts = securityopt.parse([])
+    before = securityopt._cache_key(opts, {0})
+    assert securityopt._cache_key(opts, {0}) == before
+    monkeypatch.setattr(tuidock, "__version__", "0.0.0+other")
+    assert securityopt._cache_key(opts, {0}) != before

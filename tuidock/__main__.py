@@ -1,31 +1,5 @@
-"""`python -m tuidock`: the CLI, started and ended as fast as CPython allows.
+"""`python -m tuidock`: the CLI, started and ended as fast as CPython allows (see cli/entry.py)."""
 
-Cyclic GC is off while ~150 modules load (nothing they allocate is
-garbage; cli.main turns it back on, with the startup objects frozen, before
-the command runs), and the process ends with os._exit once the output is
-flushed: tearing down the interpreter would cost ~30 ms on every call and
-does nothing a CLI call needs (no atexit work is registered here).
-"""
+from tuidock.cli.entry import main
 
-import gc
-import os
-import sys
-
-gc.disable()
-
-if sys.argv[1:2] == ["exec"]:
-    # `exec` is on the hot path of scripts and of the UI's shell pane: its
-    # own small parser, without argparse and the other commands.
-    from tuidock.cli.commands.exec import main as exec_main
-
-    code = exec_main(sys.argv[2:])
-else:
-    from tuidock.cli.main import main
-
-    code = main()
-for stream in (sys.stdout, sys.stderr):
-    try:
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # e.g. a closed pipe: the output has nowhere to go anyway
-os._exit(code)
+main()

@@ -6,6 +6,13 @@ commands that use them: textual and rich for the UI and progress bars,
 requests for registries, pyroute2 for bridges, the Docker SDK for remote
 engines. Each case runs in a fresh interpreter against an empty data root and
 lists the top-level packages loaded when the command is done.
+
+The hot commands also have a budget each (BUDGETS): the tuidock modules
+they may load and which of the costly stdlib modules (HEAVY_STDLIB: the
+dataclasses/inspect/ast chain, typing, hashlib's OpenSSL, argparse...)
+they may pull in. A module outside it is an import that belongs inside the
+function using it; where a command really needs one, widen its budget
+here, on purpose. bench/import_bench.py shows what each import costs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from containerhelp import image_fixture, no_leftovers_fixture
+
+__all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
 HEAVY = ("textual", "rich", "requests", "urllib3", "pyroute2", "docker", "zstandard")
 
@@ -92,3 +102,163 @@ print("LOADED:" + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
     loaded = _loaded(code, root=tmp_path)
     assert "tuidock" in loaded
     assert [m for m in HEAVY if m in loaded] == []
+
+
+# Costly to import (ms each, with what they pull in) and avoidable on most paths.
+HEAVY_STDLIB = (
+    "dataclasses",
+    "inspect",
+    "ast",
+    "typing",
+    "hashlib",
+    "secrets",
+    "platform",
+    "subprocess",
+    "tempfile",
+    "ctypes",
+    "threading",
+    "argparse",
+)
+_DATACLASSES = "dataclasses inspect ast"
+
+
+def _budget(heavy: str, modules: str) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(heavy.split()), frozenset(f"tuidock.{m}" for m in modules.split())
+
+
+_CLI = "cli cli.commands cli.lazy cli.main core core.trace errors"
+_ENGINE = """
+    core.humanize core.reference runtime runtime.engine runtime.image runtime.image.service
+    runtime.linux runtime.linux.locking runtime.store runtime.store.ctrlayout
+    runtime.store.events runtime.store.paths
+"""
+_CONTAINERS = """
+    core.flagvalues core.status core.statusrules cli.commands.container runtime.container
+    runtime.container.monitor runtime.container.monitor.protocol runtime.container.service
+    runtime.container.views runtime.linux.procwatch runtime.store.containers
+    runtime.store.execs
+"""
+_ATTACH = """
+    cli.commands.container_io runtime.container.exec runtime.container.exec.plan
+    runtime.container.exec.relay runtime.container.monitor.launch runtime.linux.cgroupfiles
+"""
+# command -> (heavy stdlib modules it may load, tuidock modules it may load)
+BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # argparse is not even built: `--version` is answered before.
+    "--version": _budget("", "cli cli.main core core.trace errors"),
+    # ImageRecord is a dataclass.
+    "images": _budget(
+        f"argparse {_DATACLASSES}",
+        f"{_CLI} {_ENGINE} cli.commands.image cli.output core.digest runtime.store.images",
+    ),
+    "ps": _budget(
+        "argparse",
+        f"{_CLI} {_ENGINE} {_CONTAINERS} cli.commands.container_views cli.output"
+        " runtime.network runtime.network.endpoint",
+    ),
+    "stop": _budget("argparse", f"{_CLI} {_ENGINE} {_CONTAINERS}"),
+    "start": _budget("argparse", f"{_CLI} {_ENGINE} {_CONTAINERS} {_ATTACH}"),
+    # A running container's cgroup (cgroups.py, spec.Limits) and network are undone.
+    "rm": _budget(
+        f"argparse {_DATACLASSES}",
+        f"{_CLI} {_ENGINE} {_CONTAINERS} core.spec runtime.linux.cgroups runtime.network"
+        " runtime.network.endpoint runtime.network.ipam runtime.network.usernets",
+    ),
+    # create: CreateOptions, ContainerSpec and the image records are dataclasses;
+    # ctypes for the capability syscalls.
+    "run": _budget(
+        f"argparse ctypes {_DATACLASSES}",
+        f"""{_CLI} {_ENGINE} {_CONTAINERS} {_ATTACH} cli.commands.container_run core.digest
+        core.platforms core.spec runtime.container.create runtime.container.etcfiles
+        runtime.container.options runtime.container.securityopt
+        runtime.container.volumepopulate runtime.linux.capabilities runtime.linux.seccomp
+        runtime.linux.syscalls runtime.store.blobs runtime.store.images runtime.store.layers
+        runtime.store.volumes""",
+    ),
+    # its own parser, no engine
+    "exec": _budget(
+        "",
+        """cli cli.commands cli.commands.exec core core.statusrules errors runtime
+        runtime.container runtime.container.exec runtime.container.exec.client
+        runtime.container.exec.plan runtime.container.exec.relay runtime.linux
+        runtime.linux.cgroupfiles runtime.store runtime.store.ctrlayout runtime.store.events
+        runtime.store.execs""",
+    ),
+}
+
+# The command as `python -m tuidock` and the console script run it (cli/entry.py),
+# in-process so that sys.modules can be read at the end; written to argv[2].
+_ENTRY_PROBE = """
+import json, sys
+argv = json.loads(sys.argv[1])
+sys.argv = ["tuidock", *argv]
+if argv[:1] == ["exec"]:
+    from tuidock.cli.commands.exec import main as exec_main
+    code = exec_main(argv[1:])
+else:
+    from tuidock.cli.main import main
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own exits (--help, --version)
+        code = e.code
+with open(OUT, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def _over_budget(command: str, args: list[str], out: Path) -> list[str]:
+    """Why `tuidock ARGS` is over its budget (empty: within it); it must succeed."""
+    code = _ENTRY_PROBE.replace("OUT", repr(str(out)))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and out.exists(), f"tuidock {' '.join(args)}: {proc.stderr}"
+    result = json.loads(out.read_text())
+    assert result["code"] == 0, f"tuidock {' '.join(args)} failed: {proc.stderr}"
+    loaded = set(result["modules"])
+    heavy_ok, tuidock_ok = BUDGETS[command]
+    problems = []
+    if third_party := sorted(m for m in HEAVY if m in loaded):
+        problems.append(f"{command}: loads {', '.join(third_party)}")
+    if heavy := sorted(m for m in HEAVY_STDLIB if m in loaded and m not in heavy_ok):
+        problems.append(f"{command}: loads stdlib {', '.join(heavy)}")
+    ours = {m for m in loaded if m == "tuidock" or m.startswith("tuidock.")} - {"tuidock"}
+    if extra := sorted(ours - tuidock_ok):
+        problems.append(f"{command}: loads {', '.join(extra)}")
+    return problems
+
+
+def test_hot_commands_stay_within_their_import_budget(
+    image: str, tuidock_root: Path, tmp_path: Path
+) -> None:
+    from clihelp import tuidock
+
+    name = f"budget-{os.getpid()}"
+    # Made first: it also fills the data root's seccomp cache, so that the
+    # `run` measured is a usual one (the first ever compiles the filter).
+    res = tuidock("run", "-d", "--name", name, image, "sleep", "300")
+    assert res.code == 0, res.err
+    steps = [
+        ("--version", ["--version"]),
+        ("images", ["images"]),
+        ("run", ["run", "--rm", "--network", "none", image, "true"]),
+        ("ps", ["ps", "-a"]),
+        ("exec", ["exec", name, "true"]),
+        ("stop", ["stop", "-t", "0", name]),
+        ("start", ["start", name]),
+        ("rm", ["rm", "-f", name]),
+    ]
+    problems: list[str] = []
+    try:
+        for i, (command, args) in enumerate(steps):
+            problems += _over_budget(command, args, tmp_path / f"{i}.json")
+    finally:
+        tuidock("rm", "-f", name)
+    assert not problems, (
+        "over the import budget (import these inside the functions that use them,"
+        " or widen BUDGETS on purpose):\n  " + "\n  ".join(problems)
+    )

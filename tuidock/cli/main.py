@@ -7,21 +7,32 @@ rich, Textual) are imported only by the commands that need them, so that
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
-from collections.abc import Callable
 
 from tuidock import __version__
+from tuidock.core import trace
 from tuidock.errors import TuidockError, UsageError, report
 
-Handler = Callable[[argparse.Namespace], int]
+TYPE_CHECKING = False  # typing itself costs ~2 ms of a CLI start
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+    Handler = Callable[[argparse.Namespace], int]
+
+VERSION_FLAGS = (["--version"], ["-v"])
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
+
+    return _Parser
 
 
 # `tuidock --help` lists the commands in this order: (module under cli/commands, names).
@@ -45,34 +56,40 @@ HELP_ORDER = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from tuidock.cli import completion
-    from tuidock.cli.commands import build, container, exec, image, network, system, volume
+COMMAND_NAMES = frozenset(name for _, names in HELP_ORDER for name in names)
 
-    modules = {
-        "build": build,
-        "container": container,
-        "exec": exec,
-        "image": image,
-        "network": network,
-        "system": system,
-        "volume": volume,
-    }
-    parser = _Parser(
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, just that command under `tuidock`.
+
+    A call runs one command: adding the ~50 others costs ~5 ms of argparse
+    and the import of their modules, for nothing but `--help` and typos.
+    """
+    from importlib import import_module
+
+    parser_class = _parser_class()
+    parser = parser_class(
         prog="tuidock",
         description="A daemonless container engine with a keyboard-first terminal UI.",
     )
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     for module, names in HELP_ORDER:
-        adders = modules[module].COMMANDS
+        if only is not None and only not in names:
+            continue
+        adders = import_module(f"tuidock.cli.commands.{module}").COMMANDS
         for name in names:
-            adders[name](sub, name)
-    completion.register(sub)
+            if only is None or name == only:
+                adders[name](sub, name)
+    if only is None:
+        from tuidock.cli import completion
+
+        completion.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    trace.mark("cli: imported")
     argv = sys.argv[1:] if argv is None else argv
     try:
         if not argv:
@@ -88,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             from tuidock.cli.commands.exec import main as exec_main
 
             return exec_main(argv[1:])
+        if argv in VERSION_FLAGS:  # argparse's action="version" output, without argparse
+            print(f"tuidock {__version__}")
+            return 0
         if argv[0] == "__complete":  # shell completion asks for names: no parser at all
             from tuidock.cli.completion import complete_main
 
             return complete_main(argv[1:])
-        parser = build_parser()
+        parser = build_parser(argv[0] if argv[0] in COMMAND_NAMES else None)
         args = parser.parse_args(argv)
+        trace.mark("cli: parsed")
         if not gc.isenabled():
             # __main__ kept the GC off while modules loaded; the objects made so
             # far live as long as the process: freeze them, collect what comes.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 import re
 from dataclasses import dataclass
 
@@ -47,7 +47,7 @@ def _default_variant(arch: str) -> str:
 
 
 def host_platform() -> Platform:
-    arch, variant = _ARCH.get(_platform.machine().lower(), (_platform.machine().lower(), ""))
+    arch, variant = _ARCH.get(os.uname().machine.lower(), (os.uname().machine.lower(), ""))
     return Platform("linux", arch, variant)
 
 

@@ -9,7 +9,7 @@ digest.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from tuidock.errors import InvalidReference
 
@@ -31,12 +31,17 @@ _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 NAME_MAX = 255
 
 
-@dataclass(frozen=True)
-class Reference:
+# A named tuple, not a frozen dataclass: as immutable and hashable, and it
+# keeps dataclasses (and inspect, ast, dis) off every CLI start.
+class Reference(
+    namedtuple("Reference", ("domain", "path", "tag", "digest"), defaults=(None, None))
+):
     domain: str
     path: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+
+    __slots__ = ()
 
     @property
     def name(self) -> str:

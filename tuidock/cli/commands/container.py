@@ -16,8 +16,8 @@ import argparse
 import sys
 
 from tuidock.cli.lazy import lazy_command, lazy_parser
+from tuidock.core.flagvalues import int_flag
 from tuidock.errors import TuidockError, UsageError
-from tuidock.runtime.container.options import int_flag
 
 # name -> (help, argument builder, extra add_parser kwargs); `container` repeats them.
 _COMMANDS: dict[str, tuple[str, str, dict]] = {
@@ -361,7 +361,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from tuidock.runtime.container.options import signal_number
+    from tuidock.core.flagvalues import signal_number
     from tuidock.runtime.engine import default_engine
 
     signal_number(args.signal)  # a bad signal is a usage error, before anything is done

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tuidock.core import trace
+from tuidock.core.flagvalues import int_flag
 from tuidock.errors import TuidockError
-from tuidock.runtime.container.options import int_flag
 
 
 def create_flags(p: argparse.ArgumentParser) -> None:
@@ -225,6 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         opts = _options(args)
         _ensure_image(engine, opts.image, args.platform)
+        trace.mark("cli: image resolved")
         cid, client, warnings = engine.run(opts, attach=not args.detach)
     except TuidockError as exc:
         raise _engine_error(exc) from None
@@ -233,4 +235,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.detach:
         print(cid)
         return 0
-    return pump(client, args.tty, args.interactive, args.sig_proxy == "true", args.detach_keys)
+    code = pump(client, args.tty, args.interactive, args.sig_proxy == "true", args.detach_keys)
+    trace.mark("cli: session ended")
+    return code

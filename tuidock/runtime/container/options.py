@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tuidock.core.flagvalues import INT64_MAX, bad_flag, signal_number
 from tuidock.errors import UsageError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -78,40 +78,15 @@ class MountRequest:
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$", re.IGNORECASE)
 
 
-INT64_MAX = (1 << 63) - 1
-
-
-def _bad_flag(text: str, flag: str, reason: str) -> UsageError:
-    """Docker's (pflag's) message for a value its flag cannot take."""
-    return UsageError(f'invalid argument "{text}" for "{flag}" flag: {reason}')
-
-
-def int_flag(flag: str) -> Callable[[str], int]:
-    """An argparse type for an integer flag: a 64-bit integer, as Docker's Go flags take."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise _bad_flag(
-                text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax'
-            ) from None
-        if not -INT64_MAX - 1 <= value <= INT64_MAX:
-            raise _bad_flag(text, flag, f'strconv.ParseInt: parsing "{text}": value out of range')
-        return value
-
-    return parse
-
-
 def parse_memory(text: str, flag: str = "-m, --memory") -> int:
     """Docker's RAMInBytes: "512m", "1g", "1024" (bytes), binary multiples."""
     m = _SIZE_RE.match(text.strip())
     if not m:
-        raise _bad_flag(text, flag, f"invalid size: '{text}'")
+        raise bad_flag(text, flag, f"invalid size: '{text}'")
     number, unit = float(m.group(1)), m.group(2).lower()
     value = int(number * 1024 ** "_kmgtp".index(unit)) if unit else int(number)
     if value > INT64_MAX:
-        raise _bad_flag(text, flag, f"invalid size: '{text}'")
+        raise bad_flag(text, flag, f"invalid size: '{text}'")
     if value < MIN_MEMORY:
         raise UsageError("Minimum memory limit allowed is 6MB")
     return value
@@ -125,10 +100,10 @@ def parse_cpus(text: str) -> float | None:
         # A rational number as Go's big.Rat reads it: no NaN, no infinity.
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise _bad_flag(text, "--cpus", f"failed to parse {text} as a rational number") from None
+        raise bad_flag(text, "--cpus", f"failed to parse {text} as a rational number") from None
     nano = value * 1_000_000_000
     if nano.denominator != 1:
-        raise _bad_flag(text, "--cpus", "value is too precise")
+        raise bad_flag(text, "--cpus", "value is too precise")
     if value == 0:
         return None
     ncpu = os.cpu_count() or 1
@@ -475,23 +450,6 @@ def parse_mounts(opts: CreateOptions) -> list[MountRequest]:
 def on_bridge(network: str) -> bool:
     """The default bridge or a user network (a netns and a veth of its own)."""
     return network not in ("none", "host") and not network.startswith("container:")
-
-
-def signal_number(name: str | int) -> int:
-    """SIGTERM, TERM, term or 15 -> 15, as `kill -s` and StopSignal take them."""
-    import signal
-
-    text = str(name).strip().upper()
-    if text.isdigit():
-        num = int(text)
-        if 0 < num < signal.NSIG:
-            return num
-    else:
-        text = text if text.startswith("SIG") else "SIG" + text
-        sig = getattr(signal.Signals, text, None) if text in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
-    raise UsageError(f"invalid signal: {name}")
 
 
 def signal_name(num: int) -> str:

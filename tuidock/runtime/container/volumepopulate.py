@@ -13,7 +13,6 @@ one line on stderr and exit status 1.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,8 @@ def populate(volume_data: Path, lower_dirs: Sequence[str], target: str) -> None:
     """Copy the image's content at `target` into `volume_data` if it is empty."""
     if not lower_dirs or any(volume_data.iterdir()):
         return
+    import subprocess
+
     res = subprocess.run(
         [sys.executable, "-m", __name__, str(volume_data), target, *lower_dirs],
         capture_output=True,
@@ -50,6 +51,8 @@ def _copy(volume_data: Path, lower_dirs: Sequence[str], target: str) -> None:
     src = os.path.realpath(os.path.join(view, target.lstrip("/")))
     if not src.startswith(str(view) + os.sep) or not os.path.isdir(src) or not os.listdir(src):
         return  # missing, not a directory, leaving the image, or empty: the volume stays empty
+    import subprocess
+
     # cp -a keeps owners, modes, xattrs, links and times: the volume looks as the image.
     res = subprocess.run(
         ["cp", "-a", "--", src + "/.", str(volume_data)], capture_output=True, text=True

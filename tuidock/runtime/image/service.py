@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tuidock.core import reference as refmod
 from tuidock.core.humanize import rfc3339
 from tuidock.core.reference import familiar_digest, familiar_tag
 from tuidock.errors import Conflict, TuidockError
 from tuidock.runtime.linux.locking import file_lock
-from tuidock.runtime.store import ctrlayout, events, paths, scratch
-from tuidock.runtime.store.blobs import BlobStore
-from tuidock.runtime.store.images import ImageIndex, ImageRecord, ImageStore
-from tuidock.runtime.store.layers import LayerStore
+from tuidock.runtime.store import ctrlayout, events, paths
+
+# typing costs ~2 ms of every CLI start; type checkers read this name as typing's.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import threading
@@ -38,26 +37,54 @@ if TYPE_CHECKING:
     from tuidock.runtime.image.pull import ProgressFn, PullResult
     from tuidock.runtime.image.push import ProgressFn as PushProgressFn
     from tuidock.runtime.image.push import PushResult
+    from tuidock.runtime.store.blobs import BlobStore
+    from tuidock.runtime.store.images import ImageIndex, ImageRecord, ImageStore
+    from tuidock.runtime.store.layers import LayerStore
 
 
-@dataclass
 class RemoveReport:
-    """What `rmi`/`image prune` did, in Docker's words."""
+    """What `rmi`/`image prune` did, in Docker's words.
 
-    untagged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    reclaimed: int = 0
-    scratch: list[str] = field(default_factory=list)  # stale temp files and partial blobs
+    A plain class: a dataclass here would load dataclasses (and inspect) on
+    every command that reaches the engine, `ps` and `stop` included.
+    """
+
+    def __init__(self) -> None:
+        self.untagged: list[str] = []
+        self.deleted: list[str] = []
+        self.reclaimed = 0
+        self.scratch: list[str] = []  # stale temp files and partial blobs
+
+    def __repr__(self) -> str:
+        return f"RemoveReport({vars(self)!r})"
 
 
 class ImageService:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else paths.data_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.blobs = BlobStore(self.root / "blobs")
-        self.images = ImageStore(self.root)
-        self.layers = LayerStore(self.root)
         self.gc_lock = self.root / "locks" / "gc.lock"
+
+    # The stores are made on first use: `stop` or `ps` need none of them, and
+    # their modules (with hashing and temp-file machinery) cost every start.
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from tuidock.runtime.store.blobs import BlobStore
+
+        return BlobStore(self.root / "blobs")
+
+    @cached_property
+    def images(self) -> ImageStore:
+        from tuidock.runtime.store.images import ImageStore
+
+        return ImageStore(self.root)
+
+    @cached_property
+    def layers(self) -> LayerStore:
+        from tuidock.runtime.store.layers import LayerStore
+
+        return LayerStore(self.root)
 
     # -- images: fetching -----------------------------------------------------
 
@@ -377,6 +404,8 @@ class ImageService:
                         removed = True
                         events.record_image_removal(self.root, rec.id, report, *done)
             report.reclaimed += self._gc()
+            from tuidock.runtime.store import scratch
+
             gone, freed = scratch.reclaim(self.root)
             report.scratch += [os.path.relpath(p, self.root) for p in gone]
             report.reclaimed += freed

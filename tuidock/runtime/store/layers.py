@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -74,7 +73,7 @@ class LayerStore:
     def staging(self) -> Path:
         """A fresh directory to unpack into; its name carries our pid for cleanup."""
         self.reap_staging()
-        path = self.tmp / f"{os.getpid()}-{secrets.token_hex(6)}"
+        path = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
         (path / "diff").mkdir(parents=True)
         return path
 
@@ -103,7 +102,7 @@ class LayerStore:
         if not self.layer_dir(chain_id).exists():
             return
         # Rename first so a half-removed layer is never mistaken for a complete one.
-        doomed = self.tmp / f"rm-{secrets.token_hex(6)}"
+        doomed = self.tmp / f"rm-{os.urandom(6).hex()}"
         os.rename(self.layer_dir(chain_id), doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 

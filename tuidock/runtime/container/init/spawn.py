@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import NoReturn
 
+from tuidock.core import trace
 from tuidock.core.spec import ContainerSpec
 from tuidock.errors import TuidockError, failure_reason
 from tuidock.runtime.container import securityopt
@@ -228,7 +229,6 @@ def _error_from(report: bytes) -> TuidockError:
 # ------------------------------------------------------------------- child
 
 
-
 class _Child:
     """The container's first process, from fork to exec."""
 
@@ -289,6 +289,7 @@ class _Child:
         cgroupns = os.path.exists("/proc/self/ns/cgroup")
         self._namespaces()
         rootfd = rootfs.prepare(spec, self.plan)
+        trace.mark("init: rootfs mounted")  # after pivot_root a trace file is out of reach
         self.step = "pivot_root"
         rootfs.pivot(rootfd)
 

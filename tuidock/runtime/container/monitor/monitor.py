@@ -45,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 
+from tuidock.core import trace
 from tuidock.core.spec import ContainerSpec
 from tuidock.core.status import ContainerStatus
 from tuidock.errors import NotFound
@@ -116,6 +117,7 @@ class Monitor:
     # -- main ------------------------------------------------------------------------
 
     def run(self) -> None:
+        trace.mark("monitor: serving")
         with open(self.files.config, "rb") as f:
             self.config = json.load(f)
         self.spec = ContainerSpec.load(Path(self.files.spec))
@@ -159,6 +161,7 @@ class Monitor:
                 first = False
                 self._serve_until_exit()
                 exit_code = self._exit_code()
+                trace.mark("monitor: container exited")
             oom = self._teardown_cgroup()
             if time.monotonic() - started >= BACKOFF_RESET_AFTER:
                 delay = BACKOFF_START
@@ -176,6 +179,7 @@ class Monitor:
                     },
                 )
             )
+            trace.mark("monitor: exit sent")
             if not restart or not self._backoff(delay):
                 break
             delay = min(delay * 2, BACKOFF_MAX)
@@ -214,7 +218,9 @@ class Monitor:
                 # spawn() moved our future children into the last container's pid
                 # namespace (dead now); our own namespace is allowed back in.
                 sc.setns(self.pidns_fd, sc.CLONE_NEWPID)
+            trace.mark("monitor: cgroup made")
             spawned = spawn(self.spec, self.cgroup, stdio)
+            trace.mark("monitor: spawned")
         except Exception as exc:
             for fd in child_ends:
                 os.close(fd)
@@ -651,6 +657,7 @@ class Monitor:
                 self.logw.close()
                 self.logw = None
             self._auto_remove()
+            trace.mark("monitor: removed")
             removed = True
         self._network_down(removed)
         self.server.close_listener()
