@@ -29,6 +29,7 @@ from tuidock.widgets.shell import ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.backends.base import Backend, ContainerSummary
+    from tuidock.backends.endpoint import Endpoint
     from tuidock.screens.pull import ProgressRelay
 
 ShellCommand = Callable[["ContainerSummary"], list[str]]
@@ -229,7 +230,7 @@ class TuidockApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
 
-def run(backend: Backend, config_dir: Path) -> int:
+def run(backend: Backend, config_dir: Path, endpoint: Endpoint | None = None) -> int:
     """Start the UI (called by `tuidock` with no arguments)."""
     import gc
 
@@ -237,5 +238,5 @@ def run(backend: Backend, config_dir: Path) -> int:
         # __main__ turns the GC off for the CLI's short life; a UI runs for hours.
         gc.enable()
     os.environ.setdefault("TEXTUAL_FPS", "30")
-    TuidockApp(backend, config_dir).run()
+    TuidockApp(backend, config_dir, endpoint=endpoint).run()
     return 0

@@ -14,6 +14,13 @@ import sys
 from collections.abc import Callable
 
 from tuidock import __version__
+from tuidock.cli.endpoints import (
+    CONTEXT_ENV,
+    HOST_ENV,
+    chosen_endpoint,
+    global_endpoint_args,
+    require_local,
+)
 from tuidock.errors import TuidockError, UsageError, report
 
 Handler = Callable[[argparse.Namespace], int]
@@ -42,16 +49,30 @@ HELP_ORDER = (
     ("network", ("network",)),
     ("image", ("history",)),
     ("system", ("events",)),
+    ("context", ("context",)),
 )
+
+# Commands that never talk to an engine: any endpoint will do.
+CLIENT_ONLY = frozenset({"context", "completion", "login", "logout"})
 
 
 def build_parser() -> argparse.ArgumentParser:
     from tuidock.cli import completion
-    from tuidock.cli.commands import build, container, exec, image, network, system, volume
+    from tuidock.cli.commands import (
+        build,
+        container,
+        context,
+        exec,
+        image,
+        network,
+        system,
+        volume,
+    )
 
     modules = {
         "build": build,
         "container": container,
+        "context": context,
         "exec": exec,
         "image": image,
         "network": network,
@@ -63,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A daemonless container engine with a keyboard-first terminal UI.",
     )
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
+    global_endpoint_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module, names in HELP_ORDER:
         adders = modules[module].COMMANDS
@@ -72,19 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_ui(args: argparse.Namespace | None) -> int:
+    # Textual is imported only here, so every other command stays as fast as before.
+    from tuidock.app import run as run_app
+    from tuidock.backends.select import open_backend
+    from tuidock.runtime.store import paths
+
+    endpoint = chosen_endpoint(args)
+    # The UI's child processes (the local backend's `tuidock exec -it` in the
+    # shell pane) drive the embedded engine, whichever engine the UI shows.
+    os.environ.pop(HOST_ENV, None)
+    os.environ[CONTEXT_ENV] = "local"
+    return run_app(open_backend(endpoint), paths.config_dir(), endpoint)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if not argv:
-            # No arguments: the UI. Textual is imported only here, so every other
-            # command stays as fast as before.
-            from tuidock.app import run as run_app
-            from tuidock.backends.local import LocalBackend
-            from tuidock.runtime.engine import default_engine
-            from tuidock.runtime.store import paths
-
-            return run_app(LocalBackend(default_engine()), paths.config_dir())
+        if not argv:  # no arguments: the UI
+            return _run_ui(None)
         if argv[0] == "exec":  # hot path: no other command's parser is built
+            require_local("exec", None)
             from tuidock.cli.commands.exec import main as exec_main
 
             return exec_main(argv[1:])
@@ -99,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             # far live as long as the process: freeze them, collect what comes.
             gc.freeze()
             gc.enable()
+        if args.command is None:  # only global flags (-H, --context): the UI
+            return _run_ui(args)
+        if args.command not in CLIENT_ONLY:
+            require_local(args.command, args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             (getattr(args, "subparser", None) or parser).print_help()
