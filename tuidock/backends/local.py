@@ -235,3 +235,10 @@ class LocalBackend:
         from tuidock.backends.locallogs import AllTails
 
         return AllTails(self._containers_dir)
+
+
+def open_local() -> LocalBackend:
+    """The embedded engine of $TUIDOCK_ROOT (else the default data root), as the CLI uses it."""
+    from tuidock.runtime.engine import default_engine
+
+    return LocalBackend(default_engine())

@@ -23,10 +23,9 @@ class BackendUnavailable(TuidockError):
 
 def open_backend(endpoint: Endpoint) -> Backend:
     if endpoint.is_local:
-        from tuidock.backends.local import LocalBackend
-        from tuidock.runtime.engine import default_engine
+        from tuidock.backends.local import open_local
 
-        return LocalBackend(default_engine())
+        return open_local()
     try:
         from tuidock.backends.docker import DockerBackend
     except ModuleNotFoundError as exc:
