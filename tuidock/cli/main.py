@@ -14,13 +14,6 @@ import sys
 from collections.abc import Callable
 
 from tuidock import __version__
-from tuidock.cli.endpoints import (
-    CONTEXT_ENV,
-    HOST_ENV,
-    chosen_endpoint,
-    global_endpoint_args,
-    require_local,
-)
 from tuidock.errors import TuidockError, UsageError, report
 
 Handler = Callable[[argparse.Namespace], int]
@@ -68,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         system,
         volume,
     )
+    from tuidock.cli.endpoints import global_endpoint_args
 
     modules = {
         "build": build,
@@ -97,14 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_ui(args: argparse.Namespace | None) -> int:
     # Textual is imported only here, so every other command stays as fast as before.
     from tuidock.app import run as run_app
+    from tuidock.backends.endpoint import CONTEXT_ENV, HOST_ENV, LOCAL
     from tuidock.backends.select import open_backend
+    from tuidock.cli.endpoints import chosen_endpoint
     from tuidock.runtime.store import paths
 
     endpoint = chosen_endpoint(args)
     # The UI's child processes (the local backend's `tuidock exec -it` in the
     # shell pane) drive the embedded engine, whichever engine the UI shows.
     os.environ.pop(HOST_ENV, None)
-    os.environ[CONTEXT_ENV] = "local"
+    os.environ[CONTEXT_ENV] = LOCAL
     return run_app(open_backend(endpoint), paths.config_dir(), endpoint)
 
 
@@ -114,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if not argv:  # no arguments: the UI
             return _run_ui(None)
         if argv[0] == "exec":  # hot path: no other command's parser is built
+            from tuidock.cli.endpoints import require_local
+
             require_local("exec", None)
             from tuidock.cli.commands.exec import main as exec_main
 
@@ -132,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:  # only global flags (-H, --context): the UI
             return _run_ui(args)
         if args.command not in CLIENT_ONLY:
+            from tuidock.cli.endpoints import require_local
+
             require_local(args.command, args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
