@@ -255,6 +255,9 @@ def test_resolution_order_is_dockers(env: Path, monkeypatch: pytest.MonkeyPatch)
     assert "use the UI (tuidock --host unix:///x.sock)" in res.err
     res = tuidock("--context", "flagctx", "images")
     assert "use the UI (tuidock --context flagctx)" in res.err
+    res = tuidock("-H", "unix:///x.sock", "run", "busybox", "echo", "hi")  # `run` has a COMMAND
+    assert_clean_error(res)
+    assert res.err.startswith("Error: tuidock run on unix:///x.sock: not available")
     # the client-only commands work whatever the engine
     assert ok("context", "ls", "-q").out.startswith("local\n")
     res = ok("context", "use", "local")

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
     global_endpoint_args(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # Not "command": `run IMAGE COMMAND` has a positional of that name.
+    sub = parser.add_subparsers(dest="top_command", metavar="COMMAND", parser_class=_Parser)
     for module, names in HELP_ORDER:
         adders = modules[module].COMMANDS
         for name in names:
@@ -127,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             # far live as long as the process: freeze them, collect what comes.
             gc.freeze()
             gc.enable()
-        if args.command is None:  # only global flags (-H, --context): the UI
+        if args.top_command is None:  # only global flags (-H, --context): the UI
             return _run_ui(args)
-        if args.command not in CLIENT_ONLY:
+        if args.top_command not in CLIENT_ONLY:
             from tuidock.cli.endpoints import require_local
 
-            require_local(args.command, args)
+            require_local(args.top_command, args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             (getattr(args, "subparser", None) or parser).print_help()
