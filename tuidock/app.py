@@ -1,7 +1,10 @@
 """TuidockApp: the Textual application behind `tuidock` with no arguments.
 
-It is handed its Backend (cli/main.py hands it the local engine, the one
-the CLI uses) and talks to the engine only through it; it owns the user's settings
+It is handed its Backend (cli/main.py opens the one of the chosen context)
+and talks to the engine only through it; the context switcher replaces it
+without a restart: a fresh main screen on the new backend, the old one's
+log tails, stats sampler and shell sessions closed first (a pull keeps its
+own backend and finishes); it owns the user's settings
 (keys.toml, ui.toml) and the things that outlive a dialog: pulls run here so
 that closing the pull dialog does not lose the end of the pull. Screens do
 the rest. Closing the app ends nothing but the app: containers keep running,
@@ -29,6 +32,7 @@ from tuidock.widgets.shell import ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.backends.base import Backend, ContainerSummary
+    from tuidock.backends.endpoint import Endpoint
     from tuidock.screens.pull import ProgressRelay
 
 ShellCommand = Callable[["ContainerSummary"], list[str]]
@@ -53,9 +57,16 @@ class TuidockApp(App[None]):
         config_dir: Path,
         ui: UIConfig | None = None,
         shell_command: ShellCommand | None = None,
+        endpoint: Endpoint | None = None,
+        opener: Callable[[Endpoint], Backend] | None = None,
     ) -> None:
         super().__init__()
+        from tuidock.backends.endpoint import Endpoint
+
         self.backend = backend
+        self.endpoint = endpoint or Endpoint()
+        # How a chosen context becomes a Backend (tests hand their own engines).
+        self._opener = opener
         self.config_dir = config_dir
         self.ui = ui or load_ui_config(self.config_dir)
         self.user_keymap, problems = load_keymap(self.config_dir)
@@ -86,6 +97,54 @@ class TuidockApp(App[None]):
             if isinstance(screen, MainScreen):
                 return screen
         return None
+
+    # -- switching engines ------------------------------------------------------------------
+
+    def action_contexts(self) -> None:
+        from tuidock.screens.contexts import ContextSwitcher
+
+        def chosen(endpoint: Endpoint | None) -> None:
+            if endpoint is not None:
+                self.switch_endpoint(endpoint)
+
+        self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name), chosen)
+
+    def switch_endpoint(self, endpoint: Endpoint) -> None:
+        """Open `endpoint`'s backend (in a thread), then swap it in; on failure a notice."""
+        self._open_backend(endpoint)
+
+    @work(thread=True, exclusive=True, group="switch", exit_on_error=False)
+    def _open_backend(self, endpoint: Endpoint) -> None:
+        try:
+            if self._opener is not None:
+                backend = self._opener(endpoint)
+            else:
+                from tuidock.backends.select import open_backend
+
+                backend = open_backend(endpoint)
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify,
+                f"{endpoint.name}: {error_text(exc)}",
+                severity="error",
+                title="Switch engine",
+            )
+            return
+        self.call_from_thread(self._install_backend, backend, endpoint)
+
+    async def _install_backend(self, backend: Backend, endpoint: Endpoint) -> None:
+        old = self.main
+        while old is not None and self.screen is not old and len(self.screen_stack) > 1:
+            self.pop_screen()
+        if old is not None:
+            old.shutdown()
+        self.backend = backend
+        self.endpoint = endpoint
+        if old is not None and self.screen is old:
+            await self.switch_screen(MainScreen())
+        else:
+            await self.push_screen(MainScreen())
+        self.notify(f"{endpoint.name}: {endpoint.display}", title="Engine")
 
     # -- shells --------------------------------------------------------------------------
 
@@ -222,6 +281,11 @@ class TuidockApp(App[None]):
             ),
             ("Logs: search", "Search the logs", on("logview", "search")),
             ("Logs: save", "Save the logs to a file", on("logview", "save")),
+            (
+                "Switch engine (context)",
+                "Docker, Podman, remote hosts, tuidock's own engine (c)",
+                self.action_contexts,
+            ),
             ("Mouse on/off", "Off lets the terminal select text", main.action_toggle_mouse),
             ("Reload", "Reload images and containers", main.action_reload),
             ("Help", "Every key", main.action_help),
@@ -230,7 +294,7 @@ class TuidockApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
 
-def run(backend: Backend, config_dir: Path) -> int:
+def run(backend: Backend, config_dir: Path, endpoint: Endpoint | None = None) -> int:
     """Start the UI (called by `tuidock` with no arguments)."""
     import gc
 
@@ -238,5 +302,5 @@ def run(backend: Backend, config_dir: Path) -> int:
         # __main__ turns the GC off for the CLI's short life; a UI runs for hours.
         gc.enable()
     os.environ.setdefault("TEXTUAL_FPS", "30")
-    TuidockApp(backend, config_dir).run()
+    TuidockApp(backend, config_dir, endpoint=endpoint).run()
     return 0

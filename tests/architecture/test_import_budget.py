@@ -81,6 +81,8 @@ def test_building_the_parser_loads_no_heavy_package(tmp_path: Path) -> None:
         ["volume", "ls"],
         ["network", "ls"],
         ["stop", "nosuch"],
+        ["context", "ls"],
+        ["--context", "local", "ps"],
     ],
     ids=lambda a: " ".join(a),
 )

@@ -22,6 +22,10 @@ from urllib.parse import urlsplit
 from tuidock.errors import UsageError
 
 LOCAL = "local"  # the name of the embedded engine's endpoint (and default context)
+# The environment's choice of engine, after the -H/--context flags (docker's DOCKER_HOST/_CONTEXT).
+HOST_ENV = "TUIDOCK_HOST"
+CONTEXT_ENV = "TUIDOCK_CONTEXT"
+CURRENT_FILE = "current-context"  # in the config dir: the name `context use` chose
 
 _HOST_HINT = "Use unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]."
 

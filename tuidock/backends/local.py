@@ -310,3 +310,10 @@ class LocalBackend:
 
     def follow_all_logs(self) -> LocalAllLogs:
         return LocalAllLogs(self._containers_dir)
+
+
+def open_local() -> LocalBackend:
+    """The embedded engine of $TUIDOCK_ROOT (else the default data root), as the CLI uses it."""
+    from tuidock.runtime.engine import default_engine
+
+    return LocalBackend(default_engine())

@@ -20,9 +20,17 @@ def main() -> None:
     if sys.argv[1:2] == ["exec"]:
         # `exec` is on the hot path of scripts and of the UI's shell pane: its
         # own small parser, without argparse and the other commands.
-        from tuidock.cli.commands.exec import main as exec_main
+        from tuidock.cli.endpoints import require_local
+        from tuidock.errors import TuidockError, report
 
-        code = exec_main(sys.argv[2:])
+        try:
+            require_local("exec", None)
+        except TuidockError as exc:
+            code = report(exc)
+        else:
+            from tuidock.cli.commands.exec import main as exec_main
+
+            code = exec_main(sys.argv[2:])
     else:
         from tuidock.cli.main import main as cli_main
 

@@ -53,7 +53,11 @@ HELP_ORDER = (
     ("network", ("network",)),
     ("image", ("history",)),
     ("system", ("events",)),
+    ("context", ("context",)),
 )
+
+# Commands that never talk to an engine: any endpoint will do.
+CLIENT_ONLY = frozenset({"context", "completion", "login", "logout"})
 
 
 COMMAND_NAMES = frozenset(name for _, names in HELP_ORDER for name in names)
@@ -67,13 +71,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """
     from importlib import import_module
 
+    from tuidock.cli.endpoints import global_endpoint_args
+
     parser_class = _parser_class()
     parser = parser_class(
         prog="tuidock",
         description="A daemonless container engine with a keyboard-first terminal UI.",
     )
     parser.add_argument("-v", "--version", action="version", version=f"tuidock {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
+    global_endpoint_args(parser)
+    # Not "command": `run IMAGE COMMAND` has a positional of that name.
+    sub = parser.add_subparsers(dest="top_command", metavar="COMMAND", parser_class=parser_class)
     for module, names in HELP_ORDER:
         if only is not None and only not in names:
             continue
@@ -88,20 +96,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _run_ui(args: argparse.Namespace | None) -> int:
+    # Textual is imported only here, so every other command stays as fast as before.
+    from tuidock.app import run as run_app
+    from tuidock.backends.endpoint import CONTEXT_ENV, HOST_ENV, LOCAL
+    from tuidock.backends.select import open_backend
+    from tuidock.cli.endpoints import chosen_endpoint
+    from tuidock.runtime.store import paths
+
+    endpoint = chosen_endpoint(args)
+    # The UI's child processes (the local backend's `tuidock exec -it` in the
+    # shell pane) drive the embedded engine, whichever engine the UI shows.
+    os.environ.pop(HOST_ENV, None)
+    os.environ[CONTEXT_ENV] = LOCAL
+    return run_app(open_backend(endpoint), paths.config_dir(), endpoint)
+
+
 def main(argv: list[str] | None = None) -> int:
     trace.mark("cli: imported")
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if not argv:
-            # No arguments: the UI. Textual is imported only here, so every other
-            # command stays as fast as before.
-            from tuidock.app import run as run_app
-            from tuidock.backends.local import LocalBackend
-            from tuidock.runtime.engine import default_engine
-            from tuidock.runtime.store import paths
-
-            return run_app(LocalBackend(default_engine()), paths.config_dir())
+        if not argv:  # no arguments: the UI
+            return _run_ui(None)
         if argv[0] == "exec":  # hot path: no other command's parser is built
+            from tuidock.cli.endpoints import require_local
+
+            require_local("exec", None)
             from tuidock.cli.commands.exec import main as exec_main
 
             return exec_main(argv[1:])
@@ -120,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             # far live as long as the process: freeze them, collect what comes.
             gc.freeze()
             gc.enable()
+        if args.top_command is None:  # only global flags (-H, --context): the UI
+            return _run_ui(args)
+        if args.top_command not in CLIENT_ONLY:
+            from tuidock.cli.endpoints import require_local
+
+            require_local(args.top_command, args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             (getattr(args, "subparser", None) or parser).print_help()

@@ -1,4 +1,8 @@
-"""The one-line header: which engine this is (data root, cgroups) and what it holds."""
+"""The one-line header: which engine this is (context, endpoint, cgroups) and what it holds.
+
+While the engine does not answer, the header turns red and says why (and
+that the app retries); it goes back to normal by itself when it answers.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ class EngineFacts:
     containers: int = 0
     running: int = 0
     mouse: bool = True
+    context: str = "local"
+    engine: str = "engine"  # "engine": tuidock's own at `root`; "endpoint": a Docker API
+    down: str = ""  # why the engine does not answer; "" while it does
 
 
 class EngineHeader(Static):
     DEFAULT_CSS = """
     EngineHeader { dock: top; height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    EngineHeader.-down { background: $error; color: $text; text-style: bold; }
     """
 
     def __init__(self, facts: EngineFacts, *, id: str | None = None) -> None:
@@ -39,7 +47,15 @@ class EngineHeader(Static):
         f = self.facts
         text = Text()
         text.append("tuidock", style="bold")
-        text.append(f"  root {f.root}  cgroups {f.cgroup}  ")
+        text.append(f"  ctx {f.context}", style="bold")
+        text.append(f"  {f.engine} {f.root}")
+        if f.down:
+            text.append(f"  unreachable: {f.down} (retrying)")
+            self.set_class(True, "-down")
+            self.update(text)
+            return
+        self.set_class(False, "-down")
+        text.append(f"  cgroups {f.cgroup}  ")
         text.append(f"images {f.images}  containers {f.running}/{f.containers} running")
         if not f.mouse:
             text.append("  mouse off", style="italic")

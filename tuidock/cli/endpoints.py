@@ -1,0 +1,118 @@
+"""Which engine a CLI call talks to: the global -H/--context/TLS flags and the environment.
+
+Kept apart from cli/main.py so that `tuidock exec` (started by __main__
+without the big parser) checks the same thing. The common case (no flag, no
+environment variable, no current context recorded) costs one stat and loads
+nothing of backends/contexts.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from tuidock.errors import UsageError
+
+if TYPE_CHECKING:
+    from tuidock.backends.endpoint import Endpoint
+
+# backends/endpoint.py's names, repeated so that the common case loads nothing:
+# HOST_ENV, CONTEXT_ENV, CURRENT_FILE, LOCAL.
+_HOST_ENV, _CONTEXT_ENV, _CURRENT_FILE, _LOCAL = (
+    "TUIDOCK_HOST",
+    "TUIDOCK_CONTEXT",
+    "current-context",
+    "local",
+)
+
+_FLAGS = ("host", "context", "tlsverify", "tlscacert", "tlscert", "tlskey")
+
+
+def global_endpoint_args(parser: argparse.ArgumentParser) -> None:
+    """The docker CLI's global flags choosing the engine (before the command)."""
+    g = parser.add_argument_group("engine (default: the current context, else local)")
+    g.add_argument(
+        "-H",
+        "--host",
+        dest="global_host",
+        metavar="URL",
+        help="Engine to talk to: unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST",
+    )
+    g.add_argument(
+        "-c",
+        "--context",
+        dest="global_context",
+        metavar="NAME",
+        help="Context to use (overrides $TUIDOCK_HOST and 'context use')",
+    )
+    g.add_argument(
+        "--tlsverify",
+        dest="global_tlsverify",
+        action="store_true",
+        help="Use TLS and verify the remote",
+    )
+    g.add_argument(
+        "--tlscacert",
+        dest="global_tlscacert",
+        metavar="FILE",
+        help="Trust certs signed only by this CA",
+    )
+    g.add_argument(
+        "--tlscert", dest="global_tlscert", metavar="FILE", help="Path to TLS certificate file"
+    )
+    g.add_argument("--tlskey", dest="global_tlskey", metavar="FILE", help="Path to TLS key file")
+
+
+def _plainly_local(args: argparse.Namespace | None) -> bool:
+    """No flag, no environment and no current context say otherwise (a stat at most)."""
+    if any(getattr(args, f"global_{f}", None) for f in _FLAGS):
+        return False
+    if os.environ.get(_HOST_ENV):
+        return False
+    context = os.environ.get(_CONTEXT_ENV, "").strip()
+    if context:
+        return context == _LOCAL
+    return not os.path.exists(os.path.join(_config_dir(), _CURRENT_FILE))
+
+
+def _config_dir() -> str:
+    """paths.config_dir() as a str, without pathlib and platformdirs (~7 ms of an
+    `exec` otherwise): $TUIDOCK_CONFIG, else platformdirs' Linux rule."""
+    env = os.environ.get("TUIDOCK_CONFIG")
+    if env:
+        return env
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
+    return os.path.join(base, "tuidock")
+
+
+def chosen_endpoint(args: argparse.Namespace | None) -> Endpoint:
+    """The engine this call talks to (see backends/contexts.py for the order)."""
+    from tuidock.backends.endpoint import Endpoint
+
+    if _plainly_local(args):
+        return Endpoint()
+    from tuidock.backends.contexts import resolve, tls_from_files
+    from tuidock.runtime.store import paths
+
+    host, context, verify, ca, cert, key = (getattr(args, f"global_{f}", None) for f in _FLAGS)
+    tls = tls_from_files(bool(verify), ca, cert, key)
+    return resolve(paths.config_dir(), host, context, tls)
+
+
+def require_local(command: str, args: argparse.Namespace | None) -> None:
+    """Commands other than the UI drive only the embedded engine for now."""
+    if _plainly_local(args):
+        return
+    endpoint = chosen_endpoint(args)
+    if endpoint.is_local:
+        return
+    chosen = (
+        f"--host {endpoint.host}"
+        if endpoint.name == endpoint.host
+        else f"--context {endpoint.name}"
+    )
+    raise UsageError(
+        f"tuidock {command} on {endpoint.host}: not available for Docker/Podman endpoints "
+        f"yet; use the UI (tuidock {chosen})"
+    )
