@@ -466,17 +466,6 @@ def _unmount_under(path: Path) -> None:
         subprocess.run(["umount", point], capture_output=True, check=False)
 
 
-def test_ui_on_an_endpoint_without_its_backend_is_one_line(env: Path) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tuidock.backends.docker") is not None:
-        pytest.skip("the Docker backend is installed: the UI would start")
-    res = tuidock("--host", "unix:///var/run/nosuch.sock")
-    assert_clean_error(res)
-    assert len(res.err.strip().splitlines()) == 1
-    assert "Docker/Podman endpoints are not available in this tuidock yet" in res.err
-
-
 def test_fast_config_dir_matches_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     from tuidock.cli.endpoints import _config_dir
     from tuidock.runtime.store.paths import config_dir

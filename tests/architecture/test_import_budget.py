@@ -128,7 +128,7 @@ def _budget(heavy: str, modules: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(heavy.split()), frozenset(f"tuidock.{m}" for m in modules.split())
 
 
-_CLI = "cli cli.commands cli.lazy cli.main core core.trace errors"
+_CLI = "cli cli.commands cli.endpoints cli.lazy cli.main core core.trace errors"
 _ENGINE = """
     core.humanize core.reference runtime runtime.engine runtime.image runtime.image.service
     runtime.linux runtime.linux.locking runtime.store runtime.store.ctrlayout
@@ -180,7 +180,7 @@ BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # its own parser, no engine
     "exec": _budget(
         "",
-        """cli cli.commands cli.commands.exec core core.statusrules errors runtime
+        """cli cli.commands cli.commands.exec cli.endpoints core core.statusrules errors runtime
         runtime.container runtime.container.exec runtime.container.exec.client
         runtime.container.exec.plan runtime.container.exec.relay runtime.linux
         runtime.linux.cgroupfiles runtime.store runtime.store.ctrlayout runtime.store.events
@@ -195,6 +195,8 @@ import json, sys
 argv = json.loads(sys.argv[1])
 sys.argv = ["tuidock", *argv]
 if argv[:1] == ["exec"]:
+    from tuidock.cli.endpoints import require_local
+    require_local("exec", None)
     from tuidock.cli.commands.exec import main as exec_main
     code = exec_main(argv[1:])
 else:
