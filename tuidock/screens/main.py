@@ -261,20 +261,36 @@ class MainScreen(Verbs):
         self.update_header()
         if self._want_select and table.select_key(self._want_select):
             self._want_select = None
-        if self._selected is None and table.current_key:
-            self._select(table.current_key)
+        # A removed container's row is gone: the cursor is on another row now.
+        self._follow_cursor()
 
     # -- selection: logs and sparklines follow the containers' cursor ---------------------------
 
     @on(DataTable.RowHighlighted, "#containers")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = event.row_key.value
-        if key == self._selected:
+        if event.row_key.value == self._selected:
             return
         # Debounced: holding j/k over 50 rows must not start 50 log reads.
         if self._select_timer is not None:
             self._select_timer.stop()
-        self._select_timer = self.set_timer(0.15, lambda: self._select(key))
+        self._select_timer = self.set_timer(0.15, self._follow_cursor)
+
+    def _follow_cursor(self) -> None:
+        """Show the container under the containers' cursor (logs, sparklines).
+
+        Called after anything that can move the cursor without a RowHighlighted
+        (a filter or a refresh rebuilding the rows, a removal), and before the
+        logs are focused, so the logs never show another row than the highlighted one.
+        """
+        if self._select_timer is not None:
+            self._select_timer.stop()
+            self._select_timer = None
+        cid = self.query_one(ContainersTable).current_key
+        info = self.infos.get(cid) if cid else None
+        if cid != self._selected:
+            self._select(cid)
+        elif info is not None and info.name != self.query_one(LogPane).selected_name:
+            self.query_one(LogPane).show_container(cid, info.name)  # renamed
 
     def _select(self, cid: str | None) -> None:
         self._selected = cid
@@ -304,6 +320,7 @@ class MainScreen(Verbs):
         self.query_one(f"#{which}", ResourceTable).focus()
 
     def action_focus_logs(self) -> None:
+        self._follow_cursor()
         self.query_one("#bottom", TabbedContent).active = "tab-logs"
         self.query_one(LogView).focus()
 
@@ -319,6 +336,7 @@ class MainScreen(Verbs):
         table_id = event.input.id.removesuffix("-filter")  # type: ignore[union-attr]
         self.query_one(f"#{table_id}", ResourceTable).set_filter(event.value)
         self._update_titles()
+        self._follow_cursor()
 
     @on(FilterInput.Closed, "#images-filter, #containers-filter")
     def _filter_closed(self, event: FilterInput.Closed) -> None:
@@ -326,6 +344,7 @@ class MainScreen(Verbs):
         if not event.applied:
             table.set_filter("")
         self._update_titles()
+        self._follow_cursor()
         table.focus()
 
     @on(FilterInput.Submitted, "#images-filter, #containers-filter")

@@ -62,9 +62,19 @@ class LogPane(Vertical):
 
     # -- which container ------------------------------------------------------------------
 
+    @property
+    def selected_name(self) -> str:
+        """The name of the container selected in the list, as last told."""
+        return self._selected[1]
+
     def show_container(self, cid: str | None, name: str = "") -> None:
         self._selected = (cid, name)
-        if cid == self.cid or self.cid == ALL:
+        if self.cid == ALL:
+            return
+        if cid == self.cid:
+            if cid is not None and name != self.name_shown:  # renamed: same log, new title
+                self.name_shown = name
+                self._update_title(self.view.status())
             return
         self.cid = cid
         self.name_shown = name

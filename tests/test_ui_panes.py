@@ -1,0 +1,148 @@
+"""The panes against real containers: the logs follow the highlighted row, the
+shell pane's PTY has the pane's size, the log view's memory stays bounded,
+columns fit small terminals, and deleting an image in use says who uses it."""
+
+from __future__ import annotations
+
+import fcntl
+import struct
+import termios
+
+from clihelp import tuidock
+from containerhelp import image_fixture, no_leftovers_fixture
+from test_ui import focus_row, start
+from uihelp import SIZE, container_shell, make_app, run, wait_until
+
+from tuidock.widgets.containers import ContainersTable
+from tuidock.widgets.logpane import LogPane
+from tuidock.widgets.shell import ThreadSafePTY
+
+__all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
+
+
+def ticker(word: str) -> str:
+    return f"trap 'exit 0' TERM; while true; do echo {word}; sleep 0.2; done"
+
+
+def shows(pane: LogPane, cid: str, word: str) -> bool:
+    texts = {line.text for line in pane.view.lines}
+    return pane.cid == cid and texts == {word}
+
+
+# -- the logs show the highlighted container ---------------------------------------------
+
+
+def test_logs_follow_the_highlight_through_a_filter_and_keys(image, tuidock_root):
+    one = start("ui-follow-one", image, ticker("from-one"))
+    start("ui-follow-two", image, ticker("from-two"))
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            pane = app.screen.query_one(LogPane)
+            await wait_until(pilot, lambda: len(table._order) == 2, what="both rows")
+            # The first row highlighted; a filter that leaves only the other one,
+            # now on the first row too (the cursor row does not change).
+            first, other = table._order
+            await focus_row(pilot, table, first)
+            word = "from-one" if first == one else "from-two"
+            await wait_until(pilot, lambda: shows(pane, first, word), what="first log")
+            other_name = "follow-one" if other == one else "follow-two"
+            await pilot.press("slash", *other_name, "enter")
+            assert table._order == [other] and table.current_key == other
+            word = "from-one" if other == one else "from-two"
+            await wait_until(pilot, lambda: shows(pane, other, word), what="the other's log")
+            # Clearing the filter and moving with j/k: still the highlighted row,
+            # also when a quick j then k comes back to the row shown before.
+            await pilot.press("slash", "escape")
+            await wait_until(pilot, lambda: len(table._order) == 2, what="both rows")
+            await focus_row(pilot, table, first)
+            word = "from-one" if first == one else "from-two"
+            await wait_until(pilot, lambda: shows(pane, first, word), what="first log again")
+            await pilot.press("j", "k")
+            await pilot.pause(0.6)
+            assert table.current_key == first
+            await wait_until(pilot, lambda: shows(pane, first, word), what="still the first log")
+            # `3` right after a move, before the debounce: the logs of the new row.
+            await pilot.press("j", "3")
+            assert pane.cid == table.current_key == other
+
+    run(scenario)
+
+
+def test_logs_after_all_containers_rename_and_removal(image, tuidock_root):
+    one = start("ui-follow-a", image, ticker("from-a"))
+    two = start("ui-follow-b", image, ticker("from-b"))
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            pane = app.screen.query_one(LogPane)
+            await focus_row(pilot, table, one)
+            await wait_until(pilot, lambda: shows(pane, one, "from-a"), what="a's log")
+            # `A` on, move to the other row meanwhile, `A` off: the highlighted row.
+            await pilot.press("3", "A", "2")
+            await focus_row(pilot, table, two)
+            await pilot.pause(0.3)
+            await pilot.press("3", "A")
+            await wait_until(pilot, lambda: shows(pane, two, "from-b"), what="b's log")
+            # Renamed elsewhere: the title follows.
+            assert tuidock("rename", "ui-follow-b", "ui-follow-renamed").code == 0
+            title = pane.query_one("#logs-title")
+            await wait_until(
+                pilot,
+                lambda: "ui-follow-renamed" in str(title.render()),
+                what="the new name in the title",
+            )
+            # Removed elsewhere: the logs move to the row the cursor moved to.
+            assert tuidock("rm", "-f", two).code == 0
+            await wait_until(pilot, lambda: shows(pane, one, "from-a"), what="a's log again")
+            assert "ui-follow-a" in str(title.render())
+
+    run(scenario)
+
+
+# -- the shell pane ---------------------------------------------------------------------------
+
+
+def test_shell_pty_has_the_pane_size_from_the_start(image, tuidock_root, monkeypatch):
+    cid = start("ui-shell-size", image)
+    # The PTY's window size when the child is started: what it reads first.
+    spawned: list[tuple[int, int]] = []
+    spawn = ThreadSafePTY.spawn_process
+
+    def recording_spawn(self, command, env=None):  # type: ignore[no-untyped-def]
+        rows, cols = struct.unpack(
+            "HHHH", fcntl.ioctl(self.slave_fd, termios.TIOCGWINSZ, bytes(8))
+        )[:2]
+        spawned.append((rows, cols))
+        return spawn(self, command, env)
+
+    monkeypatch.setattr(ThreadSafePTY, "spawn_process", recording_spawn)
+
+    async def scenario() -> None:
+        app = make_app(shell_command=container_shell)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await focus_row(pilot, table, cid)
+            await pilot.press("e")
+            term = await wait_until(
+                pilot, lambda: app.screen.shell_tabs().get(cid), what="shell session"
+            )
+            await wait_until(pilot, lambda: spawned, what="the session's PTY")
+            assert spawned == [(term.size.height, term.size.width)]
+            await pilot.pause(0.5)
+            await pilot.press(*"echo size=$(stty size)", "enter")
+            want = f"size={term.size.height} {term.size.width}"
+            assert (term.size.height, term.size.width) != (24, 80)
+            await wait_until(
+                pilot,
+                lambda: any(line.startswith(want) for line in term.screen_lines()),
+                what=f"{want!r} on the screen",
+            )
+            await pilot.press(*"exit", "enter")
+            await wait_until(pilot, lambda: not term.is_attached, what="tab closed on exit")
+
+    run(scenario)
