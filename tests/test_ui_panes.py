@@ -10,10 +10,14 @@ import termios
 
 from clihelp import tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
-from test_ui import focus_row, start
+from test_ui import focus_row, image_names, start
 from uihelp import SIZE, container_shell, make_app, run, wait_until
 
+from tuidock.core.reference import parse
+from tuidock.runtime.engine import default_engine
+from tuidock.screens.confirm import ConfirmScreen
 from tuidock.widgets.containers import ContainersTable
+from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.logpane import LogPane
 from tuidock.widgets.shell import ThreadSafePTY
 
@@ -22,6 +26,10 @@ __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
 
 def ticker(word: str) -> str:
     return f"trap 'exit 0' TERM; while true; do echo {word}; sleep 0.2; done"
+
+
+def status_of(name: str) -> str:
+    return default_engine().container(name).status
 
 
 def shows(pane: LogPane, cid: str, word: str) -> bool:
@@ -146,3 +154,59 @@ def test_shell_pty_has_the_pane_size_from_the_start(image, tuidock_root, monkeyp
             await wait_until(pilot, lambda: not term.is_attached, what="tab closed on exit")
 
     run(scenario)
+
+
+# -- deleting an image a container uses -------------------------------------------------------
+
+
+def _image_row(table: ImagesTable, tag: str) -> str | None:
+    return next((k for k in table._order if k.endswith("|" + tag)), None)
+
+
+def test_delete_image_in_use_names_the_container_and_forces(image, tuidock_root):
+    start("ui-rmi-user", image)
+    full = str(parse(image))
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ImagesTable)
+            key = await wait_until(pilot, lambda: _image_row(table, full), what="image row")
+            await wait_until(pilot, lambda: app.screen.infos, what="containers listed")
+            await focus_row(pilot, table, key)
+            await pilot.press("d")
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmScreen)
+            assert any("ui-rmi-user (running)" in item for item in dialog.items)
+            assert [c[0] for c in dialog.choices] == ["force"]
+            await pilot.press("f")
+            await wait_until(pilot, lambda: _image_row(table, full) is None, what="tag gone")
+
+    run(scenario)
+    assert full not in image_names()
+    assert status_of("ui-rmi-user") == "running"
+
+
+def test_delete_one_of_several_tags_in_use_untags(image, tuidock_root):
+    start("ui-rmi-tags", image)
+    full = str(parse(image))
+    assert tuidock("tag", image, "ui-second:1").code == 0
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ImagesTable)
+            key = await wait_until(pilot, lambda: _image_row(table, full), what="image row")
+            await wait_until(pilot, lambda: len(table._order) == 2, what="both tags")
+            await wait_until(pilot, lambda: app.screen.infos, what="containers listed")
+            await focus_row(pilot, table, key)
+            await pilot.press("d")
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmScreen)
+            assert [c[0] for c in dialog.choices] == ["untag", "force"]
+            await pilot.press("y")  # the first choice: untag
+            await wait_until(pilot, lambda: len(table._order) == 1, what="one tag left")
+
+    run(scenario)
+    names = image_names()
+    assert full not in names and "docker.io/library/ui-second:1" in names

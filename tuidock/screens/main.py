@@ -96,6 +96,7 @@ class MainScreen(Verbs):
     def __init__(self) -> None:
         super().__init__()
         self.infos: dict[str, ContainerSummary] = {}
+        self.image_records: list[ImageSummary] = []
         self.samples: dict[str, StatsSample] = {}
         self.cpu_history: dict[str, deque[float]] = {}
         self.mem_history: dict[str, deque[float]] = {}
@@ -199,6 +200,7 @@ class MainScreen(Verbs):
 
     def on_images_loaded(self, message: ImagesLoaded) -> None:
         self.images_loads += 1
+        self.image_records = message.records
         self._image_count = len(message.records)
         self.query_one(ImagesTable).sync(image_rows(message.records))
         self._update_titles()

@@ -32,7 +32,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import ContainerSummary
+    from tuidock.backends.base import ContainerSummary, ImageSummary
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -61,6 +61,7 @@ class Operations(Screen):
     """
 
     infos: dict[str, ContainerSummary]
+    image_records: list[ImageSummary]
     pending: dict[str, str]
     _want_select: str | None = None
 
@@ -91,21 +92,53 @@ class Operations(Screen):
     @on(ResourceTable.DeleteRequested, "#images")
     def _delete_images(self, event: ResourceTable.DeleteRequested) -> None:
         keys = event.keys
-        names = [imagerows.label(k) for k in keys]
+        records = {r.id: r for r in self.image_records}
+        infos = list(self.infos.values())
+        items: list[str] = []
+        in_use: set[str] = set()  # keys of rows whose image a container uses
+        last_tag = False  # a row in use whose removal takes the image's last tag
+        for key in keys:
+            image_id, _, tag = key.partition("|")
+            rec = records.get(image_id)
+            users = imagerows.users_of(rec, infos) if rec is not None else []
+            if not users:
+                items.append(imagerows.label(key))
+                continue
+            in_use.add(key)
+            last_tag = last_tag or not tag or len(rec.repo_tags) < 2  # type: ignore[union-attr]
+            used = ", ".join(f"{u.name} ({u.status})" for u in users[:4])
+            more = f" and {len(users) - 4} more" if len(users) > 4 else ""
+            items.append(f"{imagerows.label(key)}: used by {used}{more}")
+        title = f"Delete {len(keys)} image{'s' if len(keys) > 1 else ''}?"
+        if not in_use:
+            note, choices = "", None
+        elif last_tag:
+            note = (
+                "In use by containers: Force removes the tags; the image stays "
+                "until its containers are removed."
+            )
+            choices = [("force", "Force", "f")]
+        else:
+            note = "In use by containers: Untag removes this name only; Force removes every tag."
+            choices = [("untag", "Untag", "u"), ("force", "Force", "f")]
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._remove_images([imagerows.removal_name(k) for k in keys])
-                self.query_one(ImagesTable).action_clear_marks()
+        def answered(choice: bool | str | None) -> None:
+            if not choice:
+                return
+            force = choice == "force"
+            # Force on a row in use takes every tag of its image (`rmi -f <ID>`).
+            names = [
+                key.partition("|")[0] if force and key in in_use else imagerows.removal_name(key)
+                for key in keys
+            ]
+            self._remove_images(names, force)
+            self.query_one(ImagesTable).action_clear_marks()
 
-        self.app.push_screen(
-            ConfirmScreen(f"Delete {len(keys)} image{'s' if len(keys) > 1 else ''}?", names),
-            answered,
-        )
+        self.app.push_screen(ConfirmScreen(title, items, note, choices), answered)
 
     @work(thread=True, group="ops", exit_on_error=False)
-    def _remove_images(self, names: list[str]) -> None:
-        report = self.app.backend.remove_images(names)
+    def _remove_images(self, names: list[str], force: bool = False) -> None:
+        report = self.app.backend.remove_images(names, force=force)
         if report.untagged or report.deleted:
             self._notify_from_thread(
                 f"untagged {len(report.untagged)}, deleted {len(report.deleted)}", title="Images"
