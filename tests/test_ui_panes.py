@@ -210,3 +210,84 @@ def test_delete_one_of_several_tags_in_use_untags(image, tuidock_root):
     run(scenario)
     names = image_names()
     assert full not in names and "docker.io/library/ui-second:1" in names
+
+
+# -- small terminals --------------------------------------------------------------------------
+
+
+def test_columns_by_priority_and_zoom_at_80x24(image, tuidock_root):
+    cid = start("ui-small-terminal", image)
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await focus_row(pilot, table, cid)
+            images = app.screen.query_one(ImagesTable)
+            await wait_until(pilot, lambda: images._order, what="image row")
+            await wait_until(pilot, lambda: app.screen.samples.get(cid), what="stats")
+            await pilot.pause(0.2)
+            shown = table.shown_columns
+            assert shown[:1] == ["name"] and {"status", "cpu", "mem"} <= set(shown)
+            # The columns shown fit: nothing scrolls sideways.
+            assert table.max_scroll_x == 0, shown
+            # 30 cells for the images: the first three by priority, shrunk; no others.
+            assert images.shown_columns == ["repo", "tag", "size"]
+            # A narrow MEM column keeps the usage only.
+            mem = table.get_cell(cid, "mem")
+            assert "/" not in str(mem) and str(mem)
+            # z: the containers pane alone, with the room for more columns; z again: back.
+            await pilot.press("z")
+            await pilot.pause(0.2)
+            assert not app.screen.query_one("#images-pane").display
+            assert not app.screen.query_one("#bottom").display
+            wide = table.shown_columns
+            assert len(wide) > len(shown) and table.max_scroll_x == 0, wide
+            await pilot.press("z")
+            await pilot.pause(0.2)
+            assert app.screen.query_one("#images-pane").display
+            assert app.screen.query_one("#bottom").display
+            assert table.shown_columns == shown
+
+    run(scenario)
+
+
+def test_every_column_at_160x45(image, tuidock_root):
+    cid = start("ui-wide-terminal", image)
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 45)) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await focus_row(pilot, table, cid)
+            images = app.screen.query_one(ImagesTable)
+            await wait_until(pilot, lambda: images._order, what="image row")
+            await pilot.pause(0.2)
+            assert {"name", "status", "cpu", "mem", "uptime", "pids"} <= set(table.shown_columns)
+            assert {"repo", "tag", "size"} <= set(images.shown_columns)
+            assert table.max_scroll_x == 0 and images.max_scroll_x == 0
+
+    run(scenario)
+
+
+def test_dialog_scrolls_to_the_focused_field_at_80x24(tuidock_root):
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            await pilot.press("r")
+            dialog = app.screen
+            assert dialog is not app.main
+            seen = set()
+            for _ in range(20):
+                focused = dialog.focused
+                assert focused is not None
+                seen.add(focused.id)
+                # The focused control is on the screen, inside the dialog's visible part.
+                visible = dialog.query_one(".dialog").content_region
+                assert visible.contains_region(focused.region), (focused, focused.region)
+                await pilot.press("tab")
+                await pilot.pause(0.05)
+            assert len(seen) > 3
+
+    run(scenario)

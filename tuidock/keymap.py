@@ -48,6 +48,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "app.mouse": KeySpec("M", "Mouse on/off (off: select text)", "Global"),
     "app.theme": KeySpec("T", "Next theme", "Global"),
     "app.refresh": KeySpec("ctrl+r", "Reload lists", "Global"),
+    "app.zoom": KeySpec("z", "Zoom the focused pane to the full screen / back", "Global"),
     # any list (images, containers)
     "list.filter": KeySpec("slash", "Filter (Enter apply, Esc clear; !text inverts)", "Lists"),
     "list.mark": KeySpec("space", "Mark / unmark row", "Lists"),

@@ -91,6 +91,7 @@ class MainScreen(Verbs):
         bind("app.mouse", "toggle_mouse", show=False),
         bind("app.theme", "next_theme", show=False),
         bind("app.refresh", "reload", show=False),
+        bind("app.zoom", "zoom", show=False),
     ]
 
     def __init__(self) -> None:
@@ -112,6 +113,7 @@ class MainScreen(Verbs):
         self.images_loads = 0
         self._listed_infos: list[ContainerSummary] | None = None
         self._containers_seen: Hashable | None = None
+        self.zoomed: str | None = None  # the ID of the pane shown alone
 
     @property
     def tapp(self) -> TuidockApp:
@@ -325,6 +327,24 @@ class MainScreen(Verbs):
         self._follow_cursor()
         self.query_one("#bottom", TabbedContent).active = "tab-logs"
         self.query_one(LogView).focus()
+
+    def action_zoom(self) -> None:
+        """The focused pane alone on the screen, or every pane again."""
+        panes = ("images-pane", "containers-pane", "bottom")
+        if self.zoomed is None:
+            target = "containers-pane"
+            node = self.focused
+            while node is not None and node is not self:
+                if node.id in panes:
+                    target = node.id
+                    break
+                node = node.parent
+            self.zoomed = target
+        else:
+            self.zoomed = None
+        for pane in panes:
+            self.query_one(f"#{pane}").display = self.zoomed in (None, pane)
+        self.query_one("#top").display = self.zoomed != "bottom"
 
     # -- filters ----------------------------------------------------------------------------------
 

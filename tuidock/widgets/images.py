@@ -85,6 +85,9 @@ class ImagesTable(ResourceTable):
         ("created", "CREATED", 14),
         ("size", "SIZE", 8),
     )
+    PRIORITY = ("repo", "tag", "size", "id", "created")
+    ESSENTIAL = 3
+    MIN_WIDTH = {"repo": 12, "tag": 6}  # noqa: RUF012
 
     def copy_text(self, key: str) -> str:
         return key.partition("|")[0]
