@@ -4,21 +4,26 @@ columns fit small terminals, and deleting an image in use says who uses it."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import gc
 import struct
 import termios
+from pathlib import Path
 
 from clihelp import tuidock
 from containerhelp import image_fixture, no_leftovers_fixture
 from test_ui import focus_row, image_names, start
 from uihelp import SIZE, container_shell, make_app, run, wait_until
 
+from tuidock.backends.base import LogLine
 from tuidock.core.reference import parse
 from tuidock.runtime.engine import default_engine
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.widgets.containers import ContainersTable
 from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.logpane import LogPane
+from tuidock.widgets.logview import LINE_OVERHEAD, LogView
 from tuidock.widgets.shell import ThreadSafePTY
 
 __all__ = ["image_fixture", "no_leftovers_fixture"]  # fixtures, used by name
@@ -289,5 +294,78 @@ def test_dialog_scrolls_to_the_focused_field_at_80x24(tuidock_root):
                 await pilot.press("tab")
                 await pilot.pause(0.05)
             assert len(seen) > 3
+
+    run(scenario)
+
+
+# -- a flooding log -----------------------------------------------------------------------------
+
+
+def rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_log_flood_keeps_memory_bounded_and_keys_responsive(image, tuidock_root, capsys):
+    # busybox `yes`: as many short lines as the monitor takes.
+    cid = start("ui-flood", image, "trap 'exit 0' TERM; yes")
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            view = app.screen.query_one(LogView)
+            pane = app.screen.query_one(LogPane)
+            await focus_row(pilot, table, cid)
+            await wait_until(pilot, lambda: view.dropped, timeout=60, what="lines dropped")
+            gc.collect()
+            base = rss()
+            peak = base
+            latencies = []
+            loop = asyncio.get_running_loop()
+            for i in range(40):
+                t0 = loop.time()
+                await pilot.press("3" if i % 2 else "2")
+                latencies.append(loop.time() - t0)
+                await pilot.pause(0.2)
+                peak = max(peak, rss())
+                assert view.bytes <= view.budget
+            assert pane.cid == cid and view.dropped > len(view.lines)
+            latencies.sort()
+            with capsys.disabled():
+                print(
+                    f"\nlog flood: {len(view.lines)} lines kept, {view.dropped} dropped, "
+                    f"RSS {base >> 20} -> peak {peak >> 20} MiB, keypress latency "
+                    f"median {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+                    f"max {latencies[-1] * 1000:.0f} ms"
+                )
+            # Growth while flooding stays a few budgets (the view's lines, plus the
+            # batch the follower is parsing), not the log's size (hundreds of MB).
+            assert peak - base < 8 * view.budget, (base, peak)
+            assert "dropped" in str(pane.query_one("#logs-title").render())
+
+    run(scenario)
+
+
+def test_view_drops_oldest_lines_past_the_budget(tuidock_root):
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            view = app.screen.query_one(LogView)
+            view.budget = 100 * (LINE_OVERHEAD + 10)
+            line = "x" * 10
+            for n in range(10):
+                view.append([LogLine(f"2026-01-01T00:00:{n:02d}Z", False, line) for _ in range(30)])
+            assert view.bytes <= view.budget and len(view.lines) <= 100
+            assert len(view.lines) + view.dropped == 300
+            assert view.lines[-1].time.endswith("09Z")
+            await pilot.press("3", "slash", "x", "enter")
+            await wait_until(pilot, lambda: view.matches, what="matches")
+            assert view.matches == list(range(len(view.lines)))
+            view.append([LogLine("2026-01-01T00:01:00Z", False, "y" * 10)] * 500)
+            assert len(view.lines) == 100 and view.dropped == 300 + 400
+            assert view.matches == []
 
     run(scenario)
