@@ -203,8 +203,8 @@ class LocalBackend:
     def tag(self, source: str, target: str) -> None:
         self.engine.tag(source, target)
 
-    def remove_images(self, names: list[str]) -> RemoveOutcome:
-        report, errors = self.engine.remove_images(names)
+    def remove_images(self, names: list[str], force: bool = False) -> RemoveOutcome:
+        report, errors = self.engine.remove_images(names, force=force)
         return RemoveOutcome(list(report.untagged), list(report.deleted), list(errors))
 
     def image_history(self, name: str) -> list[HistoryEntry]:

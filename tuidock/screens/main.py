@@ -5,10 +5,7 @@ worker that asks the backend for its containers' change stamp (listing them
 only when it changed), samples the running ones and takes the images' stamp;
 it posts one `Polled` message and the tables update the cells that changed.
 A tick is skipped while the previous one still runs, so a slow disk never
-piles workers up. When the backend raises instead of answering (a daemon
-stopped, a socket gone), the header turns red with the reason, the tables keep
-what they showed, and the poller retries every RETRY_EVERY seconds; the first
-answer brings everything back (images, facts). The image list is re-read only when its stamp changed (a
+piles workers up. The image list is re-read only when its stamp changed (a
 pull or rmi from the CLI shows up by itself).
 """
 
@@ -25,7 +22,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
-from tuidock.errors import failure_reason
 from tuidock.keymap import bind
 from tuidock.screens.verbs import Verbs
 from tuidock.widgets.containers import ContainersTable, container_rows
@@ -45,7 +41,6 @@ if TYPE_CHECKING:
 
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
-RETRY_EVERY = 3.0  # seconds between polls of an engine that does not answer
 
 
 def set_text(label: Label, text: str) -> None:
@@ -96,12 +91,13 @@ class MainScreen(Verbs):
         bind("app.mouse", "toggle_mouse", show=False),
         bind("app.theme", "next_theme", show=False),
         bind("app.refresh", "reload", show=False),
-        bind("app.contexts", "app.contexts", description="Engine"),
+        bind("app.zoom", "zoom", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.infos: dict[str, ContainerSummary] = {}
+        self.image_records: list[ImageSummary] = []
         self.samples: dict[str, StatsSample] = {}
         self.cpu_history: dict[str, deque[float]] = {}
         self.mem_history: dict[str, deque[float]] = {}
@@ -117,8 +113,7 @@ class MainScreen(Verbs):
         self.images_loads = 0
         self._listed_infos: list[ContainerSummary] | None = None
         self._containers_seen: Hashable | None = None
-        self.down = ""  # why the engine does not answer, "" while it does
-        self._last_try = 0.0
+        self.zoomed: str | None = None  # the ID of the pane shown alone
 
     @property
     def tapp(self) -> TuidockApp:
@@ -163,11 +158,7 @@ class MainScreen(Verbs):
 
     def _facts(self) -> EngineFacts:
         infos = self.infos.values()
-        endpoint = self.tapp.endpoint
         return EngineFacts(
-            context=endpoint.name,
-            engine="engine" if endpoint.is_local else "endpoint",
-            down=self.down,
             root=self.tapp.backend.location,
             cgroup=self._cgroup,
             images=self._image_count,
@@ -211,11 +202,9 @@ class MainScreen(Verbs):
 
     def on_images_loaded(self, message: ImagesLoaded) -> None:
         self.images_loads += 1
+        self.image_records = message.records
         self._image_count = len(message.records)
-        table = self.query_one(ImagesTable)
-        table.sync(image_rows(message.records))
-        if self._want_image and table.select_key(self._want_image):
-            self._want_image = None
+        self.query_one(ImagesTable).sync(image_rows(message.records))
         self._update_titles()
         self.update_header()
 
@@ -224,10 +213,6 @@ class MainScreen(Verbs):
     def poll_now(self) -> None:
         if self._polling:
             return
-        now = time.monotonic()
-        if self.down and now - self._last_try < RETRY_EVERY:
-            return
-        self._last_try = now
         self._polling = True
         self._poll()
 
@@ -252,26 +237,19 @@ class MainScreen(Verbs):
             samples = self.sampler.sample([i.id for i in infos if i.has_cgroup])
             self.post_message(Polled(infos, samples, backend.images_stamp()))
         except Exception as exc:
-            # Whatever the backend raised (TuidockError, OSError, a library's own):
-            # one line for the header, never a traceback.
-            reason = failure_reason(exc).strip() or type(exc).__name__
-            self.post_message(Polled(None, {}, None, error=reason.splitlines()[0]))
+            self.post_message(Polled(None, {}, None, error=str(exc)))
 
     def on_polled(self, message: Polled) -> None:
         self._polling = False
         self.poll_count += 1
-        if message.infos is None:
-            self.down = message.error or "no answer"
-            self.update_header()
-            return
-        if self.down:  # the engine answers again
-            self.down = ""
-            self._images_stamp = None
-            self._load_facts()
-            self.notify(f"{self.tapp.endpoint.name}: the engine answers again", title="Engine")
         if message.images_stamp != self._images_stamp:
             self._images_stamp = message.images_stamp
             self.reload_images()
+        if message.infos is None:
+            self.query_one("#containers-title", Label).update(
+                Text(f"2 Containers (error: {message.error})", style="red")
+            )
+            return
         self.infos = {i.id: i for i in message.infos}
         self.samples = message.samples
         for cid, sample in message.samples.items():
@@ -287,20 +265,36 @@ class MainScreen(Verbs):
         self.update_header()
         if self._want_select and table.select_key(self._want_select):
             self._want_select = None
-        if self._selected is None and table.current_key:
-            self._select(table.current_key)
+        # A removed container's row is gone: the cursor is on another row now.
+        self._follow_cursor()
 
     # -- selection: logs and sparklines follow the containers' cursor ---------------------------
 
     @on(DataTable.RowHighlighted, "#containers")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = event.row_key.value
-        if key == self._selected:
+        if event.row_key.value == self._selected:
             return
         # Debounced: holding j/k over 50 rows must not start 50 log reads.
         if self._select_timer is not None:
             self._select_timer.stop()
-        self._select_timer = self.set_timer(0.15, lambda: self._select(key))
+        self._select_timer = self.set_timer(0.15, self._follow_cursor)
+
+    def _follow_cursor(self) -> None:
+        """Show the container under the containers' cursor (logs, sparklines).
+
+        Called after anything that can move the cursor without a RowHighlighted
+        (a filter or a refresh rebuilding the rows, a removal), and before the
+        logs are focused, so the logs never show another row than the highlighted one.
+        """
+        if self._select_timer is not None:
+            self._select_timer.stop()
+            self._select_timer = None
+        cid = self.query_one(ContainersTable).current_key
+        info = self.infos.get(cid) if cid else None
+        if cid != self._selected:
+            self._select(cid)
+        elif info is not None and info.name != self.query_one(LogPane).selected_name:
+            self.query_one(LogPane).show_container(cid, info.name)  # renamed
 
     def _select(self, cid: str | None) -> None:
         self._selected = cid
@@ -330,8 +324,27 @@ class MainScreen(Verbs):
         self.query_one(f"#{which}", ResourceTable).focus()
 
     def action_focus_logs(self) -> None:
+        self._follow_cursor()
         self.query_one("#bottom", TabbedContent).active = "tab-logs"
         self.query_one(LogView).focus()
+
+    def action_zoom(self) -> None:
+        """The focused pane alone on the screen, or every pane again."""
+        panes = ("images-pane", "containers-pane", "bottom")
+        if self.zoomed is None:
+            target = "containers-pane"
+            node = self.focused
+            while node is not None and node is not self:
+                if node.id in panes:
+                    target = node.id
+                    break
+                node = node.parent
+            self.zoomed = target
+        else:
+            self.zoomed = None
+        for pane in panes:
+            self.query_one(f"#{pane}").display = self.zoomed in (None, pane)
+        self.query_one("#top").display = self.zoomed != "bottom"
 
     # -- filters ----------------------------------------------------------------------------------
 
@@ -345,6 +358,7 @@ class MainScreen(Verbs):
         table_id = event.input.id.removesuffix("-filter")  # type: ignore[union-attr]
         self.query_one(f"#{table_id}", ResourceTable).set_filter(event.value)
         self._update_titles()
+        self._follow_cursor()
 
     @on(FilterInput.Closed, "#images-filter, #containers-filter")
     def _filter_closed(self, event: FilterInput.Closed) -> None:
@@ -352,6 +366,7 @@ class MainScreen(Verbs):
         if not event.applied:
             table.set_filter("")
         self._update_titles()
+        self._follow_cursor()
         table.focus()
 
     @on(FilterInput.Submitted, "#images-filter, #containers-filter")
@@ -372,19 +387,6 @@ class MainScreen(Verbs):
         i = themes.index(self.app.theme) if self.app.theme in themes else -1
         self.app.theme = themes[(i + 1) % len(themes)]
         self.notify(f"theme: {self.app.theme}", timeout=1.5)
-
-    def shutdown(self) -> None:
-        """Before the app drops this screen's backend: hang up its shells, stop its
-        log tails and workers, release the stats sampler."""
-        tabs = getattr(self, "_shell_tabs", None)
-        if tabs is not None:
-            for term in list(tabs.sessions.values()):
-                term.terminate()
-        self.workers.cancel_node(self)
-        self.query_one(LogPane).workers.cancel_node(self.query_one(LogPane))
-        if self.sampler is not None:
-            self.sampler.close()
-            self.sampler = None
 
     def action_reload(self) -> None:
         self.reload_images()

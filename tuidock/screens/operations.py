@@ -1,10 +1,9 @@
 """What the keys do on the main screen: backend operations, dialogs, shells.
 
 A mixin of MainScreen, kept apart from the layout and the poller. Every
-backend call runs as a job (screens.jobs): a thread worker whose outcome
-comes back as a message, shown as a notice, and a poll or a reload is
-asked for right after, so the tables show the new state without waiting
-for the next tick.
+backend call runs in a thread worker; results and errors come back through
+`call_from_thread` as notifications, and a poll is asked for right after,
+so the tables show the new state without waiting for the next tick.
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
+from textual.screen import Screen
 
-from tuidock.screens.build import BuildForm, BuildScreen
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
-from tuidock.screens.jobs import JobScreen, error_text
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.pull import PullScreen
 from tuidock.screens.run import RunRequest, RunScreen
@@ -34,9 +32,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import BuildOutcome, ContainerSummary, RemoveOutcome, RunOutcome
-
-__all__ = ["CONTAINER_OPS", "Operations", "error_text"]
+    from tuidock.backends.base import ContainerSummary, ImageSummary
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -51,7 +47,13 @@ CONTAINER_OPS = {
 }
 
 
-class Operations(JobScreen):
+def error_text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", None)
+    return f"{message}\n{hint}" if hint else message
+
+
+class Operations(Screen):
     """The base of MainScreen (which provides infos, pending, poll_now, ...).
 
     A Screen subclass rather than a plain mixin: Textual finds `@on` handlers
@@ -59,10 +61,9 @@ class Operations(JobScreen):
     """
 
     infos: dict[str, ContainerSummary]
+    image_records: list[ImageSummary]
     pending: dict[str, str]
     _want_select: str | None = None
-    _want_image: str | None = None  # an images row key to select once listed
-    _build_form: BuildForm | None = None  # the build dialog's last input
 
     if TYPE_CHECKING:
         app: TuidockApp  # type: ignore[assignment]
@@ -71,26 +72,15 @@ class Operations(JobScreen):
         def reload_images(self) -> None: ...
         def action_focus_logs(self) -> None: ...
 
+    def _notify_from_thread(
+        self, text: str, severity: str = "information", title: str = ""
+    ) -> None:
+        self.app.call_from_thread(self.notify, text, severity=severity, title=title)
+
     # -- images --------------------------------------------------------------------------
 
     def action_pull(self) -> None:
         self.app.push_screen(PullScreen())
-
-    def action_build(self) -> None:
-        screen = BuildScreen(self._build_form)
-
-        def done(outcome: BuildOutcome | None) -> None:
-            self._build_form = screen.form
-            if outcome is None:
-                return
-            tag = outcome.tags[0] if outcome.tags else ""
-            self._want_image = f"{outcome.image_id}|{tag}"
-            named = f" as {imagerows.label(self._want_image)}" if tag else ""
-            self.notify(f"Successfully built {outcome.short_id}{named}", title="Build")
-            self.reload_images()
-            self.query_one(ImagesTable).focus()
-
-        self.app.push_screen(screen, done)
 
     def action_help(self) -> None:
         from tuidock.keymap import effective_keys
@@ -102,30 +92,60 @@ class Operations(JobScreen):
     @on(ResourceTable.DeleteRequested, "#images")
     def _delete_images(self, event: ResourceTable.DeleteRequested) -> None:
         keys = event.keys
-        names = [imagerows.label(k) for k in keys]
+        records = {r.id: r for r in self.image_records}
+        infos = list(self.infos.values())
+        items: list[str] = []
+        in_use: set[str] = set()  # keys of rows whose image a container uses
+        last_tag = False  # a row in use whose removal takes the image's last tag
+        for key in keys:
+            image_id, _, tag = key.partition("|")
+            rec = records.get(image_id)
+            users = imagerows.users_of(rec, infos) if rec is not None else []
+            if not users:
+                items.append(imagerows.label(key))
+                continue
+            in_use.add(key)
+            last_tag = last_tag or not tag or len(rec.repo_tags) < 2  # type: ignore[union-attr]
+            used = ", ".join(f"{u.name} ({u.status})" for u in users[:4])
+            more = f" and {len(users) - 4} more" if len(users) > 4 else ""
+            items.append(f"{imagerows.label(key)}: used by {used}{more}")
+        title = f"Delete {len(keys)} image{'s' if len(keys) > 1 else ''}?"
+        if not in_use:
+            note, choices = "", None
+        elif last_tag:
+            note = (
+                "In use by containers: Force removes the tags; the image stays "
+                "until its containers are removed."
+            )
+            choices = [("force", "Force", "f")]
+        else:
+            note = "In use by containers: Untag removes this name only; Force removes every tag."
+            choices = [("untag", "Untag", "u"), ("force", "Force", "f")]
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._remove_images([imagerows.removal_name(k) for k in keys])
-                self.query_one(ImagesTable).action_clear_marks()
+        def answered(choice: bool | str | None) -> None:
+            if not choice:
+                return
+            force = choice == "force"
+            # Force on a row in use takes every tag of its image (`rmi -f <ID>`).
+            names = [
+                key.partition("|")[0] if force and key in in_use else imagerows.removal_name(key)
+                for key in keys
+            ]
+            self._remove_images(names, force)
+            self.query_one(ImagesTable).action_clear_marks()
 
-        self.app.push_screen(
-            ConfirmScreen(f"Delete {len(keys)} image{'s' if len(keys) > 1 else ''}?", names),
-            answered,
-        )
+        self.app.push_screen(ConfirmScreen(title, items, note, choices), answered)
 
-    def _remove_images(self, names: list[str]) -> None:
-        def removed(report: RemoveOutcome) -> None:
-            if report.untagged or report.deleted:
-                self.notify(
-                    f"untagged {len(report.untagged)}, deleted {len(report.deleted)}",
-                    title="Images",
-                )
-            for err in report.errors:
-                self.notify(err, severity="error", title="Delete failed")
-
-        backend = self.app.backend
-        self.run_job("Delete", lambda: backend.remove_images(names), removed, self.reload_images)
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _remove_images(self, names: list[str], force: bool = False) -> None:
+        report = self.app.backend.remove_images(names, force=force)
+        if report.untagged or report.deleted:
+            self._notify_from_thread(
+                f"untagged {len(report.untagged)}, deleted {len(report.deleted)}", title="Images"
+            )
+        for err in report.errors:
+            self._notify_from_thread(err, "error", "Delete failed")
+        self.app.call_from_thread(self.reload_images)
 
     # -- inspect ------------------------------------------------------------------------------
 
@@ -133,17 +153,21 @@ class Operations(JobScreen):
     def _inspect(self, event: ResourceTable.InspectRequested) -> None:
         self._load_inspect(event.table.id or "", event.key)
 
+    @work(thread=True, group="ops", exit_on_error=False)
     def _load_inspect(self, table: str, key: str) -> None:
         backend = self.app.backend
-
-        def load() -> tuple[str, dict]:
+        try:
             if table == "images":
-                data = backend.inspect_image(key.partition("|")[0])
-                return f"image {imagerows.label(key)}", data
-            data = backend.inspect_container(key)
-            return f"container {data.get('Name', key[:12]).lstrip('/')}", data
-
-        self.run_job("Inspect", load, lambda loaded: self.app.push_screen(InspectScreen(*loaded)))
+                image_id = key.partition("|")[0]
+                data = backend.inspect_image(image_id)
+                title = f"image {imagerows.label(key)}"
+            else:
+                data = backend.inspect_container(key)
+                title = f"container {data.get('Name', key[:12]).lstrip('/')}"
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Inspect failed")
+            return
+        self.app.call_from_thread(self.app.push_screen, InspectScreen(title, data))
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -158,17 +182,24 @@ class Operations(JobScreen):
 
         self.app.push_screen(RunScreen(image), answered)
 
+    @work(thread=True, group="ops", exit_on_error=False)
     def _run(self, req: RunRequest) -> None:
-        def started(outcome: RunOutcome) -> None:
-            for w in outcome.warnings:
-                self.notify(w, severity="warning")
-            self.notify(f"started {outcome.id[:12]}", title="Run")
-            self._want_select = outcome.id
-            if not req.detach:
-                self.action_focus_logs()
+        try:
+            outcome = self.app.backend.run(req.options)
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", "Run failed")
+            self.app.call_from_thread(self.poll_now)
+            return
+        for w in outcome.warnings:
+            self._notify_from_thread(w, "warning")
+        self._notify_from_thread(f"started {outcome.id[:12]}", title="Run")
+        self.app.call_from_thread(self._after_run, outcome.id, req.detach)
 
-        backend = self.app.backend
-        self.run_job("Run", lambda: backend.run(req.options), started, self.poll_now)
+    def _after_run(self, cid: str, detach: bool) -> None:
+        self._want_select = cid
+        self.poll_now()
+        if not detach:
+            self.action_focus_logs()
 
     # -- containers: lifecycle -------------------------------------------------------------------
 
@@ -210,6 +241,10 @@ class Operations(JobScreen):
             return
         self.pending[cid] = CONTAINER_OPS[verb][0]
         self.poll_now()
+        self._container_op_worker(verb, cid)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def _container_op_worker(self, verb: str, cid: str) -> None:
         backend = self.app.backend
         timeout = self.app.ui.stop_timeout
         name = self.infos[cid].name if cid in self.infos else cid[:12]
@@ -222,17 +257,18 @@ class Operations(JobScreen):
             "kill": lambda: backend.kill(cid),
             "rm": lambda: backend.remove(cid, force=True),
         }
+        try:
+            calls[verb]()
+        except Exception as exc:
+            self._notify_from_thread(error_text(exc), "error", f"{verb} {name} failed")
+        else:
+            self._notify_from_thread(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers")
+        finally:
+            self.app.call_from_thread(self._op_done, cid)
 
-        def finished() -> None:
-            self.pending.pop(cid, None)
-            self.poll_now()
-
-        self.run_job(
-            f"{verb} {name}",
-            calls[verb],
-            lambda _: self.notify(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers"),
-            finished,
-        )
+    def _op_done(self, cid: str) -> None:
+        self.pending.pop(cid, None)
+        self.poll_now()
 
     # -- shells -------------------------------------------------------------------------------------
 
@@ -348,10 +384,11 @@ class Operations(JobScreen):
 
         self.app.push_screen(PromptScreen("Save the logs to", default), answered)
 
+    @work(thread=True, group="ops", exit_on_error=False)
     def _write_logs(self, path: str, text: str) -> None:
-        self.run_job(
-            "Save",
-            lambda: Path(path).expanduser().write_text(text),
-            lambda _: self.notify(f"saved {path}", title="Logs"),
-            describe=lambda exc: f"{path}: {getattr(exc, 'strerror', None) or error_text(exc)}",
-        )
+        try:
+            Path(path).expanduser().write_text(text)
+        except OSError as exc:
+            self._notify_from_thread(f"{path}: {exc.strerror}", "error", "Save failed")
+            return
+        self._notify_from_thread(f"saved {path}", title="Logs")

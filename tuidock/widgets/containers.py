@@ -105,3 +105,8 @@ class ContainersTable(ResourceTable):
         ("ports", "PORTS", 6),
         ("id", "ID", 12),
     )
+    PRIORITY = ("name", "status", "cpu", "mem", "uptime", "pids", "image", "ports", "id")
+    ESSENTIAL = 4
+    MIN_WIDTH = {"name": 8, "status": 7, "mem": 9}  # noqa: RUF012
+    # "12.3MiB / 7.6GiB" -> "12.3MiB": the usage is what a narrow pane keeps.
+    SHORT = {"mem": lambda cell: cell.split(" / ")[0] if isinstance(cell, str) else cell}  # noqa: RUF012

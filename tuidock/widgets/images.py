@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from tuidock.core.humanize import human_size, parse_time, since
-from tuidock.core.reference import familiar_tag
-from tuidock.keymap import bind
+from tuidock.core.reference import familiar_tag, looks_like_id, parse
+from tuidock.errors import TuidockError
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
-    from tuidock.backends.base import ImageSummary
+    from tuidock.backends.base import ContainerSummary, ImageSummary
 
 DANGLING = "<none>"
 
@@ -61,11 +61,23 @@ def label(key: str) -> str:
     return familiar_tag(tag) if tag else image_id.removeprefix("sha256:")[:12]
 
 
-class ImagesTable(ResourceTable):
-    BINDINGS = [  # noqa: RUF012 - run on the screen, which owns the engine calls
-        bind("images.build", "screen.build"),
-    ]
+def uses_image(info: ContainerSummary, record: ImageSummary) -> bool:
+    """Whether a container was made from the image: its image as given is one of
+    the image's tags or a prefix of its ID (the listing carries no image ID)."""
+    given = info.image
+    if looks_like_id(given):
+        return record.id.removeprefix("sha256:").startswith(given.removeprefix("sha256:"))
+    try:
+        return str(parse(given)) in record.repo_tags
+    except TuidockError:
+        return False
 
+
+def users_of(record: ImageSummary, infos: list[ContainerSummary]) -> list[ContainerSummary]:
+    return [info for info in infos if uses_image(info, record)]
+
+
+class ImagesTable(ResourceTable):
     COLUMNS = (
         ("repo", "REPOSITORY", None),
         ("tag", "TAG", None),
@@ -73,6 +85,9 @@ class ImagesTable(ResourceTable):
         ("created", "CREATED", 14),
         ("size", "SIZE", 8),
     )
+    PRIORITY = ("repo", "tag", "size", "id", "created")
+    ESSENTIAL = 3
+    MIN_WIDTH = {"repo": 12, "tag": 6}  # noqa: RUF012
 
     def copy_text(self, key: str) -> str:
         return key.partition("|")[0]

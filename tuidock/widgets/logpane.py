@@ -22,7 +22,7 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tuidock.widgets.filterinput import FilterInput
-from tuidock.widgets.logview import LogStatus, LogView
+from tuidock.widgets.logview import LogStatus, LogView, newest_within
 
 if TYPE_CHECKING:
     from tuidock.backends.base import Backend, LogLine
@@ -31,11 +31,20 @@ TAIL_POLL = 0.3
 ALL = "*"  # the pane's `cid` while it shows every container's log
 
 
+def pause_after(busy: float) -> float:
+    """The follower's sleep after a read that took `busy` seconds: reading a
+    flooding log (parsing in Python, holding the GIL) takes at most about a
+    third of the time, so the UI thread keeps answering keys."""
+    return max(TAIL_POLL, 2 * busy)
+
+
 class LogPane(Vertical):
     class Batch(Message):
         def __init__(self, cid: str, lines: list[LogLine], first: bool) -> None:
+            # Never more than the view keeps: a flood's backlog is cut here, in
+            # the worker, so the UI thread neither receives nor frees it.
+            self.lines, self.dropped = newest_within(lines)
             self.cid = cid
-            self.lines = lines
             self.first = first
             super().__init__()
 
@@ -62,9 +71,19 @@ class LogPane(Vertical):
 
     # -- which container ------------------------------------------------------------------
 
+    @property
+    def selected_name(self) -> str:
+        """The name of the container selected in the list, as last told."""
+        return self._selected[1]
+
     def show_container(self, cid: str | None, name: str = "") -> None:
         self._selected = (cid, name)
-        if cid == self.cid or self.cid == ALL:
+        if self.cid == ALL:
+            return
+        if cid == self.cid:
+            if cid is not None and name != self.name_shown:  # renamed: same log, new title
+                self.name_shown = name
+                self._update_title(self.view.status())
             return
         self.cid = cid
         self.name_shown = name
@@ -82,13 +101,15 @@ class LogPane(Vertical):
         first = True
         try:
             while not worker.is_cancelled:
+                started = time.monotonic()
                 lines = tail.read_new()
                 if lines or first:
                     self.post_message(self.Batch(cid, lines, first))
                     first = False
+                del lines  # a flood's batch is freed here, not when the next one comes
                 if tail.gone():
                     return  # the container was removed
-                time.sleep(TAIL_POLL)
+                time.sleep(pause_after(time.monotonic() - started))
         finally:
             tail.close()
 
@@ -118,17 +139,19 @@ class LogPane(Vertical):
         first = True
         try:
             while not worker.is_cancelled:
+                started = time.monotonic()
                 lines = tails.read_new(names())
                 if lines or first:
                     self.post_message(self.Batch(ALL, lines, first))
                     first = False
-                time.sleep(TAIL_POLL)
+                del lines
+                time.sleep(pause_after(time.monotonic() - started))
         finally:
             tails.close()
 
     def on_log_pane_batch(self, message: LogPane.Batch) -> None:
         if message.cid == self.cid:
-            self.view.append(message.lines)
+            self.view.append(message.lines, message.dropped)
             if message.first:
                 self._update_title(self.view.status())
 
@@ -165,7 +188,10 @@ class LogPane(Vertical):
         if self.cid is None:
             text = "Logs: select a container"
         else:
-            parts = [f"Logs: {self.name_shown}", f"{st.lines} lines"]
+            count = f"{st.lines} line{'' if st.lines == 1 else 's'}"
+            if st.dropped:
+                count += f" (older {st.dropped} dropped)"
+            parts = [f"Logs: {self.name_shown}", count]
             if st.search:
                 where = f"{st.current}/{st.matches}" if st.current else f"{st.matches}"
                 parts.append(f"/{st.search}/ {where} matches")

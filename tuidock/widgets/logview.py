@@ -7,6 +7,13 @@ line's row count, rebuilt only when the width or the wrap flag changes and
 extended as lines arrive. Search highlights matches in place: every other
 line stays where it was (users of lazydocker and k9s asked for exactly that);
 n/N walk the matching lines.
+
+Memory is bounded by a byte budget, not a line count: a container writing
+10 MB/s must not make the UI hold millions of lines. Each line costs its
+text plus a fixed overhead (the record, its timestamp, the indexes); past
+BYTE_BUDGET the oldest lines are dropped, a quarter of the budget at a time
+so the O(n) reindex is amortised, and the title says how many went. A batch
+larger than the budget is cut to its newest lines before it is kept.
 """
 
 from __future__ import annotations
@@ -35,7 +42,26 @@ STDERR_MARK = "▌"
 SOURCE_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 # Searches over more lines than this run in a thread, so Enter never stalls the UI.
 SYNC_SEARCH_LIMIT = 20_000
-MAX_LINES = 2_000_000  # beyond this the oldest lines are dropped
+BYTE_BUDGET = 8 * 1024 * 1024  # what the kept lines may cost; beyond it the oldest go
+# A line's cost beyond its text: the LogLine, its timestamp string, the index entries.
+LINE_OVERHEAD = 200
+
+
+def line_cost(line: LogLine) -> int:
+    return len(line.text) + LINE_OVERHEAD
+
+
+def newest_within(lines: list[LogLine], budget: int = BYTE_BUDGET) -> tuple[list[LogLine], int]:
+    """(the newest lines that fit in `budget`, how many older ones were left out)."""
+    total = 0
+    k = len(lines)
+    while k > 0:
+        cost = line_cost(lines[k - 1])
+        if total + cost > budget:
+            break
+        total += cost
+        k -= 1
+    return (lines[k:] if k else lines), k
 
 
 def text_width(text: str) -> int:
@@ -66,6 +92,7 @@ class LogStatus:
     wrap: bool
     timestamps: bool
     search: str
+    dropped: int = 0  # older lines no longer held in memory
 
 
 class LogView(ScrollView, can_focus=True):
@@ -128,6 +155,9 @@ class LogView(ScrollView, can_focus=True):
         self.current: int | None = None  # index into self.lines of the current match
         self._search_gen = 0
         self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(4096)
+        self.budget = BYTE_BUDGET
+        self.bytes = 0  # the kept lines' cost (line_cost)
+        self.dropped = 0  # lines dropped from memory since the last clear
 
     # -- content ------------------------------------------------------------------
 
@@ -140,42 +170,65 @@ class LogView(ScrollView, can_focus=True):
         self.current = None
         self._search_gen += 1
         self._cache.clear()
+        self.bytes = 0
+        self.dropped = 0
         self._update_size()
         self.scroll_to(0, 0, animate=False)
         self._post_status()
 
-    def append(self, lines: list[LogLine]) -> None:
+    def append(self, lines: list[LogLine], dropped: int = 0) -> None:
+        """Add lines at the end; `dropped`: older ones the caller already left out."""
+        if len(lines) > 1 and sum(map(line_cost, lines)) > self.budget:
+            lines, skipped = newest_within(lines, self.budget)
+            dropped += skipped
+        if dropped:
+            self._drop(len(self.lines))  # what is kept is older than what was left out
+            self.dropped += dropped
         if not lines:
+            if dropped:
+                self._post_status()
             return
-        if len(self.lines) + len(lines) > MAX_LINES:
-            self.lines.extend(lines)
-            self.lines = self.lines[-MAX_LINES:]
-            self._reindex()
-        else:
-            first = len(self.lines)
-            self.lines.extend(lines)
-            widths = [text_width(line.text) for line in lines]
-            self._widths.extend(widths)
-            self._max_width = max(self._max_width, max(widths))
-            if self._starts is not None:
-                self._extend_starts(first)
-            if self._pattern is not None:
-                search = self._pattern.search
-                self.matches.extend(
-                    i for i in range(first, len(self.lines)) if search(self.lines[i].text)
-                )
+        first = len(self.lines)
+        self.lines.extend(lines)
+        self.bytes += sum(map(line_cost, lines))
+        widths = [text_width(line.text) for line in lines]
+        self._widths.extend(widths)
+        self._max_width = max(self._max_width, max(widths))
+        if self._starts is not None:
+            self._extend_starts(first)
+        if self._pattern is not None:
+            search = self._pattern.search
+            self.matches.extend(
+                i for i in range(first, len(self.lines)) if search(self.lines[i].text)
+            )
+        if self.bytes > self.budget:
+            # Down to three quarters: the next drop is a quarter of the budget away.
+            keep, _ = newest_within(self.lines, self.budget * 3 // 4)
+            self._drop(len(self.lines) - len(keep))
         self._update_size()
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self._post_status()
 
-    def _reindex(self) -> None:
-        self._widths = [text_width(line.text) for line in self.lines]
+    def _drop(self, k: int) -> None:
+        """Forget the k oldest lines; the screen keeps showing the same lines."""
+        if k <= 0:
+            return
+        rows = self._line_to_row(k) if k < len(self.lines) else self.virtual_size.height
+        self.bytes -= sum(map(line_cost, self.lines[:k]))
+        del self.lines[:k]
+        del self._widths[:k]
+        self.dropped += k
         self._max_width = max(self._widths, default=0)
-        self._cache.clear()
         if self._starts is not None:
-            self._rebuild_starts()
-        self._recompute_matches()
+            self._starts = [start - rows for start in self._starts[k:]]
+        self.matches = [i - k for i in self.matches if i >= k]
+        if self.current is not None:
+            self.current = self.current - k if self.current >= k else None
+        self._cache.clear()
+        self._update_size()
+        if not self.follow:
+            self.scroll_to(y=max(0, self.scroll_y - rows), animate=False, immediate=True)
 
     # -- geometry -----------------------------------------------------------------------
 
@@ -476,6 +529,7 @@ class LogView(ScrollView, can_focus=True):
             self.wrap,
             self.show_timestamps,
             self.search_text,
+            self.dropped,
         )
 
     def _post_status(self) -> None:

@@ -1,5 +1,9 @@
 """A DataTable of resources (images, containers) with marks, a filter, and cell-level sync.
 
+Columns are chosen to fit the width: by PRIORITY, the first ESSENTIAL ones
+always (shrunk down to MIN_WIDTH, with SHORT forms of their cells, when the
+pane is narrow), the others while they fit; a resize chooses again.
+
 `sync(rows)` is called with the full desired content on every refresh; it
 touches the widget only where something changed: if the visible rows are the
 same keys in the same order, only differing cells are updated; otherwise the
@@ -10,11 +14,12 @@ changed costs a comparison of tuples and no repaint at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -89,6 +94,11 @@ class ResourceTable(DataTable):
     ]
 
     COLUMNS: Sequence[tuple[str, str, int | None]] = ()  # (key, label, width)
+    PRIORITY: Sequence[str] = ()  # column keys, most wanted first; empty: COLUMNS' order
+    ESSENTIAL = 1  # how many of PRIORITY are shown whatever the width
+    MIN_WIDTH: Mapping[str, int] = {}  # how far an essential column shrinks
+    # A shorter form of a column's cells, used while the column is narrower than its cells.
+    SHORT: Mapping[str, Callable[[Cell], Cell]] = {}
 
     class FilterRequested(Message):
         def __init__(self, table: ResourceTable) -> None:
@@ -139,21 +149,82 @@ class ResourceTable(DataTable):
         # None: the order the engine lists (newest first); else a column index.
         self.sort_column: int | None = None
         self.sort_reverse = False
+        self._natural: list[int] = []  # each column's width for its cells
+        self._layout: tuple[list[int], list[int]] = ([], [])  # (shown columns, their widths)
+        self._short: set[int] = set()  # columns shown in their SHORT form
 
     def on_mount(self) -> None:
         self._add_columns([])
 
-    def _add_columns(self, rows: list[Row]) -> None:
-        """Columns sized to the rows: DataTable's own auto width can leave rows
-        painted at the old width, so widths are fixed each time rows are rebuilt."""
-        self.add_column(" ", key="mark", width=1)
-        for i, (key, label, width) in enumerate(self.COLUMNS):
-            if i == self.sort_column:
-                label = f"{label}{'▼' if self.sort_reverse else '▲'}"
+    def _natural_widths(self, rows: list[Row]) -> list[int]:
+        widths = []
+        for i, (_key, label, width) in enumerate(self.COLUMNS):
             if width is None:
                 width = max([len(label), *(_cell_width(r.cells[i]) for r in rows)])
                 width = min(width, AUTO_WIDTH_MAX)
-            self.add_column(label, key=key, width=max(width, len(label)))
+            widths.append(max(width, len(label) + (1 if i == self.sort_column else 0)))
+        return widths
+
+    def _fit(self, natural: list[int]) -> tuple[list[int], list[int]]:
+        """(the columns shown, in COLUMNS' order; every column's width) for the width."""
+        widths = list(natural)
+        everything = list(range(len(self.COLUMNS)))
+        if self.size.width <= 0:  # not laid out yet
+            return everything, widths
+        pad = 2 * self.cell_padding
+        avail = self.size.width - self.styles.scrollbar_size_vertical - (1 + pad)  # mark
+        keys = [c[0] for c in self.COLUMNS]
+        order = [keys.index(k) for k in self.PRIORITY if k in keys]
+        order += [i for i in everything if i not in order]
+        chosen: list[int] = []
+        used = 0
+        for rank, i in enumerate(order):
+            if used + widths[i] + pad <= avail or rank < self.ESSENTIAL:
+                chosen.append(i)
+                used += widths[i] + pad
+        over = used - avail
+        for i in reversed(chosen):  # the least wanted essential columns shrink first
+            if over <= 0:
+                break
+            least = max(self.MIN_WIDTH.get(keys[i], widths[i]), len(self.COLUMNS[i][1]))
+            cut = min(over, widths[i] - least)
+            if cut > 0:
+                widths[i] -= cut
+                over -= cut
+        return sorted(chosen), widths
+
+    def _add_columns(self, rows: list[Row]) -> None:
+        """Columns sized to the rows: DataTable's own auto width can leave rows
+        painted at the old width, so widths are fixed each time rows are rebuilt."""
+        self._natural = self._natural_widths(rows)
+        self._layout = shown, widths = self._fit(self._natural)
+        self._short = {i for i in shown if widths[i] < self._natural[i]}
+        self.add_column(" ", key="mark", width=1)
+        for i in shown:
+            key, label, _ = self.COLUMNS[i]
+            if i == self.sort_column:
+                label = f"{label}{'▼' if self.sort_reverse else '▲'}"
+            self.add_column(label, key=key, width=widths[i])
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The keys of the columns on screen, left to right."""
+        return [self.COLUMNS[i][0] for i in self._layout[0]]
+
+    def _cells(self, row: Row) -> tuple[Cell, ...]:
+        """A row's cells on screen: the mark, then the shown columns."""
+        cells: list[Cell] = [self._mark_cell(row.key)]
+        for i in self._layout[0]:
+            cell = row.cells[i]
+            if i in self._short:
+                short = self.SHORT.get(self.COLUMNS[i][0])
+                cell = short(cell) if short else cell
+            cells.append(cell)
+        return tuple(cells)
+
+    def on_resize(self, event: Resize) -> None:
+        if self._natural and self._fit(self._natural) != self._layout:
+            self._apply(rebuild=True)
 
     # -- content --------------------------------------------------------------
 
@@ -186,7 +257,7 @@ class ResourceTable(DataTable):
             changes: dict[str, list[tuple[str, Cell]]] = {}
             for row in rows:
                 old = self._shown[row.key]
-                cells = (self._mark_cell(row.key), *row.cells)
+                cells = self._cells(row)
                 if cells != old:
                     changes[row.key] = [
                         (self._column_key(i), b)
@@ -202,7 +273,7 @@ class ResourceTable(DataTable):
         self._add_columns(rows)
         self._shown = {}
         for row in rows:
-            cells = (self._mark_cell(row.key), *row.cells)
+            cells = self._cells(row)
             self.add_row(*map(_as_text, cells), key=row.key)
             self._shown[row.key] = cells
         self._order = keys
@@ -262,7 +333,7 @@ class ResourceTable(DataTable):
         self._line_cache.clear()
 
     def _column_key(self, index: int) -> str:
-        return "mark" if index == 0 else self.COLUMNS[index - 1][0]
+        return "mark" if index == 0 else self.COLUMNS[self._layout[0][index - 1]][0]
 
     def _mark_cell(self, key: str) -> Cell:
         return Text(MARK, style="bold yellow") if key in self.marks else " "

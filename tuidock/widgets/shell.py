@@ -94,15 +94,31 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
 
     async def on_mount(self, event: events.Mount) -> None:
         # Our own start instead of Terminal/Monitor.on_mount: a thread-safe spawn,
-        # and a slower repaint tick.
+        # and a slower repaint tick. The child starts on the first Resize, once the
+        # pane's size is known: a PTY opened here would be the board's 80x24
+        # default, and the program would draw for that until a later resize.
         event.prevent_default()
         self._chrome.set_caps(
             TerminalCaps(color_depth="truecolor", background=self.background_colors[1].rgb)
         )
         self.board.set_pty_data_callback(self.feed)
-        env = {**os.environ, "TERM": "xterm-256color"}
+        self._spawned = False
+        if self.size.width and self.size.height:
+            self._spawn(self.size.width, self.size.height)
+        self.set_interval(TICK, self._tick)
+        self.set_interval(0.5, self._blink)
+
+    def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
+        if not self._spawned and event.size.width and event.size.height:
+            self._spawn(event.size.width, event.size.height)
+
+    def _spawn(self, width: int, height: int) -> None:
+        self._spawned = True
         board = self.board
-        pty = ThreadSafePTY(board.height, board.width)
+        board.resize(width, height)
+        env = {**os.environ, "TERM": "xterm-256color"}
+        pty = ThreadSafePTY(height, width)
         board.pty = pty
         try:
             board.process = pty.spawn_process(board.command, env)
@@ -114,8 +130,6 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
             pty, board._dispatch_pty_data, on_idle=board._pty_idle, on_closed=board.stop_process
         )
         self._process = board.process
-        self.set_interval(TICK, self._tick)
-        self.set_interval(0.5, self._blink)
 
     def action_leave(self) -> None:
         self.post_message(self.Leave(self))
