@@ -48,6 +48,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "app.mouse": KeySpec("M", "Mouse on/off (off: select text)", "Global"),
     "app.theme": KeySpec("T", "Next theme", "Global"),
     "app.refresh": KeySpec("ctrl+r", "Reload lists", "Global"),
+    "app.contexts": KeySpec("c", "Switch engine (contexts)", "Global"),
     "app.zoom": KeySpec("z", "Zoom the focused pane to the full screen / back", "Global"),
     # any list (images, containers)
     "list.filter": KeySpec("slash", "Filter (Enter apply, Esc clear; !text inverts)", "Lists"),
@@ -62,6 +63,8 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "list.copy": KeySpec("y", "Copy the ID to the clipboard", "Lists"),
     "list.sort": KeySpec("o", "Sort by the next column", "Lists"),
     "list.sort_reverse": KeySpec("O", "Reverse the sort order", "Lists"),
+    # images pane
+    "images.build": KeySpec("b", "Build an image from a Dockerfile", "Images"),
     # containers pane
     "containers.startstop": KeySpec("s", "Start / stop", "Containers"),
     "containers.restart": KeySpec("R", "Restart", "Containers"),

@@ -5,7 +5,10 @@ worker that asks the backend for its containers' change stamp (listing them
 only when it changed), samples the running ones and takes the images' stamp;
 it posts one `Polled` message and the tables update the cells that changed.
 A tick is skipped while the previous one still runs, so a slow disk never
-piles workers up. The image list is re-read only when its stamp changed (a
+piles workers up. When the backend raises instead of answering (a daemon
+stopped, a socket gone), the header turns red with the reason, the tables keep
+what they showed, and the poller retries every RETRY_EVERY seconds; the first
+answer brings everything back (images, facts). The image list is re-read only when its stamp changed (a
 pull or rmi from the CLI shows up by itself).
 """
 
@@ -22,6 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
+from tuidock.errors import failure_reason
 from tuidock.keymap import bind
 from tuidock.screens.verbs import Verbs
 from tuidock.widgets.containers import ContainersTable, container_rows
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
+RETRY_EVERY = 3.0  # seconds between polls of an engine that does not answer
 
 
 def set_text(label: Label, text: str) -> None:
@@ -91,6 +96,7 @@ class MainScreen(Verbs):
         bind("app.mouse", "toggle_mouse", show=False),
         bind("app.theme", "next_theme", show=False),
         bind("app.refresh", "reload", show=False),
+        bind("app.contexts", "app.contexts", description="Engine"),
         bind("app.zoom", "zoom", show=False),
     ]
 
@@ -113,6 +119,8 @@ class MainScreen(Verbs):
         self.images_loads = 0
         self._listed_infos: list[ContainerSummary] | None = None
         self._containers_seen: Hashable | None = None
+        self.down = ""  # why the engine does not answer, "" while it does
+        self._last_try = 0.0
         self.zoomed: str | None = None  # the ID of the pane shown alone
 
     @property
@@ -158,7 +166,11 @@ class MainScreen(Verbs):
 
     def _facts(self) -> EngineFacts:
         infos = self.infos.values()
+        endpoint = self.tapp.endpoint
         return EngineFacts(
+            context=endpoint.name,
+            engine="engine" if endpoint.is_local else "endpoint",
+            down=self.down,
             root=self.tapp.backend.location,
             cgroup=self._cgroup,
             images=self._image_count,
@@ -204,7 +216,10 @@ class MainScreen(Verbs):
         self.images_loads += 1
         self.image_records = message.records
         self._image_count = len(message.records)
-        self.query_one(ImagesTable).sync(image_rows(message.records))
+        table = self.query_one(ImagesTable)
+        table.sync(image_rows(message.records))
+        if self._want_image and table.select_key(self._want_image):
+            self._want_image = None
         self._update_titles()
         self.update_header()
 
@@ -213,6 +228,10 @@ class MainScreen(Verbs):
     def poll_now(self) -> None:
         if self._polling:
             return
+        now = time.monotonic()
+        if self.down and now - self._last_try < RETRY_EVERY:
+            return
+        self._last_try = now
         self._polling = True
         self._poll()
 
@@ -237,19 +256,26 @@ class MainScreen(Verbs):
             samples = self.sampler.sample([i.id for i in infos if i.has_cgroup])
             self.post_message(Polled(infos, samples, backend.images_stamp()))
         except Exception as exc:
-            self.post_message(Polled(None, {}, None, error=str(exc)))
+            # Whatever the backend raised (TuidockError, OSError, a library's own):
+            # one line for the header, never a traceback.
+            reason = failure_reason(exc).strip() or type(exc).__name__
+            self.post_message(Polled(None, {}, None, error=reason.splitlines()[0]))
 
     def on_polled(self, message: Polled) -> None:
         self._polling = False
         self.poll_count += 1
+        if message.infos is None:
+            self.down = message.error or "no answer"
+            self.update_header()
+            return
+        if self.down:  # the engine answers again
+            self.down = ""
+            self._images_stamp = None
+            self._load_facts()
+            self.notify(f"{self.tapp.endpoint.name}: the engine answers again", title="Engine")
         if message.images_stamp != self._images_stamp:
             self._images_stamp = message.images_stamp
             self.reload_images()
-        if message.infos is None:
-            self.query_one("#containers-title", Label).update(
-                Text(f"2 Containers (error: {message.error})", style="red")
-            )
-            return
         self.infos = {i.id: i for i in message.infos}
         self.samples = message.samples
         for cid, sample in message.samples.items():
@@ -387,6 +413,19 @@ class MainScreen(Verbs):
         i = themes.index(self.app.theme) if self.app.theme in themes else -1
         self.app.theme = themes[(i + 1) % len(themes)]
         self.notify(f"theme: {self.app.theme}", timeout=1.5)
+
+    def shutdown(self) -> None:
+        """Before the app drops this screen's backend: hang up its shells, stop its
+        log tails and workers, release the stats sampler."""
+        tabs = getattr(self, "_shell_tabs", None)
+        if tabs is not None:
+            for term in list(tabs.sessions.values()):
+                term.terminate()
+        self.workers.cancel_node(self)
+        self.query_one(LogPane).workers.cancel_node(self.query_one(LogPane))
+        if self.sampler is not None:
+            self.sampler.close()
+            self.sampler = None
 
     def action_reload(self) -> None:
         self.reload_images()

@@ -1,9 +1,10 @@
 """What the keys do on the main screen: backend operations, dialogs, shells.
 
 A mixin of MainScreen, kept apart from the layout and the poller. Every
-backend call runs in a thread worker; results and errors come back through
-`call_from_thread` as notifications, and a poll is asked for right after,
-so the tables show the new state without waiting for the next tick.
+backend call runs as a job (screens.jobs): a thread worker whose outcome
+comes back as a message, shown as a notice, and a poll or a reload is
+asked for right after, so the tables show the new state without waiting
+for the next tick.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on, work
-from textual.screen import Screen
+from textual import on
 
+from tuidock.screens.build import BuildForm, BuildScreen
 from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
+from tuidock.screens.jobs import JobScreen, error_text
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.pull import PullScreen
 from tuidock.screens.run import RunRequest, RunScreen
@@ -32,7 +34,15 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import ContainerSummary, ImageSummary
+    from tuidock.backends.base import (
+        BuildOutcome,
+        ContainerSummary,
+        ImageSummary,
+        RemoveOutcome,
+        RunOutcome,
+    )
+
+__all__ = ["CONTAINER_OPS", "Operations", "error_text"]
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -47,13 +57,7 @@ CONTAINER_OPS = {
 }
 
 
-def error_text(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    hint = getattr(exc, "hint", None)
-    return f"{message}\n{hint}" if hint else message
-
-
-class Operations(Screen):
+class Operations(JobScreen):
     """The base of MainScreen (which provides infos, pending, poll_now, ...).
 
     A Screen subclass rather than a plain mixin: Textual finds `@on` handlers
@@ -64,6 +68,8 @@ class Operations(Screen):
     image_records: list[ImageSummary]
     pending: dict[str, str]
     _want_select: str | None = None
+    _want_image: str | None = None  # an images row key to select once listed
+    _build_form: BuildForm | None = None  # the build dialog's last input
 
     if TYPE_CHECKING:
         app: TuidockApp  # type: ignore[assignment]
@@ -72,15 +78,26 @@ class Operations(Screen):
         def reload_images(self) -> None: ...
         def action_focus_logs(self) -> None: ...
 
-    def _notify_from_thread(
-        self, text: str, severity: str = "information", title: str = ""
-    ) -> None:
-        self.app.call_from_thread(self.notify, text, severity=severity, title=title)
-
     # -- images --------------------------------------------------------------------------
 
     def action_pull(self) -> None:
         self.app.push_screen(PullScreen())
+
+    def action_build(self) -> None:
+        screen = BuildScreen(self._build_form)
+
+        def done(outcome: BuildOutcome | None) -> None:
+            self._build_form = screen.form
+            if outcome is None:
+                return
+            tag = outcome.tags[0] if outcome.tags else ""
+            self._want_image = f"{outcome.image_id}|{tag}"
+            named = f" as {imagerows.label(self._want_image)}" if tag else ""
+            self.notify(f"Successfully built {outcome.short_id}{named}", title="Build")
+            self.reload_images()
+            self.query_one(ImagesTable).focus()
+
+        self.app.push_screen(screen, done)
 
     def action_help(self) -> None:
         from tuidock.keymap import effective_keys
@@ -136,16 +153,18 @@ class Operations(Screen):
 
         self.app.push_screen(ConfirmScreen(title, items, note, choices), answered)
 
-    @work(thread=True, group="ops", exit_on_error=False)
     def _remove_images(self, names: list[str], force: bool = False) -> None:
-        report = self.app.backend.remove_images(names, force=force)
-        if report.untagged or report.deleted:
-            self._notify_from_thread(
-                f"untagged {len(report.untagged)}, deleted {len(report.deleted)}", title="Images"
-            )
-        for err in report.errors:
-            self._notify_from_thread(err, "error", "Delete failed")
-        self.app.call_from_thread(self.reload_images)
+        def removed(report: RemoveOutcome) -> None:
+            if report.untagged or report.deleted:
+                self.notify(
+                    f"untagged {len(report.untagged)}, deleted {len(report.deleted)}",
+                    title="Images",
+                )
+            for err in report.errors:
+                self.notify(err, severity="error", title="Delete failed")
+
+        backend = self.app.backend
+        self.run_job("Delete", lambda: backend.remove_images(names, force=force), removed, self.reload_images)
 
     # -- inspect ------------------------------------------------------------------------------
 
@@ -153,21 +172,17 @@ class Operations(Screen):
     def _inspect(self, event: ResourceTable.InspectRequested) -> None:
         self._load_inspect(event.table.id or "", event.key)
 
-    @work(thread=True, group="ops", exit_on_error=False)
     def _load_inspect(self, table: str, key: str) -> None:
         backend = self.app.backend
-        try:
+
+        def load() -> tuple[str, dict]:
             if table == "images":
-                image_id = key.partition("|")[0]
-                data = backend.inspect_image(image_id)
-                title = f"image {imagerows.label(key)}"
-            else:
-                data = backend.inspect_container(key)
-                title = f"container {data.get('Name', key[:12]).lstrip('/')}"
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", "Inspect failed")
-            return
-        self.app.call_from_thread(self.app.push_screen, InspectScreen(title, data))
+                data = backend.inspect_image(key.partition("|")[0])
+                return f"image {imagerows.label(key)}", data
+            data = backend.inspect_container(key)
+            return f"container {data.get('Name', key[:12]).lstrip('/')}", data
+
+        self.run_job("Inspect", load, lambda loaded: self.app.push_screen(InspectScreen(*loaded)))
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -182,24 +197,17 @@ class Operations(Screen):
 
         self.app.push_screen(RunScreen(image), answered)
 
-    @work(thread=True, group="ops", exit_on_error=False)
     def _run(self, req: RunRequest) -> None:
-        try:
-            outcome = self.app.backend.run(req.options)
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", "Run failed")
-            self.app.call_from_thread(self.poll_now)
-            return
-        for w in outcome.warnings:
-            self._notify_from_thread(w, "warning")
-        self._notify_from_thread(f"started {outcome.id[:12]}", title="Run")
-        self.app.call_from_thread(self._after_run, outcome.id, req.detach)
+        def started(outcome: RunOutcome) -> None:
+            for w in outcome.warnings:
+                self.notify(w, severity="warning")
+            self.notify(f"started {outcome.id[:12]}", title="Run")
+            self._want_select = outcome.id
+            if not req.detach:
+                self.action_focus_logs()
 
-    def _after_run(self, cid: str, detach: bool) -> None:
-        self._want_select = cid
-        self.poll_now()
-        if not detach:
-            self.action_focus_logs()
+        backend = self.app.backend
+        self.run_job("Run", lambda: backend.run(req.options), started, self.poll_now)
 
     # -- containers: lifecycle -------------------------------------------------------------------
 
@@ -241,10 +249,6 @@ class Operations(Screen):
             return
         self.pending[cid] = CONTAINER_OPS[verb][0]
         self.poll_now()
-        self._container_op_worker(verb, cid)
-
-    @work(thread=True, group="ops", exit_on_error=False)
-    def _container_op_worker(self, verb: str, cid: str) -> None:
         backend = self.app.backend
         timeout = self.app.ui.stop_timeout
         name = self.infos[cid].name if cid in self.infos else cid[:12]
@@ -257,18 +261,17 @@ class Operations(Screen):
             "kill": lambda: backend.kill(cid),
             "rm": lambda: backend.remove(cid, force=True),
         }
-        try:
-            calls[verb]()
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", f"{verb} {name} failed")
-        else:
-            self._notify_from_thread(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers")
-        finally:
-            self.app.call_from_thread(self._op_done, cid)
 
-    def _op_done(self, cid: str) -> None:
-        self.pending.pop(cid, None)
-        self.poll_now()
+        def finished() -> None:
+            self.pending.pop(cid, None)
+            self.poll_now()
+
+        self.run_job(
+            f"{verb} {name}",
+            calls[verb],
+            lambda _: self.notify(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers"),
+            finished,
+        )
 
     # -- shells -------------------------------------------------------------------------------------
 
@@ -384,11 +387,10 @@ class Operations(Screen):
 
         self.app.push_screen(PromptScreen("Save the logs to", default), answered)
 
-    @work(thread=True, group="ops", exit_on_error=False)
     def _write_logs(self, path: str, text: str) -> None:
-        try:
-            Path(path).expanduser().write_text(text)
-        except OSError as exc:
-            self._notify_from_thread(f"{path}: {exc.strerror}", "error", "Save failed")
-            return
-        self._notify_from_thread(f"saved {path}", title="Logs")
+        self.run_job(
+            "Save",
+            lambda: Path(path).expanduser().write_text(text),
+            lambda _: self.notify(f"saved {path}", title="Logs"),
+            describe=lambda exc: f"{path}: {getattr(exc, 'strerror', None) or error_text(exc)}",
+        )

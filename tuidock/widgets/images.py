@@ -9,6 +9,7 @@ from rich.text import Text
 from tuidock.core.humanize import human_size, parse_time, since
 from tuidock.core.reference import familiar_tag, looks_like_id, parse
 from tuidock.errors import TuidockError
+from tuidock.keymap import bind
 from tuidock.widgets.resourcetable import ResourceTable, Row
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ def users_of(record: ImageSummary, infos: list[ContainerSummary]) -> list[Contai
 
 
 class ImagesTable(ResourceTable):
+    BINDINGS = [  # noqa: RUF012 - run on the screen, which owns the engine calls
+        bind("images.build", "screen.build"),
+    ]
+
     COLUMNS = (
         ("repo", "REPOSITORY", None),
         ("tag", "TAG", None),
