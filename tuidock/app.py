@@ -139,7 +139,11 @@ class TuidockApp(App[None]):
             result = self.backend.pull(name, platform, relay, cancel)
         except Exception as exc:
             relay.flush()
-            text = "Pull cancelled: no image stored" if cancel.is_set() else error_text(exc)
+            text = (
+                "Pull cancelled: no image stored"
+                if cancel.is_set()
+                else error_text(exc, self.user_keymap)
+            )
             self.call_from_thread(self._pull_done, relay, name, False, text)
             return
         relay.flush()

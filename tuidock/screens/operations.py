@@ -21,7 +21,7 @@ from tuidock.screens.help import HelpScreen
 from tuidock.screens.inspect import InspectScreen
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.pull import PullScreen
-from tuidock.screens.run import RunRequest, RunScreen
+from tuidock.screens.run import RunScreen
 from tuidock.widgets import images as imagerows
 from tuidock.widgets.containers import ContainersTable
 from tuidock.widgets.images import ImagesTable
@@ -32,7 +32,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import ContainerSummary
+    from tuidock.backends.base import ContainerSummary, RunOutcome
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -47,9 +47,34 @@ CONTAINER_OPS = {
 }
 
 
-def error_text(exc: BaseException) -> str:
+# Engine hints that name a CLI command the UI has a key for: (what the hint
+# names, the key's binding ID, the advice with that key). Hints naming commands
+# the UI lacks (login, demo) stay as they are: a shell is where to run them.
+UI_HINTS: tuple[tuple[str, str | None, str], ...] = (
+    ("`tuidock pull`", "app.pull", "Press {key} to pull it."),
+    ("`tuidock rm -f`", "list.delete", "Press {key} on it in the containers pane to remove it."),
+    ("`tuidock network ls`", None, "Pick one of the listed networks."),
+)
+
+
+def ui_hint(hint: str | None, keymap: dict[str, str] | None = None) -> str | None:
+    """The engine's hint with CLI commands replaced by the UI's keys (as remapped)."""
+    if not hint or "`tuidock" not in hint:
+        return hint
+    from tuidock.keymap import effective_keys, pretty_keys
+
+    keys = effective_keys(keymap or {})
+    for names, binding, advice in UI_HINTS:
+        if names in hint:
+            key = pretty_keys(keys[binding]).split(" / ")[0] if binding else ""
+            return advice.format(key=key)
+    return hint
+
+
+def error_text(exc: BaseException, keymap: dict[str, str] | None = None) -> str:
+    """What a notice or a dialog shows of an error: its message, then its hint for the UI."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    hint = getattr(exc, "hint", None)
+    hint = ui_hint(getattr(exc, "hint", None), keymap)
     return f"{message}\n{hint}" if hint else message
 
 
@@ -142,25 +167,17 @@ class Operations(Screen):
         image = self.query_one(ImagesTable).current_image or ""
         if image and "|" not in image and image.startswith("sha256:"):
             image = image.removeprefix("sha256:")[:12]
+        dialog = RunScreen(image)
 
-        def answered(req: RunRequest | None) -> None:
-            if req is not None:
-                self._run(req)
+        def answered(outcome: RunOutcome | None) -> None:
+            if outcome is None or dialog.spec is None:
+                return
+            for w in outcome.warnings:
+                self.notify(w, severity="warning")
+            self.notify(f"started {dialog.spec.name or outcome.id[:12]}", title="Run")
+            self._after_run(outcome.id, dialog.spec.detach)
 
-        self.app.push_screen(RunScreen(image), answered)
-
-    @work(thread=True, group="ops", exit_on_error=False)
-    def _run(self, req: RunRequest) -> None:
-        try:
-            outcome = self.app.backend.run(req.options)
-        except Exception as exc:
-            self._notify_from_thread(error_text(exc), "error", "Run failed")
-            self.app.call_from_thread(self.poll_now)
-            return
-        for w in outcome.warnings:
-            self._notify_from_thread(w, "warning")
-        self._notify_from_thread(f"started {outcome.id[:12]}", title="Run")
-        self.app.call_from_thread(self._after_run, outcome.id, req.detach)
+        self.app.push_screen(dialog, answered)
 
     def _after_run(self, cid: str, detach: bool) -> None:
         self._want_select = cid
