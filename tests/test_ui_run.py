@@ -200,7 +200,7 @@ def _pull_status(ref: str) -> str:
 
     async def scenario() -> None:
         app = make_app()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("p")
             dialog = app.screen
             assert isinstance(dialog, PullScreen)
@@ -209,7 +209,10 @@ def _pull_status(ref: str) -> str:
             await wait_until(
                 pilot, lambda: dialog.query_one("#pull-close").display, what="end of pull"
             )
-            out.append(str(dialog.query_one("#pull-status").render()))
+            status = dialog.query_one("#pull-status")
+            box = dialog.query_one("#pull-dialog").content_region
+            assert box.contains_region(status.region), "the error wraps inside the dialog"
+            out.append(str(status.render()))
 
     run(scenario)
     return out[0]
