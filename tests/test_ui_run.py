@@ -158,7 +158,9 @@ def test_a_bad_port_keeps_the_dialog_open_with_its_inputs(image, tuidock_root):
     assert tuidock("ps", "-aq").out == ""
 
 
-def test_restart_policy_and_limits_reach_inspect(image, tuidock_root):
+def test_restart_policy_limits_and_volumes_reach_inspect(image, tuidock_root, tmp_path):
+    (tmp_path / "hello").write_text("from the host")
+
     async def scenario() -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
@@ -167,7 +169,8 @@ def test_restart_policy_and_limits_reach_inspect(image, tuidock_root):
                 app,
                 image=image,
                 name="ui-limits",
-                command="sleep 60",
+                command="sh -c 'cat /data/hello > /tmp/seen; sleep 60'",
+                volumes=f"{tmp_path}:/data:ro",
                 restart="on-failure:3",
                 memory="64m",
                 cpus="0.5",
@@ -176,7 +179,10 @@ def test_restart_policy_and_limits_reach_inspect(image, tuidock_root):
             await run_and_close(pilot, app, dialog)
 
     run(scenario)
-    host = inspect("ui-limits")["HostConfig"]
+    info = inspect("ui-limits")
+    host = info["HostConfig"]
+    mount = next(m for m in info["Mounts"] if m["Destination"] == "/data")
+    assert (mount["Type"], mount["Source"], mount["RW"]) == ("bind", str(tmp_path), False)
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert host["Memory"] == 64 << 20
     assert host["NanoCpus"] == 500_000_000
@@ -285,7 +291,9 @@ def test_ports_with_none_or_host_show_the_engines_error(image, tuidock_root, net
             dialog.query_one("#run-ok").press()
             error = dialog.query_one("#run-error")
             await wait_until(pilot, lambda: str(error.render()).strip(), what="an error")
-            assert "port publishing needs the bridge network" in str(error.render())
+            shown = str(error.render())
+            assert "port publishing needs the bridge network" in shown
+            assert "Pick bridge or a user network, or clear the ports." in shown
             assert app.screen is dialog
 
     run(scenario)

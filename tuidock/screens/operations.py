@@ -47,19 +47,23 @@ CONTAINER_OPS = {
 }
 
 
-# Engine hints that name a CLI command the UI has a key for: (what the hint
-# names, the key's binding ID, the advice with that key). Hints naming commands
-# the UI lacks (login, demo) stay as they are: a shell is where to run them.
+# Engine hints that name a CLI command or flag the UI has a key or a field for:
+# (what the hint names, the key's binding ID or None, the advice for the UI).
+# Hints naming commands the UI lacks (login, demo) stay as they are: a shell is
+# where to run them.
 UI_HINTS: tuple[tuple[str, str | None, str], ...] = (
     ("`tuidock pull`", "app.pull", "Press {key} to pull it."),
     ("`tuidock rm -f`", "list.delete", "Press {key} on it in the containers pane to remove it."),
     ("`tuidock network ls`", None, "Pick one of the listed networks."),
+    ("leave out -p/-P", None, "Pick bridge or a user network, or clear the ports."),
+    ("Give a command after the image name", None, "Fill in the command."),
 )
 
 
 def ui_hint(hint: str | None, keymap: dict[str, str] | None = None) -> str | None:
-    """The engine's hint with CLI commands replaced by the UI's keys (as remapped)."""
-    if not hint or "`tuidock" not in hint:
+    """The engine's hint with CLI commands and flags replaced by the UI's keys
+    (as remapped) and fields."""
+    if not hint:
         return hint
     from tuidock.keymap import effective_keys, pretty_keys
 

@@ -220,7 +220,11 @@ class RunScreen(ModalScreen[RunOutcome | None]):
             if self.is_attached:
                 self.app.call_from_thread(self._show_error, exc)
             return
-        self.app.call_from_thread(self.dismiss, outcome)
+        self.app.call_from_thread(self._ran, outcome)
+
+    def _ran(self, outcome: RunOutcome) -> None:
+        if self.is_current:  # else Esc closed it while the run went on: the list shows it
+            self.dismiss(outcome)
 
     def on_pull_progress_batch(self, message: PullProgressBatch) -> None:
         box = self.query_one("#run-layers", Vertical)
