@@ -390,3 +390,45 @@ def test_build_streams_steps_tags_and_cancels(backend, registry, tmp_path):
         ]
 
     _wait(no_build_containers, timeout=30, what="the build container to go")
+
+
+def test_run_options_reach_inspect_and_bad_ones_fail_before_anything(backend, registry):
+    spec = RunSpec(
+        registry.ref("oci/busybox"),
+        ["sleep", "60"],
+        name=_name("opts"),
+        network="none",
+        restart="on-failure:3",
+        memory="64m",
+        cpus="0.5",
+        pids_limit="50",
+    )
+    backend.check_run(spec)
+    cid = backend.run(spec).id
+    try:
+        host = backend.inspect_container(cid)["HostConfig"]
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500_000_000
+        assert host["PidsLimit"] == 50
+    finally:
+        backend.remove(cid, force=True)
+    before = {c.id for c in backend.list_containers()}
+    for bad, words in (
+        ({"ports": ["8080:80"]}, "discarded"),
+        ({"memory": "lots"}, "memory"),
+        ({"restart": "sometimes"}, "restart policy"),
+        ({"network": f"missing-{uuid.uuid4().hex[:6]}"}, "not found"),
+    ):
+        fields = {**spec.__dict__, "name": _name("bad"), **bad}
+        with pytest.raises(TuidockError, match=words):
+            backend.check_run(RunSpec(**fields))
+    assert {c.id for c in backend.list_containers()} == before
+    net = _name("net")
+    backend.api().create_network(net, driver="bridge")
+    try:
+        names = [n.name for n in backend.list_networks()]
+    finally:
+        backend.api().remove_network(net)
+    assert net in names and "host" not in names and "none" not in names
+    # The default network first where the engine has one (the test dockerd runs --bridge=none).
+    assert names[0] in ("bridge", "podman") or not {"bridge", "podman"} & set(names)

@@ -25,8 +25,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tuidock.keymap import load_keymap
+from tuidock.screens.jobs import error_text
 from tuidock.screens.main import MainScreen
-from tuidock.screens.operations import error_text
 from tuidock.uiconfig import UIConfig, load_ui_config
 from tuidock.widgets.shell import ShellTerminal
 
@@ -198,7 +198,11 @@ class TuidockApp(App[None]):
             result = self.backend.pull(name, platform, relay, cancel)
         except Exception as exc:
             relay.flush()
-            text = "Pull cancelled: no image stored" if cancel.is_set() else error_text(exc)
+            text = (
+                "Pull cancelled: no image stored"
+                if cancel.is_set()
+                else error_text(exc, self.user_keymap)
+            )
             self.call_from_thread(self._pull_done, relay, name, False, text)
             return
         relay.flush()

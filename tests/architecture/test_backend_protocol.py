@@ -37,3 +37,27 @@ def test_implements_every_member_with_the_same_parameters(impl: type) -> None:
         assert list(inspect.signature(got).parameters) == list(
             inspect.signature(want).parameters
         ), f"{impl.__name__}.{name} takes other parameters than Backend.{name}"
+
+
+def test_run_spec_and_network_summary_are_neutral() -> None:
+    """What the UI hands a backend is text as typed and flags: no engine type, no
+    parsed size, so every backend parses it with its own engine's rules."""
+    import dataclasses
+
+    from tuidock.backends.base import NetworkSummary, RunSpec
+
+    for model in (RunSpec, NetworkSummary):
+        for f in dataclasses.fields(model):
+            assert str(f.type).split("[")[0].split(" |")[0] in {"str", "list", "bool"}, (
+                f"{model.__name__}.{f.name}: {f.type}"
+            )
+    assert RunSpec("busybox").network == "bridge", "the CLI's default network"
+
+
+def test_local_backend_lists_the_default_bridge_first(tuidock_root) -> None:
+    from tuidock.backends.local import LocalBackend
+    from tuidock.runtime.engine import Engine
+
+    nets = LocalBackend(Engine(tuidock_root)).list_networks()
+    assert [(n.name, n.driver) for n in nets] == [("bridge", "bridge")]
+    assert nets[0].id

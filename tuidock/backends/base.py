@@ -143,13 +143,35 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What the run dialog asks for: `run -d [--name] [-e ...] [--network] image [cmd]`."""
+    """What the run dialog asks for, as `run` takes it on the command line.
+
+    Values stay the text the user typed (`512m`, `0.5`, `8080:80`, `/src:/dst:ro`):
+    the backend parses them with its engine's own rules, so the dialog shows the
+    engine's messages and cannot disagree with the CLI.
+    """
 
     image: str
     command: list[str] = field(default_factory=list)
     name: str | None = None
     env: list[str] = field(default_factory=list)
-    network: str = "none"
+    network: str = "bridge"  # bridge (the default), none, host or a user network
+    ports: list[str] = field(default_factory=list)  # -p [IP:][HOSTPORT:]PORT[/PROTO]
+    volumes: list[str] = field(default_factory=list)  # -v [SRC:]DST[:OPTS]
+    restart: str = "no"  # no, always, unless-stopped, on-failure[:N]
+    memory: str = ""  # -m: "" for no limit
+    cpus: str = ""  # --cpus: "" for no limit
+    pids_limit: str = ""  # --pids-limit: "" for the engine's default
+    tty: bool = False
+    detach: bool = True  # False: the UI follows its logs (the engine always detaches)
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """One network of `network ls` (the default bridge and user networks)."""
+
+    name: str
+    driver: str
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,14 +368,25 @@ class Backend(Protocol):
         container, mount or image behind (raises)."""
         ...
 
+    # -- networks ----------------------------------------------------------------------
+
+    def list_networks(self) -> list[NetworkSummary]:
+        """As `network ls`: the default bridge first, then user networks."""
+        ...
+
     # -- containers --------------------------------------------------------------------
 
     def list_containers(self) -> list[ContainerSummary]:
         """Every container, newest first (as `ps -a`)."""
         ...
 
+    def check_run(self, spec: RunSpec) -> None:
+        """Raise what `run(spec)` would raise for its options (a bad port, size,
+        mount or policy), before anything is pulled or written."""
+        ...
+
     def run(self, spec: RunSpec) -> RunOutcome:
-        """Create and start, detached."""
+        """Create and start, detached. The image must be local (see `pull`)."""
         ...
 
     def start(self, cid: str) -> None: ...

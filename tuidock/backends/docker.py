@@ -44,6 +44,7 @@ from tuidock.backends.base import (
     HistoryEntry,
     ImageSummary,
     LogLine,
+    NetworkSummary,
     PullEvent,
     PullOutcome,
     PushOutcome,
@@ -52,7 +53,7 @@ from tuidock.backends.base import (
     StatsSample,
     printable,
 )
-from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError
+from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -812,11 +813,11 @@ class DockerBackend:
         if not self._call(lambda: self.api().tag(source, repo, tag or "latest")):
             raise TuidockError(f"cannot tag {source} as {target}")
 
-    def remove_images(self, names: list[str]) -> RemoveOutcome:
+    def remove_images(self, names: list[str], force: bool = False) -> RemoveOutcome:
         outcome = RemoveOutcome()
         for name in names:
             try:
-                report = self._call(lambda n=name: self.api().remove_image(n))
+                report = self._call(lambda n=name: self.api().remove_image(n, force=force))
             except NotFound as e:
                 outcome.errors.append(f"Error: {e.message}")
                 continue
@@ -849,6 +850,19 @@ class DockerBackend:
         info = self._call(lambda: self.api().inspect_image(name))
         info["Id"] = image_id(info.get("Id", ""))
         return info
+
+    # -- networks ----------------------------------------------------------------------
+
+    def list_networks(self) -> list[NetworkSummary]:
+        """The default network first ("bridge"; Podman's compat API may call it
+        "podman"), then the user's; host and none are modes, not listed."""
+        rows = self._call(lambda: self.api().networks())
+        out = [
+            NetworkSummary(str(n.get("Name")), str(n.get("Driver") or ""), str(n.get("Id") or ""))
+            for n in rows
+            if n.get("Name") not in ("host", "none")
+        ]
+        return sorted(out, key=lambda n: (n.name not in ("bridge", "podman"), n.name))
 
     # -- containers --------------------------------------------------------------------
 
@@ -898,18 +912,77 @@ class DockerBackend:
         self._started[cid] = value
         return value
 
+    def _run_options(self, spec: RunSpec) -> tuple[dict, dict]:
+        """The dialog's text values as create_container and host-config arguments.
+
+        Parsed with the embedded engine's own rules (the same messages as the
+        CLI's `run`); the daemon then applies them as `docker run` would.
+        """
+        from tuidock.core.flagvalues import int_flag
+        from tuidock.runtime.container.options import (
+            parse_cpus,
+            parse_memory,
+            parse_restart,
+            parse_volume_flag,
+        )
+        from tuidock.runtime.network.ports import parse_publish
+
+        bindings: dict[str, list] = {}
+        exposed: list[tuple[int, str]] = []
+        for text in spec.ports:
+            for m in parse_publish(text):
+                host = f"{m.host_port}-{m.host_port_end}" if m.host_port_end else m.host_port
+                bindings.setdefault(f"{m.container_port}/{m.protocol}", []).append(
+                    (m.host_ip, host or None) if m.host_ip else host or None
+                )
+                exposed.append((m.container_port, m.protocol))
+        for text in spec.volumes:
+            parse_volume_flag(text)  # the daemon takes the -v text itself
+        host: dict[str, Any] = {"network_mode": spec.network or "bridge"}
+        if bindings:
+            if host["network_mode"] in ("none", "host"):
+                raise UsageError(
+                    f"published ports are discarded with --network {host['network_mode']}",
+                    "Pick bridge or a user network, or clear the ports.",
+                )
+            host["port_bindings"] = bindings
+        if spec.volumes:
+            host["binds"] = list(spec.volumes)
+        if spec.restart and spec.restart != "no":
+            host["restart_policy"] = parse_restart(spec.restart)
+        if spec.memory:
+            host["mem_limit"] = parse_memory(spec.memory)
+        if spec.cpus:
+            cpus = parse_cpus(spec.cpus)
+            if cpus:
+                host["nano_cpus"] = int(cpus * 1e9)
+        if spec.pids_limit:
+            host["pids_limit"] = int_flag("--pids-limit")(spec.pids_limit)
+        create = {
+            "command": list(spec.command) or None,
+            "name": spec.name or None,
+            "environment": list(spec.env),
+            "ports": exposed or None,
+            "tty": spec.tty,
+            "stdin_open": spec.tty,
+        }
+        return create, host
+
+    def check_run(self, spec: RunSpec) -> None:
+        self._run_options(spec)
+        network = spec.network or "bridge"
+        if network not in ("bridge", "none", "host"):
+            self._call(lambda: self.api().inspect_network(network))  # a user network must exist
+
     def run(self, spec: RunSpec) -> RunOutcome:
         import docker.errors
 
         api = self.api()
+        create_args, host_args = self._run_options(spec)
 
         def create() -> dict:
             return api.create_container(
-                spec.image,
-                list(spec.command) or None,
-                name=spec.name,
-                environment=list(spec.env),
-                host_config=api.create_host_config(network_mode=spec.network),
+                spec.image, host_config=api.create_host_config(**host_args), **create_args
             )
 
         with api_errors(self.location):

@@ -25,6 +25,7 @@ from tuidock.backends.base import (
     HistoryEntry,
     ImageSummary,
     LogLine,
+    NetworkSummary,
     PullEvent,
     PullOutcome,
     PushOutcome,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
     from tuidock.runtime.container.logs import LogEntry
+    from tuidock.runtime.container.options import CreateOptions
     from tuidock.runtime.container.views import ContainerInfo
     from tuidock.runtime.engine import Engine
 
@@ -242,22 +244,57 @@ class LocalBackend:
             out.flush()
         return BuildOutcome(image_id, tuple(str(parse(t)) for t in spec.tags))
 
+    # -- networks ----------------------------------------------------------------------
+
+    def list_networks(self) -> list[NetworkSummary]:
+        from tuidock.runtime.network import usernets
+
+        return [
+            NetworkSummary(n["Name"], n.get("Driver", "bridge"), n.get("Id", ""))
+            for n in usernets.listed(self.engine.root)
+        ]
+
     # -- containers --------------------------------------------------------------------
 
     def list_containers(self) -> list[ContainerSummary]:
         return [container_summary(i) for i in self.engine.list_containers(all=True)]
 
-    def run(self, spec: RunSpec) -> RunOutcome:
-        from tuidock.runtime.container.options import CreateOptions
+    def _create_options(self, spec: RunSpec) -> CreateOptions:
+        """The spec as `run`'s flags make CreateOptions, with the same parsers."""
+        from tuidock.runtime.container.options import (
+            CreateOptions,
+            int_flag,
+            parse_cpus,
+            parse_memory,
+        )
 
-        opts = CreateOptions(
+        memory, cpus, pids = spec.memory.strip(), spec.cpus.strip(), spec.pids_limit.strip()
+        return CreateOptions(
             image=spec.image,
             command=list(spec.command),
             name=spec.name,
             env=list(spec.env),
             network=spec.network,
+            publish=list(spec.ports),
+            volumes=list(spec.volumes),
+            restart=spec.restart or "no",
+            memory=parse_memory(memory) if memory else None,
+            cpus=parse_cpus(cpus) if cpus else None,
+            pids_limit=int_flag("--pids-limit")(pids) if pids else None,
+            tty=spec.tty,
         )
-        cid, _client, warnings = self.engine.run(opts)
+
+    def check_run(self, spec: RunSpec) -> None:
+        from tuidock.runtime.container.options import check_options, on_bridge
+        from tuidock.runtime.network import network_config
+
+        opts = self._create_options(spec)
+        check_options(opts)
+        if on_bridge(opts.network):
+            network_config(self.engine.root, opts.network)  # a user network must exist
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        cid, _client, warnings = self.engine.run(self._create_options(spec))
         return RunOutcome(cid, list(warnings))
 
     def start(self, cid: str) -> None:

@@ -23,10 +23,38 @@ from textual import on
 from textual.message import Message
 from textual.screen import Screen
 
+# Engine hints that name a CLI command or flag the UI has a key or a field for:
+# (what the hint names, the key's binding ID or None, the advice for the UI).
+# Hints naming commands the UI lacks (login, demo) stay as they are: a shell is
+# where to run them.
+UI_HINTS: tuple[tuple[str, str | None, str], ...] = (
+    ("`tuidock pull`", "app.pull", "Press {key} to pull it."),
+    ("`tuidock rm -f`", "list.delete", "Press {key} on it in the containers pane to remove it."),
+    ("`tuidock network ls`", None, "Pick one of the listed networks."),
+    ("leave out -p/-P", None, "Pick bridge or a user network, or clear the ports."),
+    ("Give a command after the image name", None, "Fill in the command."),
+)
 
-def error_text(exc: BaseException) -> str:
+
+def ui_hint(hint: str | None, keymap: dict[str, str] | None = None) -> str | None:
+    """The engine's hint with CLI commands and flags replaced by the UI's keys
+    (as remapped) and fields."""
+    if not hint:
+        return hint
+    from tuidock.keymap import effective_keys, pretty_keys
+
+    keys = effective_keys(keymap or {})
+    for names, binding, advice in UI_HINTS:
+        if names in hint:
+            key = pretty_keys(keys[binding]).split(" / ")[0] if binding else ""
+            return advice.format(key=key)
+    return hint
+
+
+def error_text(exc: BaseException, keymap: dict[str, str] | None = None) -> str:
+    """What a notice or a dialog shows of an error: its message, then its hint for the UI."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    hint = getattr(exc, "hint", None)
+    hint = ui_hint(getattr(exc, "hint", None), keymap)
     return f"{message}\n{hint}" if hint else message
 
 
@@ -65,10 +93,16 @@ class JobScreen(Screen):
         then: Callable[[], object] | None = None,
         *,
         failed: Callable[[str], object] | None = None,
-        describe: Callable[[BaseException], str] = error_text,
+        describe: Callable[[BaseException], str] | None = None,
         group: str = "ops",
         exclusive: bool = False,
     ) -> None:
+        if describe is None:
+            keymap = getattr(self.app, "user_keymap", None)  # hints name the user's keys
+
+            def describe(exc: BaseException) -> str:
+                return error_text(exc, keymap)
+
         job = Job(title, call, done, then, failed, describe)
 
         def work() -> None:

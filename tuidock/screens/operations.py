@@ -23,7 +23,7 @@ from tuidock.screens.inspect import InspectScreen
 from tuidock.screens.jobs import JobScreen, error_text
 from tuidock.screens.prompt import PromptScreen
 from tuidock.screens.pull import PullScreen
-from tuidock.screens.run import RunRequest, RunScreen
+from tuidock.screens.run import RunScreen
 from tuidock.widgets import images as imagerows
 from tuidock.widgets.containers import ContainersTable
 from tuidock.widgets.images import ImagesTable
@@ -164,7 +164,9 @@ class Operations(JobScreen):
                 self.notify(err, severity="error", title="Delete failed")
 
         backend = self.app.backend
-        self.run_job("Delete", lambda: backend.remove_images(names, force=force), removed, self.reload_images)
+        self.run_job(
+            "Delete", lambda: backend.remove_images(names, force=force), removed, self.reload_images
+        )
 
     # -- inspect ------------------------------------------------------------------------------
 
@@ -190,24 +192,23 @@ class Operations(JobScreen):
         image = self.query_one(ImagesTable).current_image or ""
         if image and "|" not in image and image.startswith("sha256:"):
             image = image.removeprefix("sha256:")[:12]
+        dialog = RunScreen(image)
 
-        def answered(req: RunRequest | None) -> None:
-            if req is not None:
-                self._run(req)
-
-        self.app.push_screen(RunScreen(image), answered)
-
-    def _run(self, req: RunRequest) -> None:
-        def started(outcome: RunOutcome) -> None:
+        def answered(outcome: RunOutcome | None) -> None:
+            if outcome is None or dialog.spec is None:
+                return
             for w in outcome.warnings:
                 self.notify(w, severity="warning")
-            self.notify(f"started {outcome.id[:12]}", title="Run")
-            self._want_select = outcome.id
-            if not req.detach:
-                self.action_focus_logs()
+            self.notify(f"started {dialog.spec.name or outcome.id[:12]}", title="Run")
+            self._after_run(outcome.id, dialog.spec.detach)
 
-        backend = self.app.backend
-        self.run_job("Run", lambda: backend.run(req.options), started, self.poll_now)
+        self.app.push_screen(dialog, answered)
+
+    def _after_run(self, cid: str, detach: bool) -> None:
+        self._want_select = cid
+        self.poll_now()
+        if not detach:
+            self.action_focus_logs()
 
     # -- containers: lifecycle -------------------------------------------------------------------
 

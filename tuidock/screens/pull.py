@@ -26,6 +26,8 @@ from textual.widgets import Button, Input, Label, ProgressBar
 from tuidock.core.humanize import human_size
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from tuidock.backends.base import PullEvent
 
 PROGRESS_EVERY = 0.1
@@ -48,9 +50,10 @@ class PullFinished(Message):
 
 
 class ProgressRelay:
-    """The pull's progress callback: coalesces events, posts batches to the dialog."""
+    """The pull's progress callback: coalesces events, posts batches to the dialog
+    (the pull dialog, or the run dialog while it pulls a missing image)."""
 
-    def __init__(self, screen: PullScreen) -> None:
+    def __init__(self, screen: Widget) -> None:
         self.screen = screen
         self.lock = threading.Lock()
         self.layers: dict[str, PullEvent] = {}

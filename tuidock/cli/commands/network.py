@@ -86,11 +86,9 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def _listed() -> list[dict]:
-    from tuidock.runtime.network import network_config, usernets
+    from tuidock.runtime.network import usernets
 
-    root = _root()
-    nets = [n for n in usernets.all_networks(root) if n["Name"] != "bridge"]
-    return [network_config(root), *nets]  # the default bridge is always listed
+    return usernets.listed(_root())
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

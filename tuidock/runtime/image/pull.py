@@ -96,6 +96,17 @@ def _all_unreachable(domain: str, mirrors: list[Unreachable], upstream: Unreacha
     )
 
 
+def _missing_and_unreachable(ref: Reference, mirrors: list[str], exc: Unreachable) -> Unreachable:
+    """The mirrors do not have it and the registry itself cannot be asked."""
+    return Unreachable(
+        f"{ref.familiar()} not found on the mirror ({', '.join(mirrors)}) and "
+        f"{registry_name(exc.host)} unreachable: {exc.reason}",
+        "Check the name and tag, or push the image to the mirror.",
+        exc.host,
+        exc.reason,
+    )
+
+
 class LayerSource(io.RawIOBase):
     """The bytes of one blob from offset 0: first what a killed pull left on
     disk, then the registry's answer from there on (Range), reconnecting when
@@ -263,16 +274,22 @@ class Puller:
     ) -> tuple[RegistryClient, Manifest, list[Manifest]]:
         """Find the image manifest; returns the client, the top manifest and the chain."""
         errors: list[TuidockError] = []
+        missing_on: list[str] = []  # mirrors that answered "manifest unknown"
         for client in self._clients(ref):
             try:
                 top = client.get_manifest(ref.reference)
             except (RegistryError, NotFound) as exc:
                 if not client.endpoint.mirror:
-                    dead = [e for e in errors if isinstance(e, Unreachable)]
-                    if dead and isinstance(exc, Unreachable):
-                        raise _all_unreachable(ref.domain, dead, exc) from None
+                    if isinstance(exc, Unreachable):
+                        dead = [e for e in errors if isinstance(e, Unreachable)]
+                        if dead:
+                            raise _all_unreachable(ref.domain, dead, exc) from None
+                        if missing_on:  # a mirror answered that it does not have it
+                            raise _missing_and_unreachable(ref, missing_on, exc) from None
                     raise
                 errors.append(exc)
+                if isinstance(exc, NotFound):
+                    missing_on.append(client.endpoint.host)
                 continue
             chain = [top]
             want = platform or host_platform()

@@ -142,6 +142,13 @@ def all_networks(root: Path) -> list[dict]:
     return out
 
 
+def listed(root: Path) -> list[dict]:
+    """What `network ls` lists: the default bridge (defined on first use) first,
+    then the user networks."""
+    nets = [n for n in all_networks(root) if n["Name"] != "bridge"]
+    return [network_config(root), *nets]
+
+
 def endpoints(root: Path, name: str) -> dict[str, str]:
     """address -> container ID of the network's containers."""
     from tuidock.runtime.network.ipam import Ipam

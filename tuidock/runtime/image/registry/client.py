@@ -36,7 +36,7 @@ from tuidock.errors import (
     UnsupportedManifest,
 )
 from tuidock.runtime.image.registry import auth
-from tuidock.runtime.image.registry.config import DOCKER_HUB_API, Endpoint
+from tuidock.runtime.image.registry.config import DOCKER_HUB_API, Endpoint, is_loopback
 
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_REDIRECTS = 5
@@ -227,8 +227,6 @@ class RegistryClient:
     # -- connection -------------------------------------------------------
 
     def _proxies(self, url: str) -> dict[str, str]:
-        from tuidock.runtime.image.registry.config import is_loopback
-
         host = urlsplit(url).netloc
         if is_loopback(host):
             return {}
@@ -289,16 +287,31 @@ class RegistryClient:
                 host,
                 reason,
             )
-        if reason == "TLS handshake failed" and host != DOCKER_HUB_API:
-            hint = (
+        return Unreachable(
+            f"cannot reach registry {registry_name(host)}: {reason}",
+            self._unreachable_hint(reason),
+            host,
+            reason,
+        )
+
+    def _unreachable_hint(self, reason: str) -> str:
+        """Advice that fits the registry. Loopback registries are insecure by
+        default, so "set insecure" is said only to one that is not insecure."""
+        host = self.endpoint.host
+        if (
+            reason == "TLS handshake failed"
+            and host != DOCKER_HUB_API
+            and not self.endpoint.insecure
+        ):
+            return (
                 "For a plain-HTTP registry set insecure = true for "
                 f'[registries."{host}"] in registries.toml.'
             )
-        else:
-            hint = "Check the registry address and your network."
-        return Unreachable(
-            f"cannot reach registry {registry_name(host)}: {reason}", hint, host, reason
-        )
+        if is_loopback(host):
+            if reason == "connection refused":
+                return f"Nothing listens at {host}: start the registry there, or fix the port."
+            return f"Check the registry running at {host}."
+        return "Check the registry address and your network."
 
     # -- authentication --------------------------------------------------
 
