@@ -20,7 +20,6 @@ import selectors
 import signal
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -154,7 +153,7 @@ def _drive(
             if kind == "signal":
                 os.kill(spawned.pid, arg)
             elif kind == "stats":
-                result["stats"] = asdict(cg.stats())
+                result["stats"] = cg.stats().as_dict()
             elif kind == "pids":
                 result["pids"] = cg.pids()
         if now > deadline:

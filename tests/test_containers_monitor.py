@@ -307,3 +307,38 @@ def test_monitor_dead_during_start_is_reconciled(image: str, tuidock_root: Path)
     assert not cgroup_exists(cid)
     assert json.loads(path.read_text())["MonitorPid"] == 0
     assert tuidock("start", "-a", cid).code == 0  # and it starts fine afterwards
+
+
+def test_the_exit_frame_is_the_last_word(image: str, tuidock_root: Path, monkeypatch) -> None:
+    """An attached client (`run` without -d) may go at the frame marked Last,
+    before the monitor has closed its socket: by then the socket's path is
+    free and, with --rm, the container is gone."""
+    import contextlib
+
+    from tuidock.runtime.container.monitor import protocol as proto
+    from tuidock.runtime.container.options import CreateOptions
+    from tuidock.runtime.engine import default_engine
+    from tuidock.runtime.store import paths
+
+    monkeypatch.setenv("TUIDOCK_MONITOR_EXEC", "1")  # no fork of pytest itself
+    engine = default_engine()
+    for remove in (False, True):
+        opts = CreateOptions(image=image, command=["sh", "-c", "exit 3"], auto_remove=remove)
+        cid, client, _ = engine.run(opts, attach=True)
+        sock = proto.socket_path(str(paths.runtime_dir()), cid)
+        exits = []
+        with contextlib.closing(client):
+            while not (exits and exits[-1].get("Last")):
+                frames = client.read_frames()
+                assert frames, f"the monitor hung up before a last exit frame: {exits}"
+                exits += [json.loads(p) for kind, p in frames if kind == proto.EXIT]
+            last = exits[-1]
+            assert last["ExitCode"] == 3
+            assert not os.path.exists(sock)
+            if remove:
+                assert last["Removed"]
+                assert not (tuidock_root / "containers" / cid).exists()
+                assert not cgroup_exists(cid)
+            else:
+                assert state(cid)["Status"] == "exited"
+                engine.remove_container(cid)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
+from tuidock.core.record import Record
 from tuidock.errors import PlatformMismatch, UsageError
 
 _ARCH = {
@@ -23,8 +23,7 @@ _ARCH = {
 }
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(Record, frozen=True):
     os: str
     architecture: str
     variant: str = ""

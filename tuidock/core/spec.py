@@ -9,12 +9,12 @@ numbers), never references to be looked up again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuidock.core.record import Record, field
 
-@dataclass
-class MountSpec:
+
+class MountSpec(Record):
     """An extra mount inside the container (bind mounts, volumes, tmpfs)."""
 
     destination: str
@@ -23,15 +23,13 @@ class MountSpec:
     options: list[str] = field(default_factory=list)  # "ro", "nosuid", "nodev", "size=64m"...
 
 
-@dataclass
-class Limits:
+class Limits(Record):
     memory: int | None = None  # bytes (-m)
     cpus: float | None = None  # --cpus
     pids: int | None = None  # --pids-limit
 
 
-@dataclass
-class ContainerSpec:
+class ContainerSpec(Record):
     id: str
     hostname: str
     args: list[str]  # Entrypoint + Cmd, resolved

@@ -142,10 +142,10 @@ class Session:
                             write_all(err_fd, payload)
                         elif kind == proto.EXIT:
                             self.exit = json.loads(payload)
-                            if self.exit.get("Restarting"):
+                            if self.exit.get("Restarting") or self.exit.get("Last"):
                                 return self._code()
-                            # Otherwise read on to the monitor's close: with --rm the
-                            # container is removed by then.
+                            # Otherwise read on to the last frame or the monitor's
+                            # close: with --rm the container is removed by then.
 
     def _code(self) -> int:
         if self.exit is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict
 from pathlib import Path
 
 from tuidock.core.spec import ContainerSpec, Limits, MountSpec
@@ -227,7 +226,7 @@ def _prepare(
     if config["Mounts"]:
         store.write_config(cid, config)  # `volume rm` sees the container from now on
     # spec.save() would fsync; like state.json this file needs no power-loss durability.
-    write_json(Path(files.spec), asdict(spec))
+    write_json(Path(files.spec), spec.as_dict())
 
 
 def _resolve_mounts(

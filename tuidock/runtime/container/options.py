@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
 
 from tuidock.core.flagvalues import INT64_MAX, bad_flag, signal_number
+from tuidock.core.record import Record, field
 from tuidock.errors import UsageError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -21,8 +21,7 @@ MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
 NETWORKS = ("none", "host", "bridge")
 
 
-@dataclass
-class CreateOptions:
+class CreateOptions(Record):
     image: str
     command: list[str] = field(default_factory=list)
     name: str | None = None
@@ -61,8 +60,7 @@ class CreateOptions:
     tmpfs: list[str] = field(default_factory=list)
 
 
-@dataclass
-class MountRequest:
+class MountRequest(Record):
     """One mount the user asked for, before volumes are created or paths checked."""
 
     type: str  # "bind" | "volume" | "tmpfs"

@@ -12,9 +12,9 @@ neither import the compiler nor run it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuidock.core.record import Record, field
 from tuidock.errors import UsageError
 
 FILTER_FILE = "seccomp.bpf"
@@ -22,8 +22,7 @@ BUILTIN = "builtin"
 UNCONFINED = "unconfined"
 
 
-@dataclass
-class SecurityOptions:
+class SecurityOptions(Record):
     seccomp: str = BUILTIN  # "builtin" | "unconfined" | "custom"
     profile: object = None  # the custom profile.Profile
     profile_text: str = ""  # its JSON, compact

@@ -140,7 +140,7 @@ class Pusher:
                 {"mediaType": d.get("mediaType", ""), "digest": d["digest"], "size": d["size"]}
                 for d in doc["layers"]
             ]
-            rec = dataclasses.replace(current)
+            rec = current.replace()
         return rec, manifest
 
     # -- talking to the registry ----------------------------------------------

@@ -28,10 +28,10 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from tuidock.core.record import Record
 from tuidock.core.spec import Limits
 from tuidock.errors import TuidockError
 
@@ -64,8 +64,7 @@ DEVICE_ALLOW = (
 )
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(Record, frozen=True):
     """One mounted cgroup tree."""
 
     mountpoint: str
@@ -78,16 +77,14 @@ class Hierarchy:
         return os.path.basename(self.mountpoint)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(Record, frozen=True):
     """What this host has: `version` and the hierarchies containers use."""
 
     version: str  # "v1" | "v2" | "hybrid" | "none"
     hierarchies: tuple[Hierarchy, ...]
 
 
-@dataclass
-class CgroupStats:
+class CgroupStats(Record):
     cpu_ns: int = 0
     memory_usage: int = 0  # usage minus inactive file cache, as docker stats shows
     memory_limit: int = 0  # capped at host memory
@@ -97,8 +94,7 @@ class CgroupStats:
     block_write: int = 0
 
 
-@dataclass(frozen=True)
-class UsageFiles:
+class UsageFiles(Record, frozen=True):
     """The files stats() reads for CPU, memory and PIDs, for a reader that keeps
     them open and samples them often (the UI): None where the host lacks one."""
 

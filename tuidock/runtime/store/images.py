@@ -12,17 +12,16 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tuidock.core import reference as refmod
 from tuidock.core.digest import chain_ids
+from tuidock.core.record import Record, field
 from tuidock.errors import AmbiguousPrefix, InvalidReference, NotFound
 from tuidock.runtime.linux.locking import atomic_write, file_lock
 
 
-@dataclass
-class ImageRecord:
+class ImageRecord(Record):
     id: str
     manifest_digest: str
     manifest_media_type: str
@@ -57,11 +56,6 @@ class ImageRecord:
     def unreferenced(self) -> bool:
         """No tag and no repo digest: Docker's `<none>:<none>`."""
         return not self.repo_tags and not self.repo_digests
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ImageRecord:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class ImageIndex:
@@ -192,6 +186,6 @@ class ImageStore:
         with file_lock(self.lock_path):
             index = self._load()
             yield index
-            payload = {"version": 1, "images": {k: asdict(v) for k, v in index.images.items()}}
+            payload = {"version": 1, "images": {k: v.as_dict() for k, v in index.images.items()}}
             self.root.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, json.dumps(payload, indent=1, sort_keys=True).encode())

@@ -12,15 +12,14 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tuidock.core.digest import hex_of
+from tuidock.core.record import Record
 from tuidock.runtime.linux.locking import file_lock
 
 
-@dataclass
-class LayerInfo:
+class LayerInfo(Record):
     chain_id: str
     diff_id: str
     parent: str | None
@@ -63,7 +62,7 @@ class LayerStore:
 
     def info(self, chain_id: str) -> LayerInfo:
         data = json.loads((self.layer_dir(chain_id) / "layer.json").read_text())
-        return LayerInfo(**{k: data[k] for k in LayerInfo.__dataclass_fields__})
+        return LayerInfo(**{k: data[k] for k in LayerInfo._FIELDS})
 
     @contextlib.contextmanager
     def locked(self, chain_id: str) -> Iterator[None]:
@@ -88,7 +87,7 @@ class LayerStore:
     ) -> None:
         """Publish an unpacked layer; if another process won the race, keep theirs."""
         info = LayerInfo(chain_id, diff_id, parent, size)
-        (staging / "layer.json").write_text(json.dumps(asdict(info)))
+        (staging / "layer.json").write_text(json.dumps(info.as_dict()))
         target = self.layer_dir(chain_id)
         try:
             os.rename(staging, target)

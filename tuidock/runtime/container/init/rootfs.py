@@ -19,9 +19,9 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuidock.core.record import Record
 from tuidock.core.spec import ContainerSpec, MountSpec
 from tuidock.errors import TuidockError
 from tuidock.runtime.linux import syscalls as sc
@@ -81,8 +81,7 @@ _IGNORED_OPTIONS = frozenset(
 )
 
 
-@dataclass
-class RootfsPlan:
+class RootfsPlan(Record):
     """What `prepare` needs besides the spec, all resolved by the parent."""
 
     cgroup_views: Sequence[tuple[str, Path, tuple[str, ...]]] = ()
@@ -90,7 +89,7 @@ class RootfsPlan:
     # gets nodev, and /dev holds bind mounts of the host's nodes.
     nodev: bool = False
     init_binary: str | None = None  # host path bound read-only at /dev/init
-    step: Callable[[str], None] = field(default=lambda _s: None)
+    step: Callable[[str], None] = lambda _s: None
 
 
 def _fd_path(fd: int) -> str:

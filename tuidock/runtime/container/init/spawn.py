@@ -24,10 +24,10 @@ import os
 import signal
 import socket
 import struct
-from dataclasses import dataclass
 from typing import NoReturn
 
 from tuidock.core import trace
+from tuidock.core.record import Record
 from tuidock.core.spec import ContainerSpec
 from tuidock.errors import TuidockError, failure_reason
 from tuidock.runtime.container import securityopt
@@ -64,8 +64,7 @@ class ExecFailed(TuidockError):
         self.exit_code = exit_code
 
 
-@dataclass
-class Spawned:
+class Spawned(Record):
     pid: int  # host pid of the container's PID 1
     pty_master: int | None  # master fd when spec.terminal
     # Keeps the container's root filesystem alive after PID 1 exits: the

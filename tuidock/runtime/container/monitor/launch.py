@@ -201,6 +201,9 @@ def _wait_for_container(sock: socket.socket) -> None:
         monitor.preload()
     except Exception:
         pass  # the start itself will meet the same error and report it properly
+    # The second half of the double fork now, not on the start's critical
+    # path: the caller reaps the intermediate process at once when it hands over.
+    monitor.detach()
     try:
         msg, fds, _flags, _addr = socket.recv_fds(sock, 65536, 2)
     except OSError:
@@ -218,5 +221,4 @@ def _wait_for_container(sock: socket.socket) -> None:
     )
     os.dup2(log, 2)
     os.close(log)
-    monitor.detach()
     monitor.serve(job["cdir"], status_fd, attach_fd, job["socket"])

@@ -167,6 +167,11 @@ class Monitor:
                 delay = BACKOFF_START
             restart = self._record_exit(exit_code, oom, error[0] if error else "")
             events.record_exit(self.store.root, self.cid, self.config, exit_code, oom)
+            last = not restart and self._done_at_exit()
+            if last:
+                # No new client from here on, and the socket's path is free for
+                # the next start the moment the client below has its answer.
+                self.server.close_listener()
             self.server.broadcast(
                 proto.json_frame(
                     proto.EXIT,
@@ -176,6 +181,7 @@ class Monitor:
                         "Restarting": restart,
                         "Removed": False,
                         "Error": error[0] if error else "",
+                        "Last": last,
                     },
                 )
             )
@@ -637,6 +643,12 @@ class Monitor:
         except NotFound:
             return True
 
+    def _done_at_exit(self) -> bool:
+        """Whether, once the exit is recorded, nothing is left that another
+        command could see: no --rm removal, no network endpoint to take down.
+        Then the exit frame is the last word and an attached client may go."""
+        return self.net is None and not self.config.get("HostConfig", {}).get("AutoRemove")
+
     def _finish(self, exit_code: int, oom: bool) -> None:
         removed = False
         try:
@@ -671,6 +683,7 @@ class Monitor:
                         "Restarting": False,
                         "Removed": True,
                         "Error": "",
+                        "Last": True,
                     },
                 )
             )

@@ -26,9 +26,12 @@ Monitor -> client
     'o' stdout   bytes (with a PTY, everything the terminal prints)
     'e' stderr   bytes (never with a PTY)
     'x' exit     JSON {"ExitCode": n, "OOMKilled": b, "Restarting": b,
-                 "Removed": b, "Error": str}, sent once the exit is recorded
-                 (and, with --rm, the container removed). With a restart
-                 policy the socket stays open and more frames follow.
+                 "Removed": b, "Error": str, "Last": b}, sent once the exit is
+                 recorded (and, with --rm, the container removed). With a
+                 restart policy the socket stays open and more frames follow.
+                 "Last": the monitor has nothing left to do that anyone could
+                 see (no removal, no network teardown pending): a client
+                 may go without waiting for the socket to close.
 
 A client that stops reading holds the container's output back (as a
 blocked Docker attach does) once its queue passes QUEUE_LIMIT.

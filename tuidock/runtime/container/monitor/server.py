@@ -63,11 +63,14 @@ class AttachServer:
         self.sel.register(sock, selectors.EVENT_READ, "listener")
 
     def close_listener(self) -> None:
-        if self.listener is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.sel.unregister(self.listener)
-            self.listener.close()
-            self.listener = None
+        """Stop accepting clients and remove the socket; once only, since the
+        next start of the container binds a socket at the same path."""
+        if self.listener is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
         with contextlib.suppress(OSError):
             os.unlink(self.path)
         with contextlib.suppress(OSError):
