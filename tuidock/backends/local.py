@@ -261,12 +261,8 @@ class LocalBackend:
 
     def _create_options(self, spec: RunSpec) -> CreateOptions:
         """The spec as `run`'s flags make CreateOptions, with the same parsers."""
-        from tuidock.runtime.container.options import (
-            CreateOptions,
-            int_flag,
-            parse_cpus,
-            parse_memory,
-        )
+        from tuidock.core.flagvalues import int_flag
+        from tuidock.runtime.container.options import CreateOptions, parse_cpus, parse_memory
 
         memory, cpus, pids = spec.memory.strip(), spec.cpus.strip(), spec.pids_limit.strip()
         return CreateOptions(
