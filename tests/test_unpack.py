@@ -14,6 +14,7 @@ import io
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -26,6 +27,7 @@ import pytest
 import zstandard
 
 from tuidock.errors import InvalidLayer, TooLarge, TuidockError
+from tuidock.runtime.image.layer import compression
 from tuidock.runtime.image.layer.compression import open_decompressed
 from tuidock.runtime.image.layer.unpack import UnpackLimits, UnpackResult, apply_layer
 
@@ -124,6 +126,15 @@ class Trickle(io.RawIOBase):
         out = bytes(self._data[self._pos : self._pos + n])
         self._pos += len(out)
         return out
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflate(request, monkeypatch) -> str:
+    """Each gzip backend in turn, chosen as a user would: by the environment."""
+    if request.param not in compression.inflate_backends():
+        pytest.fail(f"inflate backend {request.param} is not installed")
+    monkeypatch.setenv(compression.INFLATE_ENV, request.param)
+    return request.param
 
 
 def unpack(dest: Path, data: bytes, lowers=(), limits=None) -> UnpackResult:
@@ -683,7 +694,7 @@ def _header(name: str, size: int) -> bytes:
     return ti.tobuf(tarfile.PAX_FORMAT)
 
 
-def test_declared_bomb_aborts_at_once(tmp_path: Path):
+def test_declared_bomb_aborts_at_once(tmp_path: Path, inflate: str):
     def bomb():
         yield _header("zeros", 100 << 30)
         yield from zeros(100 << 30)
@@ -696,7 +707,7 @@ def test_declared_bomb_aborts_at_once(tmp_path: Path):
     assert raw.fed < 1 << 30
 
 
-def test_streamed_bomb_aborts_quickly(tmp_path: Path):
+def test_streamed_bomb_aborts_quickly(tmp_path: Path, inflate: str):
     # Files that are each within bounds, adding up to 800 GB of zeros.
     size = 8 << 20
 
@@ -714,7 +725,7 @@ def test_streamed_bomb_aborts_quickly(tmp_path: Path):
     assert raw.fed < 256 << 20
 
 
-def test_decompression_limit_on_drain():
+def test_decompression_limit_on_drain(inflate: str):
     raw = LazyGzip(zeros(10 << 30))
     stream = open_decompressed(raw, OCI_GZIP, limit=32 << 20)
     with pytest.raises(TooLarge):
@@ -811,13 +822,37 @@ def _check_layer(dest: Path, data: bytes) -> None:
                                    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
                                    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
                                    OCI_TAR])  # fmt: skip
-def test_gzip_multi_member(tmp_path: Path, media: str):
+def test_gzip_multi_member(tmp_path: Path, media: str, inflate: str):
     data = _layer()
     cut = 123_457
     blob = gzip.compress(data[:cut]) + gzip.compress(data[cut:]) + b"\0" * 64
     # labelled plain tar too: the magic bytes win over a wrong label
     apply_layer(open_decompressed(Trickle(blob), media), tmp_path / "l")
     _check_layer(tmp_path / "l", data)
+
+
+def test_inflate_backends_agree(tmp_path: Path):
+    data = _layer() + os.urandom(300_000)
+    cut = 77_777
+    blob = gzip.compress(data[:cut]) + gzip.compress(data[cut:], 1) + b"\0" * 10
+    outs = []
+    for backend in ("isal", "zlib"):
+        h = hashlib.sha256()
+        stream = open_decompressed(Trickle(blob), OCI_GZIP, hasher=h, inflate=backend)
+        outs.append((stream.read(), h.hexdigest()))
+    assert outs[0] == outs[1] == (data, hashlib.sha256(data).hexdigest())
+
+
+def test_inflate_falls_back_to_zlib_without_isal(tmp_path: Path, monkeypatch):
+    assert compression.inflate_backends() == ["isal", "zlib"]
+    monkeypatch.setitem(sys.modules, "isal", None)  # import isal now fails
+    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+    assert compression.inflate_backends() == ["zlib"]
+    data = _layer()
+    apply_layer(open_decompressed(Trickle(gzip.compress(data)), OCI_GZIP), tmp_path / "l")
+    _check_layer(tmp_path / "l", data)
+    with pytest.raises(InvalidLayer, match="gzip"):
+        open_decompressed(io.BytesIO(gzip.compress(data)[:-9]), OCI_GZIP).read()
 
 
 def test_zstd_multi_frame(tmp_path: Path):
@@ -844,7 +879,7 @@ def test_unknown_media_type():
 
 
 @pytest.mark.parametrize("bad", ["truncate", "flip", "garbage"])
-def test_corrupt_gzip(bad: str):
+def test_corrupt_gzip(bad: str, inflate: str):
     blob = bytearray(gzip.compress(_layer()))
     if bad == "truncate":
         blob = blob[: len(blob) // 2]
@@ -902,7 +937,7 @@ def test_decompression_thread_stops_when_stream_dropped():
 
 
 @pytest.mark.parametrize("codec", ["gzip", "zstd", "tar"])
-def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str):
+def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str, inflate: str):
     data = _layer() + b"\0" * 5000
     blob = {
         "gzip": lambda: gzip.compress(data),
