@@ -10,6 +10,9 @@ writing anything, file creation from the tar already in memory (no inflate),
 with and without writer threads, and the whole pipeline as pull runs it.
 WORKDIR must be on the filesystem being measured; every run unpacks into a
 new directory below it, deleted at the end.
+
+tuidock is imported from wherever the interpreter finds it (an installed
+package, or PYTHONPATH), so that pull_bench can run a baseline tree's.
 """
 
 from __future__ import annotations
@@ -18,15 +21,11 @@ import argparse
 import hashlib
 import io
 import shutil
-import sys
 import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tuidock.runtime.image.layer import compression
 from tuidock.runtime.image.layer.compression import open_decompressed
 from tuidock.runtime.image.layer.tarstream import TarStream
 from tuidock.runtime.image.layer.unpack import apply_layer
@@ -67,6 +66,8 @@ def _best(runs: int, fn: Callable[[], object]) -> float:
 
 
 def stages(blob: Path, work: Path, runs: int) -> dict[str, float]:
+    from tuidock.runtime.image.layer import compression
+
     raw = blob.read_bytes()
     tar = zlib.decompress(raw, wbits=31)
     work.mkdir(parents=True, exist_ok=True)

@@ -990,6 +990,132 @@ def test_fast_header_parser_agrees_with_tarfile():
     assert checked > 10
 
 
+def _members_seen(data: bytes, direct: bool) -> list:
+    """Every member (and its data) TarStream yields, then how the stream ended."""
+    from tuidock.runtime.image.layer.tarstream import TarStream
+
+    members = TarStream(Trickle(data), 1 << 20, 1000, direct=direct)
+    seen: list = []
+    try:
+        for m in members:
+            content = None
+            if m.isreg():
+                if m.sparse is not None:
+                    content = members.tarfile.extractfile(m).read()
+                else:
+                    content = members.source.read(m.size)
+            info = m.get_info()
+            seen.append((info, m.type, m.pax_headers, m.sparse, content))
+    except (InvalidLayer, TooLarge) as e:
+        seen.append((type(e).__name__, str(e)))
+    return seen
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n).encode()) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def _raw_pax(records: bytes, then: bytes, kind: bytes = tarfile.XHDTYPE) -> bytes:
+    ti = tarfile.TarInfo("PaxHeaders/x")
+    ti.type, ti.size = kind, len(records)
+    pad = -len(records) % 512
+    return ti.tobuf(tarfile.USTAR_FORMAT) + records + b"\0" * pad + then
+
+
+def _header_variants() -> list[bytes]:
+    long = "d" * 120 + "/" + "n" * 150
+    plain = [
+        F("f", b"data"), D("dir/"), S("s", "target"), H("h", "f"),
+        Entry("c", "chr", dev=(1, 3)), Entry("b", "blk", dev=(8, 1)), Entry("p", "fifo"),
+        F("a/" * 70 + "deep", b"prefix"), F(long, b"long"), S("ls", "t" * 300),
+        H("lh", long), D(long + "/"), F("ünï/cödé", b"u"), F("big-uid", b"1", uid=1 << 22),
+        F("old", b"1", mtime=-5), F("sub", b"1", mtime=T0 + 0.25),
+        F("xa", b"x", xattrs={"user.a": "1", "security.capability": "\x01\x02"}),
+        F("pp", b"1", pax={"path": "renamed/", "uname": "ü", "comment": "c=d"}),
+        D("pd", pax={"path": "renamed-dir/"}), S("pl", "x", pax={"linkpath": "y" * 200}),
+    ]  # fmt: skip
+    blobs = []
+    for fmt in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        for e in plain:
+            try:
+                blobs.append(make_tar([e, F("after", b"x")], fmt))
+            except ValueError:
+                continue  # not representable in this format
+    tail = make_tar([F("next", b"n" * 700)])
+    file_hdr = tarfile.TarInfo("f")
+    file_hdr.size = 3
+    file_blk = file_hdr.tobuf(tarfile.USTAR_FORMAT) + b"abc" + b"\0" * 509
+    dir_hdr = tarfile.TarInfo("d/")
+    dir_hdr.type, dir_hdr.size = tarfile.DIRTYPE, 600  # tarfile skips no data for it
+    gnu_long = tarfile.TarInfo("././@LongLink")
+    gnu_long.type, gnu_long.size = tarfile.GNUTYPE_LONGNAME, 8
+    long_blk = gnu_long.tobuf(tarfile.GNU_FORMAT) + b"gnu-name" + b"\0" * 504
+    rec = _pax_record
+    for records in [
+        rec(b"path", b"p1") + rec(b"size", b"3"),
+        rec(b"size", b"2") + rec(b"mtime", b"12.5") + rec(b"uid", b"bad"),
+        rec(b"path", b"\xff\xfe-not-utf8") + rec(b"SCHILY.xattr.user.x", b"\xff"),
+        rec(b"hdrcharset", b"BINARY") + rec(b"path", b"\xe9"),
+        rec(b"GNU.sparse.name", b"sp") + rec(b"GNU.sparse.size", b"3"),
+        rec(b"path", b"a") + b"\0garbage",
+        b"9 path=a\n",  # wrong length
+        b"00000000000000000000006 a=\n",  # 26 digits: too long for tarfile
+        b"4 a=\n",
+        b"5 =a\n",
+        b"x path=a\n",
+        rec(b"path", b"a")[:-1] + b"X",
+        rec(b"path", b"d/"),
+    ]:
+        blobs.append(_raw_pax(records, file_blk + tail))
+        blobs.append(_raw_pax(records, long_blk + file_blk + tail))
+        blobs.append(long_blk + _raw_pax(records, file_blk + tail))
+        blobs.append(_raw_pax(records, _raw_pax(rec(b"path", b"inner"), file_blk + tail)))
+        blobs.append(_raw_pax(records, file_blk + tail, kind=tarfile.XGLTYPE))
+    blobs.append(dir_hdr.tobuf(tarfile.USTAR_FORMAT) + tail)
+    empty_dir = tarfile.TarInfo("d")
+    empty_dir.type = tarfile.DIRTYPE
+    for name in (b"gnu-dir/", b"gnu-dir//"):
+        gnu_long.size = len(name)
+        named = gnu_long.tobuf(tarfile.GNU_FORMAT) + name.ljust(512, b"\0")
+        blobs.append(named + empty_dir.tobuf(tarfile.USTAR_FORMAT) + tail)
+    blobs.append(_raw_pax(rec(b"size", b"600"), dir_hdr.tobuf(tarfile.USTAR_FORMAT) + tail))
+    blobs.append(file_blk + long_blk[:700])  # truncated long name
+    blobs.append(file_blk + b"\0" * 300)  # truncated end marker
+    blobs.append(file_blk)  # no end marker at all
+    blobs.append(b"")
+    return blobs
+
+
+def test_direct_header_path_agrees_with_tarfile():
+    variants = _header_variants()
+    for data in variants:
+        assert _members_seen(data, True) == _members_seen(data, False)
+    assert len(variants) > 100
+
+
+def test_direct_header_path_agrees_with_tarfile_on_damaged_headers():
+    import random
+
+    rng = random.Random(4)
+    base = make_tar([
+        F("a" * 150, b"1" * 600, xattrs={"user.k": "v"}), S("l", "t" * 120),
+        F("sub", b"2", mtime=T0 + 0.5), D("d"),
+    ])  # fmt: skip
+    header_bytes = [
+        i for i in range(len(base)) if (i // 512) in (0, 1, 2, 5, 6, 7, 8, 9, 10, 12, 13)
+    ]
+    for _ in range(1500):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.choice(header_bytes)
+            data[pos] = rng.choice([0, 0x20, 0x30, 0x39, 0x0A, 0x3D, 0xFF, data[pos] ^ 1])
+        assert _members_seen(bytes(data), True) == _members_seen(bytes(data), False)
+
+
 # ------------------------------------------- writer threads (ordering hazards)
 #
 # Small regular files are created by writer threads while the reader goes on;
