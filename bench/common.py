@@ -52,7 +52,10 @@ def median_of(runs: int, fn: Callable[[], None], setup: Callable[[], None] | Non
 
 
 def run(cmd: list[str], env: dict | None = None) -> None:
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if done.returncode:
+        err = done.stderr.decode(errors="replace").strip()
+        raise SystemExit(f"{' '.join(cmd)}: exit status {done.returncode}\n{err}")
 
 
 def build_big_image(

@@ -22,6 +22,7 @@ instead (how this bench measured until the writer threads came).
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -89,8 +90,19 @@ def other_tools(ref: str, blob: Path, work: Path) -> Tools:
     return tools
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def take_turns(tools: Tools, runs: int, scratch: Path, recycle: bool) -> dict[str, float]:
+    """Median wall time of each tool; prints every run and the median CPU time.
+
+    CPU time (user + system of the tool's processes) moves less than the
+    wall time when other work loads the machine.
+    """
     times: dict[str, list[float]] = {name: [] for name in tools}
+    cpu: dict[str, list[float]] = {name: [] for name in tools}
     for round_no in range(runs):
         for i, (name, fn) in enumerate(tools.items()):
             out = scratch / f"{round_no}-{i}"
@@ -99,11 +111,13 @@ def take_turns(tools: Tools, runs: int, scratch: Path, recycle: bool) -> dict[st
                 shutil.rmtree(scratch, ignore_errors=True)
                 scratch.mkdir()
             out.mkdir()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _children_cpu()
             fn(out)
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(_children_cpu() - start_cpu)
     for name, secs in times.items():
-        print(f"  {name}: " + " ".join(f"{s:.2f}" for s in secs), file=sys.stderr)
+        print(f"  {name}: " + " ".join(f"{s:.2f}" for s in secs)
+              + f"  (median CPU {statistics.median(cpu[name]):.2f} s)", file=sys.stderr)  # fmt: skip
     return {name: statistics.median(secs) for name, secs in times.items()}
 
 

@@ -14,6 +14,7 @@ import io
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -26,6 +27,7 @@ import pytest
 import zstandard
 
 from tuidock.errors import InvalidLayer, TooLarge, TuidockError
+from tuidock.runtime.image.layer import compression
 from tuidock.runtime.image.layer.compression import open_decompressed
 from tuidock.runtime.image.layer.unpack import UnpackLimits, UnpackResult, apply_layer
 
@@ -124,6 +126,15 @@ class Trickle(io.RawIOBase):
         out = bytes(self._data[self._pos : self._pos + n])
         self._pos += len(out)
         return out
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflate(request, monkeypatch) -> str:
+    """Each gzip backend in turn, chosen as a user would: by the environment."""
+    if request.param not in compression.inflate_backends():
+        pytest.fail(f"inflate backend {request.param} is not installed")
+    monkeypatch.setenv(compression.INFLATE_ENV, request.param)
+    return request.param
 
 
 def unpack(dest: Path, data: bytes, lowers=(), limits=None) -> UnpackResult:
@@ -683,7 +694,7 @@ def _header(name: str, size: int) -> bytes:
     return ti.tobuf(tarfile.PAX_FORMAT)
 
 
-def test_declared_bomb_aborts_at_once(tmp_path: Path):
+def test_declared_bomb_aborts_at_once(tmp_path: Path, inflate: str):
     def bomb():
         yield _header("zeros", 100 << 30)
         yield from zeros(100 << 30)
@@ -696,7 +707,7 @@ def test_declared_bomb_aborts_at_once(tmp_path: Path):
     assert raw.fed < 1 << 30
 
 
-def test_streamed_bomb_aborts_quickly(tmp_path: Path):
+def test_streamed_bomb_aborts_quickly(tmp_path: Path, inflate: str):
     # Files that are each within bounds, adding up to 800 GB of zeros.
     size = 8 << 20
 
@@ -714,7 +725,7 @@ def test_streamed_bomb_aborts_quickly(tmp_path: Path):
     assert raw.fed < 256 << 20
 
 
-def test_decompression_limit_on_drain():
+def test_decompression_limit_on_drain(inflate: str):
     raw = LazyGzip(zeros(10 << 30))
     stream = open_decompressed(raw, OCI_GZIP, limit=32 << 20)
     with pytest.raises(TooLarge):
@@ -811,13 +822,37 @@ def _check_layer(dest: Path, data: bytes) -> None:
                                    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
                                    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
                                    OCI_TAR])  # fmt: skip
-def test_gzip_multi_member(tmp_path: Path, media: str):
+def test_gzip_multi_member(tmp_path: Path, media: str, inflate: str):
     data = _layer()
     cut = 123_457
     blob = gzip.compress(data[:cut]) + gzip.compress(data[cut:]) + b"\0" * 64
     # labelled plain tar too: the magic bytes win over a wrong label
     apply_layer(open_decompressed(Trickle(blob), media), tmp_path / "l")
     _check_layer(tmp_path / "l", data)
+
+
+def test_inflate_backends_agree(tmp_path: Path):
+    data = _layer() + os.urandom(300_000)
+    cut = 77_777
+    blob = gzip.compress(data[:cut]) + gzip.compress(data[cut:], 1) + b"\0" * 10
+    outs = []
+    for backend in ("isal", "zlib"):
+        h = hashlib.sha256()
+        stream = open_decompressed(Trickle(blob), OCI_GZIP, hasher=h, inflate=backend)
+        outs.append((stream.read(), h.hexdigest()))
+    assert outs[0] == outs[1] == (data, hashlib.sha256(data).hexdigest())
+
+
+def test_inflate_falls_back_to_zlib_without_isal(tmp_path: Path, monkeypatch):
+    assert compression.inflate_backends() == ["isal", "zlib"]
+    monkeypatch.setitem(sys.modules, "isal", None)  # import isal now fails
+    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+    assert compression.inflate_backends() == ["zlib"]
+    data = _layer()
+    apply_layer(open_decompressed(Trickle(gzip.compress(data)), OCI_GZIP), tmp_path / "l")
+    _check_layer(tmp_path / "l", data)
+    with pytest.raises(InvalidLayer, match="gzip"):
+        open_decompressed(io.BytesIO(gzip.compress(data)[:-9]), OCI_GZIP).read()
 
 
 def test_zstd_multi_frame(tmp_path: Path):
@@ -844,7 +879,7 @@ def test_unknown_media_type():
 
 
 @pytest.mark.parametrize("bad", ["truncate", "flip", "garbage"])
-def test_corrupt_gzip(bad: str):
+def test_corrupt_gzip(bad: str, inflate: str):
     blob = bytearray(gzip.compress(_layer()))
     if bad == "truncate":
         blob = blob[: len(blob) // 2]
@@ -902,7 +937,7 @@ def test_decompression_thread_stops_when_stream_dropped():
 
 
 @pytest.mark.parametrize("codec", ["gzip", "zstd", "tar"])
-def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str):
+def test_hasher_sees_every_uncompressed_byte(tmp_path: Path, codec: str, inflate: str):
     data = _layer() + b"\0" * 5000
     blob = {
         "gzip": lambda: gzip.compress(data),
@@ -953,6 +988,132 @@ def test_fast_header_parser_agrees_with_tarfile():
             assert want is not None
             assert got.get_info() == want.get_info()
     assert checked > 10
+
+
+def _members_seen(data: bytes, direct: bool) -> list:
+    """Every member (and its data) TarStream yields, then how the stream ended."""
+    from tuidock.runtime.image.layer.tarstream import TarStream
+
+    members = TarStream(Trickle(data), 1 << 20, 1000, direct=direct)
+    seen: list = []
+    try:
+        for m in members:
+            content = None
+            if m.isreg():
+                if m.sparse is not None:
+                    content = members.tarfile.extractfile(m).read()
+                else:
+                    content = members.source.read(m.size)
+            info = m.get_info()
+            seen.append((info, m.type, m.pax_headers, m.sparse, content))
+    except (InvalidLayer, TooLarge) as e:
+        seen.append((type(e).__name__, str(e)))
+    return seen
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n).encode()) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def _raw_pax(records: bytes, then: bytes, kind: bytes = tarfile.XHDTYPE) -> bytes:
+    ti = tarfile.TarInfo("PaxHeaders/x")
+    ti.type, ti.size = kind, len(records)
+    pad = -len(records) % 512
+    return ti.tobuf(tarfile.USTAR_FORMAT) + records + b"\0" * pad + then
+
+
+def _header_variants() -> list[bytes]:
+    long = "d" * 120 + "/" + "n" * 150
+    plain = [
+        F("f", b"data"), D("dir/"), S("s", "target"), H("h", "f"),
+        Entry("c", "chr", dev=(1, 3)), Entry("b", "blk", dev=(8, 1)), Entry("p", "fifo"),
+        F("a/" * 70 + "deep", b"prefix"), F(long, b"long"), S("ls", "t" * 300),
+        H("lh", long), D(long + "/"), F("ünï/cödé", b"u"), F("big-uid", b"1", uid=1 << 22),
+        F("old", b"1", mtime=-5), F("sub", b"1", mtime=T0 + 0.25),
+        F("xa", b"x", xattrs={"user.a": "1", "security.capability": "\x01\x02"}),
+        F("pp", b"1", pax={"path": "renamed/", "uname": "ü", "comment": "c=d"}),
+        D("pd", pax={"path": "renamed-dir/"}), S("pl", "x", pax={"linkpath": "y" * 200}),
+    ]  # fmt: skip
+    blobs = []
+    for fmt in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        for e in plain:
+            try:
+                blobs.append(make_tar([e, F("after", b"x")], fmt))
+            except ValueError:
+                continue  # not representable in this format
+    tail = make_tar([F("next", b"n" * 700)])
+    file_hdr = tarfile.TarInfo("f")
+    file_hdr.size = 3
+    file_blk = file_hdr.tobuf(tarfile.USTAR_FORMAT) + b"abc" + b"\0" * 509
+    dir_hdr = tarfile.TarInfo("d/")
+    dir_hdr.type, dir_hdr.size = tarfile.DIRTYPE, 600  # tarfile skips no data for it
+    gnu_long = tarfile.TarInfo("././@LongLink")
+    gnu_long.type, gnu_long.size = tarfile.GNUTYPE_LONGNAME, 8
+    long_blk = gnu_long.tobuf(tarfile.GNU_FORMAT) + b"gnu-name" + b"\0" * 504
+    rec = _pax_record
+    for records in [
+        rec(b"path", b"p1") + rec(b"size", b"3"),
+        rec(b"size", b"2") + rec(b"mtime", b"12.5") + rec(b"uid", b"bad"),
+        rec(b"path", b"\xff\xfe-not-utf8") + rec(b"SCHILY.xattr.user.x", b"\xff"),
+        rec(b"hdrcharset", b"BINARY") + rec(b"path", b"\xe9"),
+        rec(b"GNU.sparse.name", b"sp") + rec(b"GNU.sparse.size", b"3"),
+        rec(b"path", b"a") + b"\0garbage",
+        b"9 path=a\n",  # wrong length
+        b"00000000000000000000006 a=\n",  # 26 digits: too long for tarfile
+        b"4 a=\n",
+        b"5 =a\n",
+        b"x path=a\n",
+        rec(b"path", b"a")[:-1] + b"X",
+        rec(b"path", b"d/"),
+    ]:
+        blobs.append(_raw_pax(records, file_blk + tail))
+        blobs.append(_raw_pax(records, long_blk + file_blk + tail))
+        blobs.append(long_blk + _raw_pax(records, file_blk + tail))
+        blobs.append(_raw_pax(records, _raw_pax(rec(b"path", b"inner"), file_blk + tail)))
+        blobs.append(_raw_pax(records, file_blk + tail, kind=tarfile.XGLTYPE))
+    blobs.append(dir_hdr.tobuf(tarfile.USTAR_FORMAT) + tail)
+    empty_dir = tarfile.TarInfo("d")
+    empty_dir.type = tarfile.DIRTYPE
+    for name in (b"gnu-dir/", b"gnu-dir//"):
+        gnu_long.size = len(name)
+        named = gnu_long.tobuf(tarfile.GNU_FORMAT) + name.ljust(512, b"\0")
+        blobs.append(named + empty_dir.tobuf(tarfile.USTAR_FORMAT) + tail)
+    blobs.append(_raw_pax(rec(b"size", b"600"), dir_hdr.tobuf(tarfile.USTAR_FORMAT) + tail))
+    blobs.append(file_blk + long_blk[:700])  # truncated long name
+    blobs.append(file_blk + b"\0" * 300)  # truncated end marker
+    blobs.append(file_blk)  # no end marker at all
+    blobs.append(b"")
+    return blobs
+
+
+def test_direct_header_path_agrees_with_tarfile():
+    variants = _header_variants()
+    for data in variants:
+        assert _members_seen(data, True) == _members_seen(data, False)
+    assert len(variants) > 100
+
+
+def test_direct_header_path_agrees_with_tarfile_on_damaged_headers():
+    import random
+
+    rng = random.Random(4)
+    base = make_tar([
+        F("a" * 150, b"1" * 600, xattrs={"user.k": "v"}), S("l", "t" * 120),
+        F("sub", b"2", mtime=T0 + 0.5), D("d"),
+    ])  # fmt: skip
+    header_bytes = [
+        i for i in range(len(base)) if (i // 512) in (0, 1, 2, 5, 6, 7, 8, 9, 10, 12, 13)
+    ]
+    for _ in range(1500):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.choice(header_bytes)
+            data[pos] = rng.choice([0, 0x20, 0x30, 0x39, 0x0A, 0x3D, 0xFF, data[pos] ^ 1])
+        assert _members_seen(bytes(data), True) == _members_seen(bytes(data), False)
 
 
 # ------------------------------------------- writer threads (ordering hazards)

@@ -204,34 +204,6 @@ class LayerSource(io.RawIOBase):
         super().close()
 
 
-class HashingReader(io.RawIOBase):
-    """Passes a stream through, hashing it: the diff ID of a layer."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.hasher = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buf))
-        n = len(data)
-        buf[:n] = data
-        self.hasher.update(data)
-        self.count += n
-        return n
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
-
-
 def _drain(stream) -> None:
     while stream.read(CHUNK):
         pass
@@ -423,14 +395,17 @@ class Puller:
             if staging is not None:
                 limits = UnpackLimits()
                 try:
-                    tar = HashingReader(
-                        open_decompressed(buffered, media_type, limit=limits.max_bytes)
+                    # The diff ID is hashed in the decompressing thread, beside
+                    # the inflate and off the unpacker's thread.
+                    diff_hasher = hashlib.sha256()
+                    tar = open_decompressed(
+                        buffered, media_type, limit=limits.max_bytes, hasher=diff_hasher
                     )
                     lower_dirs = [self.layers.diff_dir(c) for c in reversed(lowers)]
                     result = apply_layer(
                         tar, staging / "diff", [d for d in lower_dirs if d.is_dir()], limits
                     )
-                    tar.drain()
+                    _drain(tar)
                 except InvalidLayer:
                     # Unpacking reads the blob before its digest is known: a corrupt
                     # download looks like a corrupt layer. If the blob is not the one
@@ -444,7 +419,9 @@ class Puller:
         if writer is not None:
             progress(PullEvent("layer", lid, "Verifying Checksum", size, size))
             writer.commit()
-        return (result.size, tar.digest) if staging is not None else None
+        if staging is None:
+            return None
+        return result.size, "sha256:" + diff_hasher.hexdigest()
 
     # -- the whole pull ---------------------------------------------------
 

@@ -7,16 +7,23 @@ layers (gzip served as plain tar and the reverse), and sniffing costs nothing.
 The label still matters in one way: an unknown media type is refused, because
 it usually means a non-layer artifact (an attestation, a Helm chart...) that
 must not be unpacked as a filesystem.
+
+gzip is inflated by isal (Intel's igzip, through its zlib-compatible
+`isal_zlib`) when it is installed: it decodes layers about twice as fast as
+zlib, with the same output and the same CRC and length checks. zlib is the
+fallback, and TUIDOCK_INFLATE=zlib forces it.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import queue
 import threading
 import weakref
 import zlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import BinaryIO, Protocol
 
 from tuidock.errors import InvalidLayer, TooLarge
@@ -45,6 +52,34 @@ MEDIA_TYPES: dict[str, str] = {
     # tools write it for uncompressed layers.
     "application/vnd.docker.image.rootfs.diff.tar": TAR,
 }
+
+
+ISAL = "isal"
+ZLIB = "zlib"
+INFLATE_ENV = "TUIDOCK_INFLATE"
+
+
+def _inflate_module(name: str) -> ModuleType | None:
+    """The zlib-like module of an inflate backend, or None when it is not installed."""
+    if name == ZLIB:
+        return zlib
+    if name == ISAL:
+        try:
+            from isal import isal_zlib
+        except ImportError:
+            return None
+        return isal_zlib
+    raise ValueError(f"unknown inflate backend {name!r}")
+
+
+def inflate_backends() -> list[str]:
+    """The inflate backends installed here, fastest first."""
+    return [name for name in (ISAL, ZLIB) if _inflate_module(name) is not None]
+
+
+def _choose_inflate(inflate: str | None) -> ModuleType:
+    name = inflate or os.environ.get(INFLATE_ENV) or ISAL
+    return _inflate_module(name) or zlib
 
 
 class Hasher(Protocol):
@@ -80,6 +115,7 @@ def open_decompressed(
     *,
     limit: int | None = None,
     hasher: Hasher | None = None,
+    inflate: str | None = None,
 ) -> BinaryIO:
     """A readable stream of the uncompressed tar inside `raw`.
 
@@ -94,7 +130,8 @@ def open_decompressed(
     with every uncompressed byte, in the helper thread where there is one,
     so hashing overlaps with unpacking; it is complete once a read returned
     the end of the stream. Corrupt or truncated data raises InvalidLayer
-    from `read`.
+    from `read`. `inflate` picks the gzip backend ("isal" or "zlib"; default:
+    $TUIDOCK_INFLATE, else isal when installed, else zlib).
     """
     declared = layer_codec(media_type)
     head = _read_exactly(raw, 4)
@@ -103,7 +140,7 @@ def open_decompressed(
         # An empty blob under a compressed label is not a layer at all.
         raise InvalidLayer(f"empty {declared} layer blob")
     if codec == GZIP:
-        pump = _Pump(_GzipDecoder(raw, head).next_chunk, hasher)
+        pump = _Pump(_GzipDecoder(raw, head, _choose_inflate(inflate)).next_chunk, hasher)
     elif codec == ZSTD:
         pump = _Pump(_ZstdDecoder(raw, head).next_chunk, hasher)
     else:
@@ -225,10 +262,12 @@ class _GzipDecoder:
     corruption, the same rule as Python's gzip module.
     """
 
-    def __init__(self, raw: BinaryIO, head: bytes) -> None:
+    def __init__(self, raw: BinaryIO, head: bytes, inflate: ModuleType = zlib) -> None:
         self._raw = raw
-        self._pending = head  # compressed input not yet given to zlib
-        self._dec: zlib._Decompress | None = zlib.decompressobj(wbits=31)
+        self._pending = head  # compressed input not yet given to the decoder
+        self._inflate = inflate
+        self._error = inflate.error
+        self._dec: zlib._Decompress | None = inflate.decompressobj(wbits=31)
         self._eof = False
 
     def _more_input(self) -> bytes:
@@ -253,7 +292,7 @@ class _GzipDecoder:
                     stripped += self._raw.read(1)
                 if not stripped.startswith(GZIP_MAGIC):
                     raise InvalidLayer("corrupt gzip layer: trailing data after the last member")
-                self._dec = zlib.decompressobj(wbits=31)
+                self._dec = self._inflate.decompressobj(wbits=31)
                 self._pending = stripped
                 continue
             data = dec.unconsumed_tail or self._more_input()
@@ -262,7 +301,7 @@ class _GzipDecoder:
             # the member truncated.
             try:
                 out = dec.decompress(data, OUT_SIZE)
-            except zlib.error as e:
+            except self._error as e:
                 raise InvalidLayer(f"corrupt gzip layer: {e}") from None
             if not data and not out and not dec.eof:
                 raise InvalidLayer("truncated gzip layer: the data ends inside a member")

@@ -1,10 +1,22 @@
 """Reading an untrusted layer tar as a stream of members, bounded and strict.
 
-tarfile does the parsing, on a forward-only, metered file object
-(TarSource): headers are capped in size while they are read, so a giant pax
-header, GNU long name or sparse map fails early instead of being read into
-memory. Plain ustar headers, nearly all of a layer, are decoded by a faster
-equivalent of TarInfo.frombuf; everything unusual goes to tarfile's own.
+The members of nearly every layer are read directly, without tarfile's
+object model: a ustar/GNU/pax header block decoded in one struct unpack,
+optionally preceded by pax extended headers ('x': path, linkpath, size,
+mtime, uid, gid, uname, gname, xattrs) and GNU long names and links ('L',
+'K'), for the types a layer holds (files, directories, links, devices,
+fifos). The result is the TarInfo tarfile would make: the same fields, the
+same precedence between chained extension headers, the same data offsets.
+Anything else (zero blocks and the end, short reads, bad checksums, base-256
+numbers, sparse files, global pax headers, hdrcharset, pax records tarfile
+would refuse) is given back to the source and read by tarfile itself, from
+the start of that member's headers, so tarfile decides every unusual case.
+
+tarfile reads from a forward-only, metered file object (TarSource): headers
+are capped in size while they are read, so a giant pax header, GNU long name
+or sparse map fails early instead of being read into memory; the direct path
+checks the sizes extension headers declare against the same cap before it
+reads them.
 
 The end of the archive: a zero block or the clean end of the stream (as Go's
 reader accepts, so does Docker); a corrupt or truncated header is an error.
@@ -21,6 +33,7 @@ import struct
 import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO
+from zlib import adler32
 
 from tuidock.errors import InvalidLayer, TooLarge
 
@@ -42,52 +55,196 @@ class TarStream:
     (read it from `source`, or from `tarfile.extractfile` for a sparse
     member). Raises InvalidLayer for a corrupt archive, TooLarge past the
     header or entry limits. `name` is the last member's name, `entries`
-    the members seen.
+    the members seen. `direct=False` reads every member through tarfile.
     """
 
-    def __init__(self, stream: BinaryIO, max_header_bytes: int, max_entries: int) -> None:
+    def __init__(
+        self, stream: BinaryIO, max_header_bytes: int, max_entries: int, direct: bool = True
+    ) -> None:
         self.source = TarSource(stream, max_header_bytes + SOURCE_CHUNK)
+        self.max_header_bytes = max_header_bytes
         self.max_entries = max_entries
+        self.direct = direct
         self.tarfile: tarfile.TarFile | None = None
         self.name = ""
         self.entries = 0
+        self._stops: list[Exception] = []
+        self._tarinfo = _recording_tarinfo(self._stops)
 
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         source = self.source
-        stops: list[Exception] = []
-        try:
-            tf = tarfile.TarFile(
-                fileobj=source,
-                mode="r",  # type: ignore[arg-type]
-                tarinfo=_recording_tarinfo(stops),
-            )
-        except tarfile.ReadError as e:
-            if source.pulled == 0:
-                return  # a zero-byte stream: an empty layer
-            raise InvalidLayer(f"invalid layer: not a tar archive ({e})") from None
-        self.tarfile = tf
+        next_header = 0
         while True:
+            if source.tell() < next_header:
+                source.seek(next_header)
             source.start_header()
-            try:
-                member = tf.next()
-            except _PARSE_ERRORS as e:
-                raise InvalidLayer(
-                    f"invalid layer: corrupt tar archive{self._after()}: {e}"
-                ) from None
+            member = self._read_direct() if self.direct else None
             if member is None:
-                break
+                member = self._read_tarfile()
+                if member is None:
+                    break
+                assert self.tarfile is not None
+                next_header = self.tarfile.offset
+                if self.tarfile.pax_headers:
+                    # A global pax header applies to every later member:
+                    # only tarfile keeps track of those.
+                    self.direct = False
+            else:
+                next_header = source.tell()
+                if member.type in _SKIPS_DATA:
+                    next_header += _padded(member.size)
             source.in_header = False
-            tf.members.clear()  # tarfile keeps every member otherwise
             self.entries += 1
             if self.entries > self.max_entries:
                 raise TooLarge(f"layer has more than {self.max_entries} entries")
             self.name = member.name
             yield member
+        stops = self._stops
         if stops and not isinstance(stops[-1], tarfile.EOFHeaderError | tarfile.EmptyHeaderError):
             raise InvalidLayer(f"invalid layer: corrupt tar archive{self._after()}: {stops[-1]}")
 
+    def _read_tarfile(self) -> tarfile.TarInfo | None:
+        """The next member as tarfile reads it, from the current position."""
+        source = self.source
+        tf = self.tarfile
+        try:
+            if tf is None:
+                # Reads the first member at once, from where the source is.
+                tf = self.tarfile = tarfile.TarFile(
+                    fileobj=source,  # type: ignore[arg-type]
+                    mode="r",
+                    tarinfo=self._tarinfo,
+                )
+                # Taken here: TarFile.next() would seek back over the end
+                # marker when there is no first member.
+                member, tf.firstmember = tf.firstmember, None
+            else:
+                tf.offset = source.tell()
+                member = tf.next()
+        except tarfile.ReadError as e:
+            if self.tarfile is None and self.entries == 0:
+                if source.pulled == 0:
+                    return None  # a zero-byte stream: an empty layer
+                raise InvalidLayer(f"invalid layer: not a tar archive ({e})") from None
+            raise self._corrupt(e) from None
+        except _PARSE_ERRORS as e:
+            raise self._corrupt(e) from None
+        if member is not None:
+            tf.members.clear()  # tarfile keeps every member otherwise
+        return member
+
+    def _corrupt(self, e: Exception) -> InvalidLayer:
+        return InvalidLayer(f"invalid layer: corrupt tar archive{self._after()}: {e}")
+
+    def _read_direct(self) -> tarfile.TarInfo | None:
+        """The next member when its headers are of the common kinds, else None.
+
+        On None, every byte read is back in the source, for tarfile.
+        """
+        source = self.source
+        taken: list[bytes] = []
+        extensions: list[tuple[bytes, object]] = []
+        declared = 0
+        while True:
+            block = source.read(tarfile.BLOCKSIZE)
+            taken.append(block)
+            member = _fast_frombuf(self._tarinfo, block, _ENCODING, _ERRORS)
+            if member is None:
+                break
+            kind = member.type
+            if kind in _DIRECT_TYPES:
+                # Outermost last: the first extension header wins, as in tarfile.
+                for ext_kind, value in reversed(extensions):
+                    if ext_kind == tarfile.XHDTYPE:
+                        member._apply_pax_info(value, _ENCODING, _ERRORS)  # type: ignore[attr-defined]
+                    elif ext_kind == tarfile.GNUTYPE_LONGNAME:
+                        member.name = value  # type: ignore[assignment]
+                    else:
+                        member.linkname = value  # type: ignore[assignment]
+                    if member.type == tarfile.DIRTYPE:
+                        member.name = member.name.removesuffix("/")
+                return member
+            if kind not in _EXTENSION_TYPES:
+                break
+            declared += member.size
+            if declared > self.max_header_bytes:
+                raise TooLarge(
+                    f"layer has a tar header larger than the {self.max_header_bytes}-byte limit"
+                )
+            want = _padded(member.size)
+            data = source.read(want)
+            taken.append(data)
+            if len(data) != want:
+                break
+            if kind == tarfile.XHDTYPE:
+                pax = _parse_pax(data)
+                if pax is None:
+                    break
+                extensions.append((kind, pax))
+            else:
+                extensions.append((kind, _nts(data)))
+        source.unread(b"".join(taken))
+        return None
+
     def _after(self) -> str:
         return f" after {self.name!r}" if self.name else ""
+
+
+# The encoding tarfile.TarFile uses by default, as the fallback does.
+_ENCODING = tarfile.ENCODING
+_ERRORS = "surrogateescape"
+_DIRECT_TYPES = frozenset(
+    (
+        tarfile.REGTYPE,
+        tarfile.AREGTYPE,
+        tarfile.CONTTYPE,
+        tarfile.DIRTYPE,
+        tarfile.SYMTYPE,
+        tarfile.LNKTYPE,
+        tarfile.CHRTYPE,
+        tarfile.BLKTYPE,
+        tarfile.FIFOTYPE,
+    )
+)
+_EXTENSION_TYPES = frozenset((tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK))
+# Members whose size counts data blocks (tarfile skips no data for the others).
+_SKIPS_DATA = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE))
+
+
+def _padded(size: int) -> int:
+    return -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def _nts(data: bytes) -> str:
+    end = data.find(b"\0")
+    return (data if end < 0 else data[:end]).decode(_ENCODING, _ERRORS)
+
+
+def _parse_pax(data: bytes) -> dict[str, str] | None:
+    """The records of a pax extended header, or None for anything tarfile must judge.
+
+    Accepts exactly what tarfile's own parser accepts ("LEN KEY=VALUE\\n"
+    records up to the first NUL, 1 to 20 digits, LEN >= 5) and gives up on
+    what changes its meaning elsewhere (hdrcharset, GNU sparse maps). Values
+    decode as tarfile decodes them: UTF-8, else surrogate escapes.
+    """
+    pax: dict[str, str] = {}
+    pos, end = 0, len(data)
+    while pos < end and data[pos] != 0:
+        space = data.find(b" ", pos, pos + 21)
+        digits = data[pos:space]
+        if space < 0 or not digits or not digits.isdigit():
+            return None
+        length = int(digits)
+        last = pos + length - 1
+        if length < 5 or pos + length > end or data[last] != 0x0A:
+            return None
+        key, equals, value = data[space + 1 : last].partition(b"=")
+        if not key or not equals or key == b"hdrcharset" or key.startswith(b"GNU.sparse."):
+            return None
+        pax[key.decode("utf-8", _ERRORS)] = value.decode("utf-8", _ERRORS)
+        pos += length
+    return pax
 
 
 class TarSource:
@@ -173,6 +330,13 @@ class TarSource:
         self._offset += len(data)
         return data
 
+    def unread(self, data: bytes) -> None:
+        """Put back `data`, the bytes just read, to be read again."""
+        if data:
+            self._buf = data + self._buf[self._pos :]
+            self._pos = 0
+            self._offset -= len(data)
+
     def seek(self, target: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_CUR:
             target += self._offset
@@ -236,12 +400,14 @@ def _fast_frombuf(
     try:
         # Same rule as tarfile's nti() for octal fields; a base-256 field
         # (high first byte) fails here and goes to tarfile.
-        check, mode, uid, gid, size, mtime, devmajor, devminor = (
-            int(fields[i].split(b"\0", 1)[0].strip() or b"0", 8) for i in _NUMERIC_FIELDS
-        )
+        # Trailing NULs and spaces only: a NUL inside a field fails and goes
+        # to tarfile, which cuts the field there.
+        check, mode, uid, gid, size, mtime, devmajor, devminor = [
+            int(fields[i].rstrip(b"\0 ") or b"0", 8) for i in _NUMERIC_FIELDS
+        ]
     except ValueError:
         return None
-    if check != 256 + sum(buf) - sum(buf[148:156]):
+    if check != _unsigned_checksum(buf):
         return None
     name, kind, linkname, prefix = fields[0], fields[7], fields[8], fields[13]
     obj = cls()
@@ -260,6 +426,22 @@ def _fast_frombuf(
     if prefix[0] and kind not in tarfile.GNU_TYPES:
         obj.name = _text(prefix, encoding, errors) + "/" + obj.name
     return obj
+
+
+def _unsigned_checksum(buf: bytes) -> int:
+    """The header's byte sum with the checksum field read as spaces, as tar defines it.
+
+    Python's sum() over 512 bytes costs as much as the rest of the header;
+    the low half of an Adler-32 is 1 + the byte sum modulo 65521, exact for
+    pieces of at most 256 bytes, and is computed in C.
+    """
+    return (
+        256
+        + (adler32(buf[:148]) & 0xFFFF)
+        + (adler32(buf[156:356]) & 0xFFFF)
+        + (adler32(buf[356:]) & 0xFFFF)
+        - 3
+    )
 
 
 # chksum, mode, uid, gid, size, mtime, devmajor, devminor in _HEADER's fields
