@@ -71,6 +71,32 @@ def _require_tools() -> None:
         )
 
 
+# Tests that need no root: pure values and the static checks of the tree.
+# Everything else runs real containers, mounts, cgroups or network
+# namespaces and is marked `root` (skipped, with the reason, for other users).
+_UNPRIVILEGED = (
+    "core/test_humanize.py",
+    "core/test_platforms.py",
+    "core/test_reference.py",
+    "core/test_status.py",
+    "architecture/test_layers.py",
+    "architecture/test_backend_protocol.py",
+    "cli/test_formatting.py",
+    "test_interpreter.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needs = pytest.mark.skip(reason="needs root: real containers, mounts and namespaces")
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(_TESTS_DIR).as_posix()
+        if rel.startswith(_UNPRIVILEGED):
+            continue
+        item.add_marker(pytest.mark.root)
+        if os.geteuid() != 0:
+            item.add_marker(needs)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if RIG_TIMINGS:
         parts = ", ".join(f"{name} {secs:.2f}s" for name, secs in RIG_TIMINGS.items())

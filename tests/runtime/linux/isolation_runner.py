@@ -1,7 +1,7 @@
 """Runs one container the way the monitor will, in a fresh single-threaded process.
 
 Reads a JSON job on stdin, prints a JSON result on stdout. Used by
-tests/test_isolation.py: pytest may have threads, and spawn() must fork
+tests/runtime/linux/test_isolation.py: pytest may have threads, and spawn() must fork
 from a single-threaded process that makes one pid namespace.
 
 Job keys: "spec" (ContainerSpec fields), "stdin" (text fed to the
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository
 
 from tuidock.core.spec import ContainerSpec, Limits, MountSpec
 from tuidock.errors import TuidockError
