@@ -346,3 +346,26 @@ def test_range_mark_from_the_last_marked_row_to_the_cursor():
             assert table.selection() == ["k1", "k2", "k3", "k4", "k5"]
 
     asyncio.run(scenario())
+
+
+def test_log_tail_skips_a_backlog_larger_than_asked_from_a_line_start(tmp_path: Path):
+    """A flood's backlog is passed over to its last max_bytes; the file keeps it all."""
+    from tuidock.runtime.container.logs import LogTail
+
+    def line(i: int) -> str:
+        entry = {"log": f"line {i}\n", "stream": "stdout", "time": "2024-01-01T00:00:00Z"}
+        return json.dumps(entry) + "\n"
+
+    log = tmp_path / "ctr.log"
+    log.write_text("".join(line(i) for i in range(1000)))
+    tail = LogTail(str(tmp_path))
+    try:
+        got = [e.data for e in tail.read_new(max_bytes=len(line(990)) * 10 + 5)]
+        assert got == [f"line {i}\n".encode() for i in range(990, 1000)]
+        assert tail.skipped == log.stat().st_size - len("".join(line(i) for i in range(990, 1000)))
+        with open(log, "a") as f:
+            f.write(line(1000))
+        assert len(tail.read_new(max_bytes=1 << 20)) == 1  # small appends are all read
+        assert len(LogTail(str(tmp_path)).read_new()) == 1001  # without a bound: everything
+    finally:
+        tail.close()

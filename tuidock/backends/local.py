@@ -101,8 +101,13 @@ class LocalLogFollower:
 
         self._tail = LogTail(directory)
 
+    # What one poll parses at most: the view keeps a few MB, and a container
+    # that writes faster than that would otherwise hold the UI's thread (and
+    # the GIL) parsing lines nobody will see.
+    MAX_READ = 256 << 10
+
     def read_new(self) -> list[LogLine]:
-        return [log_line(e) for e in self._tail.read_new()]
+        return [log_line(e) for e in self._tail.read_new(self.MAX_READ)]
 
     def gone(self) -> bool:
         return self._tail.gone()

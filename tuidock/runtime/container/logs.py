@@ -170,15 +170,23 @@ class LogTail:
         self._offset = 0
         self._pending = b""
         self._started = False
+        self.skipped = 0  # bytes passed over by read_new(max_bytes)
 
-    def read_new(self) -> list[LogEntry]:
-        """Entries written since the last call (on the first call: the whole log)."""
+    def read_new(self, max_bytes: int | None = None) -> list[LogEntry]:
+        """Entries written since the last call (on the first call: the whole log).
+
+        With `max_bytes`, a backlog larger than that is skipped up to its last
+        `max_bytes` (from a line start; `skipped` counts the bytes): a viewer
+        of a container that floods its log parses what it can show, not
+        everything written since its last look. The file keeps it all.
+        """
         out: list[LogEntry] = []
         if not self._started:
             self._started = True
             try:
                 with open(self.path + ".1", "rb") as f:
-                    _parse_complete(f.read(), out)
+                    if max_bytes is None or os.fstat(f.fileno()).st_size <= max_bytes:
+                        _parse_complete(f.read(), out)
             except FileNotFoundError:
                 pass
         if self._f is None and not self._open():
@@ -190,6 +198,8 @@ class LogTail:
                 st = None
             if st is not None and st.st_ino == self._ino and st.st_size == self._offset:
                 return out
+            if max_bytes is not None and st is not None and st.st_ino == self._ino:
+                self._skip_to(st.st_size - max_bytes)
             self._read_to_end(out)
             if st is None or st.st_ino == self._ino:
                 return out
@@ -206,6 +216,17 @@ class LogTail:
         self._offset = 0
         self._pending = b""
         return True
+
+    def _skip_to(self, offset: int) -> None:
+        """Continue from the first line that starts at or after `offset`."""
+        assert self._f is not None
+        if offset <= self._offset:
+            return
+        self._f.seek(offset)
+        partial = self._f.readline()  # the rest of a line cut by the seek
+        self.skipped += offset + len(partial) - self._offset
+        self._offset = offset + len(partial)
+        self._pending = b""
 
     def _read_to_end(self, out: list[LogEntry]) -> None:
         assert self._f is not None
