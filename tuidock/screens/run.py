@@ -98,7 +98,8 @@ class RunScreen(ModalScreen[RunOutcome | None]):
         self.rows: dict[str, LayerRow] = {}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog wide", id="run-dialog"):
+        # Scrolls to the focused field; not a Tab stop of its own.
+        with VerticalScroll(classes="dialog wide", id="run-dialog", can_focus=False):
             yield Label(Text("Run a container", style="bold"), classes="dialog-title")
             yield Label("Image (pulled first if it is not local)")
             yield Input(self.image, placeholder="busybox", id="run-image")
