@@ -264,21 +264,13 @@ def discover_docker_cli() -> list[Context]:
                 raise UserFileError(f'Docker CLI context "{meta}": no docker endpoint host', None)
             use_tls = bool(files) or skip
             host = parse_host(host_text, tls=use_tls)
-        except TuidockError as exc:
+        except (TuidockError, OSError) as exc:
             label = f"docker:{meta.parent.name[:12]}"
-            found.append(
-                Context(
-                    label,
-                    Endpoint(label, ""),
-                    "Docker CLI context",
-                    DOCKER_CLI,
-                    str(meta),
-                    error=exc.message,
-                )
+            error = (
+                exc.message
+                if isinstance(exc, TuidockError)
+                else f"reading {meta}: {_os_reason(exc)}"
             )
-            continue
-        except OSError as exc:
-            label = f"docker:{meta.parent.name[:12]}"
             found.append(
                 Context(
                     label,
@@ -286,7 +278,7 @@ def discover_docker_cli() -> list[Context]:
                     "Docker CLI context",
                     DOCKER_CLI,
                     str(meta),
-                    error=f"reading {meta}: {_os_reason(exc)}",
+                    error=error,
                 )
             )
             continue

@@ -106,6 +106,18 @@ class LayerRow(Horizontal):
         self.query_one(".layer-bytes", Label).update(amount)
 
 
+def show_layers(box: Widget, rows: dict[str, LayerRow], layers: dict[str, PullEvent]) -> None:
+    """Update each layer's row in `box`, mounting a row for a layer seen first."""
+    for lid, ev in layers.items():
+        row = rows.get(lid)
+        if row is None:
+            row = rows[lid] = LayerRow(lid)
+            box.mount(row)
+            row.call_after_refresh(row.show, ev)  # once mounted: its bar exists
+        else:
+            row.show(ev)
+
+
 class PullScreen(ModalScreen[None]):
     BINDINGS = [  # noqa: RUF012
         Binding("escape", "close", "Close (pull goes on)"),
@@ -168,15 +180,7 @@ class PullScreen(ModalScreen[None]):
         if message.lines:
             self.lines.extend(message.lines)
             self.query_one("#pull-lines", Label).update(Text("\n".join(self.lines[-6:])))
-        box = self.query_one("#pull-layers", VerticalScroll)
-        for lid, ev in message.layers.items():
-            row = self.rows.get(lid)
-            if row is None:
-                row = self.rows[lid] = LayerRow(lid)
-                box.mount(row)
-                row.call_after_refresh(row.show, ev)
-            else:
-                row.show(ev)
+        show_layers(self.query_one("#pull-layers", VerticalScroll), self.rows, message.layers)
 
     def finished(self, ok: bool, text: str) -> None:
         """Called by the app when the pull ends (only while this dialog is open)."""

@@ -28,7 +28,7 @@ from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select
 
 from tuidock.backends.base import RunOutcome, RunSpec
 from tuidock.errors import NotFound
-from tuidock.screens.pull import LayerRow, ProgressRelay, PullProgressBatch
+from tuidock.screens.pull import LayerRow, ProgressRelay, PullProgressBatch, show_layers
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
@@ -228,17 +228,9 @@ class RunScreen(ModalScreen[RunOutcome | None]):
             self.dismiss(outcome)
 
     def on_pull_progress_batch(self, message: PullProgressBatch) -> None:
-        box = self.query_one("#run-layers", Vertical)
         if message.lines:
             self.query_one("#run-status", Label).update(Text(message.lines[-1]))
-        for lid, ev in message.layers.items():
-            row = self.rows.get(lid)
-            if row is None:
-                row = self.rows[lid] = LayerRow(lid)
-                box.mount(row)
-                row.call_after_refresh(row.show, ev)
-            else:
-                row.show(ev)
+        show_layers(self.query_one("#run-layers", Vertical), self.rows, message.layers)
 
     def action_cancel(self) -> None:
         self.cancel_pull.set()  # a pull under way stops with nothing stored
