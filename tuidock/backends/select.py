@@ -29,15 +29,10 @@ def open_backend(endpoint: Endpoint) -> Backend:
     try:
         from tuidock.backends.docker import DockerBackend
     except ModuleNotFoundError as exc:
-        if exc.name == "docker":
-            raise BackendUnavailable(
-                f"{endpoint.host}: the Docker SDK for Python is not installed",
-                "Install it (pip install docker) to drive Docker and Podman engines.",
-            ) from None
-        if exc.name == "tuidock.backends.docker":
-            raise BackendUnavailable(
-                f"{endpoint.host}: Docker/Podman endpoints are not available in this "
-                "tuidock yet; use --context local"
-            ) from None
-        raise
+        if exc.name != "docker":
+            raise
+        raise BackendUnavailable(
+            f"{endpoint.host}: the Docker SDK for Python is not installed",
+            "Install it (pip install docker) to drive Docker and Podman engines.",
+        ) from None
     return DockerBackend(endpoint)
