@@ -8,8 +8,8 @@ A tick is skipped while the previous one still runs, so a slow disk never
 piles workers up. When the backend raises instead of answering (a daemon
 stopped, a socket gone), the header turns red with the reason, the tables keep
 what they showed, and the poller retries every RETRY_EVERY seconds; the first
-answer brings everything back (images, facts). The image list is re-read only when its stamp changed (a
-pull or rmi from the CLI shows up by itself).
+answer brings everything back (images, facts). The image list is re-read
+only when its stamp changed (a pull or rmi from the CLI shows up by itself).
 """
 
 from __future__ import annotations
