@@ -36,6 +36,7 @@ for _path in (str(_TESTS_DIR), str(_TESTS_DIR.parent)):
         sys.path.insert(0, _path)
 
 from rig.certs import make_test_ca  # noqa: E402
+from rig.engines import EngineProc, EngineStartError, start_dockerd, start_podman  # noqa: E402
 from rig.fixtures_images import (  # noqa: E402
     RegistryHandle,
     build_fixture_layout,
@@ -46,6 +47,10 @@ from rig.tokenserver import TokenServer  # noqa: E402
 from tuidock.demo import imagebuild  # noqa: E402
 from tuidock.demo.imagebuild import OCILayout  # noqa: E402
 from tuidock.demo.registry import REGISTRY_BIN, LocalRegistry  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tuidock.backends.docker import DockerBackend
 
 RIG_TOOLS = {
     REGISTRY_BIN: "docker-registry",
@@ -219,6 +224,59 @@ def tls_registry(rig_dir: Path, fixture_layout: OCILayout) -> Iterator[RegistryH
         yield RegistryHandle(reg, images, ca=ca.ca_cert, cert_dir=ca.cert_dir)
     finally:
         reg.stop()
+
+
+# --- Docker and Podman engines ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def daemon_ca(rig_dir: Path):
+    """The test CA of the private dockerd's TLS port."""
+    return make_test_ca(rig_dir / "dockerd-tls")
+
+
+@pytest.fixture(scope="session")
+def engines(registry: RegistryHandle, daemon_ca) -> Iterator[dict[str, EngineProc]]:
+    """A private dockerd and Podman service (tests/rig/engines.py), by name; a str
+    where that engine cannot start here."""
+    started: dict[str, EngineProc] = {}
+    failures: dict[str, str] = {}
+    tls = (daemon_ca.ca_cert, daemon_ca.server_cert, daemon_ca.server_key)
+    for name, start in (
+        ("docker", lambda host: start_dockerd(host, tls)),
+        ("podman", start_podman),
+    ):
+        try:
+            started[name] = start(registry.host)
+        except EngineStartError as e:
+            failures[name] = str(e)
+    try:
+        yield started | {k: v for k, v in failures.items()}  # type: ignore[dict-item]
+    finally:
+        for engine in started.values():
+            engine.stop()
+
+
+@pytest.fixture(params=["docker", "podman"])
+def engine(request: pytest.FixtureRequest, engines) -> EngineProc:
+    """Each engine in turn: the test runs on Docker and on Podman."""
+    got = engines[request.param]
+    if isinstance(got, str):
+        pytest.skip(f"{request.param} cannot start here: {got}")
+    return got
+
+
+@pytest.fixture
+def backend(engine: EngineProc) -> Iterator[DockerBackend]:
+    """A DockerBackend on `engine`, closed after the test."""
+    from tuidock.backends.docker import DockerBackend
+    from tuidock.backends.endpoint import Endpoint
+
+    b = DockerBackend(Endpoint(engine.name, engine.host))
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 # --- per test ----------------------------------------------------------------

@@ -49,8 +49,17 @@ def describe(root: Path, mtimes: bool = True, dir_mtimes: bool = True) -> dict[s
             size = st.st_size if stat.S_ISREG(kind) or stat.S_ISLNK(kind) else 0
             keep = mtimes and not stat.S_ISLNK(kind) and (dir_mtimes or not stat.S_ISDIR(kind))
             mtime = int(st.st_mtime) if keep else None
-            out[rel] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, extra, mtime,
-                        tuple(sorted(_xattrs(path).items())), None)
+            out[rel] = (
+                kind,
+                stat.S_IMODE(st.st_mode),
+                st.st_uid,
+                st.st_gid,
+                size,
+                extra,
+                mtime,
+                tuple(sorted(_xattrs(path).items())),
+                None,
+            )
     for group in inodes.values():
         if len(group) > 1:
             key = min(group)

@@ -195,8 +195,8 @@ import json, sys
 argv = json.loads(sys.argv[1])
 sys.argv = ["tuidock", *argv]
 if argv[:1] == ["exec"]:
-    from tuidock.cli.endpoints import require_local
-    require_local("exec", None)
+    from tuidock.cli.endpoints import remote_endpoint
+    assert remote_endpoint(None) is None
     from tuidock.cli.commands.exec import main as exec_main
     code = exec_main(argv[1:])
 else:

@@ -19,19 +19,12 @@ import termios
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from fcntl import ioctl
 from pathlib import Path
 
 import pytest
 from rig.certs import make_test_ca
-from rig.engines import (
-    EngineProc,
-    EngineStartError,
-    make_client_cert,
-    start_dockerd,
-    start_podman,
-)
+from rig.engines import EngineProc, make_client_cert
 
 from tuidock.backends.base import BuildSpec, RunSpec
 from tuidock.backends.docker import DockerBackend
@@ -39,48 +32,6 @@ from tuidock.backends.endpoint import Endpoint, TLSConfig
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError
 
 LOOP = ["sh", "-c", "i=0; while true; do echo out$i; echo err$i >&2; i=$((i+1)); sleep 0.2; done"]
-
-
-@pytest.fixture(scope="session")
-def daemon_ca(rig_dir):
-    return make_test_ca(rig_dir / "dockerd-tls")
-
-
-@pytest.fixture(scope="session")
-def engines(registry, daemon_ca) -> Iterator[dict[str, EngineProc]]:
-    started: dict[str, EngineProc] = {}
-    failures: dict[str, str] = {}
-    tls = (daemon_ca.ca_cert, daemon_ca.server_cert, daemon_ca.server_key)
-    for name, start in (
-        ("docker", lambda host: start_dockerd(host, tls)),
-        ("podman", start_podman),
-    ):
-        try:
-            started[name] = start(registry.host)
-        except EngineStartError as e:
-            failures[name] = str(e)
-    try:
-        yield started | {k: v for k, v in failures.items()}  # type: ignore[dict-item]
-    finally:
-        for engine in started.values():
-            engine.stop()
-
-
-@pytest.fixture(params=["docker", "podman"])
-def engine(request, engines) -> EngineProc:
-    got = engines[request.param]
-    if isinstance(got, str):
-        pytest.skip(f"{request.param} cannot start here: {got}")
-    return got
-
-
-@pytest.fixture
-def backend(engine) -> Iterator[DockerBackend]:
-    b = DockerBackend(Endpoint(engine.name, engine.host))
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def _name(prefix: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import socketserver
@@ -229,9 +230,11 @@ def test_resolution_order_is_dockers(env: Path, monkeypatch: pytest.MonkeyPatch)
         if res.code == 0:
             return "local"
         assert_clean_error(res)
-        assert len(res.err.strip().splitlines()) == 1, res.err
-        assert "not available for Docker/Podman endpoints yet; use the UI (tuidock" in res.err
-        return res.err.split(" on ", 1)[1].split(": not available", 1)[0]
+        assert len(res.err.strip().splitlines()) <= 2, res.err
+        # "cannot reach the Docker engine at HOST: ..." (no daemon at these sockets)
+        found = re.search(r"engine at (\S+?):? ", res.err)
+        assert found, res.err
+        return found.group(1)
 
     assert aimed() == "local"
     ok("context", "use", "cur")
@@ -250,14 +253,17 @@ def test_resolution_order_is_dockers(env: Path, monkeypatch: pytest.MonkeyPatch)
     # exec's own fast path asks the same question
     res = tuidock("exec", "nosuch", "true")
     assert_clean_error(res)
-    assert res.err.startswith("Error: tuidock exec on unix:///envhost.sock: not available")
-    res = tuidock("--host", "unix:///x.sock", "images")
-    assert "use the UI (tuidock --host unix:///x.sock)" in res.err
-    res = tuidock("--context", "flagctx", "images")
-    assert "use the UI (tuidock --context flagctx)" in res.err
+    assert "engine at unix:///envhost.sock" in res.err
+    # a command of the embedded engine alone names the endpoint, in the flag's words
+    res = tuidock("--host", "unix:///x.sock", "image", "mount", "busybox")
+    assert_clean_error(res)
+    assert res.err.startswith(
+        "Error: tuidock image mount: a command of tuidock's own engine; "
+        "the Docker/Podman engine at unix:///x.sock does not have it"
+    )
     res = tuidock("-H", "unix:///x.sock", "run", "busybox", "echo", "hi")  # `run` has a COMMAND
     assert_clean_error(res)
-    assert res.err.startswith("Error: tuidock run on unix:///x.sock: not available")
+    assert "engine at unix:///x.sock" in res.err
     # the client-only commands work whatever the engine
     assert ok("context", "ls", "-q").out.startswith("local\n")
     res = ok("context", "use", "local")
@@ -368,8 +374,9 @@ def test_discovers_docker_cli_contexts_read_only(env: Path, ping_socket: str) ->
     res = tuidock("context", "rm", "docker:prod")
     assert_clean_error(res)
     assert 'context "docker:prod" is discovered, not created: nothing to remove' in res.err
-    res = tuidock("--context", "docker:prod", "ps")
-    assert "tuidock ps on ssh://deploy@prod.example:2222: not available" in res.err
+    # resolved without connecting (nothing may reach prod.example): a local-only command
+    res = tuidock("--context", "docker:prod", "image", "mount", "busybox")
+    assert "engine at ssh://deploy@prod.example:2222 does not have it" in res.err
     ok("context", "use", "docker:here")  # usable as the current context, file left as is
     assert ok("context", "show").out == "docker:here\n"
     assert sorted(p.read_bytes() for p in docker_config.rglob("*") if p.is_file()) == before
@@ -443,8 +450,8 @@ def test_discovers_podmans_service_socket(env: Path) -> None:
         assert row["DockerEndpoint"] == f"unix://{sock}"
         assert row["Reachable"] is True, row
         assert row["Description"] == "Podman service (rootless) (discovered)"
-        res = tuidock("--context", "podman-rootless", "ps")
-        assert f"tuidock ps on unix://{sock}: not available" in res.err
+        res = tuidock("--context", "podman-rootless", "image", "mount", "busybox")
+        assert f"engine at unix://{sock} does not have it" in res.err
     finally:
         proc.terminate()
         try:

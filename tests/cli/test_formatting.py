@@ -21,7 +21,9 @@ def test_plain_template() -> None:
 
 
 def test_json_forms() -> None:
-    assert render("json") == '{"Repository":"busybox","Tag":"latest","ID":"abc","Labels":{"a":"1"}}\n'
+    assert (
+        render("json") == '{"Repository":"busybox","Tag":"latest","ID":"abc","Labels":{"a":"1"}}\n'
+    )
     assert render("{{json .Labels}}") == '{"a":"1"}\n'
     assert render("{{.Labels.a}}") == "1\n"
 

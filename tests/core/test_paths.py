@@ -73,7 +73,11 @@ def test_user_without_xdg_runtime_dir_prints_no_warning(nobody_home: Path) -> No
     assert proc.stderr == ""
     assert proc.stdout.startswith("CONTAINER ID")
     probe = subprocess.run(
-        [sys.executable, "-c", "from tuidock.runtime.store import paths; print(paths.runtime_dir())"],
+        [
+            sys.executable,
+            "-c",
+            "from tuidock.runtime.store import paths; print(paths.runtime_dir())",
+        ],
         capture_output=True,
         text=True,
         env=_bare_env(HOME=str(home)),

@@ -93,7 +93,9 @@ def test_cancel_a_running_pull_stores_nothing(registry, tuidock_root):
                 await pilot.press(*ref, "enter")
                 await wait_until(
                     pilot,
-                    lambda: any(r.query_one("ProgressBar").progress > 0 for r in dialog.query(LayerRow)),
+                    lambda: any(
+                        r.query_one("ProgressBar").progress > 0 for r in dialog.query(LayerRow)
+                    ),
                     what="bytes flowing",
                 )
                 await pilot.press("c")
@@ -291,7 +293,9 @@ def test_logs_appear_and_search_highlights(image, tuidock_root):
 
 def test_all_containers_in_one_log_stream(image, tuidock_root):
     """`A` in the logs pane: every container's lines, named and in time order."""
-    one = start("ui-all-one", image, "trap 'exit 0' TERM; while true; do echo from-one; sleep 0.3; done")
+    one = start(
+        "ui-all-one", image, "trap 'exit 0' TERM; while true; do echo from-one; sleep 0.3; done"
+    )
     start("ui-all-two", image, "trap 'exit 0' TERM; while true; do echo from-two; sleep 0.3; done")
 
     async def scenario() -> None:
@@ -308,8 +312,10 @@ def test_all_containers_in_one_log_stream(image, tuidock_root):
             await pilot.press("3", "A")
             await wait_until(
                 pilot,
-                lambda: {"ui-all-one | from-one", "ui-all-two | from-two"}
-                <= {line.text for line in view.lines},
+                lambda: (
+                    {"ui-all-one | from-one", "ui-all-two | from-two"}
+                    <= {line.text for line in view.lines}
+                ),
                 what="both containers' lines",
             )
             times = [line.time for line in view.lines]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-from tuidock.errors import UsageError
-
 TYPE_CHECKING = False  # typing costs ~2 ms of every CLI start, argparse ~3 ms of exec's
 if TYPE_CHECKING:
     import argparse
@@ -101,19 +99,9 @@ def chosen_endpoint(args: argparse.Namespace | None) -> Endpoint:
     return resolve(paths.config_dir(), host, context, tls)
 
 
-def require_local(command: str, args: argparse.Namespace | None) -> None:
-    """Commands other than the UI drive only the embedded engine for now."""
+def remote_endpoint(args: argparse.Namespace | None) -> Endpoint | None:
+    """The Docker/Podman engine this call drives, or None for tuidock's own."""
     if _plainly_local(args):
-        return
+        return None
     endpoint = chosen_endpoint(args)
-    if endpoint.is_local:
-        return
-    chosen = (
-        f"--host {endpoint.host}"
-        if endpoint.name == endpoint.host
-        else f"--context {endpoint.name}"
-    )
-    raise UsageError(
-        f"tuidock {command} on {endpoint.host}: not available for Docker/Podman endpoints "
-        f"yet; use the UI (tuidock {chosen})"
-    )
+    return None if endpoint.is_local else endpoint

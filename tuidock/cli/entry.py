@@ -16,21 +16,24 @@ import sys
 gc.disable()
 
 
+def _local_exec() -> bool:
+    """The embedded engine runs this exec (an endpoint's goes through cli.main)."""
+    from tuidock.cli.endpoints import remote_endpoint
+    from tuidock.errors import TuidockError, report
+
+    try:
+        return remote_endpoint(None) is None
+    except TuidockError as exc:
+        os._exit(report(exc))
+
+
 def main() -> None:
-    if sys.argv[1:2] == ["exec"]:
+    if sys.argv[1:2] == ["exec"] and _local_exec():
         # `exec` is on the hot path of scripts and of the UI's shell pane: its
         # own small parser, without argparse and the other commands.
-        from tuidock.cli.endpoints import require_local
-        from tuidock.errors import TuidockError, report
+        from tuidock.cli.commands.exec import main as exec_main
 
-        try:
-            require_local("exec", None)
-        except TuidockError as exc:
-            code = report(exc)
-        else:
-            from tuidock.cli.commands.exec import main as exec_main
-
-            code = exec_main(sys.argv[2:])
+        code = exec_main(sys.argv[2:])
     else:
         from tuidock.cli.main import main as cli_main
 

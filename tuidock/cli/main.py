@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         if not argv:  # no arguments: the UI
             return _run_ui(None)
         if argv[0] == "exec":  # hot path: no other command's parser is built
-            from tuidock.cli.endpoints import require_local
+            from tuidock.cli.endpoints import remote_endpoint
 
-            require_local("exec", None)
-            from tuidock.cli.commands.exec import main as exec_main
+            if remote_endpoint(None) is None:
+                from tuidock.cli.commands.exec import main as exec_main
 
-            return exec_main(argv[1:])
+                return exec_main(argv[1:])
         if argv in VERSION_FLAGS:  # argparse's action="version" output, without argparse
             print(f"tuidock {__version__}")
             return 0
@@ -142,14 +142,18 @@ def main(argv: list[str] | None = None) -> int:
             gc.enable()
         if args.top_command is None:  # only global flags (-H, --context): the UI
             return _run_ui(args)
-        if args.top_command not in CLIENT_ONLY:
-            from tuidock.cli.endpoints import require_local
-
-            require_local(args.top_command, args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             (getattr(args, "subparser", None) or parser).print_help()
             return 0
+        if args.top_command not in CLIENT_ONLY:
+            from tuidock.cli.endpoints import remote_endpoint
+
+            endpoint = remote_endpoint(args)
+            if endpoint is not None:
+                from tuidock.cli.remote import dispatch
+
+                return dispatch(args, endpoint)
         return handler(args)
     except TuidockError as exc:
         return report(exc)

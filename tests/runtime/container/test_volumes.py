@@ -202,8 +202,18 @@ def test_image_volumes_become_anonymous_volumes(image: str, tmp_path: Path) -> N
 
 def test_run_rm_removes_its_anonymous_volumes(image: str) -> None:
     run_ok("volume", "create", "keepme")
-    out = run_ok("run", "--rm", "-v", "/data", "-v", "keepme:/k", image, "sh", "-c",
-                 "echo x > /data/f && echo y > /k/f && cat /data/f /k/f")
+    out = run_ok(
+        "run",
+        "--rm",
+        "-v",
+        "/data",
+        "-v",
+        "keepme:/k",
+        image,
+        "sh",
+        "-c",
+        "echo x > /data/f && echo y > /k/f && cat /data/f /k/f",
+    )
     assert out == "x\ny\n"
     # --rm takes the anonymous volume with the container; the named one stays.
     assert volume_names() == ["keepme"]
@@ -230,7 +240,14 @@ def test_filling_a_volume_killed_half_way_leaves_no_mount(tmp_path: Path) -> Non
     volume = tmp_path / "vol"
     (volume / "_data").mkdir(parents=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tuidock.runtime.container.volumepopulate", str(volume / "_data"), "/data", str(lower)],
+        [
+            sys.executable,
+            "-m",
+            "tuidock.runtime.container.volumepopulate",
+            str(volume / "_data"),
+            "/data",
+            str(lower),
+        ],
         start_new_session=True,
     )
     try:

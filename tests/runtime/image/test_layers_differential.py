@@ -36,7 +36,9 @@ def _umoci_tree(layout, tag: str, dest: Path) -> Path:
 
 
 @pytest.mark.parametrize(("name", "tag"), IMAGES)
-def test_mount_equals_umoci_unpack(registry, fixture_layout, tuidock_root, tmp_path, name, tag) -> None:
+def test_mount_equals_umoci_unpack(
+    registry, fixture_layout, tuidock_root, tmp_path, name, tag
+) -> None:
     img = registry.images[name]
     assert tuidock("pull", "-q", img.reference).code == 0
     res = tuidock("image", "mount", img.reference)
@@ -114,13 +116,29 @@ def test_mount_equals_podman_image_mount(registry, tuidock_root, name) -> None:
     conf = tmp_path / "containers.conf"
     conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
     env = dict(os.environ, CONTAINERS_CONF=str(conf))
-    podman = ["podman", "--root", str(tmp_path / "proot"), "--runroot", str(tmp_path / "prun"),
-              "--storage-driver", "overlay"]
-    pulled = subprocess.run([*podman, "pull", "-q", "--tls-verify=false", img.reference],
-                            capture_output=True, text=True, env=env)
+    podman = [
+        "podman",
+        "--root",
+        str(tmp_path / "proot"),
+        "--runroot",
+        str(tmp_path / "prun"),
+        "--storage-driver",
+        "overlay",
+    ]
+    pulled = subprocess.run(
+        [*podman, "pull", "-q", "--tls-verify=false", img.reference],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert pulled.returncode == 0, pulled.stderr
-    theirs_path = subprocess.run([*podman, "image", "mount", img.reference], check=True,
-                                 capture_output=True, text=True, env=env).stdout.strip()
+    theirs_path = subprocess.run(
+        [*podman, "image", "mount", img.reference],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
     assert tuidock("pull", "-q", img.reference).code == 0
     ours_path = tuidock("image", "mount", img.reference).out.strip()
     try:

@@ -119,7 +119,6 @@ def _options(args: argparse.Namespace):  # -> CreateOptions
         command=list(args.command),
         name=args.name,
         env=from_files + args.env,  # the files' entries first: -e wins
-
         workdir=args.workdir,
         user=args.user,
         entrypoint=args.entrypoint,

@@ -391,7 +391,9 @@ def _resolve_user(spec: str) -> userdb.ExecUser:
     except TuidockError as e:
         raise ExecError(e.message, 126) from None
     except OSError as e:
-        raise ExecError(f"cannot read the container's user database: {failure_reason(e)}", 126) from None
+        raise ExecError(
+            f"cannot read the container's user database: {failure_reason(e)}", 126
+        ) from None
 
 
 def _open_pty(uid: int, winsize: tuple[int, int] | None) -> tuple[int, int]:
@@ -478,7 +480,9 @@ def _setup_and_exec(
         os.setuid(user.uid)
         capabilities.apply_caps(caps, user.uid)
     except OSError as e:
-        raise ExecError(f"cannot switch to user {plan.user or 'root'}: {failure_reason(e)}", 126) from None
+        raise ExecError(
+            f"cannot switch to user {plan.user or 'root'}: {failure_reason(e)}", 126
+        ) from None
     try:
         os.chdir(plan.cwd)  # as the user, inside the container: nothing is created
     except OSError as e:
@@ -552,4 +556,3 @@ def _report(err_w: int, code: int, message: str) -> None:
         os.write(err_w, line.encode(errors="replace"))
     except OSError:
         pass
-
