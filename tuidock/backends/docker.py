@@ -243,6 +243,33 @@ def memory_usage(mem: dict) -> int:
     return usage
 
 
+def cpu_percent(
+    s: dict, prev: tuple[int, int, float] | None, now: float, podman: bool
+) -> tuple[float, tuple[int, int, float]]:
+    """CPU % of a stats answer `s` against the counters of the previous one (`prev`,
+    read at monotonic `now`), and the counters to keep for the next one."""
+    cpu = s.get("cpu_stats") or {}
+    total = int((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
+    system = int(cpu.get("system_cpu_usage") or 0)
+    percent = 0.0
+    if prev is not None:
+        d_cpu = total - prev[0]
+        if podman:
+            # Podman's system_cpu_usage is the host's busy time, not all CPU
+            # time: docker's formula would inflate. Δsystem = Δwall × online
+            # CPUs makes the same formula: Δcpu / Δwall × 100.
+            d_wall = (now - prev[2]) * 1e9
+            percent = d_cpu / d_wall * 100 if d_cpu > 0 and d_wall > 0 else 0.0
+        else:
+            d_sys = system - prev[1]
+            online = cpu.get("online_cpus") or len(
+                (cpu.get("cpu_usage") or {}).get("percpu_usage") or ()
+            )
+            if d_cpu > 0 and d_sys > 0:
+                percent = d_cpu / d_sys * online * 100
+    return percent, (total, system, now)
+
+
 # -- the change stamps -------------------------------------------------------------------
 
 
@@ -337,31 +364,11 @@ class DockerStats:
             s = api.stats(cid, stream=False, one_shot=True)
         except docker.errors.APIError:
             return None  # stopped or removed meanwhile
-        cpu = s.get("cpu_stats") or {}
         mem = s.get("memory_stats") or {}
         if not mem:
             return None  # not running: Docker answers empty figures
-        total = int((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
-        system = int(cpu.get("system_cpu_usage") or 0)
         now = time.monotonic()
-        prev = self.prev.get(cid)
-        self.prev[cid] = (total, system, now)
-        percent = 0.0
-        if prev is not None:
-            d_cpu = total - prev[0]
-            if self.backend.is_podman:
-                # Podman's system_cpu_usage is the host's busy time, not all CPU
-                # time: docker's formula would inflate. Δsystem = Δwall × online
-                # CPUs makes the same formula: Δcpu / Δwall × 100.
-                d_wall = (now - prev[2]) * 1e9
-                percent = d_cpu / d_wall * 100 if d_cpu > 0 and d_wall > 0 else 0.0
-            else:
-                d_sys = system - prev[1]
-                online = cpu.get("online_cpus") or len(
-                    (cpu.get("cpu_usage") or {}).get("percpu_usage") or ()
-                )
-                if d_cpu > 0 and d_sys > 0:
-                    percent = d_cpu / d_sys * online * 100
+        percent, self.prev[cid] = cpu_percent(s, self.prev.get(cid), now, self.backend.is_podman)
         return StatsSample(
             percent,
             memory_usage(mem),

@@ -58,8 +58,17 @@ def _size(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-def relay(api: Any, exec_id: str, sock: Any) -> None:
-    """Bytes between this terminal and the exec until the exec's output ends."""
+def relay(
+    api: Any,
+    exec_id: str,
+    sock: Any,
+    resize_to: Any = None,
+    stdin_open: bool = True,
+) -> None:
+    """Bytes between this terminal and the exec until the exec's output ends.
+
+    `resize_to(height, width)` replaces the exec's resize (an attach resizes the
+    container); without `stdin_open` the keyboard is not read (`exec -t` without -i)."""
     import termios
     import tty
 
@@ -70,13 +79,15 @@ def relay(api: Any, exec_id: str, sock: Any) -> None:
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
-    stdin_open = True
 
     def resize() -> None:
         size = _size(stdin)
         if size is not None:
             try:
-                api.exec_resize(exec_id, height=size[0], width=size[1])
+                if resize_to is not None:
+                    resize_to(size[0], size[1])
+                else:
+                    api.exec_resize(exec_id, height=size[0], width=size[1])
             except Exception:
                 pass  # the exec may have ended meanwhile
 

@@ -263,19 +263,23 @@ def parse_since(text: str, now: float | None = None) -> float:
     return ts
 
 
+def parse_tail(text: str) -> int | None:
+    """--tail: a line count, or None for all ("all", empty or negative)."""
+    if text in ("all", ""):
+        return None
+    try:
+        tail = int(text)
+    except ValueError:
+        raise UsageError(f"invalid --tail value: {text!r}") from None
+    return None if tail < 0 else tail
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     import os
 
     from tuidock.runtime.engine import default_engine
 
-    if args.tail in ("all", ""):
-        tail = None
-    else:
-        try:
-            tail = int(args.tail)
-        except ValueError:
-            raise UsageError(f"invalid --tail value: {args.tail!r}") from None
-        tail = None if tail < 0 else tail
+    tail = parse_tail(args.tail)
     since = parse_since(args.since) if args.since else None
     until = parse_since(args.until) if args.until else None
     engine = default_engine()

@@ -75,19 +75,23 @@ def _created_at(text: str) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
-def _ps_row(info, no_trunc: bool) -> dict:
+def ps_command(command: str, no_trunc: bool) -> str:
+    """Docker's COMMAND cell: cut to 20 characters with an ellipsis, then quoted."""
     import json
 
-    from tuidock.core.humanize import since
-
-    command = info.command
     if not no_trunc and len(command) > 20:
         command = command[:19] + "…"
+    return json.dumps(command, ensure_ascii=False)
+
+
+def _ps_row(info, no_trunc: bool) -> dict:
+    from tuidock.core.humanize import since
+
     image = info.image
     if image.startswith("sha256:") and not no_trunc:
         image = image[7:19]
     return {
-        "Command": json.dumps(command, ensure_ascii=False),
+        "Command": ps_command(info.command, no_trunc),
         "CreatedAt": _created_at(info.created),
         "ID": info.id if no_trunc else info.id[:12],
         "Image": image,
@@ -105,7 +109,6 @@ def _ps_row(info, no_trunc: bool) -> dict:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from tuidock.cli.output import print_formatted, print_table
     from tuidock.runtime.engine import default_engine
 
     filters = _ps_filters(args.filter)
@@ -116,30 +119,28 @@ def cmd_ps(args: argparse.Namespace) -> int:
     elif args.last is not None:
         infos = infos[: max(args.last, 0)]
     rows = [_ps_row(i, args.no_trunc) for i in infos]
+    print_ps(args, rows)
+    return 0
+
+
+def print_ps(args: argparse.Namespace, rows: list[dict], size: bool = False) -> None:
+    """ps's output of `_ps_row`-shaped rows: IDs (-q), --format, or docker's table
+    (with SIZE under -s when the engine measured it)."""
+    from tuidock.cli.output import print_formatted, print_table
+
     if args.quiet:
         for row in rows:
             print(row["ID"])
-        return 0
+        return
     if args.format:
         print_formatted(args.format, rows, headers=PS_HEADERS, fields=PS_FIELDS)
-        return 0
+        return
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    print_table(
-        headers,
-        [
-            [
-                r["ID"],
-                r["Image"],
-                r["Command"],
-                r["RunningFor"],
-                r["Status"],
-                r["Ports"],
-                r["Names"],
-            ]
-            for r in rows
-        ],
-    )
-    return 0
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    if size:
+        headers.append("SIZE")
+        keys.append("Size")
+    print_table(headers, [[r[k] for k in keys] for r in rows])
 
 
 # -- inspect ------------------------------------------------------------------------------------
@@ -163,7 +164,6 @@ def cmd_inspect_containers(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from tuidock.cli.output import print_formatted
     from tuidock.runtime.container.stats import StatsCollector
     from tuidock.runtime.engine import default_engine
 
@@ -182,41 +182,59 @@ def cmd_stats(args: argparse.Namespace) -> int:
             return fixed
         return [(i.id, i.name) for i in engine.list_containers(all=args.all)]
 
+    fmt = stats_format(args)
+    collector = StatsCollector(engine.containers)
+
+    def sample() -> list[dict[str, str]]:
+        rows = collector.sample(targets())
+        cells = [row.cells() for row in rows]
+        if args.no_trunc:
+            for row, c in zip(rows, cells, strict=True):
+                c["ID"] = c["Container"] = row.id
+        return cells
+
+    return show_stats(fmt, sample, args.no_stream)
+
+
+def stats_format(args: argparse.Namespace) -> str:
+    """The --format of `stats` (docker's table by default), refused early when unusable."""
     fmt = args.format or STATS_TABLE
     if fmt != "json" and not fmt.startswith("table") and "{{" not in fmt:
         raise UsageError(f"unsupported --format {fmt!r}", "Use json, table or a template.")
+    return fmt
 
-    def render(rows: list) -> str:
-        import io
 
-        objs = []
-        for row in rows:
-            cells = row.cells()
-            if args.no_trunc:
-                cells["ID"] = cells["Container"] = row.id
-            objs.append(cells)
-        buf = io.StringIO()
-        if fmt.startswith("table") and not objs:
-            print_formatted(fmt, [dict.fromkeys(STATS_HEADERS, "")], buf, STATS_HEADERS)
-            return buf.getvalue().splitlines(keepends=True)[0]
-        print_formatted(fmt, objs, buf, STATS_HEADERS)
-        return buf.getvalue()
+def render_stats(fmt: str, objs: list[dict[str, str]]) -> str:
+    """One frame of `stats`: rows of `StatsRow.cells()` fields by `fmt`."""
+    import io
 
-    collector = StatsCollector(engine.containers)
-    if args.no_stream:
-        collector.sample(targets())
+    from tuidock.cli.output import print_formatted
+
+    buf = io.StringIO()
+    if fmt.startswith("table") and not objs:
+        print_formatted(fmt, [dict.fromkeys(STATS_HEADERS, "")], buf, STATS_HEADERS)
+        return buf.getvalue().splitlines(keepends=True)[0]
+    print_formatted(fmt, objs, buf, STATS_HEADERS)
+    return buf.getvalue()
+
+
+def show_stats(fmt: str, sample, no_stream: bool) -> int:
+    """Print `sample()`'s rows once a second apart (--no-stream: the second sample, so
+    CPU % has a delta) or live until Ctrl-C, redrawn in place on a terminal as Docker."""
+    if no_stream:
+        sample()
         time.sleep(STATS_INTERVAL)
-        sys.stdout.write(render(collector.sample(targets())))
+        sys.stdout.write(render_stats(fmt, sample()))
         return 0
 
     tty = sys.stdout.isatty()
     try:
         if tty:
             sys.stdout.write("\033[2J")  # clear once; each frame then redraws from the top
-        collector.sample(targets())
+        sample()
         while True:
             time.sleep(STATS_INTERVAL)
-            text = render(collector.sample(targets()))
+            text = render_stats(fmt, sample())
             if tty:
                 # Home, each line cleared to its end, then the rest of the screen:
                 # no flicker, and rows of containers that went away disappear.
