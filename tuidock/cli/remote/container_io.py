@@ -241,7 +241,7 @@ def _path_stat(backend: DockerBackend, cid: str, path: str) -> dict | None:
 
     api = backend.api()
     with _api_errors(backend):
-        res = api._head(api._url("/containers/{0}/archive", cid), params={"path": path})
+        res = api.head(api._url("/containers/{0}/archive", cid), params={"path": path})
     if res.status_code == 404:
         return None
     with _api_errors(backend):
