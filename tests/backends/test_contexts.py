@@ -450,8 +450,12 @@ def test_discovers_podmans_service_socket(env: Path) -> None:
         assert row["DockerEndpoint"] == f"unix://{sock}"
         assert row["Reachable"] is True, row
         assert row["Description"] == "Podman service (rootless) (discovered)"
-        res = tuidock("--context", "podman-rootless", "image", "mount", "busybox")
-        assert f"engine at unix://{sock} does not have it" in res.err
+        # The docker-style CLI drives that service: ps answers with docker's table.
+        res = tuidock("--context", "podman-rootless", "ps", "-a")
+        assert res.code == 0, res.err
+        assert res.out.split("\n")[0].split() == [
+            "CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
+        ]  # fmt: skip
     finally:
         proc.terminate()
         try:
