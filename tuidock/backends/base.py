@@ -462,7 +462,9 @@ class Backend(Protocol):
     @property
     def force_removes_volume_users(self) -> bool:
         """Whether remove_volume(force=True) removes a volume in use (and the
-        containers that use it): Podman's; Docker and the local engine refuse."""
+        containers that use it), so the UI offers Force. False for the local
+        engine, Docker and Podman's compat API, which all refuse; libpod's own
+        API would take it."""
         ...
 
     # -- disk use and prune ------------------------------------------------------------

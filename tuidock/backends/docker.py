@@ -975,9 +975,10 @@ class DockerBackend:
 
     @property
     def force_removes_volume_users(self) -> bool:
-        # Podman's compat DELETE /volumes/{name}?force=true removes the
-        # containers that use the volume first; Docker answers 409 whatever force says.
-        return self.is_podman
+        # Docker answers 409 whatever force says, and so does Podman's compat
+        # DELETE /volumes/{name}?force=true (measured: "volume is being used");
+        # only its libpod API's force removes the containers, which this client does not speak.
+        return False
 
     # -- disk use and prune ------------------------------------------------------------
 
