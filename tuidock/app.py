@@ -241,6 +241,9 @@ class TuidockApp(App[None]):
             """An action of a widget of the main screen, looked up when chosen."""
             return lambda: getattr(main.query_one(f"#{widget}"), f"action_{action}")()
 
+        from tuidock.backends.base import PRUNE_KINDS
+        from tuidock.screens.pruneplan import WHAT
+
         commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Images pane", "Focus the images list", lambda: main.action_focus_pane("images")),
             (
@@ -249,6 +252,35 @@ class TuidockApp(App[None]):
                 lambda: main.action_focus_pane("containers"),
             ),
             ("Logs pane", "Focus the logs of the selected container", main.action_focus_logs),
+            (
+                "Volumes pane",
+                "List, create, remove volumes (4)",
+                lambda: main.action_focus_tab("volumes"),
+            ),
+            (
+                "Networks pane",
+                "List, create, remove networks; connect containers (5)",
+                lambda: main.action_focus_tab("networks"),
+            ),
+            (
+                "Disk use",
+                "system df: images, containers, volumes, build cache (6)",
+                lambda: main.action_focus_tab("disk"),
+            ),
+            ("Create volume", "Create a named volume", main.action_create_volume),
+            (
+                "Create network",
+                "Create a bridge network (subnet optional)",
+                main.action_create_network,
+            ),
+            *(
+                (
+                    f"Prune {kind}",
+                    f"Remove {WHAT[kind][1]}; the confirm says what goes and how much space returns",
+                    lambda kind=kind: main.action_prune(kind),
+                )
+                for kind in PRUNE_KINDS
+            ),
             ("Pull image", "Pull an image with per-layer progress", main.action_pull),
             (
                 "Cancel pulls",

@@ -41,6 +41,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "app.images": KeySpec("1", "Images pane", "Global"),
     "app.containers": KeySpec("2", "Containers pane", "Global"),
     "app.logs": KeySpec("3,l", "Logs pane", "Global"),
+    "app.volumes": KeySpec("4", "Volumes pane", "Global"),
+    "app.networks": KeySpec("5", "Networks pane", "Global"),
+    "app.disk": KeySpec("6", "Disk use (system df) and prune", "Global"),
     "app.pull": KeySpec("p", "Pull an image", "Global"),
     "app.run": KeySpec("r", "Run a container", "Global"),
     "app.help": KeySpec("question_mark,f1", "Help", "Global"),
@@ -72,6 +75,17 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
         "e", "Shell in the shell pane (returns to an open one)", "Containers"
     ),
     "containers.exec_full": KeySpec("E", "Shell full screen (suspends the UI)", "Containers"),
+    # volumes, networks and disk use panes
+    "resources.create": KeySpec("n", "Create a volume / network", "Volumes, networks, disk"),
+    "resources.prune": KeySpec(
+        "P", "Prune unused (the confirm says what goes)", "Volumes, networks, disk"
+    ),
+    "networks.connect": KeySpec(
+        "C", "Connect a container to the network", "Volumes, networks, disk"
+    ),
+    "networks.disconnect": KeySpec(
+        "D", "Disconnect a container from the network", "Volumes, networks, disk"
+    ),
     # logs pane
     "logs.search": KeySpec("slash", "Search (highlight, others stay visible)", "Logs"),
     "logs.next": KeySpec("n", "Next match", "Logs"),

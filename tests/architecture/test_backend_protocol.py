@@ -44,11 +44,25 @@ def test_run_spec_and_network_summary_are_neutral() -> None:
     parsed size, so every backend parses it with its own engine's rules."""
     import dataclasses
 
-    from tuidock.backends.base import NetworkSummary, RunSpec
+    from tuidock.backends.base import (
+        DiskUsage,
+        DiskUsageRow,
+        NetworkSummary,
+        PruneOutcome,
+        RunSpec,
+        VolumeSummary,
+    )
 
     for model in (RunSpec, NetworkSummary):
         for f in dataclasses.fields(model):
-            assert str(f.type).split("[")[0].split(" |")[0] in {"str", "list", "bool"}, (
+            assert str(f.type).split("[")[0].split(" |")[0] in {"str", "list", "bool", "tuple"}, (
+                f"{model.__name__}.{f.name}: {f.type}"
+            )
+    # The results of the volume, network and disk verbs: plain values, and
+    # containers named as the user knows them (names, not engine records).
+    for model in (VolumeSummary, DiskUsage, DiskUsageRow, PruneOutcome):
+        for f in dataclasses.fields(model):
+            assert str(f.type).split("[")[0] in {"str", "list", "int", "tuple", "dict"}, (
                 f"{model.__name__}.{f.name}: {f.type}"
             )
     assert RunSpec("busybox").network == "bridge", "the CLI's default network"

@@ -172,6 +172,59 @@ class NetworkSummary:
     name: str
     driver: str
     id: str = ""
+    subnet: str = ""  # IPv4 and IPv6 subnets, comma separated ("" when the engine says none)
+    containers: tuple[str, ...] = ()  # names of the containers attached (any state)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass(frozen=True)
+class VolumeSummary:
+    """One volume of `volume ls`, with the containers (any state) that mount it."""
+
+    name: str
+    driver: str = "local"
+    mountpoint: str = ""
+    created: str = ""  # RFC 3339, "" when unknown
+    containers: tuple[str, ...] = ()  # names of the containers that mount it
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.containers)
+
+
+@dataclass(frozen=True)
+class DiskUsageRow:
+    """One row of `system df`: Images, Containers, Local Volumes, Build Cache."""
+
+    type: str
+    total: int
+    active: int
+    size: int
+    reclaimable: int
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """`system df`, plus the per-object sizes a prune's dry run adds up."""
+
+    rows: list[DiskUsageRow] = field(default_factory=list)
+    volume_sizes: dict[str, int] = field(default_factory=dict)  # volume name -> bytes
+    container_sizes: dict[str, int] = field(default_factory=dict)  # container ID -> writable bytes
+
+
+# What the prune verbs take: the UI's names for the engine's prune endpoints.
+PRUNE_KINDS = ("containers", "images", "volumes", "networks")
+
+
+@dataclass(frozen=True)
+class PruneOutcome:
+    """What a prune removed (names or IDs) and the bytes it gave back."""
+
+    removed: list[str] = field(default_factory=list)
+    reclaimed: int = 0
 
 
 @dataclass(frozen=True)
@@ -371,7 +424,56 @@ class Backend(Protocol):
     # -- networks ----------------------------------------------------------------------
 
     def list_networks(self) -> list[NetworkSummary]:
-        """As `network ls`: the default bridge first, then user networks."""
+        """As `network ls`: the default bridge first, then user networks, each
+        with its subnets and attached containers."""
+        ...
+
+    def inspect_network(self, name: str) -> dict: ...
+
+    def create_network(self, name: str, subnet: str | None = None) -> NetworkSummary:
+        """A bridge network; `subnet` in CIDR form, else one the engine picks.
+        An existing name raises Conflict."""
+        ...
+
+    def remove_network(self, name: str) -> None:
+        """Refused (Conflict) while containers are attached, and for the default ones."""
+        ...
+
+    def connect_network(self, name: str, container: str) -> None: ...
+
+    def disconnect_network(self, name: str, container: str) -> None: ...
+
+    # -- volumes -----------------------------------------------------------------------
+
+    def list_volumes(self) -> list[VolumeSummary]: ...
+
+    def inspect_volume(self, name: str) -> dict: ...
+
+    def create_volume(self, name: str) -> VolumeSummary:
+        """A local volume. An existing name raises Conflict (the engines' own
+        create returns the existing volume, which a dialog must not pass off as new)."""
+        ...
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        """Refused (Conflict) while a container mounts it, unless `force` and
+        `force_removes_volume_users`."""
+        ...
+
+    @property
+    def force_removes_volume_users(self) -> bool:
+        """Whether remove_volume(force=True) removes a volume in use (and the
+        containers that use it), so the UI offers Force. False for the local
+        engine, Docker and Podman's compat API, which all refuse; libpod's own
+        API would take it."""
+        ...
+
+    # -- disk use and prune ------------------------------------------------------------
+
+    def disk_usage(self) -> DiskUsage: ...
+
+    def prune(self, kind: str) -> PruneOutcome:
+        """One of PRUNE_KINDS: stopped containers, dangling images, every volume
+        no container mounts (named ones too), user networks no container uses."""
         ...
 
     # -- containers --------------------------------------------------------------------

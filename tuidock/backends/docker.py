@@ -40,17 +40,21 @@ from typing import TYPE_CHECKING, Any
 from tuidock.backends.base import (
     BuildOutcome,
     ContainerSummary,
+    DiskUsage,
+    DiskUsageRow,
     Facts,
     HistoryEntry,
     ImageSummary,
     LogLine,
     NetworkSummary,
+    PruneOutcome,
     PullEvent,
     PullOutcome,
     PushOutcome,
     RemoveOutcome,
     RunOutcome,
     StatsSample,
+    VolumeSummary,
     printable,
 )
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError, UsageError
@@ -625,6 +629,12 @@ class DockerBackend:
             self._podman = any("Podman" in n for n in names)
         return self._podman
 
+    def _api_older(self, version: str) -> bool:
+        """Whether the negotiated API version is below `version` (e.g. "1.42")."""
+        from docker.utils import version_lt
+
+        return version_lt(self.api().api_version, version)
+
     def close(self) -> None:
         self._events.close()
         if self._api is not None:
@@ -860,16 +870,205 @@ class DockerBackend:
 
     # -- networks ----------------------------------------------------------------------
 
+    def _attachments(self) -> list[tuple[str, list[str], list[str]]]:
+        """(name, its networks, its volumes) of every container: one listing, as
+        the network and volume lists carry no users (Docker's network list
+        leaves Containers empty; its volume list has no users at all)."""
+        out = []
+        for c in self._call(lambda: self.api().containers(all=True)):
+            name = ((c.get("Names") or ["/" + c["Id"][:12]])[0]).lstrip("/")
+            nets = list(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+            vols = [m.get("Name", "") for m in c.get("Mounts") or [] if m.get("Type") == "volume"]
+            out.append((name, nets, vols))
+        return out
+
     def list_networks(self) -> list[NetworkSummary]:
         """The default network first ("bridge"; Podman's compat API may call it
         "podman"), then the user's; host and none are modes, not listed."""
         rows = self._call(lambda: self.api().networks())
-        out = [
-            NetworkSummary(str(n.get("Name")), str(n.get("Driver") or ""), str(n.get("Id") or ""))
-            for n in rows
-            if n.get("Name") not in ("host", "none")
-        ]
+        users: dict[str, list[str]] = {}
+        for cname, nets, _ in self._attachments():
+            for net in nets:
+                users.setdefault(net, []).append(cname)
+        out = []
+        for n in rows:
+            name = str(n.get("Name"))
+            if name in ("host", "none"):
+                continue
+            config = (n.get("IPAM") or {}).get("Config") or []
+            subnets = ",".join(str(c["Subnet"]) for c in config if c.get("Subnet"))
+            out.append(
+                NetworkSummary(
+                    name,
+                    str(n.get("Driver") or ""),
+                    str(n.get("Id") or ""),
+                    subnets,
+                    tuple(sorted(users.get(name, ()))),
+                )
+            )
         return sorted(out, key=lambda n: (n.name not in ("bridge", "podman"), n.name))
+
+    def inspect_network(self, name: str) -> dict:
+        return self._call(lambda: self.api().inspect_network(name))
+
+    def create_network(self, name: str, subnet: str | None = None) -> NetworkSummary:
+        from docker.types import IPAMConfig, IPAMPool
+
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]) if subnet else None
+        if any(n.name == name for n in self.list_networks()):
+            # Docker refuses a duplicate name (409) since API 1.44 only; older
+            # daemons would make a second network of the same name.
+            raise Conflict(f"network with name {name} already exists", "Pick another name.")
+        made = self._call(
+            lambda: self.api().create_network(
+                name, driver="bridge", ipam=ipam, enable_ipv6=bool(subnet and ":" in subnet)
+            )
+        )
+        return NetworkSummary(name, "bridge", str(made.get("Id") or ""), subnet or "")
+
+    def remove_network(self, name: str) -> None:
+        self._call(lambda: self.api().remove_network(name))
+
+    def connect_network(self, name: str, container: str) -> None:
+        self._call(lambda: self.api().connect_container_to_network(container, name))
+
+    def disconnect_network(self, name: str, container: str) -> None:
+        self._call(lambda: self.api().disconnect_container_from_network(container, name))
+
+    # -- volumes -----------------------------------------------------------------------
+
+    def list_volumes(self) -> list[VolumeSummary]:
+        answer = self._call(lambda: self.api().volumes()) or {}
+        users: dict[str, list[str]] = {}
+        for cname, _, vols in self._attachments():
+            for vol in vols:
+                users.setdefault(vol, []).append(cname)
+        return [
+            VolumeSummary(
+                str(v.get("Name")),
+                str(v.get("Driver") or "local"),
+                str(v.get("Mountpoint") or ""),
+                str(v.get("CreatedAt") or ""),
+                tuple(sorted(users.get(str(v.get("Name")), ()))),
+            )
+            for v in answer.get("Volumes") or []  # Docker sends null when there are none
+        ]
+
+    def inspect_volume(self, name: str) -> dict:
+        return self._call(lambda: self.api().inspect_volume(name))
+
+    def create_volume(self, name: str) -> VolumeSummary:
+        import docker.errors
+
+        try:
+            self.api().inspect_volume(name)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException:
+            pass  # the create below says what is wrong
+        else:
+            # Docker returns an existing volume as if made; Podman answers 409.
+            raise Conflict(f"volume {name} already exists", "Pick another name.")
+        v = self._call(lambda: self.api().create_volume(name, driver="local"))
+        return VolumeSummary(
+            str(v.get("Name") or name),
+            str(v.get("Driver") or "local"),
+            str(v.get("Mountpoint") or ""),
+            str(v.get("CreatedAt") or ""),
+        )
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        self._call(lambda: self.api().remove_volume(name, force=force))
+
+    @property
+    def force_removes_volume_users(self) -> bool:
+        # Docker answers 409 whatever force says, and so does Podman's compat
+        # DELETE /volumes/{name}?force=true (measured: "volume is being used");
+        # only its libpod API's force removes the containers, which this client does not speak.
+        return False
+
+    # -- disk use and prune ------------------------------------------------------------
+
+    def disk_usage(self) -> DiskUsage:
+        """GET /system/df summed as `docker system df` does. It walks every
+        container's writable layer and volume on the daemon's side: seconds on
+        a large host, so the UI asks only when the disk view is shown."""
+        df = self._call(lambda: self.api().df())
+        images = df.get("Images") or []
+        active_images = [i for i in images if (i.get("Containers") or 0) > 0]
+        # Docker's df: the layers' total, less what the images in use hold
+        # alone (their size without what they share with others).
+        layers = int(df.get("LayersSize") or sum(int(i.get("Size") or 0) for i in images))
+        used = sum(
+            int(i.get("Size") or 0) - max(int(i.get("SharedSize") or 0), 0) for i in active_images
+        )
+        containers = df.get("Containers") or []
+        sizes = {c["Id"]: int(c.get("SizeRw") or 0) for c in containers}
+        running = [c for c in containers if c.get("State") in ("running", "paused", "restarting")]
+        volumes = df.get("Volumes") or []
+        vsize = {
+            str(v.get("Name")): max(int((v.get("UsageData") or {}).get("Size") or 0), 0)
+            for v in volumes
+        }
+        vused = {
+            str(v.get("Name"))
+            for v in volumes
+            if int((v.get("UsageData") or {}).get("RefCount") or 0) > 0
+        }
+        # Podman's compat df has no build cache (BuildCache null): an empty row.
+        cache = df.get("BuildCache") or []
+        rows = [
+            DiskUsageRow("Images", len(images), len(active_images), layers, max(layers - used, 0)),
+            DiskUsageRow(
+                "Containers",
+                len(containers),
+                len(running),
+                sum(sizes.values()),
+                sum(sizes[c["Id"]] for c in containers if c not in running),
+            ),
+            DiskUsageRow(
+                "Local Volumes",
+                len(volumes),
+                len(vused),
+                sum(vsize.values()),
+                sum(s for n, s in vsize.items() if n not in vused),
+            ),
+            DiskUsageRow(
+                "Build Cache",
+                len(cache),
+                sum(1 for c in cache if c.get("InUse")),
+                sum(int(c.get("Size") or 0) for c in cache),
+                sum(
+                    int(c.get("Size") or 0)
+                    for c in cache
+                    if not c.get("InUse") and not c.get("Shared")
+                ),
+            ),
+        ]
+        return DiskUsage(rows, vsize, sizes)
+
+    def prune(self, kind: str) -> PruneOutcome:
+        api = self.api()
+        if kind == "containers":
+            r = self._call(api.prune_containers)
+            return PruneOutcome(
+                list(r.get("ContainersDeleted") or []), r.get("SpaceReclaimed") or 0
+            )
+        if kind == "images":
+            r = self._call(lambda: api.prune_images(filters={"dangling": True}))
+            deleted = [d["Deleted"] for d in r.get("ImagesDeleted") or [] if d.get("Deleted")]
+            return PruneOutcome(deleted, r.get("SpaceReclaimed") or 0)
+        if kind == "volumes":
+            # Docker (API 1.42+) prunes only anonymous volumes unless all=true,
+            # and older daemons reject the filter; Podman prunes every unused
+            # one and answers "Invalid filter 'all'".
+            filters = None if self.is_podman or self._api_older("1.42") else {"all": "true"}
+            r = self._call(lambda: api.prune_volumes(filters=filters))
+            return PruneOutcome(list(r.get("VolumesDeleted") or []), r.get("SpaceReclaimed") or 0)
+        if kind == "networks":
+            r = self._call(api.prune_networks)
+            return PruneOutcome(list(r.get("NetworksDeleted") or []))
+        raise ValueError(f"unknown prune kind {kind!r}")
 
     # -- containers --------------------------------------------------------------------
 

@@ -21,17 +21,21 @@ from typing import TYPE_CHECKING
 from tuidock.backends.base import (
     BuildOutcome,
     ContainerSummary,
+    DiskUsage,
+    DiskUsageRow,
     Facts,
     HistoryEntry,
     ImageSummary,
     LogLine,
     NetworkSummary,
+    PruneOutcome,
     PullEvent,
     PullOutcome,
     PushOutcome,
     RemoveOutcome,
     RunOutcome,
     StatsSample,
+    VolumeSummary,
     printable,
 )
 
@@ -251,13 +255,148 @@ class LocalBackend:
 
     # -- networks ----------------------------------------------------------------------
 
+    def _names(self) -> dict[str, str]:
+        """Container ID -> name, from the containers' config files."""
+        return {i.id: i.name for i in self.engine.list_containers(all=True)}
+
     def list_networks(self) -> list[NetworkSummary]:
         from tuidock.runtime.network import usernets
 
+        names = self._names()
+        out = []
+        for n in usernets.listed(self.engine.root):
+            # The address table keeps a removed container's lease until it is
+            # reconciled: only containers that still exist count.
+            attached = usernets.endpoints(self.engine.root, n["Name"]).values()
+            out.append(
+                NetworkSummary(
+                    n["Name"],
+                    n.get("Driver", "bridge"),
+                    n.get("Id", ""),
+                    ",".join(filter(None, [n.get("Subnet"), n.get("Subnet6")])),
+                    tuple(sorted(names[c] for c in set(attached) if c in names)),
+                )
+            )
+        return out
+
+    def inspect_network(self, name: str) -> dict:
+        from tuidock.runtime.network import network_config, usernets
+
+        cfg = network_config(self.engine.root, name)
+        names = self._names()
+        containers = {
+            cid: {"Name": names[cid], "IPv4Address": f"{ip}/{cfg['Subnet'].split('/')[1]}"}
+            for ip, cid in usernets.endpoints(self.engine.root, cfg["Name"]).items()
+            if cid in names
+        }
+        return {**cfg, "Containers": containers}
+
+    def create_network(self, name: str, subnet: str | None = None) -> NetworkSummary:
+        from tuidock.runtime.network import usernets
+
+        v6 = subnet if subnet and ":" in subnet else None
+        v4 = subnet if subnet and v6 is None else None
+        cfg = usernets.create(self.engine.root, name, v4, v6 is not None, v6)
+        subnets = ",".join(filter(None, [cfg.get("Subnet"), cfg.get("Subnet6")]))
+        return NetworkSummary(cfg["Name"], cfg.get("Driver", "bridge"), cfg.get("Id", ""), subnets)
+
+    def remove_network(self, name: str) -> None:
+        from tuidock.runtime.network import usernets
+
+        usernets.remove(self.engine.root, name)
+
+    def connect_network(self, name: str, container: str) -> None:
+        from tuidock.runtime.network import endpoint
+
+        containers = self.engine.containers
+        cid = containers.resolve(container)
+        with containers.store.op_lock(cid):  # as `network connect`: no start or rm meanwhile
+            endpoint.connect(containers.root, cid, name, [])
+
+    def disconnect_network(self, name: str, container: str) -> None:
+        from tuidock.runtime.network import endpoint
+
+        containers = self.engine.containers
+        cid = containers.resolve(container)
+        with containers.store.op_lock(cid):
+            endpoint.disconnect(containers.root, cid, name)
+
+    # -- volumes -----------------------------------------------------------------------
+
+    def _volumes(self):  # -> VolumeStore
+        from tuidock.runtime.store.volumes import VolumeStore
+
+        return VolumeStore(self.engine.root)
+
+    def list_volumes(self) -> list[VolumeSummary]:
+        store = self._volumes()
+        users = store.users()
+        names = self._names()
         return [
-            NetworkSummary(n["Name"], n.get("Driver", "bridge"), n.get("Id", ""))
-            for n in usernets.listed(self.engine.root)
+            VolumeSummary(
+                r["Name"],
+                r.get("Driver") or "local",
+                r.get("Mountpoint") or "",
+                r.get("CreatedAt") or "",
+                tuple(sorted(names.get(c, c[:12]) for c in users.get(r["Name"], ()))),
+            )
+            for r in store.list()
         ]
+
+    def inspect_volume(self, name: str) -> dict:
+        return self._volumes().inspect(name)
+
+    def create_volume(self, name: str) -> VolumeSummary:
+        from tuidock.errors import Conflict
+
+        record, created = self._volumes().create(name, anonymous=False)
+        if not created:
+            raise Conflict(f"volume {name} already exists", "Pick another name.")
+        return VolumeSummary(name, record["Driver"], record["Mountpoint"], record["CreatedAt"])
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        # The store refuses a volume in use whatever `force` says, as Docker.
+        self._volumes().remove(name, force=force)
+
+    @property
+    def force_removes_volume_users(self) -> bool:
+        return False
+
+    # -- disk use and prune ------------------------------------------------------------
+
+    def disk_usage(self) -> DiskUsage:
+        from tuidock.runtime.store.paths import tree_size
+        from tuidock.runtime.system import disk_usage
+
+        engine = self.engine
+        rows = [
+            DiskUsageRow(r.type, r.total, r.active, r.size, r.reclaimable)
+            for r in disk_usage(engine, engine.containers)
+        ]
+        store = self._volumes()
+        volumes = {n: tree_size(store.path(n) / "_data") for n in store.names()}
+        cstore = engine.containers.store
+        containers = {
+            c.id: tree_size(cstore.files(c.id).upper) for c in engine.containers.list(all=True)
+        }
+        return DiskUsage(rows, volumes, containers)
+
+    def prune(self, kind: str) -> PruneOutcome:
+        engine = self.engine
+        if kind == "containers":
+            removed, reclaimed = engine.prune_containers()
+            return PruneOutcome(list(removed), reclaimed)
+        if kind == "images":
+            report = engine.prune_images(all_images=False)
+            return PruneOutcome(list(report.deleted), report.reclaimed)
+        if kind == "volumes":
+            names, reclaimed = self._volumes().prune(all_volumes=True)
+            return PruneOutcome(list(names), reclaimed)
+        if kind == "networks":
+            from tuidock.runtime.network import usernets
+
+            return PruneOutcome(usernets.prune(engine.root))
+        raise ValueError(f"unknown prune kind {kind!r}")
 
     # -- containers --------------------------------------------------------------------
 

@@ -27,15 +27,18 @@ from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
 from tuidock.keymap import bind
-from tuidock.screens.verbs import Verbs
+from tuidock.screens.resources import Resources
 from tuidock.widgets.containers import ContainersTable, container_rows
+from tuidock.widgets.diskuse import DiskTable
 from tuidock.widgets.filterinput import FilterInput
 from tuidock.widgets.header import EngineFacts, EngineHeader
 from tuidock.widgets.images import ImagesTable, image_rows
 from tuidock.widgets.logpane import LogPane
 from tuidock.widgets.logview import LogView
+from tuidock.widgets.networks import NetworksTable
 from tuidock.widgets.resourcetable import ResourceTable
 from tuidock.widgets.spark import Spark
+from tuidock.widgets.volumes import VolumesTable
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from tuidock.app import TuidockApp
     from tuidock.backends.base import ContainerSummary, ImageSummary, StatsSample, StatsSampler
 
+FILTERS = "#images-filter, #containers-filter, #volumes-filter, #networks-filter"
 HISTORY = 60  # samples kept per container for the sparklines
 FULL_LIST_EVERY = 5  # ticks between listings that re-read every container
 RETRY_EVERY = 3.0  # seconds between polls of an engine that does not answer
@@ -84,11 +88,14 @@ class FactsLoaded(Message):
         super().__init__()
 
 
-class MainScreen(Verbs):
+class MainScreen(Resources):
     BINDINGS = [  # noqa: RUF012
         bind("app.images", "focus_pane('images')"),
         bind("app.containers", "focus_pane('containers')"),
         bind("app.logs", "focus_logs"),
+        bind("app.volumes", "focus_tab('volumes')", show=False),
+        bind("app.networks", "focus_tab('networks')", show=False),
+        bind("app.disk", "focus_tab('disk')", show=False),
         bind("app.pull", "pull"),
         bind("app.run", "run"),
         bind("app.help", "help"),
@@ -102,6 +109,7 @@ class MainScreen(Verbs):
 
     def __init__(self) -> None:
         super().__init__()
+        self._init_resources()
         self.infos: dict[str, ContainerSummary] = {}
         self.image_records: list[ImageSummary] = []
         self.samples: dict[str, StatsSample] = {}
@@ -147,8 +155,17 @@ class MainScreen(Verbs):
                     yield Label("MEM", classes="spark-label")
                     yield Spark(100.0, id="mem-spark")
                     yield Label("", id="mem-now", classes="spark-now")
-        with TabbedContent(id="bottom"), TabPane("3 Logs", id="tab-logs"):
-            yield LogPane(id="logpane")
+        with TabbedContent(id="bottom"):
+            with TabPane("3 Logs", id="tab-logs"):
+                yield LogPane(id="logpane")
+            with TabPane("4 Volumes", id="tab-volumes"):
+                yield FilterInput(placeholder="filter (regex; !x inverts)", id="volumes-filter")
+                yield VolumesTable(id="volumes")
+            with TabPane("5 Networks", id="tab-networks"):
+                yield FilterInput(placeholder="filter (regex; !x inverts)", id="networks-filter")
+                yield NetworksTable(id="networks")
+            with TabPane("6 Disk", id="tab-disk"):
+                yield DiskTable(id="disk")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -376,17 +393,19 @@ class MainScreen(Verbs):
 
     @on(ResourceTable.FilterRequested)
     def _open_filter(self, event: ResourceTable.FilterRequested) -> None:
-        flt = self.query_one(f"#{event.table.id}-filter", FilterInput)
-        flt.open(event.table.filter_text)
+        found = self.query(f"#{event.table.id}-filter").results(FilterInput)
+        flt = next(found, None)
+        if flt is not None:  # the disk view's four rows have no filter
+            flt.open(event.table.filter_text)
 
-    @on(FilterInput.Changed, "#images-filter, #containers-filter")
+    @on(FilterInput.Changed, FILTERS)
     def _filter_changed(self, event: FilterInput.Changed) -> None:
         table_id = event.input.id.removesuffix("-filter")  # type: ignore[union-attr]
         self.query_one(f"#{table_id}", ResourceTable).set_filter(event.value)
         self._update_titles()
         self._follow_cursor()
 
-    @on(FilterInput.Closed, "#images-filter, #containers-filter")
+    @on(FilterInput.Closed, FILTERS)
     def _filter_closed(self, event: FilterInput.Closed) -> None:
         table = self.query_one(f"#{event.input.id.removesuffix('-filter')}", ResourceTable)  # type: ignore[union-attr]
         if not event.applied:
@@ -395,7 +414,7 @@ class MainScreen(Verbs):
         self._follow_cursor()
         table.focus()
 
-    @on(FilterInput.Submitted, "#images-filter, #containers-filter")
+    @on(FilterInput.Submitted, FILTERS)
     def _filter_submitted(self, event: FilterInput.Submitted) -> None:
         event.stop()
 
@@ -430,6 +449,11 @@ class MainScreen(Verbs):
     def action_reload(self) -> None:
         self.reload_images()
         self.poll_now()
+        active = self.query_one("#bottom", TabbedContent).active
+        if active in ("tab-volumes", "tab-networks"):
+            self.reload_resources()
+        elif active == "tab-disk":
+            self.reload_disk()
 
     def current_time(self) -> float:
         return time.time()

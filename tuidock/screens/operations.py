@@ -175,12 +175,18 @@ class Operations(JobScreen):
         self._load_inspect(event.table.id or "", event.key)
 
     def _load_inspect(self, table: str, key: str) -> None:
+        if table not in ("images", "containers", "volumes", "networks"):
+            return  # the disk view's rows are totals, nothing to inspect
         backend = self.app.backend
 
         def load() -> tuple[str, dict]:
             if table == "images":
                 data = backend.inspect_image(key.partition("|")[0])
                 return f"image {imagerows.label(key)}", data
+            if table == "volumes":
+                return f"volume {key}", backend.inspect_volume(key)
+            if table == "networks":
+                return f"network {key}", backend.inspect_network(key)
             data = backend.inspect_container(key)
             return f"container {data.get('Name', key[:12]).lstrip('/')}", data
 

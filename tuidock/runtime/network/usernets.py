@@ -136,9 +136,13 @@ def all_networks(root: Path) -> list[dict]:
     for path in sorted(base.glob("*.json")) if base.is_dir() else []:
         if path.name == "bridge.json" or path.name.startswith("net-"):
             try:
-                out.append(json.loads(path.read_bytes()))
+                data = json.loads(path.read_bytes())
             except (OSError, ValueError):
                 continue
+            # A network named net-x keeps its address table in net-x.ipam.json,
+            # which the pattern also matches: a config is the one with a Name.
+            if isinstance(data, dict) and "Name" in data and "Subnet" in data:
+                out.append(data)
     return out
 
 
