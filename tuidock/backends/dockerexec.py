@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tuidock.backends.endpoint import Endpoint, TLSConfig
@@ -58,32 +59,44 @@ def _size(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-def relay(api: Any, exec_id: str, sock: Any) -> None:
-    """Bytes between this terminal and the exec until the exec's output ends."""
+def relay(
+    sock: Any,
+    resize: Callable[[int, int], None] | None = None,
+    *,
+    stdin_open: bool = True,
+    output: Callable[[bytes], None] | None = None,
+) -> None:
+    """Bytes between this terminal and a hijacked exec or attach socket until its output ends.
+
+    With `resize` (a TTY session) the terminal is put in raw mode, and its size
+    is passed on now and at every SIGWINCH. `output` takes what the engine sends
+    (default: written to stdout as is; a non-TTY attach demuxes it). End of input
+    half-closes the socket, so the process reads EOF as with `docker`.
+    """
     import termios
     import tty
 
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
-    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    saved = termios.tcgetattr(stdin) if resize is not None and os.isatty(stdin) else None
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
-    stdin_open = True
+    write = output or (lambda data: write_all(stdout, data))
 
-    def resize() -> None:
+    def pass_size() -> None:
         size = _size(stdin)
-        if size is not None:
+        if size is not None and resize is not None:
             try:
-                api.exec_resize(exec_id, height=size[0], width=size[1])
+                resize(*size)
             except Exception:
-                pass  # the exec may have ended meanwhile
+                pass  # the process may have ended meanwhile
 
     try:
         if saved is not None:
             tty.setraw(stdin)
-        resize()
+        pass_size()
         while True:
             if hasattr(target, "pending") and target.pending():
                 ready = [target]  # TLS: bytes already decrypted wait in the SSL object
@@ -92,18 +105,19 @@ def relay(api: Any, exec_id: str, sock: Any) -> None:
                 ready, _, _ = select.select(fds, [], [])
             if wake_r in ready:
                 os.read(wake_r, 512)
-                resize()
+                pass_size()
             if target in ready:
                 data = _recv(sock)
                 if not data:
                     return
-                os.write(stdout, data)
+                write(data)
             if stdin_open and stdin in ready:
                 data = os.read(stdin, 65536)
                 if data:
                     _send(sock, data)
                 else:
                     stdin_open = False
+                    _close_write(sock)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
@@ -111,6 +125,23 @@ def relay(api: Any, exec_id: str, sock: Any) -> None:
         signal.set_wakeup_fd(old_wakeup)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _close_write(sock: Any) -> None:
+    """Half-close: the engine closes the process's stdin, its output still flows."""
+    import socket
+
+    target = getattr(sock, "_sock", sock)
+    try:
+        target.shutdown(socket.SHUT_WR)
+    except (OSError, AttributeError):
+        pass  # a transport without half-close (ssh): the input just stops
 
 
 def run(argv: list[str]) -> int:
@@ -130,7 +161,7 @@ def run(argv: list[str]) -> int:
         )["Id"]
         sock = api.exec_start(exec_id, tty=True, socket=True)
     try:
-        relay(api, exec_id, sock)
+        relay(sock, lambda h, w: api.exec_resize(exec_id, height=h, width=w))
     except OSError:
         pass  # the connection dropped: the exit code below says what became of the exec
     finally:
