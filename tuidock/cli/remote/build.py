@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from tuidock.errors import UsageError
+from tuidock.errors import TuidockError
 
 if TYPE_CHECKING:
     import argparse
@@ -45,7 +45,7 @@ def cmd_build(args: argparse.Namespace, backend: DockerBackend) -> int:
                 f.write(text)
         if not os.path.isdir(context):
             # The docker CLI's words; the SDK would fail with a TypeError.
-            raise UsageError(
+            raise TuidockError(
                 f'unable to prepare context: path "{context}" not found',
                 "Give the build context directory (or - for a Dockerfile on stdin).",
             )

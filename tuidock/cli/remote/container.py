@@ -29,9 +29,16 @@ def daemon_text(exc: TuidockError) -> str:
     return exc.message if exc.message.startswith(_DAEMON) else _DAEMON + exc.message
 
 
-def each(names: list[str], action: Callable[[str], Any], show: Callable[[str, Any], str]) -> int:
-    """`action` per name; `show(name, result)` is printed for each done, errors after all."""
+def each(
+    names: list[str],
+    action: Callable[[str], Any],
+    show: Callable[[str, Any], str],
+    summary: str = "",
+) -> int:
+    """`action` per name; `show(name, result)` is printed for each done, errors after all
+    (then `summary: the failed names`, a line `docker start` adds)."""
     errors = []
+    failed = []
     for name in names:
         try:
             result = action(name)
@@ -39,11 +46,14 @@ def each(names: list[str], action: Callable[[str], Any], show: Callable[[str, An
             raise
         except TuidockError as exc:
             errors.append(daemon_text(exc))
+            failed.append(name)
             continue
         print(show(name, result))
         sys.stdout.flush()
     for line in errors:
         print(line, file=sys.stderr)
+    if failed and summary:
+        print(f"Error: {summary}: {', '.join(failed)}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -59,7 +69,8 @@ def cmd_start(args: argparse.Namespace, backend: DockerBackend) -> int:
 
         return attach_and_start(backend, args.containers[0], args.interactive, sig_proxy=True)
     api = backend.api()
-    return each(args.containers, lambda n: backend._call(api.start, n), _name)
+    start = lambda n: backend._call(api.start, n)  # noqa: E731
+    return each(args.containers, start, _name, "failed to start containers")
 
 
 def cmd_stop(args: argparse.Namespace, backend: DockerBackend) -> int:

@@ -159,7 +159,9 @@ def _create(args: argparse.Namespace, backend: DockerBackend, auto_remove: bool)
     from tuidock.backends.docker import api_errors
 
     create_args, host_args, endpoint = api_options(args, backend)
-    create_args["detach"] = bool(getattr(args, "detach", True))  # attached: Attach* set
+    # Not detached (and `create`, as the docker CLI): Attach* set, and with -i StdinOnce,
+    # so the engine closes the process's stdin when the attached client's input ends.
+    create_args["detach"] = bool(getattr(args, "detach", False))
     if auto_remove:
         host_args["auto_remove"] = True
     api = backend.api()
@@ -197,9 +199,8 @@ def _run_error(exc: TuidockError) -> TuidockError:
     if getattr(exc, "exit_code", 1) in (126, 127):
         return exc
     text = exc.message.lower()
-    if "not found" in text and ("executable" in text or "$path" in text or "command" in text):
-        exc.exit_code = 127
-    elif "no such file or directory" in text and "exec" in text:
+    missing = "not found" in text and any(w in text for w in ("executable", "$path", "command"))
+    if missing or ("no such file or directory" in text and "exec" in text):
         exc.exit_code = 127
     elif "permission denied" in text or "is a directory" in text:
         exc.exit_code = 126
