@@ -6,6 +6,10 @@ through the SDK, puts this terminal in raw mode, relays bytes both ways over
 the hijacked socket, passes the window size on at start and on every
 SIGWINCH, and exits with the exec's exit code as the engine reports it.
 Errors are one or two lines, as the CLI's.
+
+`relay` also serves the CLI's attached `run` and `start -a` on these engines
+(cli/remote/container_run.py): a TTY session as here, or a non-TTY one whose
+demuxed output it hands to a callback; end of input half-closes the socket.
 """
 
 from __future__ import annotations
