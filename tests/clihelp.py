@@ -45,3 +45,46 @@ def tuidock_popen(*args: str) -> subprocess.Popen:
         text=True,
         env=dict(os.environ),
     )
+
+
+def run_in_pty(
+    argv: list[str],
+    size: tuple[int, int],
+    replies: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    timeout: float = 60,
+) -> tuple[int, bytes]:
+    """Run `argv` on a new pty of `size` (rows, cols); when the output holds a reply's
+    bytes, type its answer (each once, in order). (exit code, all output)."""
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+    from fcntl import ioctl
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    out, todo, ended = b"", list(replies), False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""  # EIO: the child closed its side
+            if not chunk:
+                ended = True
+                break
+            out += chunk
+            if todo and todo[0][0] in out:
+                os.write(fd, todo.pop(0)[1])
+    finally:
+        if not ended:
+            os.kill(pid, 9)  # timed out or failed half-way: the child is not left behind
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), out

@@ -245,6 +245,8 @@ class BuildSpec:
     target: str | None = None
     no_cache: bool = False
     pull: bool = False
+    labels: dict[str, str] = field(default_factory=dict)  # the CLI's --label
+    network: str | None = None  # the CLI's --network for RUN steps; None: the engine's
 
 
 @dataclass(frozen=True)

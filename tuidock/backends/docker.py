@@ -760,6 +760,8 @@ class DockerBackend:
                 target=spec.target,
                 nocache=spec.no_cache,
                 pull=spec.pull,
+                labels=dict(spec.labels) or None,
+                network_mode=spec.network,
                 rm=True,
                 forcerm=True,
                 decode=True,

@@ -6,6 +6,10 @@ through the SDK, puts this terminal in raw mode, relays bytes both ways over
 the hijacked socket, passes the window size on at start and on every
 SIGWINCH, and exits with the exec's exit code as the engine reports it.
 Errors are one or two lines, as the CLI's.
+
+`relay` also serves the CLI's attached `run` and `start -a` on these engines
+(cli/remote/container_run.py): a TTY session as here, or a non-TTY one whose
+demuxed output it hands to a callback; end of input half-closes the socket.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import select
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tuidock.backends.endpoint import Endpoint, TLSConfig
@@ -59,42 +64,43 @@ def _size(fd: int) -> tuple[int, int] | None:
 
 
 def relay(
-    api: Any,
-    exec_id: str,
     sock: Any,
-    resize_to: Any = None,
+    resize: Callable[[int, int], None] | None = None,
+    *,
     stdin_open: bool = True,
+    output: Callable[[bytes], None] | None = None,
 ) -> None:
-    """Bytes between this terminal and the exec until the exec's output ends.
+    """Bytes between this terminal and a hijacked exec or attach socket until its output ends.
 
-    `resize_to(height, width)` replaces the exec's resize (an attach resizes the
-    container); without `stdin_open` the keyboard is not read (`exec -t` without -i)."""
+    With `resize` (a TTY session) the terminal is put in raw mode, and its size
+    is passed on now and at every SIGWINCH. `output` takes what the engine sends
+    (default: written to stdout as is; a non-TTY attach demuxes it). End of input
+    half-closes the socket, so the process reads EOF as with `docker`.
+    """
     import termios
     import tty
 
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
-    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    saved = termios.tcgetattr(stdin) if resize is not None and os.isatty(stdin) else None
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
+    write = output or (lambda data: write_all(stdout, data))
 
-    def resize() -> None:
+    def pass_size() -> None:
         size = _size(stdin)
-        if size is not None:
+        if size is not None and resize is not None:
             try:
-                if resize_to is not None:
-                    resize_to(size[0], size[1])
-                else:
-                    api.exec_resize(exec_id, height=size[0], width=size[1])
+                resize(*size)
             except Exception:
-                pass  # the exec may have ended meanwhile
+                pass  # the process may have ended meanwhile
 
     try:
         if saved is not None:
             tty.setraw(stdin)
-        resize()
+        pass_size()
         while True:
             if hasattr(target, "pending") and target.pending():
                 ready = [target]  # TLS: bytes already decrypted wait in the SSL object
@@ -103,18 +109,19 @@ def relay(
                 ready, _, _ = select.select(fds, [], [])
             if wake_r in ready:
                 os.read(wake_r, 512)
-                resize()
+                pass_size()
             if target in ready:
                 data = _recv(sock)
                 if not data:
                     return
-                os.write(stdout, data)
+                write(data)
             if stdin_open and stdin in ready:
                 data = os.read(stdin, 65536)
                 if data:
                     _send(sock, data)
                 else:
                     stdin_open = False
+                    _close_write(sock)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
@@ -122,6 +129,23 @@ def relay(
         signal.set_wakeup_fd(old_wakeup)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _close_write(sock: Any) -> None:
+    """Half-close: the engine closes the process's stdin, its output still flows."""
+    import socket
+
+    target = getattr(sock, "_sock", sock)
+    try:
+        target.shutdown(socket.SHUT_WR)
+    except (OSError, AttributeError):
+        pass  # a transport without half-close (ssh): the input just stops
 
 
 def run(argv: list[str]) -> int:
@@ -141,7 +165,7 @@ def run(argv: list[str]) -> int:
         )["Id"]
         sock = api.exec_start(exec_id, tty=True, socket=True)
     try:
-        relay(api, exec_id, sock)
+        relay(sock, lambda h, w: api.exec_resize(exec_id, height=h, width=w))
     except OSError:
         pass  # the connection dropped: the exit code below says what became of the exec
     finally:

@@ -212,10 +212,7 @@ def cmd_attach(args: argparse.Namespace, backend: DockerBackend) -> int:
         if tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
 
-            def resize_to(height: int, width: int) -> None:
-                api.resize(cid, height=height, width=width)
-
-            relay(api, "", sock, resize_to=resize_to, stdin_open=stdin)
+            relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
         else:
             proxy = args.sig_proxy == "true" and not tty
             forward = {s: (lambda n: api.kill(cid, n)) for s in PROXIED} if proxy else None

@@ -104,7 +104,11 @@ def _run(argv: list[str], backend: DockerBackend) -> int:
         if args.tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
 
-            relay(api, exec_id, sock, stdin_open=args.interactive)
+            relay(
+                sock,
+                lambda h, w: api.exec_resize(exec_id, height=h, width=w),
+                stdin_open=args.interactive,
+            )
         else:
             from tuidock.cli.remote.container_io import pump_frames
 

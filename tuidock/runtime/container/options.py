@@ -168,6 +168,18 @@ def merge_env(image_env: list[str], files: list[str], given: list[str]) -> list[
     return [f"{k}={v}" for k, v in env.items()]
 
 
+def env_list(files: list[str], given: list[str]) -> list[str]:
+    """--env-file entries then -e, resolved as the docker CLI does before it sends them
+    (`-e NAME` from this environment); the engine merges them over the image's."""
+    env: dict[str, str] = {}
+    for path in files:
+        for item in read_env_file(path):
+            _env_item(item, env)
+    for item in given:
+        _env_item(item, env)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
 def normalize_caps(caps: list[str]) -> list[str]:
     out = []
     for cap in caps:
