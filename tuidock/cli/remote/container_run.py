@@ -222,25 +222,6 @@ def _remove(backend: DockerBackend, cid: str) -> None:
 # -- the attached session ----------------------------------------------------------------
 
 
-class _Demux:
-    """Engine attach frames (8-byte header: stream, 0, 0, 0, size) to stdout and stderr."""
-
-    def __init__(self) -> None:
-        self.buf = b""
-
-    def __call__(self, data: bytes) -> None:
-        from tuidock.backends.dockerexec import write_all
-
-        self.buf += data
-        while len(self.buf) >= 8:
-            size = int.from_bytes(self.buf[4:8], "big")
-            if len(self.buf) < 8 + size:
-                return
-            fd = 2 if self.buf[0] == 2 else 1
-            chunk, self.buf = self.buf[8 : 8 + size], self.buf[8 + size :]
-            write_all(fd, chunk)
-
-
 def _open_attach(backend: DockerBackend, cid: str, stdin: bool) -> Any:
     params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
     return backend._call(backend.api().attach_socket, cid, params=params)
@@ -268,7 +249,10 @@ def _session(
         if tty:
             relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
         else:
-            relay(sock, None, stdin_open=stdin, output=_Demux())
+            from tuidock.cli.remote.container_io import FrameSplitter, write_frames
+
+            frames = FrameSplitter(raw=False)
+            relay(sock, None, stdin_open=stdin, output=lambda d: write_frames(frames.feed(d)))
     except OSError:
         pass  # the connection dropped: the wait below says what became of the container
     finally:
