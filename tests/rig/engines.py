@@ -24,6 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +148,9 @@ def start_dockerd(registry_host: str, tls: tuple[Path, Path, Path] | None = None
     if shutil.which("dockerd") is None:
         raise EngineStartError("dockerd is not installed (apt-get install docker.io)")
     d = Path(tempfile.mkdtemp(prefix="tdk-dockerd-"))
-    tag = d.name.rsplit("-", 1)[-1]
+    # containerd namespaces allow only [A-Za-z0-9] runs joined by single [._-];
+    # mkdtemp's suffix may hold "_" (e.g. "tdk-_qpi96r6" is refused): a hex tag.
+    tag = uuid.uuid4().hex[:12]
     sock, log = d / "docker.sock", d / "dockerd.log"
     tcp: list[str] = []
     tcp_host = ""
