@@ -56,6 +56,10 @@ def _running(backend: DockerBackend, registry, command=LOOP) -> str:
 
 def test_pull_with_layer_progress_then_list(backend, registry):
     image = registry.images["demo/multilayer"]
+    try:  # the engines are the session's: another test may have pulled it
+        backend.remove_images([image.reference], force=True)
+    except NotFound:
+        pass
     events = []
     outcome = backend.pull(image.reference, None, events.append, threading.Event())
     assert outcome.image_id == image.image_id
