@@ -22,6 +22,23 @@ def daemon_text(exc: TuidockError) -> str:
     return exc.message.removeprefix(DAEMON)
 
 
+def daemon_words(fn: Callable) -> Callable:
+    """A remote handler whose failures read as the docker CLI's: the daemon's words
+    after "Error: ", not "Error: Error response from daemon: ..."."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TuidockError as exc:
+            if exc.message.startswith(DAEMON):
+                exc.message = daemon_text(exc)
+            raise
+
+    return run
+
+
 def each(names: Iterable[str], fn: Callable[[str], Any], echo: bool = False) -> int:
     """`fn(name)` for every name, as docker's multi-object verbs: an error line per
     failure on stderr, the others still done; exit status 1 if any failed. With

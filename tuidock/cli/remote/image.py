@@ -100,8 +100,23 @@ def cmd_images(args: argparse.Namespace, backend: DockerBackend) -> int:
     images = backend._call(lambda: backend.api().images(name=args.repository, all=args.all))
     # The daemon sorts by creation, newest first; Podman's compat API does not.
     images.sort(key=lambda i: unix_of(i.get("Created")), reverse=True)
-    print_images(image_rows(images, args.digests, args.no_trunc), args)
+    rows = image_rows(images, args.digests, args.no_trunc)
+    if args.repository:
+        # The daemon keeps an image by any of its names; only the matching rows are
+        # shown. Podman's compat API ignores the reference filter: this is its filter.
+        rows = [r for r in rows if _matches(args.repository, r)]
+    print_images(rows, args)
     return 0
+
+
+def _matches(wanted: str, row: dict) -> bool:
+    from tuidock.core.reference import parse
+
+    try:
+        ref = parse(wanted, default_tag=False)
+    except TuidockError:
+        return False
+    return row["Repository"] == ref.familiar_name and ref.tag in (None, row["Tag"])
 
 
 def cmd_rmi(args: argparse.Namespace, backend: DockerBackend) -> int:
@@ -304,9 +319,9 @@ def cmd_import(args: argparse.Namespace, backend: DockerBackend) -> int:
     api = backend.api()
     params: dict = {"fromSrc": "-", "message": args.message, "changes": list(args.change or [])}
     if args.reference:
-        from docker.utils import parse_repository_tag
-
-        params["repo"], params["tag"] = parse_repository_tag(args.reference)
+        # The whole reference in repo, as the docker CLI sends it: Podman ignores a
+        # separate tag parameter on import.
+        params["repo"] = args.reference
 
     def post(data):
         return backend._call(
