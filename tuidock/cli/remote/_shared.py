@@ -59,6 +59,19 @@ def each(names: Iterable[str], fn: Callable[[str], Any], echo: bool = False) -> 
     return code
 
 
+def collect(names: Iterable[str], fn: Callable[[str], Any]) -> tuple[list, list[str]]:
+    """(answers, error lines) of `fn(name)` for every name: what inspect verbs print."""
+    found, errors = [], []
+    for name in names:
+        try:
+            found.append(fn(name))
+        except EngineUnreachable:
+            raise
+        except TuidockError as exc:
+            errors.append(daemon_text(exc))
+    return found, errors
+
+
 def short_id(value: str, no_trunc: bool = False) -> str:
     """Docker's TruncateID: 12 hex digits without the algorithm; all of it with --no-trunc."""
     if no_trunc or not value or value == "<missing>":
@@ -66,10 +79,19 @@ def short_id(value: str, no_trunc: bool = False) -> str:
     return value.split(":", 1)[-1][:12]
 
 
-def go_time(unix: float) -> str:
-    """Go's time.Time.String() in local time: 2024-01-02 03:04:05 +0000 UTC."""
-    t = time.localtime(unix)
-    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (t.tm_zone or "")
+def go_time(value: float | int | str | None) -> str:
+    """Go's time.Time.String() in local time: 2024-01-02 03:04:05.123 +0000 UTC (the
+    fraction as Go prints it, trailing zeros dropped), from Unix seconds or RFC 3339."""
+    import re
+
+    t = time.localtime(unix_of(value))
+    frac = ""
+    if isinstance(value, str):
+        m = re.search(r"\.(\d+)", value)
+        frac = "." + m.group(1)[:9].rstrip("0") if m and m.group(1).rstrip("0") else ""
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", t) + frac + time.strftime(" %z ", t) + (t.tm_zone or "")
+    )
 
 
 def ago(unix: float) -> str:
