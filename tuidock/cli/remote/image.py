@@ -88,7 +88,7 @@ def image_rows(images: list[dict], digests: bool, no_trunc: bool) -> list[dict]:
                     "Size": human_size(size),
                     "Tag": tag,
                     "UniqueSize": human_size(size - shared) if shared not in (None, -1) else "N/A",
-                    "VirtualSize": human_size(int(img.get("VirtualSize") or size)),
+                    "VirtualSize": human_size(int(img.get("VirtualSize") or size), 4),  # HumanSize
                 }
             )
     return rows
@@ -100,23 +100,11 @@ def cmd_images(args: argparse.Namespace, backend: DockerBackend) -> int:
     images = backend._call(lambda: backend.api().images(name=args.repository, all=args.all))
     # The daemon sorts by creation, newest first; Podman's compat API does not.
     images.sort(key=lambda i: unix_of(i.get("Created")), reverse=True)
-    rows = image_rows(images, args.digests, args.no_trunc)
-    if args.repository:
-        # The daemon keeps an image by any of its names; only the matching rows are
-        # shown. Podman's compat API ignores the reference filter: this is its filter.
-        rows = [r for r in rows if _matches(args.repository, r)]
-    print_images(rows, args)
+    # Docker's daemon answers a reference filter with the matching names only,
+    # Podman's with all the names of a matching image: the docker CLI shows what
+    # it gets, so do these rows.
+    print_images(image_rows(images, args.digests, args.no_trunc), args)
     return 0
-
-
-def _matches(wanted: str, row: dict) -> bool:
-    from tuidock.core.reference import parse
-
-    try:
-        ref = parse(wanted, default_tag=False)
-    except TuidockError:
-        return False
-    return row["Repository"] == ref.familiar_name and ref.tag in (None, row["Tag"])
 
 
 def cmd_rmi(args: argparse.Namespace, backend: DockerBackend) -> int:
@@ -216,7 +204,10 @@ def cmd_history(args: argparse.Namespace, backend: DockerBackend) -> int:
         when = _local_rfc3339(created) if created else ""
         entries.append(
             HistoryEntry(
-                image_id(r.get("Id") or "<missing>"),
+                # Whole, the ID as the engine gives it (Podman's lack "sha256:"), as docker's.
+                (r.get("Id") or "<missing>")
+                if args.no_trunc
+                else image_id(r.get("Id") or "<missing>"),
                 when,
                 r.get("CreatedBy") or "",
                 int(r.get("Size") or 0),

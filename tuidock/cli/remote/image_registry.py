@@ -102,8 +102,9 @@ def cmd_push(args: argparse.Namespace, backend: DockerBackend) -> int:
             for ev in backend.api().push(repo, tag or None, stream=True, decode=True):
                 if ev.get("error"):
                     raise TuidockError(" ".join(str(ev["error"]).split()))
-                if progress is not None:
-                    progress(_push_event(ev))
+                shown = _push_event(ev)
+                if progress is not None and shown is not None:
+                    progress(shown)
     finally:
         if progress is not None:
             progress.close()
@@ -117,6 +118,8 @@ def _push_event(ev: dict):
     from tuidock.backends.base import PullEvent
 
     status = str(ev.get("status") or "")
+    if not status:
+        return None  # the aux message (the digest), already said in a status line
     detail = ev.get("progressDetail")
     # Layer states come with a progressDetail (maybe empty); "<tag>: digest: ..." does not.
     if ev.get("id") and detail is not None:
