@@ -84,10 +84,12 @@ def image_rows(images: list[dict], digests: bool, no_trunc: bool) -> list[dict]:
                     "Digest": digest,
                     "ID": short_id(image_id(img.get("Id", "")), no_trunc),
                     "Repository": repo,
-                    "SharedSize": human_size(shared) if shared not in (None, -1) else "N/A",
+                    "SharedSize": human_size(shared, 4) if shared not in (None, -1) else "N/A",
                     "Size": human_size(size),
                     "Tag": tag,
-                    "UniqueSize": human_size(size - shared) if shared not in (None, -1) else "N/A",
+                    "UniqueSize": human_size(size - shared, 4)
+                    if shared not in (None, -1)
+                    else "N/A",
                     "VirtualSize": human_size(int(img.get("VirtualSize") or size), 4),  # HumanSize
                 }
             )
