@@ -43,8 +43,9 @@ def test_images_rows_match_docker(engine, registry):
                 got = [json.dumps(json.loads(x), sort_keys=True) for x in got]
                 want = [json.dumps(json.loads(x), sort_keys=True) for x in want]
             # The docker CLI orders an image's names as a Go map gives them: any order.
-            assert got[:1] == want[:1], extra
-            assert sorted(got[1:]) == sorted(want[1:]), extra
+            assert sorted(got) == sorted(want), extra
+            if extra[:1] not in (["-q"], ["--format"]):
+                assert got[0] == want[0], extra  # the header first
         table = lines(tuidock("-H", engine.host, "images", repo).out)
         assert table[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
         assert table[1].split()[:3] == [repo, "v1", table[1].split()[2]]
