@@ -147,7 +147,8 @@ def start_dockerd(registry_host: str, tls: tuple[Path, Path, Path] | None = None
     if shutil.which("dockerd") is None:
         raise EngineStartError("dockerd is not installed (apt-get install docker.io)")
     d = Path(tempfile.mkdtemp(prefix="tdk-dockerd-"))
-    tag = d.name.rsplit("-", 1)[-1]
+    # mkdtemp's suffix may hold "_", which containerd refuses next to a "-".
+    tag = d.name.rsplit("-", 1)[-1].replace("_", "x")
     sock, log = d / "docker.sock", d / "dockerd.log"
     tcp: list[str] = []
     tcp_host = ""
