@@ -17,14 +17,16 @@ from collections.abc import Iterable, Sequence
 
 from tuidock.errors import UsageError
 
+MIN_COLUMN = 10  # the docker CLI's tabwriter minwidth, padding included
 _FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], out=None) -> None:
-    """Columns padded to their widest cell, three spaces apart, as the docker CLI does."""
+    """Columns padded to their widest cell, three spaces apart and at least 10
+    wide, as the docker CLI's tabwriter (minwidth 10, padding 3) does."""
     out = out or sys.stdout
     rows = [list(map(str, r)) for r in rows]
-    widths = [len(h) for h in headers]
+    widths = [max(len(h), MIN_COLUMN - 3) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))

@@ -34,14 +34,15 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def human_size(size: float) -> str:
-    """go-units HumanSize: decimal units, 3 significant digits ("4.26MB")."""
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, 3 significant digits ("4.26MB")
+    by default (what most tables print); go-units' HumanSize is precision 4."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
     i = 0
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{size:.3g}{units[i]}"
+    return f"{size:.{precision}g}{units[i]}"
 
 
 def human_binary_size(size: float) -> str:

@@ -16,6 +16,8 @@ from tuidock.errors import TuidockError, UsageError
 
 TYPE_CHECKING = False  # typing itself costs ~2 ms of a CLI start
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tuidock.runtime.engine import Engine, RemoveReport
 
 CREATED_BY_WIDTH = 45  # Docker's truncation of history's CREATED BY column
@@ -243,15 +245,20 @@ IMAGE_FIELDS = (
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from tuidock.cli.output import print_formatted, print_table
     from tuidock.runtime.engine import default_engine
 
-    engine = default_engine()
-    rows = _image_rows(engine, args)
+    print_images(_image_rows(default_engine(), args), args)
+    return 0
+
+
+def print_images(rows: list[dict], args: argparse.Namespace) -> None:
+    """`images`' output from its rows (`_image_rows`' fields), by -q, --format or the table."""
+    from tuidock.cli.output import print_formatted, print_table
+
     if args.quiet:
         for row in rows:
             print(row["ID"])
-        return 0
+        return
     if args.format:
         print_formatted(
             args.format,
@@ -259,7 +266,7 @@ def cmd_images(args: argparse.Namespace) -> int:
             headers={"ID": "IMAGE ID", "CreatedSince": "CREATED"},
             fields=IMAGE_FIELDS,
         )
-        return 0
+        return
     headers = ["REPOSITORY", "TAG"]
     if args.digests:
         headers.append("DIGEST")
@@ -272,7 +279,6 @@ def cmd_images(args: argparse.Namespace) -> int:
         cells += [row["ID"], row["CreatedSince"], row["Size"]]
         table.append(cells)
     print_table(headers, table)
-    return 0
 
 
 def _print_removal(report: RemoveReport) -> None:
@@ -304,17 +310,27 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from tuidock.runtime.engine import default_engine
 
     engine = default_engine()
+    out, errors = inspect_objects(
+        args.names, getattr(args, "type", None), engine.inspect_container, engine.inspect_image
+    )
+    return print_inspect(out, errors, args.format)
+
+
+def inspect_objects(
+    names: list[str], kind: str | None, container: Callable, image: Callable
+) -> tuple[list[dict], list[str]]:
+    """The generic `inspect`: (objects found, error lines) for `names`.
+
+    As the docker CLI: a container first, then an image (a name that is both
+    gives the container); `kind` ("container", "image") picks one."""
     out: list[dict] = []
     errors: list[str] = []
-    kind = getattr(args, "type", None)
-    for name in args.names:
-        # As the docker CLI: a container first, then an image (a name that is
-        # both gives the container); --type picks one kind.
+    for name in names:
         lookups = []
         if kind in (None, "container"):
-            lookups.append(engine.inspect_container)
+            lookups.append(container)
         if kind in (None, "image"):
-            lookups.append(engine.inspect_image)
+            lookups.append(image)
         found = None
         error: TuidockError | None = None
         for lookup in lookups:
@@ -322,14 +338,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 found = lookup(name)
                 break
             except TuidockError as exc:
-                if error is None or "No such" in error.message:
+                if error is None or _missing(error):
                     error = exc
         if found is not None:
             out.append(found)
         elif error is not None:
-            generic = kind is None and "No such" in error.message
+            generic = kind is None and _missing(error)
             errors.append(f"No such object: {name}" if generic else error.message)
-    return print_inspect(out, errors, args.format)
+    return out, errors
+
+
+def _missing(error: TuidockError) -> bool:
+    # Podman's words for a missing container lack Docker's "No such": its class tells.
+    from tuidock.errors import NotFound
+
+    return isinstance(error, NotFound) or "No such" in error.message
 
 
 def cmd_image_prune(args: argparse.Namespace) -> int:
@@ -382,20 +405,26 @@ def _short(image_id: str, no_trunc: bool) -> str:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from tuidock.cli.output import print_formatted, print_table
-    from tuidock.core.humanize import human_size, since
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.image.history import image_history
 
-    rows = image_history(default_engine(), args.image)
+    print_history(image_history(default_engine(), args.image), args)
+    return 0
+
+
+def print_history(rows: list, args: argparse.Namespace) -> None:
+    """`history`'s output from rows with id, created (RFC 3339), created_by, size, comment."""
+    from tuidock.cli.output import print_formatted, print_table
+    from tuidock.core.humanize import human_size, since
+
     human = args.human == "true"
     if args.quiet:
         for row in rows:
             print(_short(row.id, args.no_trunc))
-        return 0
+        return
     objs = []
     for row in rows:
-        created_by = row.created_by
+        created_by = row.created_by.replace("\t", " ")  # as Docker: one line per layer
         if not args.no_trunc and len(created_by) > CREATED_BY_WIDTH:
             created_by = created_by[: CREATED_BY_WIDTH - 1] + "…"
         objs.append(
@@ -412,12 +441,11 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
     if args.format:
         print_formatted(args.format, objs, headers={"ID": "IMAGE", "CreatedSince": "CREATED"})
-        return 0
+        return
     print_table(
-        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        ["IMAGE", "CREATED" if human else "CREATED AT", "CREATED BY", "SIZE", "COMMENT"],
         [[o["ID"], o["CreatedSince"], o["CreatedBy"], o["Size"], o["Comment"]] for o in objs],
     )
-    return 0
 
 
 # -- import, save, load ------------------------------------------------------
@@ -463,12 +491,27 @@ def cmd_save(args: argparse.Namespace) -> int:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
         return 0
-    if sys.stdout.isatty():
-        raise UsageError("cowardly refusing to save to a terminal.", "Use the -o flag or redirect.")
-    sys.stdout.flush()
+    archive_stdout()
     imagearchive.save(engine, args.images, sys.stdout.buffer)
     sys.stdout.buffer.flush()
     return 0
+
+
+def archive_stdout():
+    """stdout for a tar archive; refused on a terminal, as docker save does."""
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal.", "Use the -o flag or redirect.")
+    sys.stdout.flush()
+    return sys.stdout.buffer
+
+
+def archive_stdin():
+    """stdin for a tar archive; refused on a terminal, as docker load does."""
+    if sys.stdin.isatty():
+        raise UsageError(
+            "requested load from stdin, but stdin is empty", "Use -i FILE or redirect."
+        )
+    return sys.stdin.buffer
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -480,10 +523,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         with open(args.input, "rb") as f:
             loaded = imagearchive.load(engine, f)
     else:
-        if sys.stdin.isatty():
-            raise UsageError(
-                "requested load from stdin, but stdin is empty", "Use -i FILE or redirect."
-            )
+        archive_stdin()
         loaded = imagearchive.load(engine, sys.stdin.buffer)
     if not args.quiet:
         for image in loaded:

@@ -20,8 +20,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     ref = refmod.parse(args.image)
     progress = None
     if not args.quiet:
-        if ":" not in args.image.rsplit("/", 1)[-1] and "@" not in args.image:
-            print("Using default tag: latest")
+        announce_default_tag(args.image)
         progress = LiveProgress() if sys.stdout.isatty() else PlainProgress()
     try:
         result = engine.pull(args.image, platform, progress)
@@ -31,13 +30,23 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if args.quiet:
         print(result.image.id)
         return 0
+    print_pull_end(ref, result.downloaded)
+    return 0
+
+
+def print_pull_end(ref, downloaded: bool) -> None:
+    """docker pull's last lines: the status (the familiar name), then the full reference."""
     shown = ref.familiar()
-    if result.downloaded:
+    if downloaded:
         print(f"Status: Downloaded newer image for {shown}")
     else:
         print(f"Status: Image is up to date for {shown}")
     print(str(ref))
-    return 0
+
+
+def announce_default_tag(image: str) -> None:
+    if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        print("Using default tag: latest")
 
 
 def cmd_push(args: argparse.Namespace) -> int:

@@ -31,11 +31,26 @@ def _build(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--ipv6", action="store_true", help="Enable IPv6 (dual stack)")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    c.add_argument(
+        "--gateway", action="append", default=[], help="Gateway of a --subnet (Docker engines)"
+    )
+    c.add_argument("--internal", action="store_true", help="No outside access (Docker engines)")
+    c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Set metadata")
     c.add_argument("name", metavar="NETWORK")
     c.set_defaults(handler=cmd_create)
     for name in ("ls", "list"):
         ls = nsub.add_parser(name, help="List networks" if name == "ls" else None)
         ls.add_argument("-q", "--quiet", action="store_true", help="Only display network names")
+        ls.add_argument("--format", help="json, table TEMPLATE or a Go-style TEMPLATE")
+        ls.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
+        ls.add_argument(
+            "-f",
+            "--filter",
+            action="append",
+            default=[],
+            metavar="FILTER",
+            help="Filter output (driver=, id=, label=, name=, scope=, type=; Docker engines)",
+        )
         ls.set_defaults(handler=cmd_ls)
     i = nsub.add_parser("inspect", help="Display detailed information on networks")
     i.add_argument("names", nargs="+", metavar="NETWORK")
@@ -69,6 +84,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     from tuidock.errors import UsageError
     from tuidock.runtime.network import usernets
 
+    for flag, given in (("--gateway", args.gateway), ("--internal", args.internal),
+                        ("--label", args.label)):  # fmt: skip
+        if given:
+            raise UsageError(
+                f"network create {flag}: not supported by tuidock's own engine",
+                "It is for Docker/Podman endpoints (-H, --context).",
+            )
     by_version: dict[str, str] = {}
     for text in args.subnet:
         version = "6" if ":" in text else "4"
@@ -92,10 +114,33 @@ def _listed() -> list[dict]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    if args.filter:
+        from tuidock.errors import UsageError
+
+        raise UsageError(
+            "network ls --filter: not supported by tuidock's own engine",
+            "It is for Docker/Podman endpoints (-H, --context).",
+        )
     nets = _listed()
     if args.quiet:
         for n in nets:
             print(n["Name"])
+        return 0
+    if args.format:
+        from tuidock.cli.output import print_formatted
+
+        rows = [
+            {
+                "ID": n["Id"] if args.no_trunc else n["Id"][:12],
+                "Name": n["Name"],
+                "Driver": n["Driver"],
+                "Scope": "local",
+                "Subnet": _subnets(n),
+                "Bridge": n["Bridge"],
+            }
+            for n in nets
+        ]
+        print_formatted(args.format, rows, headers={"ID": "NETWORK ID"}, fields=NETWORK_FIELDS)
         return 0
     rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE")]
     rows += [(n["Id"][:12], n["Name"], n["Driver"], _subnets(n), n["Bridge"]) for n in nets]
@@ -103,6 +148,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for r in rows:
         print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
+
+
+NETWORK_FIELDS = ("ID", "Name", "Driver", "Scope", "Subnet", "Bridge")
 
 
 def _subnets(net: dict) -> str:

@@ -269,7 +269,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_system_df(args: argparse.Namespace) -> int:
-    from tuidock.cli.output import print_formatted, print_table
     from tuidock.core.humanize import human_size
     from tuidock.runtime.engine import default_engine
     from tuidock.runtime.system import disk_usage
@@ -287,14 +286,35 @@ def cmd_system_df(args: argparse.Namespace) -> int:
                 "Reclaimable": human_size(row.reclaimable) + pct,
             }
         )
+    print_df(objs, args)
+    return 0
+
+
+def print_df(objs: list[dict], args: argparse.Namespace) -> None:
+    """`system df`'s table (or --format) from rows of Type, TotalCount, Active, Size, Reclaimable."""
+    from tuidock.cli.output import print_formatted, print_table
+
     if args.format:
         print_formatted(args.format, objs, headers={"TotalCount": "TOTAL"})
-        return 0
+        return
     print_table(
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         [[o["Type"], o["TotalCount"], o["Active"], o["Size"], o["Reclaimable"]] for o in objs],
     )
-    return 0
+
+
+def prune_items(args: argparse.Namespace, volumes: str = "all anonymous volumes") -> list[str]:
+    """What `system prune` warns it will remove, in Docker's words."""
+    items = ["all stopped containers", "all networks not used by at least one container"]
+    if args.volumes:
+        items.append(f"{volumes} not used by at least one container")
+    items.append(
+        "all images without at least one container associated to them"
+        if args.all
+        else "all dangling images"
+    )
+    items.append("all dangling build cache")
+    return items
 
 
 def cmd_system_prune(args: argparse.Namespace) -> int:
@@ -310,41 +330,32 @@ def cmd_system_prune(args: argparse.Namespace) -> int:
         raise UsageError(
             'the "until" filter is not supported with "--volumes"', "As with Docker: drop one."
         )
-    items = ["all stopped containers", "all networks not used by at least one container"]
-    if args.volumes:
-        items.append("all anonymous volumes not used by at least one container")
-    items.append(
-        "all images without at least one container associated to them"
-        if args.all
-        else "all dangling images"
-    )
-    items.append("all dangling build cache")
-    if not confirm(items, args.force):
+    if not confirm(prune_items(args), args.force):
         return 0
     engine = default_engine()
     # Containers first: what they used (networks, images, volumes) becomes unused.
     removed, reclaimed = engine.prune_containers(filters)
-    _print_section("Deleted Containers:", removed)
+    print_section("Deleted Containers:", removed)
     if (engine.root / "networks").is_dir():
         from tuidock.runtime.network import usernets
 
-        _print_section("Deleted Networks:", usernets.prune(engine.root, filters))
+        print_section("Deleted Networks:", usernets.prune(engine.root, filters))
     if args.volumes:
         names, size = VolumeStore(engine.root).prune(filters=filters)
         reclaimed += size
-        _print_section("Deleted Volumes:", names)
+        print_section("Deleted Volumes:", names)
     report = engine.prune_images(all_images=args.all, filters=filters)
     reclaimed += report.reclaimed
-    _print_section(
+    print_section(
         "Deleted Images:",
         [f"untagged: {t}" for t in report.untagged] + [f"deleted: {i}" for i in report.deleted],
     )
-    _print_section("Deleted build cache objects:", report.scratch)
+    print_section("Deleted build cache objects:", report.scratch)
     print(f"Total reclaimed space: {human_size(reclaimed)}")
     return 0
 
 
-def _print_section(title: str, lines: list[str]) -> None:
+def print_section(title: str, lines: list[str]) -> None:
     if lines:
         print(title)
         for line in lines:

@@ -80,10 +80,15 @@ def cmd_volume_create(args: argparse.Namespace) -> int:
 
 
 def cmd_volume_ls(args: argparse.Namespace) -> int:
+    store = _store()
+    print_volumes(filter_volumes(store, store.list(), args.filter), args)
+    return 0
+
+
+def print_volumes(records: list[dict], args: argparse.Namespace) -> None:
+    """`volume ls`'s output by -q, --format or the table."""
     from tuidock.cli.output import print_formatted, print_table
 
-    store = _store()
-    records = filter_volumes(store, store.list(), args.filter)
     if args.quiet:
         for r in records:
             print(r["Name"])
@@ -96,17 +101,13 @@ def cmd_volume_ls(args: argparse.Namespace) -> int:
         print_formatted(args.format, rows, headers={"Name": "VOLUME NAME"})
     else:
         print_table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in records])
-    return 0
 
 
 _LS_FILTERS = ("dangling", "driver", "label", "name")
 
 
-def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
-    """Docker's `volume ls --filter`: same key ORs its values, different keys AND;
-    every label= filter must hold, as Docker's."""
-    import re
-
+def parse_volume_filters(specs: list[str]) -> dict[str, list[str]]:
+    """`volume ls --filter` specs by key, checked as Docker checks them."""
     filters: dict[str, list[str]] = {}
     for spec in specs:
         key, sep, value = spec.partition("=")
@@ -118,6 +119,15 @@ def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
         if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
             raise UsageError(f"invalid filter 'dangling={value}'", "Use dangling=true or false.")
         filters.setdefault(key, []).append(value)
+    return filters
+
+
+def filter_volumes(store, records: list[dict], specs: list[str]) -> list[dict]:
+    """Docker's `volume ls --filter`: same key ORs its values, different keys AND;
+    every label= filter must hold, as Docker's."""
+    import re
+
+    filters = parse_volume_filters(specs)
     if not filters:
         return records
     used = set(store.users()) if "dangling" in filters else set()
