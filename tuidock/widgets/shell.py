@@ -10,11 +10,19 @@ resizes reach the program as SIGWINCH and Ctrl-C as SIGINT.
 Leaving a session (a priority key, since the terminal takes every other
 key) only moves the focus; the process goes on until it exits, and then its
 tab closes.
+
+Cost: the emulator parses every byte in Python (about 5 us a line), which
+made a flood such as `seq 1 100000` take seconds, though all but the last
+screenful scrolls off unseen and the board keeps no scrollback. `feed`
+therefore cuts a chunk's plain-text lines that would scroll off before the
+next frame (`unseen_lines_cut`): the screen that follows is the same, byte
+for byte, and the parser sees a few hundred lines per burst.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +46,33 @@ except Exception as exc:  # textual-tty missing or broken: the full-screen route
     EMBEDDING_ERROR = f"embedded terminal unavailable: {exc}"
     Terminal = object  # type: ignore[assignment,misc]
     UnixPTY = object  # type: ignore[assignment,misc]
+
+# A chunk's head of plain text: printable ASCII, CR, LF. Anything else (escape
+# sequences, BEL, TAB, BS, SI/SO, C1, non-ASCII) ends the part that may be cut.
+NOT_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
+
+
+def unseen_lines_cut(data: str, height: int) -> str:
+    """`data` without the plain-text lines that scroll off a `height`-row screen
+    that has no scroll margins, no scrollback and a parser in its ground state.
+
+    Kept: the text from the `height`-th last CRLF of the chunk's plain head on,
+    so everything before it has scrolled off once that text is drawn. In its
+    place come `height` CRLFs (the cursor ends on the bottom row at column 0,
+    with every earlier row scrolled away, as it would after the cut text) and
+    first the cut text's last printable character, which REP (CSI b) repeats.
+    A chunk with fewer than 2 x `height` lines in its plain head is unchanged.
+    """
+    found = NOT_PLAIN.search(data)
+    plain_end = found.start() if found else len(data)
+    if height <= 0 or data.count("\r\n", 0, plain_end) < 2 * height:
+        return data
+    keep = plain_end
+    for _ in range(height):
+        keep = data.rfind("\r\n", 0, keep)
+    last = data[:keep].rstrip("\r\n")[-1:]
+    return last + "\r\n" * height + data[keep:]
+
 
 # Repaints of a terminal are batched per tick; 30 Hz is smooth for a shell
 # and halves the idle wakeups of textual-tty's 60 Hz.
@@ -130,6 +165,21 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
             pty, board._dispatch_pty_data, on_idle=board._pty_idle, on_closed=board.stop_process
         )
         self._process = board.process
+
+    def feed(self, data: str) -> None:
+        board = self.board
+        blitter = board.blitter
+        parser = board.parser
+        if (
+            parser.mode is None
+            and not parser.buffer
+            and blitter.scroll_top == 0
+            and blitter.scroll_bottom == board.height - 1
+            and blitter.left_margin == 0
+            and blitter.right_margin == board.width - 1
+        ):
+            data = unseen_lines_cut(data, board.height)
+        super().feed(data)
 
     def action_leave(self) -> None:
         self.post_message(self.Leave(self))
