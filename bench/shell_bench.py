@@ -18,6 +18,7 @@ The tmux session, the container and the data root are removed at the end.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -67,7 +68,7 @@ def wait_for(session: str, test, what: str, timeout: float = 30) -> float:  # ty
 
 def seq_done(lines: list[str]) -> bool:
     """The last number on a row of its own, the fresh prompt on the row below."""
-    for above, below in zip(lines, lines[1:]):
+    for above, below in itertools.pairwise(lines):
         if (
             above.rstrip(" │┃|").endswith(str(COUNT))
             and "seq" not in above

@@ -14,9 +14,12 @@ tab closes.
 Cost: the emulator parses every byte in Python (about 5 us a line), which
 made a flood such as `seq 1 100000` take seconds, though all but the last
 screenful scrolls off unseen and the board keeps no scrollback. `feed`
-therefore cuts a chunk's plain-text lines that would scroll off before the
-next frame (`unseen_lines_cut`): the screen that follows is the same, byte
-for byte, and the parser sees a few hundred lines per burst.
+therefore only queues what the PTY gives; each repaint tick first parses
+the queue as one chunk, less its plain-text lines that scroll off before
+that frame (`unseen_lines_cut`): the screen that follows is the same, cell
+for cell, and the parser sees about a screenful per frame of a flood. The
+reader drains the PTY meanwhile, so the child is not held up by parsing.
+Replies to terminal queries (DA, DSR) leave at the next tick, within 33 ms.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ def unseen_lines_cut(data: str, height: int) -> str:
 # Repaints of a terminal are batched per tick; 30 Hz is smooth for a shell
 # and halves the idle wakeups of textual-tty's 60 Hz.
 TICK = 1 / 30
+# Output queued past this is parsed at once, so a tick's work stays bounded.
+QUEUE_LIMIT = 1 << 20
 
 
 def with_ctty(command: list[str]) -> list[str]:
@@ -126,6 +131,8 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         self.cid = cid
         self.label = label
         self.exit_code: int | None = None
+        self._queue: list[str] = []
+        self._queued = 0
 
     async def on_mount(self, event: events.Mount) -> None:
         # Our own start instead of Terminal/Monitor.on_mount: a thread-safe spawn,
@@ -144,6 +151,7 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         self.set_interval(0.5, self._blink)
 
     def on_resize(self, event: events.Resize) -> None:
+        self.flush_output()  # output queued so far was written for the old size
         super().on_resize(event)
         if not self._spawned and event.size.width and event.size.height:
             self._spawn(event.size.width, event.size.height)
@@ -167,6 +175,19 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         self._process = board.process
 
     def feed(self, data: str) -> None:
+        """Queues the child's output for the next tick (see the module docstring)."""
+        self._queue.append(data)
+        self._queued += len(data)
+        if self._queued > QUEUE_LIMIT:
+            self.flush_output()
+
+    def flush_output(self) -> None:
+        """Parses the queued output into the board."""
+        if not self._queue:
+            return
+        data = "".join(self._queue)
+        self._queue.clear()
+        self._queued = 0
         board = self.board
         blitter = board.blitter
         parser = board.parser
@@ -181,11 +202,16 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
             data = unseen_lines_cut(data, board.height)
         super().feed(data)
 
+    def _tick(self) -> None:
+        self.flush_output()
+        super()._tick()
+
     def action_leave(self) -> None:
         self.post_message(self.Leave(self))
 
     def screen_lines(self) -> list[str]:
         """The text on the terminal's screen, one string per row (for tests and notices)."""
+        self.flush_output()
         page = self.board.blitter.current_buffer
         return [page.get_line_text(y).rstrip() for y in range(page.height)]
 
