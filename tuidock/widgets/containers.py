@@ -1,4 +1,12 @@
-"""The containers pane's table: status in color, uptime, live CPU%, memory and PIDs."""
+"""The containers pane's table: status in color, uptime, live CPU%, memory and PIDs.
+
+Cost: the table repaints only the cells whose text changed since the last
+poll (`ResourceTable.sync`), so an idle dashboard costs what changes on it.
+The uptime is the column that changes by itself: read as "N seconds" it
+changed on every poll for every container of the first minute, so past its
+first UPTIME_EXACT seconds it moves in UPTIME_STEP steps ("20 seconds" until
+30), and after that as `human_duration` does (minutes, then hours).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +33,17 @@ STATUS_STYLE = {
 }
 
 
+UPTIME_EXACT = 10
+UPTIME_STEP = 10
+
+
+def uptime_text(up_for: float) -> str:
+    """How long a container is up, as the UP column shows it."""
+    if UPTIME_EXACT <= up_for < 60:
+        up_for = up_for // UPTIME_STEP * UPTIME_STEP
+    return human_duration(up_for)
+
+
 def cpu_cell(pct: float) -> Text:
     style = "green" if pct < 50 else "yellow" if pct < 80 else "bold red"
     return Text(f"{pct:6.1f}%", style=style, justify="right")
@@ -48,7 +67,7 @@ def container_rows(
             started = parse_time(info.started_at)
             if started:
                 up_for = now - started
-                uptime = human_duration(up_for)
+                uptime = uptime_text(up_for)
         elif info.state == ContainerStatus.EXITED:
             label = f"exited ({info.exit_code})"
         shown = pending.get(info.id) or label

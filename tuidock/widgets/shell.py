@@ -10,11 +10,22 @@ resizes reach the program as SIGWINCH and Ctrl-C as SIGINT.
 Leaving a session (a priority key, since the terminal takes every other
 key) only moves the focus; the process goes on until it exits, and then its
 tab closes.
+
+Cost: the emulator parses every byte in Python (about 5 us a line), which
+made a flood such as `seq 1 100000` take seconds, though all but the last
+screenful scrolls off unseen and the board keeps no scrollback. `feed`
+therefore only queues what the PTY gives; each repaint tick first parses
+the queue as one chunk, less its plain-text lines that scroll off before
+that frame (`unseen_lines_cut`): the screen that follows is the same, cell
+for cell, and the parser sees about a screenful per frame of a flood. The
+reader drains the PTY meanwhile, so the child is not held up by parsing.
+Replies to terminal queries (DA, DSR) leave at the next tick, within 33 ms.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,9 +50,38 @@ except Exception as exc:  # textual-tty missing or broken: the full-screen route
     Terminal = object  # type: ignore[assignment,misc]
     UnixPTY = object  # type: ignore[assignment,misc]
 
+# A chunk's head of plain text: printable ASCII, CR, LF. Anything else (escape
+# sequences, BEL, TAB, BS, SI/SO, C1, non-ASCII) ends the part that may be cut.
+NOT_PLAIN = re.compile(r"[^\x20-\x7e\r\n]")
+
+
+def unseen_lines_cut(data: str, height: int) -> str:
+    """`data` without the plain-text lines that scroll off a `height`-row screen
+    that has no scroll margins, no scrollback and a parser in its ground state.
+
+    Kept: the text from the `height`-th last CRLF of the chunk's plain head on,
+    so everything before it has scrolled off once that text is drawn. In its
+    place come `height` CRLFs (the cursor ends on the bottom row at column 0,
+    with every earlier row scrolled away, as it would after the cut text) and
+    first the cut text's last printable character, which REP (CSI b) repeats.
+    A chunk with fewer than 2 x `height` lines in its plain head is unchanged.
+    """
+    found = NOT_PLAIN.search(data)
+    plain_end = found.start() if found else len(data)
+    if height <= 0 or data.count("\r\n", 0, plain_end) < 2 * height:
+        return data
+    keep = plain_end
+    for _ in range(height):
+        keep = data.rfind("\r\n", 0, keep)
+    last = data[:keep].rstrip("\r\n")[-1:]
+    return last + "\r\n" * height + data[keep:]
+
+
 # Repaints of a terminal are batched per tick; 30 Hz is smooth for a shell
 # and halves the idle wakeups of textual-tty's 60 Hz.
 TICK = 1 / 30
+# Output queued past this is parsed at once, so a tick's work stays bounded.
+QUEUE_LIMIT = 1 << 20
 
 
 def with_ctty(command: list[str]) -> list[str]:
@@ -91,6 +131,8 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         self.cid = cid
         self.label = label
         self.exit_code: int | None = None
+        self._queue: list[str] = []
+        self._queued = 0
 
     async def on_mount(self, event: events.Mount) -> None:
         # Our own start instead of Terminal/Monitor.on_mount: a thread-safe spawn,
@@ -109,6 +151,7 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         self.set_interval(0.5, self._blink)
 
     def on_resize(self, event: events.Resize) -> None:
+        self.flush_output()  # output queued so far was written for the old size
         super().on_resize(event)
         if not self._spawned and event.size.width and event.size.height:
             self._spawn(event.size.width, event.size.height)
@@ -131,11 +174,44 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         )
         self._process = board.process
 
+    def feed(self, data: str) -> None:
+        """Queues the child's output for the next tick (see the module docstring)."""
+        self._queue.append(data)
+        self._queued += len(data)
+        if self._queued > QUEUE_LIMIT:
+            self.flush_output()
+
+    def flush_output(self) -> None:
+        """Parses the queued output into the board."""
+        if not self._queue:
+            return
+        data = "".join(self._queue)
+        self._queue.clear()
+        self._queued = 0
+        board = self.board
+        blitter = board.blitter
+        parser = board.parser
+        if (
+            parser.mode is None
+            and not parser.buffer
+            and blitter.scroll_top == 0
+            and blitter.scroll_bottom == board.height - 1
+            and blitter.left_margin == 0
+            and blitter.right_margin == board.width - 1
+        ):
+            data = unseen_lines_cut(data, board.height)
+        super().feed(data)
+
+    def _tick(self) -> None:
+        self.flush_output()
+        super()._tick()
+
     def action_leave(self) -> None:
         self.post_message(self.Leave(self))
 
     def screen_lines(self) -> list[str]:
         """The text on the terminal's screen, one string per row (for tests and notices)."""
+        self.flush_output()
         page = self.board.blitter.current_buffer
         return [page.get_line_text(y).rstrip() for y in range(page.height)]
 
