@@ -73,8 +73,24 @@ def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> d
     cwd = src or str(Path(__file__).resolve().parent.parent)
     envs = [f"{k}={env[k]}" for k in ("TUIDOCK_ROOT", "TUIDOCK_CONFIG")] + [f"PYTHONPATH={cwd}"]
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-c", cwd, "-x", "160", "-y", "48"]
-        + ["env", *envs, PY, "-m", "tuidock"],
+        [
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-c",
+            cwd,
+            "-x",
+            "160",
+            "-y",
+            "48",
+            "env",
+            *envs,
+            PY,
+            "-m",
+            "tuidock",
+        ],
         check=True,
     )
     subprocess.run(
@@ -99,8 +115,22 @@ def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> d
         if args.spy:  # a sampling profile of every thread while the keys are timed
             out = Path(args.work) / f"profile-{'base' if src else 'tree'}.txt"
             spy = subprocess.Popen(
-                [args.spy, "record", "-p", str(pid), "-d", str(int(args.seconds)), "--threads"]
-                + ["-r", "200", "-f", "raw", "-o", str(out), "--nonblocking"],
+                [
+                    args.spy,
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-d",
+                    str(int(args.seconds)),
+                    "--threads",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--nonblocking",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -161,9 +191,7 @@ def main() -> int:
             ref = f"{reg.host}/bench/busybox:latest"
             layout.push(tag, ref)
             tuidock(env, "pull", "-q", ref)
-        cid = tuidock(
-            env, "run", "-d", "--name", "flood", ref, "sh", "-c", flood_script(args.rate)
-        )
+        cid = tuidock(env, "run", "-d", "--name", "flood", ref, "sh", "-c", flood_script(args.rate))
         for i in range(args.rounds):
             for label, src in sources.items():
                 r = measure(env, cid, args, src)
