@@ -55,9 +55,13 @@ class Written:
         self.ino, self.size, self.total = st.st_ino, st.st_size, 0
 
     def poll(self) -> None:
-        st = self.log.stat()
+        try:
+            st = self.log.stat()
+            old = (self.log.parent / "ctr.log.1").stat().st_size
+        except FileNotFoundError:
+            return  # mid-rotation: the next poll sees it
         if st.st_ino != self.ino:  # rotated: the old file ended at about its last size seen
-            self.total += max(0, (self.log.parent / "ctr.log.1").stat().st_size - self.size)
+            self.total += max(0, old - self.size)
             self.ino, self.size = st.st_ino, 0
         self.total += st.st_size - self.size
         self.size = st.st_size

@@ -54,11 +54,16 @@ def stamp_ago(seconds: float, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-def pause_after(busy: float) -> float:
+# The poll while a flood is passed over: nobody reads 10 MB/s, and each batch
+# costs the UI thread a repaint of the pane; two a second show it moving.
+FLOOD_POLL = 0.5
+
+
+def pause_after(busy: float, flood: bool = False) -> float:
     """The follower's sleep after a read that took `busy` seconds: reading a
     flooding log (parsing in Python, holding the GIL) takes at most about a
     third of the time, so the UI thread keeps answering keys."""
-    return max(TAIL_POLL, 2 * busy)
+    return max(FLOOD_POLL if flood else TAIL_POLL, 2 * busy)
 
 
 class LogPane(Vertical):
@@ -167,7 +172,7 @@ class LogPane(Vertical):
                 del lines  # a flood's batch is freed here, not when the next one comes
                 if tail.gone():
                     return  # the container was removed
-                time.sleep(pause_after(time.monotonic() - started))
+                time.sleep(pause_after(time.monotonic() - started, gap))
         finally:
             tail.close()
 

@@ -281,6 +281,7 @@ class LogView(ScrollView, can_focus=True):
         self._update_size()
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.refresh()  # the bottom rows changed even where the scroll did not
         self._post_status()
 
     def _cut_newer(self) -> None:
@@ -344,6 +345,18 @@ class LogView(ScrollView, can_focus=True):
     def _drop(self, k: int) -> None:
         """Forget the k oldest lines; the screen keeps showing the same lines."""
         if k <= 0:
+            return
+        if k >= len(self.lines) and self.follow:
+            # Everything goes and new lines follow at once: no size change (and
+            # relayout of the screen for the scrollbar) between the two.
+            self.dropped += k
+            self.older = self.can_read_back
+            self.lines, self._widths, self.matches = [], [], []
+            self._max_width = self.bytes = 0
+            self.current = None
+            if self._starts is not None:
+                self._starts = [0]
+            self._cache.clear()
             return
         rows = self._line_to_row(k) if k < len(self.lines) else self.virtual_size.height
         self.bytes -= sum(map(line_cost, self.lines[:k]))
