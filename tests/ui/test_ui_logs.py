@@ -11,7 +11,6 @@ from test_ui import focus_row, start
 from uihelp import SIZE, make_app, run, wait_until
 
 from tuidock.backends.local import LocalLogFollower
-from tuidock.runtime.container.logs import LogTail, read_before
 from tuidock.widgets.containers import ContainersTable
 from tuidock.widgets.logpane import LogPane
 from tuidock.widgets.logview import LogView
@@ -96,6 +95,8 @@ def line_json(i: int, stamp: str = "2024-01-01T00:00:00.000000000Z") -> str:
 
 
 def test_read_before_walks_back_through_the_rotated_file(tmp_path: Path):
+    from tuidock.runtime.container.logs import LogTail, read_before
+
     (tmp_path / "ctr.log.1").write_text("".join(line_json(i) for i in range(0, 500)))
     (tmp_path / "ctr.log").write_text("".join(line_json(i) for i in range(500, 1000)))
     tail = LogTail(str(tmp_path))
