@@ -488,50 +488,66 @@ class DockerLogs:
 
     def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
         """`logs --since T-d --until T` windows, widened until they hold max_bytes;
-        only the newest max_bytes of a window are kept while it streams in."""
-        import collections
-
+        only the newest max_bytes of a window are kept while it streams in. An
+        engine that answers no window (Podman's `until` gives nothing, and its
+        stamps have whole seconds) is read from the start up to the line."""
         api = self.backend.api()
         with api_errors(self.backend.location):
             info = api.inspect_container(self.cid)
         tty = bool(info["Config"].get("Tty"))
         created = info.get("Created") or ""
         until = float(unix_time(line.time) or 0)
-        if not until:
-            return []
         span = self.LOOK_BACK
-        while True:
+        while until:
             since = until - span
-            kept: collections.deque[LogLine] = collections.deque()
-            size = 0
-            params = {
-                "stdout": 1,
-                "stderr": 1,
-                "timestamps": 1,
-                "since": f"{since:.9f}",
-                "until": unix_time(line.time),
-            }
-            with api_errors(self.backend.location):
-                res = api._get(
-                    api._url("/containers/{0}/logs", self.cid), params=params, stream=True
-                )
-                api._raise_for_status(res)
-                try:
-                    for stderr, raw in split_frames(res.iter_content(chunk_size=None), tty):
-                        for got in stamped_lines(raw, stderr):
-                            if got.time >= line.time:
-                                continue
-                            kept.append(got)
-                            size += len(got.text) + 40
-                            while size > max_bytes and len(kept) > 1:
-                                size -= len(kept.popleft().text) + 40
-                finally:
-                    res.close()
-            out = sorted(kept, key=lambda x: x.time)
-            passed_creation = not created or stamp_before(since, created)
-            if size >= max_bytes // 2 or passed_creation:
-                return out
+            params = {"since": f"{since:.9f}", "until": unix_time(line.time)}
+            kept = self._fetch(params, tty, max_bytes, lambda got: got.time >= line.time)
+            if sum(len(x.text) + 40 for x in kept) >= max_bytes // 2:
+                return kept
+            if not created or stamp_before(since, created):
+                if kept:
+                    return kept
+                break  # nothing in any window: maybe none before, maybe no `until`
             span *= 8
+        found = False
+
+        def stop(got: LogLine) -> bool:
+            nonlocal found
+            found = found or (got.time, got.text) == (line.time, line.text)
+            return found or got.time > line.time
+
+        return self._fetch({}, tty, max_bytes, stop)
+
+    def _fetch(
+        self,
+        params: dict[str, str],
+        tty: bool,
+        max_bytes: int,
+        stop: Callable[[LogLine], bool],
+    ) -> list[LogLine]:
+        """The newest `max_bytes` of the log's lines (in `params`' window) before
+        the first one `stop` accepts, read as a stream into a bounded deque."""
+        import collections
+
+        api = self.backend.api()
+        kept: collections.deque[LogLine] = collections.deque()
+        size = 0
+        query = {"stdout": 1, "stderr": 1, "timestamps": 1, **params}
+        with api_errors(self.backend.location):
+            res = api._get(api._url("/containers/{0}/logs", self.cid), params=query, stream=True)
+            api._raise_for_status(res)
+            try:
+                for stderr, raw in split_frames(res.iter_content(chunk_size=None), tty):
+                    for got in stamped_lines(raw, stderr):
+                        if stop(got):
+                            return sorted(kept, key=lambda x: x.time)
+                        kept.append(got)
+                        size += len(got.text) + 40
+                        while size > max_bytes and len(kept) > 1:
+                            size -= len(kept.popleft().text) + 40
+            finally:
+                res.close()
+        return sorted(kept, key=lambda x: x.time)
 
     def _maybe_resume(self) -> None:
         now = time.monotonic()
