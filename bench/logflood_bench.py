@@ -7,7 +7,9 @@ terminal (tmux, 160x48) with the logs pane following it. Measured, and printed:
 - the log's real write rate (ctr.log's growth; the monitor may not keep up);
 - keypress to screen update: `t` (timestamps) sent by tmux until the pane's
   title shows the flag flip, median and worst of --keys presses (goal < 100 ms);
-- the app's RSS, sampled through the flood: the peak and the last.
+- the app's RSS, sampled through the flood: the peak and the last;
+- the app's CPU over the flood (all its threads, % of a core): on a quiet
+  machine keys answer fast either way, under load this is what competes.
 
 --baseline SRC alternates each round with the tuidock package in SRC (e.g.
 `git archive REV tuidock assets | tar -x -C SRC`), so a change is compared
@@ -32,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ui_bench import PY, app_pid, capture, rss_mb, tuidock
+from ui_bench import PY, app_pid, capture, cpu_ticks, rss_mb, tuidock
 
 from tuidock.demo import imagebuild
 from tuidock.demo.registry import LocalRegistry
@@ -139,7 +141,7 @@ def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> d
                 stderr=subprocess.DEVNULL,
             )
         written = Written(log)
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), cpu_ticks(pid)
         deadline = t0 + args.seconds
         while len(lat) < args.keys or time.monotonic() < deadline:
             was = title_flag(capture(session))
@@ -152,7 +154,10 @@ def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> d
             written.poll()
             time.sleep(0.3)
         written.poll()
-        res["rate"] = written.total / (time.monotonic() - t0) / 1e6
+        elapsed = time.monotonic() - t0
+        res["rate"] = written.total / elapsed / 1e6
+        # The app's CPU (all threads): what a loaded machine has to find for it.
+        res["cpu"] = (cpu_ticks(pid) - c0) / os.sysconf("SC_CLK_TCK") / elapsed * 100
         res["key"] = statistics.median(lat)
         res["key_max"] = max(lat)
         res["rss_peak"] = max(rss)
@@ -211,7 +216,8 @@ def main() -> int:
         print(
             f"{label}: log written at {med['rate']:.1f} MB/s; keypress to screen "
             f"median {med['key'] * 1000:.0f} ms, worst {med['key_max'] * 1000:.0f} ms; "
-            f"RSS peak {med['rss_peak']:.0f} MB, last {med['rss_last']:.0f} MB"
+            f"RSS peak {med['rss_peak']:.0f} MB, last {med['rss_last']:.0f} MB; "
+            f"app CPU {med['cpu']:.0f}% of a core"
         )
     return 0
 
