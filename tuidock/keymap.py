@@ -95,6 +95,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "logs.follow": KeySpec("f", "Follow on/off", "Logs"),
     "logs.save": KeySpec("ctrl+s", "Save to a file", "Logs"),
     "logs.all": KeySpec("A", "All containers in one stream / the selected one", "Logs"),
+    "logs.filter": KeySpec("ampersand", "Filter: only the lines matching the search / all", "Logs"),
+    "logs.tail": KeySpec("L", "Lines from the end: last 100 / 1000 / all", "Logs"),
+    "logs.since": KeySpec("S", "Since: 5 minutes / 1 hour / all", "Logs"),
     "logs.top": KeySpec("g,home", "Top", "Logs"),
     "logs.bottom": KeySpec("G,end", "Bottom (follows)", "Logs"),
     # shell pane (a priority key: the terminal gets every other key)

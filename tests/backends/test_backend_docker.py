@@ -387,3 +387,36 @@ def test_run_options_reach_inspect_and_bad_ones_fail_before_anything(backend, re
     assert net in names and "host" not in names and "none" not in names
     # The default network first where the engine has one (the test dockerd runs --bridge=none).
     assert names[0] in ("bridge", "podman") or not {"bridge", "podman"} & set(names)
+
+
+def test_logs_read_back_before_a_line_and_tail_window(backend, registry):
+    """read_before asks the engine for --since/--until windows: the lines before a
+    given one, the newest of them when max_bytes bounds it; follow_log(tail=N)."""
+    script = (
+        'i=1; while [ $i -le 200 ]; do printf "line %03d\\n" $i; i=$((i+1)); done; '
+        "trap 'exit 0' TERM; while true; do sleep 1; done"
+    )
+    cid = _running(backend, registry, ["sh", "-c", script])
+    try:
+        follower = backend.follow_log(cid)
+        try:
+            lines = []
+            _wait(lambda: lines.extend(follower.read_new()) or len(lines) >= 200, what="200")
+            before = follower.read_before(lines[150], 1 << 20)
+            assert [x.text for x in before] == [f"line {i:03d}" for i in range(1, 151)]
+            newest = follower.read_before(lines[150], 10 * (len("line 000") + 40))
+            assert [x.text for x in newest] == [f"line {i:03d}" for i in range(141, 151)]
+            assert follower.read_before(lines[0], 1 << 20) == []
+        finally:
+            follower.close()
+        tail = backend.follow_log(cid, tail=5)
+        try:
+            got = []
+            _wait(lambda: got.extend(tail.read_new()) or len(got) >= 5, what="the tail")
+            time.sleep(0.5)
+            got.extend(tail.read_new())
+            assert [x.text for x in got] == [f"line {i:03d}" for i in range(196, 201)]
+        finally:
+            tail.close()
+    finally:
+        backend.remove(cid, force=True)

@@ -238,6 +238,10 @@ def test_columns_by_priority_and_zoom_at_80x24(image, tuidock_root):
             assert table.max_scroll_x == 0, shown
             # 30 cells for the images: the first three by priority, shrunk; no others.
             assert images.shown_columns == ["repo", "tag", "size"]
+            # ... and fit their pane: no column runs past its right edge.
+            assert images.max_scroll_x == 0, images.virtual_size
+            inner = images.scrollable_content_region.width
+            assert images.virtual_size.width <= inner, (images.virtual_size, inner)
             # A narrow MEM column keeps the usage only.
             mem = table.get_cell(cid, "mem")
             assert "/" not in str(mem) and str(mem)

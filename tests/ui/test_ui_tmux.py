@@ -122,3 +122,62 @@ def test_app_in_a_real_terminal(registry, image, tuidock_root):
         term.kill()
     state = tuidock("inspect", "--type", "container", cid)
     assert '"Status": "running"' in state.out
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_keys_answer_and_memory_stays_bounded_while_a_log_floods(image, tuidock_root, capsys):
+    """A container writing as fast as its monitor takes; the app in a real terminal
+    follows it. Keys are timed (figures printed; the bound only catches a hang:
+    speed is measured in bench/logflood_bench.py) and the app's RSS is bounded."""
+    line = "flood " + "0123456789" * 9
+    res = tuidock("run", "-d", "--name", "tmux-flood", image, "sh", "-c", f"yes '{line}'")
+    assert res.code == 0, res.err
+    env = [f"{k}={os.environ[k]}" for k in ("TUIDOCK_ROOT", "TUIDOCK_CONFIG")]
+    term = Tmux(["env", *env, sys.executable, "-m", "tuidock"])
+    try:
+        term.wait_for("flood 0123456789")
+        pid = int(
+            subprocess.run(
+                ["tmux", "list-panes", "-t", term.name, "-F", "#{pane_pid}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
+        )
+        term.keys("3")  # the log view takes the keys
+        time.sleep(1)
+
+        def stamps_shown() -> bool:
+            title = next((r for r in term.screen().splitlines() if "Logs: " in r), "")
+            return "timestamps" in title
+
+        latencies, rss = [], []
+        for _ in range(12):
+            was = stamps_shown()
+            t0 = time.monotonic()
+            term.keys("t")
+            while stamps_shown() == was:
+                assert time.monotonic() - t0 < 15, "the app stopped answering keys"
+                time.sleep(0.01)
+            latencies.append(time.monotonic() - t0)
+            rss.append(rss_mib(pid))
+            time.sleep(0.5)
+        latencies.sort()
+        with capsys.disabled():
+            print(
+                f"\ntmux log flood: keypress to screen median {latencies[6] * 1000:.0f} ms, "
+                f"max {latencies[-1] * 1000:.0f} ms; RSS {min(rss):.0f}-{max(rss):.0f} MiB"
+            )
+        # The view holds 8 MiB of lines; the app with its tables stays well under this
+        # whatever the log's size (the flood writes hundreds of MB).
+        assert max(rss) < 300, rss
+        assert term.alive()
+    finally:
+        term.kill()

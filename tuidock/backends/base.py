@@ -275,6 +275,9 @@ class LogLine:
     # In the all-containers stream: the container's name, which `text` starts
     # with ("name | ..."), so search and save see it too.
     source: str = ""
+    # Where the backend found the line (opaque; the local engine's (inode,
+    # offset)), for LogFollower.read_before; None where the time says enough.
+    at: object = None
 
 
 # Escape sequences (colors, cursor moves) and other control characters would
@@ -341,8 +344,22 @@ class StatsSampler(Protocol):
 
 
 class LogFollower(Protocol):
+    """One container's log: read_new follows it; read_before reads back what
+    came before a line once the view no longer holds it (memory is bounded,
+    the engine's log file is not)."""
+
+    # Bytes of the log passed over by read_new (a flood faster than the view
+    # reads): lines the view does not hold, found again by read_before.
+    skipped: int
+
     def read_new(self) -> list[LogLine]:
-        """Lines written since the last call; on the first call the whole log."""
+        """Lines written since the last call; on the first call the whole log
+        (within the `since`/`tail` window follow_log was given)."""
+        ...
+
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        """About `max_bytes` of the lines just before `line`, oldest first; []
+        when there are none. Safe to call from another thread than read_new."""
         ...
 
     def gone(self) -> bool:
@@ -528,6 +545,9 @@ class Backend(Protocol):
 
     def stats_sampler(self) -> StatsSampler: ...
 
-    def follow_log(self, cid: str) -> LogFollower: ...
+    def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> LogFollower:
+        """`since`: RFC 3339 UTC, lines older are left out; `tail`: only the
+        last N lines of what the log holds at the first read."""
+        ...
 
     def follow_all_logs(self) -> AllLogsFollower: ...

@@ -403,10 +403,21 @@ class DockerLogs:
     the last line seen).
     """
 
-    def __init__(self, backend: DockerBackend, cid: str, recheck: float = LOG_RECHECK) -> None:
+    skipped = 0  # the stream is read whole: nothing is passed over
+
+    def __init__(
+        self,
+        backend: DockerBackend,
+        cid: str,
+        recheck: float = LOG_RECHECK,
+        since: str = "",
+        tail: int | None = None,
+    ) -> None:
         self.backend = backend
         self.cid = cid
         self.recheck = recheck
+        self._window_since = since
+        self._window_tail = tail
         self.lock = threading.Lock()
         self.buffer: list[LogLine] = []
         self.last_time = ""
@@ -436,10 +447,13 @@ class DockerLogs:
                 "stderr": 1,
                 "timestamps": 1,
                 "follow": 1,
-                "tail": "all",
+                "tail": "all" if self._window_tail is None else str(self._window_tail),
             }
             if self.last_time:
                 params["since"] = self.last_time
+                params["tail"] = "all"
+            elif self._window_since:
+                params["since"] = self._window_since
             # The SDK's logs() drops which stream a frame came from: read the frames here.
             res = api._get(api._url("/containers/{0}/logs", self.cid), params=params, stream=True)
             api._raise_for_status(res)
@@ -454,37 +468,17 @@ class DockerLogs:
             self._response = None
 
     def _read(self, chunks: Iterator[bytes], tty: bool) -> None:
-        """Split the body into lines per stream: 8-byte frame headers unless a TTY."""
-        buf = b""
-        partial = {False: b"", True: b""}
-        for chunk in chunks:
-            buf += chunk
-            while buf:
-                if tty:
-                    stderr, data, buf = False, buf, b""
-                else:
-                    if len(buf) < 8:
-                        break
-                    size = int.from_bytes(buf[4:8], "big")
-                    if len(buf) < 8 + size:
-                        break
-                    stderr, data, buf = buf[0] == 2, buf[8 : 8 + size], buf[8 + size :]
-                *lines, partial[stderr] = (partial[stderr] + data).split(b"\n")
-                self._take(lines, stderr)
-        for stderr, rest in partial.items():
-            if rest:
-                self._take([rest], stderr)
+        for stderr, lines in split_frames(chunks, tty):
+            self._take(lines, stderr)
 
     def _take(self, raw: list[bytes], stderr: bool) -> None:
         out = []
-        for line in raw:
-            text = line.decode("utf-8", "replace")
-            stamp, _, rest = text.partition(" ")
-            if self._resumed_after and stamp <= self._resumed_after:
+        for line in stamped_lines(raw, stderr):
+            if self._resumed_after and line.time <= self._resumed_after:
                 # `since` has second granularity: skip what was read before. Podman's
                 # stamps have whole seconds too, so lines of that second may repeat.
                 continue
-            out.append(LogLine(stamp, stderr, printable(rest)))
+            out.append(line)
         if out:
             with self.lock:
                 self.buffer += out
@@ -496,6 +490,75 @@ class DockerLogs:
         if not self._thread.is_alive() and not self._gone and not self._closed:
             self._maybe_resume()
         return out
+
+    # The first look back before a line: this many seconds, then 8 times more
+    # each round until max_bytes are found or the container's creation is passed.
+    # `tail` cannot bound it: the engines take the last N lines of the whole
+    # log first and apply `until` after.
+    LOOK_BACK = 2.0
+
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        """`logs --since T-d --until T` windows, widened until they hold max_bytes;
+        only the newest max_bytes of a window are kept while it streams in. An
+        engine that answers no window (Podman's `until` gives nothing, and its
+        stamps have whole seconds) is read from the start up to the line."""
+        api = self.backend.api()
+        with api_errors(self.backend.location):
+            info = api.inspect_container(self.cid)
+        tty = bool(info["Config"].get("Tty"))
+        created = info.get("Created") or ""
+        until = float(unix_time(line.time) or 0)
+        span = self.LOOK_BACK
+        while until:
+            since = until - span
+            params = {"since": f"{since:.9f}", "until": unix_time(line.time)}
+            kept = self._fetch(params, tty, max_bytes, lambda got: got.time >= line.time)
+            if sum(len(x.text) + 40 for x in kept) >= max_bytes // 2:
+                return kept
+            if not created or stamp_before(since, created):
+                if kept:
+                    return kept
+                break  # nothing in any window: maybe none before, maybe no `until`
+            span *= 8
+        found = False
+
+        def stop(got: LogLine) -> bool:
+            nonlocal found
+            found = found or (got.time, got.text) == (line.time, line.text)
+            return found or got.time > line.time
+
+        return self._fetch({}, tty, max_bytes, stop)
+
+    def _fetch(
+        self,
+        params: dict[str, str],
+        tty: bool,
+        max_bytes: int,
+        stop: Callable[[LogLine], bool],
+    ) -> list[LogLine]:
+        """The newest `max_bytes` of the log's lines (in `params`' window) before
+        the first one `stop` accepts, read as a stream into a bounded deque."""
+        import collections
+
+        api = self.backend.api()
+        kept: collections.deque[LogLine] = collections.deque()
+        size = 0
+        query = {"stdout": 1, "stderr": 1, "timestamps": 1, **params}
+        with api_errors(self.backend.location):
+            res = api._get(api._url("/containers/{0}/logs", self.cid), params=query, stream=True)
+            api._raise_for_status(res)
+            try:
+                for stderr, raw in split_frames(res.iter_content(chunk_size=None), tty):
+                    for got in stamped_lines(raw, stderr):
+                        if stop(got):
+                            return sorted(kept, key=lambda x: x.time)
+                        kept.append(got)
+                        size += len(got.text) + 40
+                        while size > max_bytes and len(kept) > 1:
+                            size -= len(kept.popleft().text) + 40
+            finally:
+                res.close()
+        return sorted(kept, key=lambda x: x.time)
 
     def _maybe_resume(self) -> None:
         now = time.monotonic()
@@ -522,6 +585,63 @@ class DockerLogs:
         res = self._response
         if res is not None:
             res.close()
+
+
+def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, list[bytes]]]:
+    """A logs body as (stderr, complete lines) per frame: 8-byte frame headers
+    unless a TTY; each stream's unfinished line waits for its end (or the body's)."""
+    buf = b""
+    partial = {False: b"", True: b""}
+    for chunk in chunks:
+        buf += chunk
+        while buf:
+            if tty:
+                stderr, data, buf = False, buf, b""
+            else:
+                if len(buf) < 8:
+                    break
+                size = int.from_bytes(buf[4:8], "big")
+                if len(buf) < 8 + size:
+                    break
+                stderr, data, buf = buf[0] == 2, buf[8 : 8 + size], buf[8 + size :]
+            *lines, partial[stderr] = (partial[stderr] + data).split(b"\n")
+            yield stderr, lines
+    for stderr, rest in partial.items():
+        if rest:
+            yield stderr, [rest]
+
+
+def stamped_lines(raw: list[bytes], stderr: bool) -> list[LogLine]:
+    """Lines of a `timestamps=1` body ("<RFC 3339> text") as LogLines."""
+    out = []
+    for line in raw:
+        text = line.decode("utf-8", "replace")
+        stamp, _, rest = text.partition(" ")
+        out.append(LogLine(stamp, stderr, printable(rest)))
+    return out
+
+
+def unix_time(stamp: str) -> str:
+    """RFC 3339 ("2024-05-01T12:00:00.123456789Z", or with an offset) as the
+    "seconds.nanoseconds" the logs endpoint's since/until take; "" if unreadable."""
+    head, dot, rest = stamp.partition(".")
+    frac = ""
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        frac, rest = rest[:digits], rest[digits:]
+    else:
+        head, rest = stamp[:19], stamp[19:]
+    try:
+        when = datetime.strptime(head + (rest or "Z").replace("Z", "+00:00"), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return ""
+    return f"{int(when.timestamp())}.{(frac + '000000000')[:9]}"
+
+
+def stamp_before(seconds: float, stamp: str) -> bool:
+    """Whether the UNIX time `seconds` is before the RFC 3339 `stamp`."""
+    t = unix_time(stamp)
+    return bool(t) and seconds < float(t)
 
 
 class DockerAllLogs:
@@ -1277,8 +1397,8 @@ class DockerBackend:
     def stats_sampler(self) -> DockerStats:
         return DockerStats(self)
 
-    def follow_log(self, cid: str) -> DockerLogs:
-        return DockerLogs(self, cid)
+    def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> DockerLogs:
+        return DockerLogs(self, cid, since=since, tail=tail)
 
     def follow_all_logs(self) -> DockerAllLogs:
         return DockerAllLogs(self)

@@ -94,24 +94,58 @@ def log_line(entry: LogEntry) -> LogLine:
         entry.time,
         entry.stream == "stderr",
         printable(entry.data.decode("utf-8", "surrogateescape")),
+        "",
+        entry.at,
     )
 
 
-class LocalLogFollower:
-    """A LogFollower over logs.LogTail: the whole log, then what is appended."""
+def json_log_line(obj: dict, at: tuple[int, int]) -> LogLine | None:
+    """A LogLine straight from a decoded ctr.log entry (logs.LogTail's `make`)."""
+    try:
+        return LogLine(obj["time"], obj["stream"] == "stderr", printable(obj["log"]), "", at)
+    except (KeyError, TypeError):
+        return None  # a foreign line
 
-    def __init__(self, directory: str) -> None:
+
+class LocalLogFollower:
+    """A LogFollower over logs.LogTail: the whole log (or its window), then what is
+    appended; read_before reads earlier lines back from ctr.log / ctr.log.1."""
+
+    def __init__(self, directory: str, since: str = "", tail: int | None = None) -> None:
         from tuidock.runtime.container.logs import LogTail
 
-        self._tail = LogTail(directory)
+        self.directory = directory
+        self._tail = LogTail(directory, json_log_line)
+        self._since = since
+        self._first_tail = tail
+        self.skipped = 0  # bytes of a flood passed over unread (still in the file)
 
-    # What one poll parses at most: the view keeps a few MB, and a container
-    # that writes faster than that would otherwise hold the UI's thread (and
-    # the GIL) parsing lines nobody will see.
-    MAX_READ = 256 << 10
+    # What one poll parses at most. The view shows a screenful while it
+    # follows; what a flood writes beyond this is passed over (a gap the view
+    # sees in `skipped`) and read back from the file if the user scrolls to it,
+    # so the poll's parsing (in Python, holding the GIL the UI thread needs)
+    # stays a small, fixed cost whatever the container writes.
+    MAX_READ = 64 << 10
 
     def read_new(self) -> list[LogLine]:
-        return [log_line(e) for e in self._tail.read_new(self.MAX_READ)]
+        lines: list[LogLine] = self._tail.read_new(self.MAX_READ)
+        self.skipped = self._tail.skipped
+        if self._since and lines:
+            lines = [line for line in lines if line.time >= self._since]
+            self._since = ""  # what comes after the first read is newer anyway
+        if self._first_tail is not None:
+            lines = lines[len(lines) - self._first_tail :] if self._first_tail else []
+            self._first_tail = None
+        return lines
+
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        """Lines just before `line`, oldest first ([] when none are left); safe
+        to call from a thread other than read_new's."""
+        from tuidock.runtime.container.logs import read_before
+
+        if line.at is None:
+            return []
+        return read_before(self.directory, line.at, max_bytes, json_log_line)  # type: ignore[arg-type]
 
     def gone(self) -> bool:
         return self._tail.gone()
@@ -482,8 +516,8 @@ class LocalBackend:
     def stats_sampler(self) -> LocalStats:
         return LocalStats()
 
-    def follow_log(self, cid: str) -> LocalLogFollower:
-        return LocalLogFollower(f"{self._containers_dir}/{cid}")
+    def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> LocalLogFollower:
+        return LocalLogFollower(f"{self._containers_dir}/{cid}", since, tail)
 
     def follow_all_logs(self) -> LocalAllLogs:
         return LocalAllLogs(self._containers_dir)

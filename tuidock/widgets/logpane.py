@@ -5,6 +5,20 @@ the container shown; switching containers cancels it (exclusive group) and
 starts another. It asks for new lines every TAIL_POLL seconds; the local
 backend's answer is a stat and an empty read when nothing was written, so
 following costs next to nothing while idle.
+
+Everything per line that can leave the UI thread does: the follower parses
+in its worker, and the Batch message is built there too (cut to the budget,
+each line's width measured), so a flood costs the UI thread one extend and
+a repaint of the rows on screen per poll. A flood faster than a poll reads
+is passed over by the follower (`skipped`): the batch says there is a gap.
+
+Read-back: when the view's top is reached it posts OlderWanted; another
+worker calls the follower's read_before (it reads files of its own, or asks
+the engine for a --since/--until window) and the lines go to view.prepend.
+
+Windows: L cycles the lines read at first (all, last 100, last 1000; a
+tail window reads nothing back), S the age (all, 5 minutes, 1 hour); each
+change follows the container anew.
 """
 
 from __future__ import annotations
@@ -22,30 +36,56 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tuidock.widgets.filterinput import FilterInput
-from tuidock.widgets.logview import LogStatus, LogView, newest_within
+from tuidock.widgets.logview import LogStatus, LogView, line_widths, newest_within
 
 if TYPE_CHECKING:
-    from tuidock.backends.base import Backend, LogLine
+    from tuidock.backends.base import Backend, LogFollower, LogLine
 
 TAIL_POLL = 0.3
 ALL = "*"  # the pane's `cid` while it shows every container's log
+TAILS: tuple[int | None, ...] = (None, 100, 1000)  # L cycles; None: all
+SINCES: tuple[tuple[str, float], ...] = (("", 0.0), ("5m", 300.0), ("1h", 3600.0))  # S cycles
+READ_BACK = 1 << 20  # bytes read back per OlderWanted: a few screens of history
 
 
-def pause_after(busy: float) -> float:
+def stamp_ago(seconds: float, now: float | None = None) -> str:
+    """RFC 3339 UTC with nanoseconds, as the logs' stamps are written (they sort as text)."""
+    t = (time.time() if now is None else now) - seconds
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+# The poll while a flood is passed over: nobody reads 10 MB/s, and each batch
+# costs the UI thread a repaint of the pane; two a second show it moving.
+FLOOD_POLL = 0.5
+
+
+def pause_after(busy: float, flood: bool = False) -> float:
     """The follower's sleep after a read that took `busy` seconds: reading a
     flooding log (parsing in Python, holding the GIL) takes at most about a
     third of the time, so the UI thread keeps answering keys."""
-    return max(TAIL_POLL, 2 * busy)
+    return max(FLOOD_POLL if flood else TAIL_POLL, 2 * busy)
 
 
 class LogPane(Vertical):
     class Batch(Message):
-        def __init__(self, cid: str, lines: list[LogLine], first: bool) -> None:
+        def __init__(self, cid: str, lines: list[LogLine], first: bool, gap: bool = False) -> None:
             # Never more than the view keeps: a flood's backlog is cut here, in
-            # the worker, so the UI thread neither receives nor frees it.
+            # the worker, so the UI thread neither receives nor frees it; the
+            # widths are measured here too.
             self.lines, self.dropped = newest_within(lines)
+            self.widths = line_widths(self.lines)
             self.cid = cid
             self.first = first
+            self.gap = gap
+            super().__init__()
+
+    class Older(Message):
+        """Lines read back from before what the view holds."""
+
+        def __init__(self, cid: str, lines: list[LogLine], more: bool) -> None:
+            self.cid = cid
+            self.lines = lines
+            self.more = more
             super().__init__()
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -57,6 +97,10 @@ class LogPane(Vertical):
         self._selected: tuple[str | None, str] = (None, "")
         self._backend: Backend | None = None
         self._names: Callable[[], dict[str, str]] = dict
+        self._follower: LogFollower | None = None  # the shown container's, for read-back
+        self.tail_choice = 0  # index into TAILS
+        self.since_choice = 0  # index into SINCES
+        self._since = ""  # the since window's stamp, fixed when following starts
 
     def compose(self) -> ComposeResult:
         yield Label("Logs: select a container", id="logs-title", classes="pane-title")
@@ -87,31 +131,109 @@ class LogPane(Vertical):
             return
         self.cid = cid
         self.name_shown = name
+        self._follow_anew()
+
+    def _follow_anew(self) -> None:
+        """Clear the view and follow self.cid from the start of its window."""
         self.view.clear()
+        self._follower = None
+        self.workers.cancel_group(self, "logback")
+        cid = self.cid
         if cid is None or self._backend is None:
             self.workers.cancel_group(self, "logtail")
             self._update_title(self.view.status())
             return
-        self._tail(self._backend, cid)
+        if cid == ALL:
+            self.view.can_read_back = False
+            self._tail_all(self._backend, self._names)
+            return
+        seconds = SINCES[self.since_choice][1]
+        self._since = stamp_ago(seconds) if seconds else ""
+        tail = TAILS[self.tail_choice]
+        self.view.can_read_back = tail is None
+        self._tail(self._backend, cid, self._since, tail)
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
-    def _tail(self, backend: Backend, cid: str) -> None:
+    def _tail(self, backend: Backend, cid: str, since: str, tail_n: int | None) -> None:
         worker = get_current_worker()
-        tail = backend.follow_log(cid)
+        tail = backend.follow_log(cid, since=since, tail=tail_n)
+        self.app.call_from_thread(self._set_follower, cid, tail)
         first = True
+        skipped = 0
         try:
             while not worker.is_cancelled:
                 started = time.monotonic()
                 lines = tail.read_new()
-                if lines or first:
-                    self.post_message(self.Batch(cid, lines, first))
+                gap = tail.skipped != skipped and not first
+                skipped = tail.skipped
+                if lines or first or gap:
+                    self.post_message(self.Batch(cid, lines, first, gap))
                     first = False
                 del lines  # a flood's batch is freed here, not when the next one comes
                 if tail.gone():
                     return  # the container was removed
-                time.sleep(pause_after(time.monotonic() - started))
+                time.sleep(pause_after(time.monotonic() - started, gap))
         finally:
             tail.close()
+
+    def _set_follower(self, cid: str, follower: LogFollower) -> None:
+        if cid == self.cid:
+            self._follower = follower
+
+    # -- reading back ---------------------------------------------------------------------
+
+    @on(LogView.OlderWanted)
+    def _older_wanted(self, event: LogView.OlderWanted) -> None:
+        event.stop()
+        follower = self._follower
+        if follower is None or self.cid in (None, ALL):
+            self.view.prepend([], more=False)
+            return
+        self._read_back(follower, self.cid, event.first, self._since)
+
+    @work(thread=True, exclusive=True, group="logback", exit_on_error=False)
+    def _read_back(self, follower: LogFollower, cid: str, first: LogLine, since: str) -> None:
+        try:
+            lines = follower.read_before(first, READ_BACK)
+        except Exception as exc:  # the engine went away, the file was removed: say so, stop
+            self.app.call_from_thread(self.app.notify, f"logs: {exc}", severity="warning")
+            lines = []
+        more = bool(lines)
+        if since:
+            kept = [line for line in lines if line.time >= since]
+            more = more and len(kept) == len(lines)
+            lines = kept
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Older(cid, lines, more))
+
+    def on_log_pane_older(self, message: LogPane.Older) -> None:
+        if message.cid == self.cid:
+            self.view.prepend(message.lines, message.more)
+
+    @on(LogView.ReloadWanted)
+    def _reload(self, event: LogView.ReloadWanted) -> None:
+        event.stop()
+        self._follow_anew()
+
+    @on(LogView.WindowRequested)
+    def _window(self, event: LogView.WindowRequested) -> None:
+        event.stop()
+        if event.which == "tail":
+            self.tail_choice = (self.tail_choice + 1) % len(TAILS)
+        else:
+            self.since_choice = (self.since_choice + 1) % len(SINCES)
+        if self.cid is not None:
+            self._follow_anew()
+        else:
+            self._update_title(self.view.status())
+
+    def window_text(self) -> str:
+        parts = []
+        if TAILS[self.tail_choice] is not None:
+            parts.append(f"last {TAILS[self.tail_choice]}")
+        if SINCES[self.since_choice][0]:
+            parts.append(f"since {SINCES[self.since_choice][0]}")
+        return " ".join(parts)
 
     def set_backend(self, backend: Backend, names: Callable[[], dict[str, str]]) -> None:
         """Where the logs come from, and who names the containers in the
@@ -129,8 +251,7 @@ class LogPane(Vertical):
             return
         self.cid = ALL
         self.name_shown = "all containers"
-        self.view.clear()
-        self._tail_all(self._backend, self._names)
+        self._follow_anew()
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
     def _tail_all(self, backend: Backend, names: Callable[[], dict[str, str]]) -> None:
@@ -151,7 +272,9 @@ class LogPane(Vertical):
 
     def on_log_pane_batch(self, message: LogPane.Batch) -> None:
         if message.cid == self.cid:
-            self.view.append(message.lines, message.dropped)
+            if message.first:
+                self.view.older = self.view.can_read_back
+            self.view.append(message.lines, message.dropped, message.widths, message.gap)
             if message.first:
                 self._update_title(self.view.status())
 
@@ -191,13 +314,22 @@ class LogPane(Vertical):
             count = f"{st.lines} line{'' if st.lines == 1 else 's'}"
             if st.dropped:
                 count += f" (older {st.dropped} dropped)"
+            if st.loading:
+                count += " reading back"
+            elif st.older and not st.follow:
+                count += " ↑ more"
+            if st.newer_cut:
+                count += " (newest not held: G)"
             parts = [f"Logs: {self.name_shown}", count]
+            if window := self.window_text():
+                parts.append(window)
             if st.search:
                 where = f"{st.current}/{st.matches}" if st.current else f"{st.matches}"
                 parts.append(f"/{st.search}/ {where} matches")
             flags = [
                 name
                 for name, on_ in (
+                    ("filter", st.filter),
                     ("follow", st.follow),
                     ("wrap", st.wrap),
                     ("timestamps", st.timestamps),

@@ -8,12 +8,28 @@ extended as lines arrive. Search highlights matches in place: every other
 line stays where it was (users of lazydocker and k9s asked for exactly that);
 n/N walk the matching lines.
 
+Filter mode shows only the matching lines: the rows then map through the
+sorted list of matches instead of every line (the same prefix sum, over the
+lines shown).
+
 Memory is bounded by a byte budget, not a line count: a container writing
 10 MB/s must not make the UI hold millions of lines. Each line costs its
 text plus a fixed overhead (the record, its timestamp, the indexes); past
 BYTE_BUDGET the oldest lines are dropped, a quarter of the budget at a time
 so the O(n) reindex is amortised, and the title says how many went. A batch
 larger than the budget is cut to its newest lines before it is kept.
+
+What is held is one contiguous stretch of the log. Lines older than it are
+not lost: scrolling to its top posts OlderWanted and the pane reads the
+stretch before it back from the engine's log file (`prepend`; past the
+budget the newest lines go then, and `newer_cut` says the bottom is no longer
+held: G reloads it). A batch after a gap (a flood the follower passed over)
+replaces what is held while following, and is left out while the user reads
+older lines.
+
+Per line the UI thread does little: widths and costs come computed from
+the follower's thread (`append(..., widths=)`), and rendering builds only
+the rows on screen.
 """
 
 from __future__ import annotations
@@ -43,8 +59,9 @@ SOURCE_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "b
 # Searches over more lines than this run in a thread, so Enter never stalls the UI.
 SYNC_SEARCH_LIMIT = 20_000
 BYTE_BUDGET = 8 * 1024 * 1024  # what the kept lines may cost; beyond it the oldest go
-# A line's cost beyond its text: the LogLine, its timestamp string, the index entries.
-LINE_OVERHEAD = 200
+# A line's cost beyond its text: the LogLine, its timestamp string, its place in
+# the file (a tuple of two ints), the index entries.
+LINE_OVERHEAD = 280
 
 
 def line_cost(line: LogLine) -> int:
@@ -83,6 +100,10 @@ def compile_search(text: str) -> re.Pattern[str] | None:
         return re.compile(re.escape(text), re.IGNORECASE)
 
 
+def line_widths(lines: list[LogLine]) -> list[int]:
+    return [text_width(line.text) for line in lines]
+
+
 @dataclass(frozen=True)
 class LogStatus:
     lines: int
@@ -93,6 +114,10 @@ class LogStatus:
     timestamps: bool
     search: str
     dropped: int = 0  # older lines no longer held in memory
+    filter: bool = False  # only matching lines shown
+    older: bool = False  # earlier lines can be read back (scroll up)
+    loading: bool = False  # a read-back is under way
+    newer_cut: bool = False  # the newest lines are not held (G reloads them)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -117,6 +142,9 @@ class LogView(ScrollView, can_focus=True):
         bind("logs.follow", "toggle_follow"),
         bind("logs.save", "save"),
         bind("logs.all", "toggle_all"),
+        bind("logs.filter", "toggle_filter"),
+        bind("logs.tail", "cycle_tail"),
+        bind("logs.since", "cycle_since"),
         bind("logs.top", "top", show=False),
         bind("logs.bottom", "bottom", show=False),
         bind("list.down", "scroll_down", show=False),
@@ -126,6 +154,7 @@ class LogView(ScrollView, can_focus=True):
     follow: reactive[bool] = reactive(True)
     wrap: reactive[bool] = reactive(False)
     show_timestamps: reactive[bool] = reactive(False)
+    filter_mode: reactive[bool] = reactive(False)
 
     class StatusChanged(Message):
         def __init__(self, view: LogView, status: LogStatus) -> None:
@@ -141,6 +170,23 @@ class LogView(ScrollView, can_focus=True):
 
     class AllRequested(Message):
         pass
+
+    class WindowRequested(Message):
+        """The tail (which="tail") or since (which="since") window's next choice."""
+
+        def __init__(self, which: str) -> None:
+            self.which = which
+            super().__init__()
+
+    class OlderWanted(Message):
+        """The top of what is held is on screen: read back what came before `first`."""
+
+        def __init__(self, first: LogLine) -> None:
+            self.first = first
+            super().__init__()
+
+    class ReloadWanted(Message):
+        """Back to the bottom while the newest lines are not held: follow anew."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -158,6 +204,10 @@ class LogView(ScrollView, can_focus=True):
         self.budget = BYTE_BUDGET
         self.bytes = 0  # the kept lines' cost (line_cost)
         self.dropped = 0  # lines dropped from memory since the last clear
+        self.can_read_back = False  # the pane's follower has read_before
+        self.older = False  # lines before lines[0] may be read back
+        self.loading = False  # an OlderWanted is being answered
+        self.newer_cut = False  # lines after lines[-1] were left out (prepend, gap)
 
     # -- content ------------------------------------------------------------------
 
@@ -172,35 +222,58 @@ class LogView(ScrollView, can_focus=True):
         self._cache.clear()
         self.bytes = 0
         self.dropped = 0
+        self.older = False
+        self.loading = False
+        self.newer_cut = False
         self._update_size()
         self.scroll_to(0, 0, animate=False)
         self._post_status()
 
-    def append(self, lines: list[LogLine], dropped: int = 0) -> None:
-        """Add lines at the end; `dropped`: older ones the caller already left out."""
-        if len(lines) > 1 and sum(map(line_cost, lines)) > self.budget:
-            lines, skipped = newest_within(lines, self.budget)
-            dropped += skipped
-        if dropped:
+    def append(
+        self,
+        lines: list[LogLine],
+        dropped: int = 0,
+        widths: list[int] | None = None,
+        gap: bool = False,
+    ) -> None:
+        """Add lines at the end. `dropped`: older ones the caller already left
+        out; `gap`: lines between what is held and these were passed over;
+        `widths`: text_width of each line, when computed off this thread."""
+        if gap or dropped:
+            if not self.follow and self.lines:
+                # The user reads what is held: it stays; G brings the newest back.
+                self._cut_newer()
+                return
             self._drop(len(self.lines))  # what is kept is older than what was left out
             self.dropped += dropped
+            self.older = self.can_read_back
+            self.newer_cut = False
+        elif self.newer_cut:
+            return  # not contiguous with what is held
+        if len(lines) > 1 and sum(map(line_cost, lines)) > self.budget:
+            lines, skipped = newest_within(lines, self.budget)
+            widths = widths[len(widths) - len(lines) :] if widths is not None else None
+            self._drop(len(self.lines))
+            self.dropped += skipped
         if not lines:
-            if dropped:
+            if dropped or gap:
                 self._post_status()
             return
+        if widths is None:
+            widths = line_widths(lines)
         first = len(self.lines)
+        shown_before = self._shown_count()
         self.lines.extend(lines)
         self.bytes += sum(map(line_cost, lines))
-        widths = [text_width(line.text) for line in lines]
         self._widths.extend(widths)
         self._max_width = max(self._max_width, max(widths))
-        if self._starts is not None:
-            self._extend_starts(first)
         if self._pattern is not None:
             search = self._pattern.search
             self.matches.extend(
                 i for i in range(first, len(self.lines)) if search(self.lines[i].text)
             )
+        if self._starts is not None:
+            self._extend_starts(shown_before)
         if self.bytes > self.budget:
             # Down to three quarters: the next drop is a quarter of the budget away.
             keep, _ = newest_within(self.lines, self.budget * 3 // 4)
@@ -208,21 +281,93 @@ class LogView(ScrollView, can_focus=True):
         self._update_size()
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.refresh()  # the bottom rows changed even where the scroll did not
         self._post_status()
+
+    def _cut_newer(self) -> None:
+        if not self.newer_cut:
+            self.newer_cut = True
+            self._post_status()
+
+    def prepend(self, lines: list[LogLine], more: bool) -> None:
+        """Older lines read back, before what is held; `more`: earlier ones may
+        be read back still. The screen keeps showing the same lines."""
+        self.loading = False
+        self.older = more and bool(lines)
+        if not lines:
+            self._post_status()
+            return
+        k = len(lines)
+        widths = line_widths(lines)
+        self.lines[:0] = lines
+        self._widths[:0] = widths
+        self.bytes += sum(map(line_cost, lines))
+        self._max_width = max(self._max_width, max(widths))
+        self.dropped = max(0, self.dropped - k)
+        found = _scan(lines, self._pattern) if self._pattern is not None else []
+        self.matches = found + [i + k for i in self.matches]
+        if self.current is not None:
+            self.current += k
+        if self.bytes > self.budget:
+            # The newest lines go: the user is reading the oldest ones.
+            keep = self._oldest_within(self.budget * 3 // 4)
+            self._drop_newest(len(self.lines) - keep)
+        if self._starts is not None:
+            self._rebuild_starts()
+        self._cache.clear()
+        self._update_size()
+        self.scroll_to(y=self.scroll_y + self._line_to_row(k), animate=False, immediate=True)
+        self.refresh()
+        self._post_status()
+
+    def _oldest_within(self, budget: int) -> int:
+        total = 0
+        for n, line in enumerate(self.lines):
+            total += line_cost(line)
+            if total > budget:
+                return max(1, n)
+        return len(self.lines)
+
+    def _drop_newest(self, k: int) -> None:
+        if k <= 0:
+            return
+        n = len(self.lines) - k
+        self.bytes -= sum(map(line_cost, self.lines[n:]))
+        del self.lines[n:]
+        del self._widths[n:]
+        self._max_width = max(self._widths, default=0)
+        self.matches = [i for i in self.matches if i < n]
+        if self.current is not None and self.current >= n:
+            self.current = None
+        self.newer_cut = True
+        self.follow = False
 
     def _drop(self, k: int) -> None:
         """Forget the k oldest lines; the screen keeps showing the same lines."""
         if k <= 0:
+            return
+        if k >= len(self.lines) and self.follow:
+            # Everything goes and new lines follow at once: no size change (and
+            # relayout of the screen for the scrollbar) between the two.
+            self.dropped += k
+            self.older = self.can_read_back
+            self.lines, self._widths, self.matches = [], [], []
+            self._max_width = self.bytes = 0
+            self.current = None
+            if self._starts is not None:
+                self._starts = [0]
+            self._cache.clear()
             return
         rows = self._line_to_row(k) if k < len(self.lines) else self.virtual_size.height
         self.bytes -= sum(map(line_cost, self.lines[:k]))
         del self.lines[:k]
         del self._widths[:k]
         self.dropped += k
+        self.older = self.can_read_back
         self._max_width = max(self._widths, default=0)
-        if self._starts is not None:
-            self._starts = [start - rows for start in self._starts[k:]]
         self.matches = [i - k for i in self.matches if i >= k]
+        if self._starts is not None:
+            self._rebuild_starts()
         if self.current is not None:
             self.current = self.current - k if self.current >= k else None
         self._cache.clear()
@@ -245,39 +390,62 @@ class LogView(ScrollView, can_focus=True):
         w = self._widths[i]
         return 1 if w <= textw else -(-w // textw)
 
+    def _shown(self) -> list[int] | None:
+        """The indexes of the lines on the rows (filter mode), None: every line."""
+        return self.matches if self.filter_mode and self._pattern is not None else None
+
+    def _shown_count(self) -> int:
+        shown = self._shown()
+        return len(self.lines) if shown is None else len(shown)
+
     def _rebuild_starts(self) -> None:
         textw = self._wrap_width = self._text_width
-        starts = [0] * (len(self.lines) + 1)
+        shown = self._shown()
+        widths = self._widths if shown is None else [self._widths[i] for i in shown]
+        starts = [0] * (len(widths) + 1)
         total = 0
-        for i, w in enumerate(self._widths):
-            starts[i] = total
+        for d, w in enumerate(widths):
+            starts[d] = total
             total += 1 if w <= textw else -(-w // textw)
-        starts[len(self.lines)] = total
+        starts[len(widths)] = total
         self._starts = starts
 
     def _extend_starts(self, first: int) -> None:
+        """Rows for the shown lines from the `first` shown one on."""
         assert self._starts is not None
         textw = self._wrap_width
+        shown = self._shown()
+        del self._starts[first + 1 :]
         total = self._starts.pop()
-        for i in range(first, len(self.lines)):
+        for d in range(first, self._shown_count()):
             self._starts.append(total)
-            total += self._rows_of(i, textw)
+            total += self._rows_of(d if shown is None else shown[d], textw)
         self._starts.append(total)
 
     def _update_size(self) -> None:
         if self._starts is not None:
             self.virtual_size = Size(self.scrollable_content_region.width, self._starts[-1])
         else:
-            self.virtual_size = Size(self._prefix_width + self._max_width, len(self.lines))
+            self.virtual_size = Size(self._prefix_width + self._max_width, self._shown_count())
 
     def _row_to_line(self, row: int) -> tuple[int, int]:
+        shown = self._shown()
         if self._starts is None:
-            return row, 0
-        i = bisect_right(self._starts, row, 0, len(self.lines)) - 1
-        return i, row - self._starts[i]
+            d, part = row, 0
+        else:
+            d = bisect_right(self._starts, row, 0, len(self._starts) - 1) - 1
+            part = row - self._starts[d]
+        if shown is None:
+            return d, part
+        return (shown[d] if d < len(shown) else len(self.lines)), part
 
     def _line_to_row(self, i: int) -> int:
-        return self._starts[i] if self._starts is not None else i
+        """The first row of line i (or of the first shown line after it)."""
+        shown = self._shown()
+        d = i if shown is None else bisect_left(shown, i)
+        if self._starts is None:
+            return d
+        return self._starts[min(d, len(self._starts) - 1)]
 
     def on_resize(self, event: Resize) -> None:
         if self.wrap and self._text_width != self._wrap_width:
@@ -294,7 +462,7 @@ class LogView(ScrollView, can_focus=True):
         if self._starts is not None:
             if row >= self._starts[-1]:
                 return Strip.blank(width, self.rich_style)
-        elif row >= len(self.lines):
+        elif row >= self._shown_count():
             return Strip.blank(width, self.rich_style)
         i, part = self._row_to_line(row)
         strip = self._cache.get((i, part))
@@ -383,7 +551,43 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
         self._post_status()
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._want_older()
+
+    def _want_older(self) -> None:
+        """Ask for the lines before the held ones once the top is near the screen."""
+        if (
+            self.older
+            and not self.loading
+            and self.lines
+            and self.scroll_y < self.scrollable_content_region.height
+            and not self.follow
+        ):
+            self.loading = True
+            self.post_message(self.OlderWanted(self.lines[0]))
+            self._post_status()
+
+    def watch_filter_mode(self) -> None:
+        self._reshape()
+
+    def _reshape(self) -> None:
+        """The rows changed (filter on/off, new matches while filtering): same top line."""
+        top = self._row_to_line(round(self.scroll_y))[0] if self.lines else 0
+        if self._starts is not None:
+            self._rebuild_starts()
+        self._cache.clear()
+        self._update_size()
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        else:
+            self.scroll_to(y=self._line_to_row(top), animate=False, immediate=True)
+        self.refresh()
+        self._post_status()
+
     def watch_follow(self, follow: bool) -> None:
+        if follow and self.newer_cut:
+            self.post_message(self.ReloadWanted())
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False)
         self._post_status()
@@ -391,8 +595,12 @@ class LogView(ScrollView, can_focus=True):
     # -- search ---------------------------------------------------------------------------------
 
     def set_search(self, text: str) -> None:
+        filtered = self._shown() is not None
         self.search_text = text
         self._pattern = compile_search(text)
+        if filtered and self._pattern is None:
+            self.matches = []
+            self._reshape()  # the filter's pattern is gone: every line again
         self._cache.clear()
         self.refresh()
         self._recompute_matches()
@@ -420,6 +628,8 @@ class LogView(ScrollView, can_focus=True):
         if gen != self._search_gen:
             return  # a newer search or a new container replaced this one
         self.matches = matches
+        if self.filter_mode:
+            self._reshape()
         if self._pattern is not None and matches:
             # The first match at or below the top of the screen: nearest to where the user is.
             top, _ = self._row_to_line(round(self.scroll_y))
@@ -476,6 +686,15 @@ class LogView(ScrollView, can_focus=True):
     def action_toggle_all(self) -> None:
         self.post_message(self.AllRequested())
 
+    def action_toggle_filter(self) -> None:
+        self.filter_mode = not self.filter_mode
+
+    def action_cycle_tail(self) -> None:
+        self.post_message(self.WindowRequested("tail"))
+
+    def action_cycle_since(self) -> None:
+        self.post_message(self.WindowRequested("since"))
+
     def action_toggle_timestamps(self) -> None:
         self.show_timestamps = not self.show_timestamps
 
@@ -490,7 +709,8 @@ class LogView(ScrollView, can_focus=True):
 
     def action_top(self) -> None:
         self.follow = False
-        self.scroll_to(y=0, animate=False)
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._want_older()
 
     def action_bottom(self) -> None:
         self.follow = True
@@ -499,10 +719,12 @@ class LogView(ScrollView, can_focus=True):
     def action_scroll_up(self) -> None:
         self.follow = False
         super().action_scroll_up()
+        self._want_older()
 
     def action_page_up(self) -> None:
         self.follow = False
         super().action_page_up()
+        self._want_older()
 
     def action_scroll_home(self) -> None:
         self.action_top()
@@ -512,6 +734,7 @@ class LogView(ScrollView, can_focus=True):
 
     def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
         self.follow = False
+        self._want_older()
 
     # -- status -------------------------------------------------------------------------------------
 
@@ -530,6 +753,10 @@ class LogView(ScrollView, can_focus=True):
             self.show_timestamps,
             self.search_text,
             self.dropped,
+            self.filter_mode,
+            self.older,
+            self.loading,
+            self.newer_cut,
         )
 
     def _post_status(self) -> None:

@@ -1,8 +1,10 @@
 """A DataTable of resources (images, containers) with marks, a filter, and cell-level sync.
 
 Columns are chosen to fit the width: by PRIORITY, the first ESSENTIAL ones
-always (shrunk down to MIN_WIDTH, with SHORT forms of their cells, when the
-pane is narrow), the others while they fit; a resize chooses again.
+always (shrunk down to MIN_WIDTH, then to their label, with SHORT forms of
+their cells, when the pane is narrow; the least wanted of them dropped only
+when even that does not fit), the others while they fit; a resize chooses
+again. The columns shown never run past the pane's width.
 
 `sync(rows)` is called with the full desired content on every refresh; it
 touches the widget only where something changed: if the visible rows are the
@@ -28,6 +30,7 @@ from tuidock.keymap import bind
 
 MARK = "●"
 AUTO_WIDTH_MAX = 40
+MIN_CELLS = 3  # the narrowest a shrunk column gets
 Cell = str | Text
 
 
@@ -183,14 +186,25 @@ class ResourceTable(DataTable):
                 chosen.append(i)
                 used += widths[i] + pad
         over = used - avail
-        for i in reversed(chosen):  # the least wanted essential columns shrink first
-            if over <= 0:
-                break
-            least = max(self.MIN_WIDTH.get(keys[i], widths[i]), len(self.COLUMNS[i][1]))
-            cut = min(over, widths[i] - least)
-            if cut > 0:
-                widths[i] -= cut
-                over -= cut
+        # Shrinking, least wanted first: to MIN_WIDTH (never below the label), then
+        # to the label alone; if the essential columns still do not fit, the
+        # least wanted of them go (never the first): a row never runs past the pane.
+        for floor in (
+            lambda i: max(self.MIN_WIDTH.get(keys[i], widths[i]), len(self.COLUMNS[i][1])),
+            lambda i: min(widths[i], max(MIN_CELLS, len(self.COLUMNS[i][1]))),
+        ):
+            for i in reversed(chosen):
+                if over <= 0:
+                    break
+                cut = min(over, widths[i] - floor(i))
+                if cut > 0:
+                    widths[i] -= cut
+                    over -= cut
+        while over > 0 and len(chosen) > 1:
+            over -= widths[chosen[-1]] + pad
+            chosen.pop()
+        if over > 0:
+            widths[chosen[0]] = max(1, widths[chosen[0]] - over)
         return sorted(chosen), widths
 
     def _add_columns(self, rows: list[Row]) -> None:

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tuidock.runtime.store import ctrlayout
 
@@ -120,6 +120,9 @@ class LogEntry:
     time: str
     stream: str
     data: bytes
+    # Where the entry starts: (inode of its file, byte offset), for reading back
+    # what came before it (read_before); None for entries not read from a file.
+    at: tuple[int, int] | None = None
 
     @property
     def timestamp(self) -> float:
@@ -128,26 +131,73 @@ class LogEntry:
         return parse_time(self.time) or 0.0
 
 
-def parse_line(line: bytes) -> LogEntry | None:
+def _entry(obj: object, at: tuple[int, int] | None) -> LogEntry | None:
     try:
-        obj = json.loads(line)
         return LogEntry(
-            obj.get("time", ""),
-            obj.get("stream", "stdout"),
-            obj.get("log", "").encode("utf-8", "surrogateescape"),
+            obj.get("time", ""),  # type: ignore[attr-defined]
+            obj.get("stream", "stdout"),  # type: ignore[attr-defined]
+            obj.get("log", "").encode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
+            at,
         )
-    except (ValueError, AttributeError, UnicodeEncodeError):
-        return None  # a torn or foreign line: skip it rather than fail the whole read
+    except (AttributeError, UnicodeEncodeError):
+        return None  # a foreign line: skip it rather than fail the whole read
 
 
-def _parse_complete(data: bytes, out: list[LogEntry]) -> bytes:
-    """Appends the entries of `data`'s complete lines to `out`; returns the unfinished rest."""
-    *lines, rest = data.split(b"\n")
+def parse_line(line: bytes, at: tuple[int, int] | None = None) -> LogEntry | None:
+    try:
+        return _entry(json.loads(line), at)
+    except ValueError:
+        return None  # a torn line
+
+
+# Lines decoded by one json.loads of "[l1,l2,...]": one C call instead of one per
+# line (about 3x faster on 100-byte lines), short enough that the GIL is handed
+# back to the UI thread within a millisecond or so.
+BULK = 512
+
+
+# Builds an entry from a decoded JSON line and its place: LogEntry by default; the
+# UI's reader makes its own records straight from the JSON (no bytes round trip).
+MakeEntry = Callable[[Any, tuple[int, int]], Any]
+
+
+def _parse_lines(
+    lines: list[bytes], out: list, ino: int, pos: int, make: MakeEntry | None = None
+) -> None:
+    """Appends the entries of complete `lines`, the first at byte `pos` of file `ino`."""
+    make = make or _entry
+    keep: list[bytes] = []
+    starts: list[int] = []
     for line in lines:
         if line:
-            entry = parse_line(line)
-            if entry is not None:
+            keep.append(line)
+            starts.append(pos)
+        pos += len(line) + 1
+    for k in range(0, len(keep), BULK):
+        part = keep[k : k + BULK]
+        try:
+            objs = json.loads(b"[" + b",".join(part) + b"]")
+        except ValueError:
+            objs = None
+        if not isinstance(objs, list) or len(objs) != len(part):
+            # A torn or foreign line (or one holding "a,b") in this part: one at a time.
+            objs = [None] * len(part)
+            for j, line in enumerate(part):
+                try:
+                    objs[j] = json.loads(line)
+                except ValueError:
+                    pass
+        for obj, at in zip(objs, starts[k : k + BULK], strict=True):
+            if obj is not None and (entry := make(obj, (ino, at))) is not None:
                 out.append(entry)
+
+
+def _parse_complete(
+    data: bytes, out: list, ino: int = 0, pos: int = 0, make: MakeEntry | None = None
+) -> bytes:
+    """Appends the entries of `data`'s complete lines to `out`; returns the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    _parse_lines(lines, out, ino, pos, make)
     return rest
 
 
@@ -162,8 +212,9 @@ class LogTail:
     the writer having finished it before the rename).
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, make: MakeEntry | None = None) -> None:
         self.directory = directory
+        self.make = make  # None: LogEntry records
         self.path = f"{directory}/{LOG_NAME}"
         self._f: BinaryIO | None = None
         self._ino: int | None = None
@@ -185,8 +236,9 @@ class LogTail:
             self._started = True
             try:
                 with open(self.path + ".1", "rb") as f:
-                    if max_bytes is None or os.fstat(f.fileno()).st_size <= max_bytes:
-                        _parse_complete(f.read(), out)
+                    st = os.fstat(f.fileno())
+                    if max_bytes is None or st.st_size <= max_bytes:
+                        _parse_complete(f.read(), out, st.st_ino, 0, self.make)
             except FileNotFoundError:
                 pass
         if self._f is None and not self._open():
@@ -198,9 +250,12 @@ class LogTail:
                 st = None
             if st is not None and st.st_ino == self._ino and st.st_size == self._offset:
                 return out
-            if max_bytes is not None and st is not None and st.st_ino == self._ino:
-                self._skip_to(st.st_size - max_bytes)
-            self._read_to_end(out)
+            same = st is not None and st.st_ino == self._ino
+            if max_bytes is not None and same:
+                self._skip_to(st.st_size - max_bytes)  # type: ignore[union-attr]
+            # Up to the size just seen, not to EOF: a writer faster than this
+            # parser would otherwise keep one read going (and its list growing).
+            self._read_to_end(out, st.st_size if same and max_bytes is not None else None)  # type: ignore[union-attr]
             if st is None or st.st_ino == self._ino:
                 return out
             self._open()
@@ -228,11 +283,13 @@ class LogTail:
         self._offset = offset + len(partial)
         self._pending = b""
 
-    def _read_to_end(self, out: list[LogEntry]) -> None:
+    def _read_to_end(self, out: list[LogEntry], end: int | None = None) -> None:
         assert self._f is not None
-        while chunk := self._f.read(1 << 16):
+        assert self._ino is not None
+        while chunk := self._f.read(1 << 18 if end is None else min(1 << 18, end - self._offset)):
+            start = self._offset - len(self._pending)
             self._offset += len(chunk)
-            self._pending = _parse_complete(self._pending + chunk, out)
+            self._pending = _parse_complete(self._pending + chunk, out, self._ino, start, self.make)
 
     def follow(self, still_running: Callable[[], bool], poll: float = 0.05) -> Iterator[LogEntry]:
         """New entries until `still_running()` says no and all that was written is read.
@@ -257,6 +314,50 @@ class LogTail:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+def read_before(
+    directory: str, at: tuple[int, int], max_bytes: int, make: MakeEntry | None = None
+) -> list:
+    """The entries just before the one at `at` (oldest first), about `max_bytes` of them.
+
+    `at` is an entry's (inode, offset): in ctr.log, what precedes it there and
+    then the end of ctr.log.1; in ctr.log.1, what precedes it there. A file
+    rotated away since (neither inode) has nothing older left: []. Reads
+    files of its own, so it may run beside a LogTail in another thread.
+    """
+    ino, offset = at
+    path = f"{directory}/{LOG_NAME}"
+    files = [path, path + ".1"]
+    out: list = []
+    end: int | None = offset
+    for k, name in enumerate(files):
+        try:
+            f = open(name, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            continue
+        with f:
+            st = os.fstat(f.fileno())
+            if end is not None and st.st_ino != ino:
+                continue  # `at` is not in this file: maybe in the older one
+            if end is None and st.st_ino == ino:
+                break  # rotated meanwhile: this is the file just read
+            if end is None:
+                end = st.st_size
+            start = max(0, end - max_bytes)
+            f.seek(start)
+            data = f.read(end - start)
+        if start > 0:
+            cut = data.find(b"\n") + 1  # a line cut by the window's start: not read
+            data, start = data[cut:], start + cut
+        found: list = []
+        _parse_complete(data + b"\n", found, st.st_ino, start, make)
+        out[:0] = found
+        max_bytes -= len(data)
+        if start > 0 or max_bytes <= 0 or k == len(files) - 1:
+            break
+        end = None  # ctr.log read from its start: the rest is the end of ctr.log.1
+    return out
 
 
 def read_all(directory: str) -> list[LogEntry]:
