@@ -50,6 +50,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "app.refresh": KeySpec("ctrl+r", "Reload lists", "Global"),
     "app.contexts": KeySpec("c", "Switch engine (contexts)", "Global"),
     "app.zoom": KeySpec("z", "Zoom the focused pane to the full screen / back", "Global"),
+    "app.events": KeySpec("ctrl+e", "Events (live, filtered by type, container, image)", "Global"),
     # any list (images, containers)
     "list.filter": KeySpec("slash", "Filter (Enter apply, Esc clear; !text inverts)", "Lists"),
     "list.mark": KeySpec("space", "Mark / unmark row", "Lists"),
@@ -72,6 +73,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
         "e", "Shell in the shell pane (returns to an open one)", "Containers"
     ),
     "containers.exec_full": KeySpec("E", "Shell full screen (suspends the UI)", "Containers"),
+    "containers.details": KeySpec("I", "Details (config and live graphs)", "Containers"),
+    "containers.signal": KeySpec("K", "Kill with a chosen signal", "Containers"),
+    "containers.diff": KeySpec("D", "Diff (filesystem changes)", "Containers"),
     # logs pane
     "logs.search": KeySpec("slash", "Search (highlight, others stay visible)", "Logs"),
     "logs.next": KeySpec("n", "Next match", "Logs"),

@@ -98,6 +98,7 @@ class MainScreen(Verbs):
         bind("app.refresh", "reload", show=False),
         bind("app.contexts", "app.contexts", description="Engine"),
         bind("app.zoom", "zoom", show=False),
+        bind("app.events", "events", show=False),
     ]
 
     def __init__(self) -> None:
