@@ -183,3 +183,34 @@ def test_docker_kill_and_diff_of_unknown_containers(backend):
         backend.diff("no-such-container-" + uuid.uuid4().hex[:6])
     with pytest.raises(NotFound):
         backend.kill("no-such-container-" + uuid.uuid4().hex[:6], "TERM")
+
+
+def test_docker_events_of_a_stopped_daemon_end_with_one_line(tmp_path):
+    import socket
+
+    from tuidock.backends.docker import DockerBackend
+    from tuidock.backends.endpoint import Endpoint
+    from tuidock.errors import EngineUnreachable
+
+    path = tmp_path / "docker.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
+    follower = DockerBackend(Endpoint("gone", f"unix://{path}")).follow_events(time.time_ns())
+    try:
+        errors: list[EngineUnreachable] = []
+
+        def failed() -> bool:
+            try:
+                assert follower.read_new() == []
+            except EngineUnreachable as exc:
+                errors.append(exc)
+            return bool(errors)
+
+        _wait(failed, what="the stream's end")
+        assert errors[0].message == (
+            f"the events stream of unix://{path} ended: connection refused"
+        )
+        assert follower.read_new() == []  # said once
+    finally:
+        follower.close()

@@ -465,6 +465,15 @@ class DockerEvents:
     def read_new(self) -> list[EventRecord]:
         with self.lock:
             out, self.buffer = self.buffer, []
+        if not out and self.error and not self._thread.is_alive():
+            # Once, after the last events read: the view says why nothing more comes.
+            error, self.error = self.error, ""
+            raise EngineUnreachable(
+                f"the events stream of {self.backend.location} ended: {error}",
+                "Close the events view and open it again once the engine answers.",
+                self.backend.location,
+                error,
+            )
         return out
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """A container's details: its configuration and live graphs of CPU, memory, network and disk.
 
 The configuration (command, restart policy, health, env, ports, mounts,
-networks) is read once from `inspect`, which every backend answers in
-Docker's shape, and re-read when the state changes (a restart). The graphs
+networks) is read once on opening from `inspect`, which every backend
+answers in Docker's shape. The graphs
 come from a StatsSampler of its own made with io=True (network and block
 I/O cost more reads than the dashboard's sampler makes), sampled every
 EVERY seconds in a job; the I/O graphs are rates, the difference of two
@@ -139,12 +139,14 @@ def detail_table(data: dict) -> Table:
 
 
 class ContainerDetails(ModalScreen[None], JobScreen):
+    # The graphs on top, one line each (a title and its figures, then the
+    # chart), so that all six fit a small terminal; the configuration scrolls below.
     DEFAULT_CSS = """
     #details-dialog { height: 90%; }
-    #details-body { height: 1fr; }
-    #details-config { width: 1fr; }
-    #details-graphs { width: 1fr; height: auto; padding-left: 2; }
-    .details-label { margin-top: 1; }
+    #details-graphs { height: auto; margin-bottom: 1; }
+    .details-graph { height: 1; }
+    .details-label { width: 44; }
+    #details-config { height: 1fr; }
     """
     BINDINGS = [Binding("escape,q", "close", "Close")]  # noqa: RUF012
 
@@ -164,13 +166,13 @@ class ContainerDetails(ModalScreen[None], JobScreen):
             yield Label(
                 Text(f"{self.name_text} ({self.cid[:12]})", style="bold"), classes="dialog-title"
             )
-            with Horizontal(id="details-body"):
-                with VerticalScroll(id="details-config"):
-                    yield Static("loading…", id="details-text")
-                with Vertical(id="details-graphs"):
-                    for graph, title in GRAPHS.items():
+            with Vertical(id="details-graphs"):
+                for graph, title in GRAPHS.items():
+                    with Horizontal(classes="details-graph"):
                         yield Label(title, id=f"details-{graph}-label", classes="details-label")
                         yield Spark(100.0 if graph == "cpu" else 0.0, id=f"details-{graph}")
+            with VerticalScroll(id="details-config"):
+                yield Static("loading…", id="details-text")
             yield Label("", id="details-note", classes="dialog-note")
 
     def on_mount(self) -> None:
@@ -245,14 +247,14 @@ class ContainerDetails(ModalScreen[None], JobScreen):
         labels = {
             "cpu": f"CPU {sample.cpu_percent:.1f}%",
             "mem": (
-                f"Memory {human_binary_size(sample.memory_usage)} / "
-                f"{human_binary_size(sample.memory_limit)} ({sample.memory_percent:.1f}%)"
+                f"Memory {human_binary_size(sample.memory_usage)} "
+                f"({sample.memory_percent:.1f}% of {human_binary_size(sample.memory_limit)})"
             ),
         }
         for graph, total in totals.items():
             rate = rates.get(graph)
             per_s = f"{human_size(int(rate))}/s, " if rate is not None else ""
-            labels[graph] = f"{GRAPHS[graph]} {per_s}{human_size(total)} in all"
+            labels[graph] = f"{GRAPHS[graph]} {per_s}{human_size(total)} total"
         for graph, text in labels.items():
             self.query_one(f"#details-{graph}-label", Label).update(text)
             spark = self.query_one(f"#details-{graph}", Spark)
