@@ -307,6 +307,22 @@ class TuidockApp(App[None]):
             ),
             ("Inspect image", "Inspect the selected image", on("images", "inspect")),
             ("Inspect container", "Inspect the selected container", on("containers", "inspect")),
+            (
+                "Container details",
+                "Config and live CPU, memory, network and disk graphs (I)",
+                main.action_details,
+            ),
+            (
+                "Container diff",
+                "Filesystem changes of the selected container (D)",
+                main.action_diff,
+            ),
+            (
+                "Kill with a signal",
+                "Send SIGTERM, SIGHUP, ... to the selected container (K)",
+                main.action_signal,
+            ),
+            ("Events", "The engine's events, live, filtered (ctrl+e)", main.action_events),
             ("Logs: timestamps", "Toggle timestamps", on("logview", "toggle_timestamps")),
             ("Logs: wrap", "Toggle wrapping", on("logview", "toggle_wrap")),
             ("Logs: follow", "Toggle following", on("logview", "toggle_follow")),

@@ -53,6 +53,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "app.refresh": KeySpec("ctrl+r", "Reload lists", "Global"),
     "app.contexts": KeySpec("c", "Switch engine (contexts)", "Global"),
     "app.zoom": KeySpec("z", "Zoom the focused pane to the full screen / back", "Global"),
+    "app.events": KeySpec("ctrl+e", "Events (live, filtered by type, container, image)", "Global"),
     # any list (images, containers)
     "list.filter": KeySpec("slash", "Filter (Enter apply, Esc clear; !text inverts)", "Lists"),
     "list.mark": KeySpec("space", "Mark / unmark row", "Lists"),
@@ -86,6 +87,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "networks.disconnect": KeySpec(
         "D", "Disconnect a container from the network", "Volumes, networks, disk"
     ),
+    "containers.details": KeySpec("I", "Details (config and live graphs)", "Containers"),
+    "containers.signal": KeySpec("K", "Kill with a chosen signal", "Containers"),
+    "containers.diff": KeySpec("D", "Diff (filesystem changes)", "Containers"),
     # logs pane
     "logs.search": KeySpec("slash", "Search (highlight, others stay visible)", "Logs"),
     "logs.next": KeySpec("n", "Next match", "Logs"),

@@ -11,6 +11,9 @@ The live dashboard's cost is the backend's to keep low: `images_stamp` and
 `containers_stamp` are cheap "did anything change" tokens checked every tick
 before a full listing; a StatsSampler keeps whatever it needs open between
 ticks; a LogFollower returns only what was appended since its last read.
+An EventFollower is the same for the engine's events (`docker events`); a
+details view asks a sampler made with `io=True` for network and block I/O,
+which the dashboard's sampler skips (more reads per container and tick).
 """
 
 from __future__ import annotations
@@ -90,10 +93,59 @@ class StatsSample:
     memory_usage: int
     memory_limit: int
     pids: int
+    # Cumulative bytes; 0 unless the sampler was made with io=True (or the
+    # engine sends them anyway, as Docker's stats do).
+    net_rx: int = 0
+    net_tx: int = 0
+    block_read: int = 0
+    block_write: int = 0
 
     @property
     def memory_percent(self) -> float:
         return self.memory_usage / self.memory_limit * 100 if self.memory_limit else 0.0
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One engine event, as `docker events` has it: what (type, action) happened to whom."""
+
+    time_ns: int
+    type: str  # container, image, network, volume (and whatever else an engine sends)
+    action: str  # start, die, kill, pull, tag, destroy, exec_start: sh ...
+    actor_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.attributes.get("name", "")
+
+    @property
+    def image(self) -> str:
+        """The image it concerns: a container's image, or an image event's own name."""
+        if self.type == "image":
+            return self.attributes.get("name", "") or self.actor_id
+        return self.attributes.get("image", "")
+
+    @classmethod
+    def of(cls, message: dict) -> EventRecord:
+        """From Docker's events.Message JSON (the local engine's log holds the same)."""
+        actor = message.get("Actor") or {}
+        time_ns = message.get("timeNano") or int(message.get("time") or 0) * 1_000_000_000
+        return cls(
+            int(time_ns),
+            str(message.get("Type") or ""),
+            str(message.get("Action") or message.get("status") or ""),
+            str(actor.get("ID") or message.get("id") or ""),
+            {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One line of `docker diff`: kind A (added), C (changed) or D (deleted)."""
+
+    kind: str
+    path: str  # absolute, as Docker prints it
 
 
 @dataclass(frozen=True)
@@ -369,6 +421,14 @@ class LogFollower(Protocol):
     def close(self) -> None: ...
 
 
+class EventFollower(Protocol):
+    def read_new(self) -> list[EventRecord]:
+        """Events recorded since the last call (on the first, those since `since`)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class AllLogsFollower(Protocol):
     """Every container's log as one stream, merged by time, lines prefixed "name | "."""
 
@@ -516,7 +576,10 @@ class Backend(Protocol):
 
     def restart(self, cid: str, timeout: int | None = None) -> None: ...
 
-    def kill(self, cid: str) -> None: ...
+    def kill(self, cid: str, signal: str | int = "KILL") -> None:
+        """Send a signal (a name with or without SIG, or a number) to its first
+        process; a name the engine does not know raises UsageError."""
+        ...
 
     def pause(self, cid: str) -> None: ...
 
@@ -536,6 +599,10 @@ class Backend(Protocol):
 
     def inspect_container(self, cid: str) -> dict: ...
 
+    def diff(self, cid: str) -> list[FileChange]:
+        """`diff`: what the container changed in its filesystem, in `docker diff`'s order."""
+        ...
+
     def shell_command(self, cid: str) -> list[str]:
         """An argv that runs an interactive shell in the container on this
         terminal (for a PTY); raises when it has no shell or is not running."""
@@ -543,7 +610,13 @@ class Backend(Protocol):
 
     # -- live data ---------------------------------------------------------------------
 
-    def stats_sampler(self) -> StatsSampler: ...
+    def stats_sampler(self, io: bool = False) -> StatsSampler:
+        """A sampler; with io, its samples carry network and block I/O too."""
+        ...
+
+    def follow_events(self, since_ns: int | None = None) -> EventFollower:
+        """The engine's events from `since_ns` (None: from now) on, as they come."""
+        ...
 
     def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> LogFollower:
         """`since`: RFC 3339 UTC, lines older are left out; `tail`: only the

@@ -21,6 +21,8 @@ Costs of the live dashboard:
   container, no thread per container.
 - logs: one follow stream per followed container, read by a thread that
   stops when the follower closes.
+- events view: one more events stream (all types) while it is open, read by
+  a thread into a buffer, as logs are.
 
 The SDK is imported inside functions only: the CLI's hot paths never load it.
 """
@@ -42,7 +44,9 @@ from tuidock.backends.base import (
     ContainerSummary,
     DiskUsage,
     DiskUsageRow,
+    EventRecord,
     Facts,
+    FileChange,
     HistoryEntry,
     ImageSummary,
     LogLine,
@@ -274,6 +278,29 @@ def cpu_percent(
     return percent, (total, system, now)
 
 
+def io_bytes(stats: dict) -> tuple[int, int, int, int]:
+    """(net rx, net tx, block read, block write) of a stats answer, as the docker CLI sums
+    them: every interface of `networks`; the Read and Write entries of
+    blkio_stats.io_service_bytes_recursive (lower case "read"/"write" on cgroup v2,
+    None when Podman or a v2 host has no figures)."""
+    rx = tx = 0
+    for net in (stats.get("networks") or {}).values():
+        rx += int(net.get("rx_bytes") or 0)
+        tx += int(net.get("tx_bytes") or 0)
+    read = write = 0
+    for entry in (stats.get("blkio_stats") or {}).get("io_service_bytes_recursive") or ():
+        op = str(entry.get("op") or "").lower()
+        if op == "read":
+            read += int(entry.get("value") or 0)
+        elif op == "write":
+            write += int(entry.get("value") or 0)
+    return rx, tx, read, write
+
+
+# Docker's diff kinds: 0 modified, 1 added, 2 deleted.
+DIFF_KINDS = {0: "C", 1: "A", 2: "D"}
+
+
 # -- the change stamps -------------------------------------------------------------------
 
 
@@ -373,11 +400,13 @@ class DockerStats:
             return None  # not running: Docker answers empty figures
         now = time.monotonic()
         percent, self.prev[cid] = cpu_percent(s, self.prev.get(cid), now, self.backend.is_podman)
+        # The same answer carries the I/O counters: every sample has them.
         return StatsSample(
             percent,
             memory_usage(mem),
             int(mem.get("limit") or 0),
             int((s.get("pids_stats") or {}).get("current") or 0),
+            *io_bytes(s),
         )
 
     def sample(self, ids: list[str]) -> dict[str, StatsSample]:
@@ -390,6 +419,81 @@ class DockerStats:
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.prev.clear()
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+class DockerEvents:
+    """An EventFollower: a thread reads the events stream into a buffer.
+
+    Its own connection (no timeout: the stream is idle between events), closed
+    with the follower. A stream that fails (engine gone) ends the thread; what
+    was read stays readable.
+    """
+
+    def __init__(self, backend: DockerBackend, since_ns: int | None) -> None:
+        self.backend = backend
+        self.lock = threading.Lock()
+        self.buffer: list[EventRecord] = []
+        self._stream: Any = None
+        self._closed = False
+        self.error = ""
+        # The API counts in seconds: an event of the since's second before it is dropped here.
+        self._since_ns = since_ns
+        since = None if since_ns is None else since_ns // 1_000_000_000
+        self._thread = threading.Thread(
+            target=self._run, args=(since,), name="docker-events-view", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, since: int | None) -> None:
+        try:
+            client = make_client(self.backend.endpoint, timeout=None)  # type: ignore[arg-type]
+        except Exception as exc:
+            self.error = _reason(exc)
+            return
+        try:
+            # `until` unset and `since` set: the stored events, then the live ones.
+            stream = client.events(since=since, decode=True)
+            with self.lock:
+                if self._closed:
+                    stream.close()
+                    return
+                self._stream = stream
+            for message in stream:
+                record = EventRecord.of(message)
+                if self._since_ns is not None and record.time_ns < self._since_ns:
+                    continue
+                with self.lock:
+                    self.buffer.append(record)
+        except Exception as exc:
+            if not self._closed:
+                self.error = _reason(exc)
+        finally:
+            client.close()
+
+    def read_new(self) -> list[EventRecord]:
+        with self.lock:
+            out, self.buffer = self.buffer, []
+        if not out and self.error and not self._thread.is_alive():
+            # Once, after the last events read: the view says why nothing more comes.
+            error, self.error = self.error, ""
+            raise EngineUnreachable(
+                f"the events stream of {self.backend.location} ended: {error}",
+                "Close the events view and open it again once the engine answers.",
+                self.backend.location,
+                error,
+            )
+        return out
+
+    def close(self) -> None:
+        with self.lock:
+            self._closed = True
+            stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
 
 
 # -- logs --------------------------------------------------------------------------------
@@ -1337,8 +1441,12 @@ class DockerBackend:
     def restart(self, cid: str, timeout: int | None = None) -> None:
         self._call(lambda: self.api().restart(cid, timeout=10 if timeout is None else timeout))
 
-    def kill(self, cid: str) -> None:
-        self._call(lambda: self.api().kill(cid))
+    def kill(self, cid: str, signal: str | int = "KILL") -> None:
+        from tuidock.core.flagvalues import signal_number
+
+        # Checked here: the engine's own message for a bad name differs by engine.
+        signum = signal_number(signal)
+        self._call(lambda: self.api().kill(cid, signal=signum))
 
     def pause(self, cid: str) -> None:
         self._call(lambda: self.api().pause(cid))
@@ -1365,6 +1473,18 @@ class DockerBackend:
 
     def inspect_container(self, cid: str) -> dict:
         return self._call(lambda: self.api().inspect_container(cid))
+
+    def diff(self, cid: str) -> list[FileChange]:
+        try:
+            changes = self._call(lambda: self.api().diff(cid)) or []
+        except NotFound:
+            raise
+        except TuidockError:
+            # Podman answers an unknown name with a 500 ("layer not known"):
+            # inspect says NotFound as Docker would; a real failure is raised as is.
+            self.inspect_container(cid)
+            raise
+        return [FileChange(DIFF_KINDS.get(c.get("Kind"), "?"), c.get("Path", "")) for c in changes]
 
     def shell_command(self, cid: str) -> list[str]:
         import docker.errors
@@ -1394,8 +1514,11 @@ class DockerBackend:
 
     # -- live data ---------------------------------------------------------------------
 
-    def stats_sampler(self) -> DockerStats:
-        return DockerStats(self)
+    def stats_sampler(self, io: bool = False) -> DockerStats:
+        return DockerStats(self)  # the I/O counters come in the same answer
+
+    def follow_events(self, since_ns: int | None = None) -> DockerEvents:
+        return DockerEvents(self, since_ns)
 
     def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> DockerLogs:
         return DockerLogs(self, cid, since=since, tail=tail)

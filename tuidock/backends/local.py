@@ -9,6 +9,10 @@ directly instead of going through the engine's full reads:
 - containers_stamp: (inode, mtime) of each container's config.json and
   state.json, also replaced by rename on every change;
 - stats_sampler: statsampler.Sampler over cgroup usage files kept open;
+  with io=True (one container's details view) stats.StatsCollector instead,
+  the reader of `tuidock stats`, which adds block I/O from the cgroup and
+  network I/O from /proc/<pid>/net/dev;
+- follow_events: store.events.Follower on the events log `tuidock events` reads;
 - follow_log / follow_all_logs: runtime.container.logs' tailers of ctr.log
   (the reader `tuidock logs` uses), their entries turned into LogLines.
 """
@@ -23,7 +27,9 @@ from tuidock.backends.base import (
     ContainerSummary,
     DiskUsage,
     DiskUsageRow,
+    EventRecord,
     Facts,
+    FileChange,
     HistoryEntry,
     ImageSummary,
     LogLine,
@@ -87,6 +93,65 @@ class LocalStats:
         from tuidock.runtime.container.statsampler import forget
 
         forget(())
+
+
+class LocalIOStats:
+    """A StatsSampler whose samples carry network and block I/O: `tuidock stats`'
+    StatsCollector (every cgroup file, opened per read; meant for a few containers)."""
+
+    def __init__(self, engine: Engine) -> None:
+        from tuidock.runtime.container.stats import StatsCollector
+
+        self._collector = StatsCollector(engine.containers)
+        self._store = engine.containers.store
+
+    def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        from tuidock.core.status import ContainerStatus
+
+        out: dict[str, StatsSample] = {}
+        for row in self._collector.sample([(cid, "") for cid in ids]):
+            try:
+                up = ContainerStatus.of(self._store.state(row.id)).is_up
+            except Exception:
+                continue  # removed meanwhile
+            if up:  # the collector gives a stopped container zeros; the protocol, no sample
+                out[row.id] = StatsSample(
+                    row.cpu_percent,
+                    row.memory_usage,
+                    row.memory_limit,
+                    row.pids,
+                    row.net_rx,
+                    row.net_tx,
+                    row.block_read,
+                    row.block_write,
+                )
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class LocalEvents:
+    """An EventFollower over the events log (store.events.Follower)."""
+
+    def __init__(self, root: str, since_ns: int | None) -> None:
+        from tuidock.runtime.store.events import Follower
+
+        self._follower = Follower(root)
+        self._since = since_ns
+        self._backlog: list[dict] = []
+        if since_ns is None:
+            self._follower.start_at_end()
+        else:
+            self._backlog = self._follower.open_with_rotated()
+
+    def read_new(self) -> list[EventRecord]:
+        raw, self._backlog = self._backlog + self._follower.poll(), []
+        since = self._since
+        return [EventRecord.of(e) for e in raw if since is None or e.get("timeNano", 0) >= since]
+
+    def close(self) -> None:
+        self._follower.close()
 
 
 def log_line(entry: LogEntry) -> LogLine:
@@ -480,8 +545,8 @@ class LocalBackend:
     def restart(self, cid: str, timeout: int | None = None) -> None:
         self.engine.restart_container(cid, timeout)
 
-    def kill(self, cid: str) -> None:
-        self.engine.kill_container(cid)
+    def kill(self, cid: str, signal: str | int = "KILL") -> None:
+        self.engine.kill_container(cid, signal)
 
     def pause(self, cid: str) -> None:
         self.engine.pause_container(cid)
@@ -506,6 +571,13 @@ class LocalBackend:
     def inspect_container(self, cid: str) -> dict:
         return self.engine.inspect_container(cid)
 
+    def diff(self, cid: str) -> list[FileChange]:
+        from tuidock.runtime.container import fs
+
+        containers = self.engine.containers
+        layers = fs.ContainerLayers.of(containers, containers.resolve(cid))
+        return [FileChange(kind, path) for kind, path in fs.container_changes(layers)]
+
     def shell_command(self, cid: str) -> list[str]:
         from tuidock.runtime.container.exec.shell import shell_command
 
@@ -513,8 +585,11 @@ class LocalBackend:
 
     # -- live data ---------------------------------------------------------------------
 
-    def stats_sampler(self) -> LocalStats:
-        return LocalStats()
+    def stats_sampler(self, io: bool = False) -> LocalStats | LocalIOStats:
+        return LocalIOStats(self.engine) if io else LocalStats()
+
+    def follow_events(self, since_ns: int | None = None) -> LocalEvents:
+        return LocalEvents(str(self.engine.root), since_ns)
 
     def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> LocalLogFollower:
         return LocalLogFollower(f"{self._containers_dir}/{cid}", since, tail)

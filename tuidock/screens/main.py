@@ -105,6 +105,7 @@ class MainScreen(Resources):
         bind("app.refresh", "reload", show=False),
         bind("app.contexts", "app.contexts", description="Engine"),
         bind("app.zoom", "zoom", show=False),
+        bind("app.events", "events", show=False),
     ]
 
     def __init__(self) -> None:

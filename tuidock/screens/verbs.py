@@ -1,8 +1,12 @@
 """The action menus of the main screen: every verb of a container or an image.
 
 A layer between Operations (the verbs with keys of their own) and
-MainScreen. What the menus add: pause/unpause, kill, rename, commit and top
-for containers; tag and history for images; copying an ID.
+MainScreen. What the menus add: pause/unpause, kill (SIGKILL, or a signal
+picked from a short list or typed), rename, commit, top, details and diff
+for containers; tag and history for images; copying an ID. Details, diff
+and the signal picker also have keys of their own (I, D, K); the events
+view (ctrl+e) is here too, as it starts from the selected container's view
+of the engine.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import TYPE_CHECKING
 from textual import on
 
 from tuidock.core.humanize import human_size, since
+from tuidock.screens.details import ContainerDetails
+from tuidock.screens.events import EventsScreen
 from tuidock.screens.menu import ActionMenu, Verb
 from tuidock.screens.operations import Operations
 from tuidock.screens.prompt import PromptScreen
@@ -26,6 +32,20 @@ if TYPE_CHECKING:
     from tuidock.backends.base import ContainerSummary, PushOutcome
 
 TOP_EVERY = 2.0
+# The signal picker's list: (signal, what it usually means to the process).
+SIGNALS = (
+    ("SIGTERM", "ask it to stop"),
+    ("SIGKILL", "kill it now"),
+    ("SIGINT", "interrupt, as Ctrl-C"),
+    ("SIGHUP", "hang up: many daemons reload"),
+    ("SIGUSR1", "user-defined 1"),
+    ("SIGUSR2", "user-defined 2"),
+)
+
+
+def signal_verbs() -> list[Verb]:
+    verbs = [Verb(sig, f"{sig}  {meaning}", danger=sig == "SIGKILL") for sig, meaning in SIGNALS]
+    return [*verbs, Verb("other", "Other signal (name or number)…")]
 
 
 def container_verbs(info: ContainerSummary) -> list[Verb]:
@@ -45,9 +65,15 @@ def container_verbs(info: ContainerSummary) -> list[Verb]:
     else:
         verbs.append(Verb("start", "Start", "s"))
     if info.active:
-        verbs += [Verb("top", "Top (processes)"), Verb("kill", "Kill (SIGKILL)", danger=True)]
+        verbs += [
+            Verb("top", "Top (processes)"),
+            Verb("kill", "Kill (SIGKILL)", danger=True),
+            Verb("signal", "Kill with a signal…", "K", danger=True),
+        ]
     verbs += [
         Verb("logs", "Logs", "3"),
+        Verb("details", "Details (config, live graphs)", "I"),
+        Verb("diff", "Diff (filesystem changes)", "D"),
         Verb("inspect", "Inspect", "i"),
         Verb("rename", "Rename…"),
         Verb("commit", "Commit to an image…"),
@@ -102,6 +128,9 @@ class Verbs(Operations):
             "copy": table.action_copy_id,
             "inspect": table.action_inspect,
             "remove": table.action_delete,
+            "details": self.action_details,
+            "diff": self.action_diff,
+            "signal": self.action_signal,
         }
         if verb in simple:
             self.call_later(simple[verb])
@@ -161,6 +190,57 @@ class Verbs(Operations):
             self.app.push_screen(
                 TableScreen(f"history {imagerows.label(key)}", lambda: self._history_rows(key))
             )
+
+    # -- details, diff, signals, events ---------------------------------------------------------
+
+    def _current(self) -> ContainerSummary | None:
+        cid = self.query_one(ContainersTable).current_key
+        return self.infos.get(cid) if cid else None
+
+    def action_details(self) -> None:
+        info = self._current()
+        if info is not None:
+            self.app.push_screen(ContainerDetails(info.id, info.name))
+
+    def action_diff(self) -> None:
+        info = self._current()
+        if info is None:
+            return
+        backend = self.app.backend
+
+        def rows() -> tuple[list[str], list[list[str]]]:
+            return ["KIND", "PATH"], [[c.kind, c.path] for c in backend.diff(info.id)]
+
+        self.app.push_screen(TableScreen(f"diff {info.name}", rows))
+
+    def action_signal(self) -> None:
+        info = self._current()
+        if info is None:
+            return
+        if not info.active:
+            self.notify(f"{info.name} is not running", severity="warning", title="Kill")
+            return
+
+        def chosen(verb: str | None) -> None:
+            if verb == "other":
+                self._ask(
+                    f"Signal to send to {info.name}",
+                    "",
+                    "name or number: SIGWINCH, WINCH, 28",
+                    lambda sig: self._send_signal(info, sig),
+                )
+            elif verb:
+                self._send_signal(info, verb)
+
+        self.app.push_screen(ActionMenu(f"Send a signal to {info.name}", signal_verbs()), chosen)
+
+    def _send_signal(self, info: ContainerSummary, sig: str) -> None:
+        sig = sig.strip()
+        done = f"sent {sig} to {info.name}"
+        self._backend_call("Kill", done, self.app.backend.kill, info.id, sig)
+
+    def action_events(self) -> None:
+        self.app.push_screen(EventsScreen())
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -195,6 +195,18 @@ class Follower:
         if self.fd is not None:
             os.lseek(self.fd, 0, os.SEEK_END)
 
+    def open_with_rotated(self) -> list[dict]:
+        """Open the current file at its start; return the rotated file's events.
+
+        The current file is opened before the rotated one is read, so an event
+        written meanwhile is read once, by the follower's next poll.
+        """
+        self._open()
+        with contextlib.suppress(FileNotFoundError), open(self.path + ".1", "rb") as old:
+            if os.fstat(old.fileno()).st_ino != self.ino:
+                return list(_parse_lines(old.read()))
+        return []
+
     def _open(self) -> None:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -265,14 +277,9 @@ def stream(
     follower = Follower(root)
     try:
         if since_ns is not None or until_ns is not None:
-            # The current file is opened before the rotated one is read, so an
-            # event written meanwhile is read once, by the follower.
-            follower._open()
-            with contextlib.suppress(FileNotFoundError), open(follower.path + ".1", "rb") as old:
-                if os.fstat(old.fileno()).st_ino != follower.ino:
-                    for event in _parse_lines(old.read()):
-                        if _in_range(event, since_ns, until_ns):
-                            yield event
+            for event in follower.open_with_rotated():
+                if _in_range(event, since_ns, until_ns):
+                    yield event
         else:
             follower.start_at_end()
         first = True
