@@ -4,7 +4,7 @@ It is handed its Backend (cli/main.py opens the one of the chosen context)
 and talks to the engine only through it; the context switcher replaces it
 without a restart: a fresh main screen on the new backend, the old one's
 log tails, stats sampler and shell sessions closed first; the old backend
-itself is retired through `leases` (tuidock/leases.py): jobs still running
+itself is retired through `leases` (tuidock/screens/leases.py): jobs still running
 on it (a pull, a stop, a build) keep it open, and the last to finish closes
 it. It owns the user's settings
 (keys.toml, ui.toml) and the things that outlive a dialog: pulls run here so
@@ -27,8 +27,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tuidock.keymap import load_keymap
-from tuidock.leases import Leases
 from tuidock.screens.jobs import error_text
+from tuidock.screens.leases import Leases
 from tuidock.screens.main import MainScreen
 from tuidock.uiconfig import UIConfig, load_ui_config
 from tuidock.widgets.shell import ShellTerminal

@@ -8,7 +8,7 @@ the lists. The worker only posts JobDone or JobFailed to the screen
 (post_message is thread-safe), so every outcome is handled in one place
 and nothing is called across threads by hand.
 
-A job holds a lease (tuidock/leases.py) on the backend it calls, the
+A job holds a lease (tuidock/screens/leases.py) on the backend it calls, the
 app's current one unless it names its own, from its start to its end: a
 backend the switcher replaced meanwhile is closed when the job finishes.
 
