@@ -147,7 +147,8 @@ def start_dockerd(registry_host: str, tls: tuple[Path, Path, Path] | None = None
     if shutil.which("dockerd") is None:
         raise EngineStartError("dockerd is not installed (apt-get install docker.io)")
     d = Path(tempfile.mkdtemp(prefix="tdk-dockerd-"))
-    tag = d.name.rsplit("-", 1)[-1]
+    # containerd namespaces allow [A-Za-z0-9] runs joined by one of ._- (mkdtemp may give _).
+    tag = "".join(ch for ch in d.name.rsplit("-", 1)[-1] if ch.isalnum()) or "x"
     sock, log = d / "docker.sock", d / "dockerd.log"
     tcp: list[str] = []
     tcp_host = ""

@@ -482,6 +482,8 @@ class AllEnginesScreen(JobScreen):
     @on(ShellTerminal.ProcessExited)
     async def _shell_exited(self, event: ShellTerminal.ProcessExited) -> None:
         term = event.control if isinstance(event.control, ShellTerminal) else None
+        if term is None:  # the message does not always say whose: the session that ended
+            term = next((t for t in self.shell_tabs().sessions.values() if t._exited), None)
         if term is None:
             return
         if event.exit_code:
