@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -210,7 +210,10 @@ class AllEnginesScreen(JobScreen):
             return
         results = []
         for i, future in enumerate(futures):
-            infos, samples, error = future.result()
+            try:
+                infos, samples, error = future.result()
+            except CancelledError:  # the screen closed meanwhile
+                return
             results.append((i, infos, samples, error))
         self.post_message(AllPolled(results))
 
