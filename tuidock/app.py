@@ -3,8 +3,10 @@
 It is handed its Backend (cli/main.py opens the one of the chosen context)
 and talks to the engine only through it; the context switcher replaces it
 without a restart: a fresh main screen on the new backend, the old one's
-log tails, stats sampler and shell sessions closed first (a pull keeps its
-own backend and finishes); it owns the user's settings
+log tails, stats sampler and shell sessions closed first; the old backend
+itself is retired through `leases` (tuidock/screens/leases.py): jobs still running
+on it (a pull, a stop, a build) keep it open, and the last to finish closes
+it. It owns the user's settings
 (keys.toml, ui.toml) and the things that outlive a dialog: pulls run here so
 that closing the pull dialog does not lose the end of the pull. Screens do
 the rest. Closing the app ends nothing but the app: containers keep running,
@@ -26,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from tuidock.keymap import load_keymap
 from tuidock.screens.jobs import error_text
+from tuidock.screens.leases import Leases
 from tuidock.screens.main import MainScreen
 from tuidock.uiconfig import UIConfig, load_ui_config
 from tuidock.widgets.shell import ShellTerminal
@@ -76,6 +79,8 @@ class TuidockApp(App[None]):
         # Running pulls by reference: their cancel events (the dialog's Cancel,
         # or the palette's "Cancel pulls" once the dialog is closed).
         self.pulls: dict[str, threading.Event] = {}
+        # Who still uses which backend: a replaced one is closed when its last job ends.
+        self.leases = Leases()
 
     def on_mount(self) -> None:
         if self.user_keymap:
@@ -138,7 +143,9 @@ class TuidockApp(App[None]):
             self.pop_screen()
         if old is not None:
             old.shutdown()
-        self.backend = backend
+        replaced, self.backend = self.backend, backend
+        if replaced is not backend:
+            self.leases.retire(replaced)
         self.endpoint = endpoint
         if old is not None and self.screen is old:
             await self.switch_screen(MainScreen())
@@ -175,7 +182,8 @@ class TuidockApp(App[None]):
     def start_pull(self, name: str, platform: str | None, relay: ProgressRelay) -> None:
         cancel = threading.Event()
         self.pulls[name] = cancel
-        self._pull(name, platform, relay, cancel)
+        # The pull keeps the backend it started on, even across an engine switch.
+        self._pull(self.leases.acquire(self.backend), name, platform, relay, cancel)
 
     def cancel_pull(self, name: str) -> bool:
         cancel = self.pulls.get(name)
@@ -192,10 +200,15 @@ class TuidockApp(App[None]):
 
     @work(thread=True, group="pull", exit_on_error=False)
     def _pull(
-        self, name: str, platform: str | None, relay: ProgressRelay, cancel: threading.Event
+        self,
+        backend: Backend,
+        name: str,
+        platform: str | None,
+        relay: ProgressRelay,
+        cancel: threading.Event,
     ) -> None:
         try:
-            result = self.backend.pull(name, platform, relay, cancel)
+            result = backend.pull(name, platform, relay, cancel)
         except Exception as exc:
             relay.flush()
             text = (
@@ -205,6 +218,8 @@ class TuidockApp(App[None]):
             )
             self.call_from_thread(self._pull_done, relay, name, False, text)
             return
+        finally:
+            self.leases.release(backend)
         relay.flush()
         text = f"Pulled {name} ({result.short_id})"
         if not result.downloaded:

@@ -2,8 +2,8 @@
 
 One backend drives Docker and Podman's Docker-compatible service, reached at
 an Endpoint (unix://, tcp:// with TLS, ssh:// through the system ssh client
-as the docker CLI does). The SDK does the transport, the hijacked exec
-streams and API version negotiation; this module maps the API's answers to
+as the docker CLI does: backends/sshdial.py). The SDK does the transport,
+the hijacked exec streams and API version negotiation; this module maps the API's answers to
 base.py's neutral types and its errors to TuidockError subclasses, so no
 SDK, requests or urllib3 text reaches the user.
 
@@ -105,12 +105,15 @@ def _reason(exc: BaseException) -> str:
 
 def _unreachable(host: str, exc: BaseException) -> EngineUnreachable:
     reason = _reason(exc)
+    hint = (
+        "Check that `ssh` reaches the host without a prompt (key, known_hosts) "
+        "and that `docker` runs there."
+        if host.startswith("ssh://")
+        else "Is the daemon running (or Podman's service: podman system service)? "
+        "Check the host with -H or the context."
+    )
     return EngineUnreachable(
-        f"cannot reach the Docker engine at {host}: {reason}",
-        "Is the daemon running (or Podman's service: podman system service)? "
-        "Check the host with -H or the context.",
-        host,
-        reason,
+        f"cannot reach the Docker engine at {host}: {reason}", hint, host, reason
     )
 
 
@@ -160,16 +163,20 @@ def make_client(endpoint: Endpoint, timeout: int = 60) -> APIClient:
             ca_cert=t.ca,
             verify=(t.ca or True) if t.verify else False,
         )
+    ssh = endpoint.scheme == "ssh"
     with api_errors(endpoint.host):
         api = docker.APIClient(
-            base_url=endpoint.host,
+            # ssh:// goes through backends/sshdial (the system ssh client, as the
+            # docker CLI: the user's ssh config, agent and known_hosts apply).
+            base_url="tcp://localhost:2375" if ssh else endpoint.host,
             version=MIN_API,
             timeout=timeout,
             tls=tls,
-            # The system ssh client, as the docker CLI: the user's ssh config,
-            # agent and known_hosts apply.
-            use_ssh_client=endpoint.scheme == "ssh",
         )
+        if ssh:
+            from tuidock.backends import sshdial
+
+            sshdial.mount(api, endpoint.host, timeout)
         if endpoint.tls is not None and endpoint.tls.ca:
             # requests lets $REQUESTS_CA_BUNDLE override the session's CA file:
             # the daemon's CA must win, so the environment is not consulted.

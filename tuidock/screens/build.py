@@ -28,7 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Log
 
-from tuidock.backends.base import BuildOutcome, BuildSpec
+from tuidock.backends.base import Backend, BuildOutcome, BuildSpec
 
 OUTPUT_EVERY = 0.1
 STEP_RE = re.compile(r"^Step \d+/\d+ : ")
@@ -203,7 +203,7 @@ class BuildScreen(ModalScreen[BuildOutcome | None]):
         self.query_one("#build-output", Log).clear()
         self._set_status("Building… · Esc cancels")
         self._set_building(True)
-        self._build(spec, self.cancel)
+        self._build(self.app.leases.acquire(self.app.backend), spec, self.cancel)
 
     def action_cancel_build(self) -> None:
         if self.cancel is not None and not self.cancel.is_set():
@@ -232,13 +232,16 @@ class BuildScreen(ModalScreen[BuildOutcome | None]):
         self.query_one("#build-output", Log).write_lines(lines)
 
     @work(thread=True, group="build", exit_on_error=False)
-    def _build(self, spec: BuildSpec, cancel: threading.Event) -> None:
+    def _build(self, backend: Backend, spec: BuildSpec, cancel: threading.Event) -> None:
+        # `backend` is leased for this build: an engine switch meanwhile does not close it.
         try:
-            outcome = self.app.backend.build(spec, self._collect, cancel)  # type: ignore[attr-defined]
+            outcome = backend.build(spec, self._collect, cancel)
         except Exception as exc:
             text = "Build cancelled" if cancel.is_set() else error_line(exc)
             self.app.call_from_thread(self._finished, None, text)
             return
+        finally:
+            self.app.leases.release(backend)
         self.app.call_from_thread(self._finished, outcome, "")
 
     def _finished(self, outcome: BuildOutcome | None, error: str) -> None:

@@ -8,6 +8,10 @@ the lists. The worker only posts JobDone or JobFailed to the screen
 (post_message is thread-safe), so every outcome is handled in one place
 and nothing is called across threads by hand.
 
+A job holds a lease (tuidock/screens/leases.py) on the backend it calls, the
+app's current one unless it names its own, from its start to its end: a
+backend the switcher replaced meanwhile is closed when the job finishes.
+
 Only `call` runs in the thread: `done`, `failed` and `then` may touch
 widgets. An exception of `call` becomes its text through error_text (the
 error's message and hint), or through the job's own `describe`.
@@ -96,6 +100,7 @@ class JobScreen(Screen):
         describe: Callable[[BaseException], str] | None = None,
         group: str = "ops",
         exclusive: bool = False,
+        backend: object | None = None,
     ) -> None:
         if describe is None:
             keymap = getattr(self.app, "user_keymap", None)  # hints name the user's keys
@@ -104,6 +109,10 @@ class JobScreen(Screen):
                 return error_text(exc, keymap)
 
         job = Job(title, call, done, then, failed, describe)
+        leases = getattr(self.app, "leases", None)
+        held = backend if backend is not None else getattr(self.app, "backend", None)
+        if leases is not None and held is not None:
+            leases.acquire(held)
 
         def work() -> None:
             try:
@@ -111,6 +120,9 @@ class JobScreen(Screen):
             except Exception as exc:
                 self.post_message(JobFailed(job, job.describe(exc)))
                 return
+            finally:
+                if leases is not None and held is not None:
+                    leases.release(held)
             self.post_message(JobDone(job, result))
 
         self.run_worker(

@@ -32,7 +32,7 @@ from tuidock.screens.pull import LayerRow, ProgressRelay, PullProgressBatch, sho
 
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
-    from tuidock.backends.base import NetworkSummary
+    from tuidock.backends.base import Backend, NetworkSummary
 
 SPECIAL_NETWORKS = ("none", "host")
 
@@ -187,7 +187,7 @@ class RunScreen(ModalScreen[RunOutcome | None]):
         self.spec = spec
         self._set_busy(True, f"Starting {spec.image}…")
         self.cancel_pull.clear()
-        self._run(spec)
+        self._run(self.app.leases.acquire(self.app.backend), spec)
 
     def _set_busy(self, busy: bool, status: str = "") -> None:
         self.busy = busy
@@ -206,8 +206,8 @@ class RunScreen(ModalScreen[RunOutcome | None]):
     # -- the run, in a thread ------------------------------------------------------------------
 
     @work(thread=True, group="run", exit_on_error=False)
-    def _run(self, spec: RunSpec) -> None:
-        backend = self.app.backend
+    def _run(self, backend: Backend, spec: RunSpec) -> None:
+        # `backend` is leased for this run: an engine switch meanwhile does not close it.
         try:
             backend.check_run(spec)  # a bad field fails before a pull
             try:
@@ -221,6 +221,8 @@ class RunScreen(ModalScreen[RunOutcome | None]):
             if self.is_attached:
                 self.app.call_from_thread(self._show_error, exc)
             return
+        finally:
+            self.app.leases.release(backend)
         self.app.call_from_thread(self._ran, outcome)
 
     def _ran(self, outcome: RunOutcome) -> None:

@@ -1,0 +1,266 @@
+"""The UI on Docker and Podman: panes, dashboard, logs, shells, the switcher, all engines at once.
+
+Every test drives the real UI (Pilot) against the session's private dockerd
+and Podman service (tests/rig/engines.py); the `engine` fixture runs each
+test on both. Containers are busybox from the fixture registry with unique
+names, removed after the test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from uihelp import SIZE, local_backend, make_app, run, wait_until
+
+from tuidock.backends.base import RunSpec
+from tuidock.backends.contexts import ContextStore
+from tuidock.backends.docker import DockerBackend
+from tuidock.backends.endpoint import Endpoint
+from tuidock.screens.confirm import ConfirmScreen
+from tuidock.widgets.containers import ContainersTable
+from tuidock.widgets.images import ImagesTable
+
+TICKER = ["sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done"]
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _run(backend: DockerBackend, registry, command: list[str]) -> str:
+    spec = RunSpec(registry.ref("oci/busybox"), command, name=_name("tdk-ui"), network="none")
+    return backend.run(spec).id
+
+
+@pytest.fixture
+def started(backend: DockerBackend) -> Iterator[list[str]]:
+    """IDs of containers a test starts on `backend`; removed after it."""
+    ids: list[str] = []
+    yield ids
+    for cid in ids:
+        try:
+            backend.remove(cid, force=True)
+        except Exception:
+            pass
+
+
+async def _focus(pilot, table, key: str) -> None:  # type: ignore[no-untyped-def]
+    await wait_until(pilot, lambda: key in table._order, timeout=30, what=f"row {key[:20]}")
+    table.focus()
+    table.select_key(key)
+    await pilot.pause(0.05)
+
+
+def _cell(table, key: str, column: str) -> str:  # type: ignore[no-untyped-def]
+    return str(table.get_cell(key, column)).strip()
+
+
+# -- one engine: the panes ----------------------------------------------------------------------
+
+
+def test_images_browse_and_delete_with_confirm(backend, engine, registry, tuidock_config) -> None:
+    source = registry.ref("oci/busybox")
+    backend.pull(source, None, lambda _ev: None, __import__("threading").Event())
+    tag = f"tdk-ui-rmi-{uuid.uuid4().hex[:8]}:1"
+    backend.tag(source, tag)
+    # The full name as the engine lists it (docker.io/library/<tag>; Podman: localhost/...).
+    want = next(t for i in backend.list_images() for t in i.repo_tags if t.endswith(f"/{tag}"))
+
+    def row_of(table: ImagesTable) -> str | None:
+        return next((k for k in table._order if k.endswith("|" + want)), None)
+
+    async def scenario() -> None:
+        app = make_app(backend=backend, endpoint=Endpoint(engine.name, engine.host))
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ImagesTable)
+            key = await wait_until(pilot, lambda: row_of(table), timeout=30, what="the tag's row")
+            await _focus(pilot, table, key)
+            # Browse: the cursor leaves the row and comes back.
+            await pilot.press(*(("k", "j") if table.cursor_row > 0 else ("j", "k")))
+            assert table.current_key == key
+            await pilot.press("d")
+            dialog = await wait_until(
+                pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, what="confirm"
+            )
+            assert any(tag in item for item in dialog.items), dialog.items
+            await pilot.press("y")
+            await wait_until(pilot, lambda: row_of(table) is None, timeout=30, what="row gone")
+
+    run(scenario)
+    tags = {t for i in backend.list_images() for t in i.repo_tags}
+    assert want not in tags
+    assert any(t.endswith(source) for t in tags), tags  # the image keeps its other tag
+
+
+def test_dashboard_fills_cpu_mem_pids(backend, engine, registry, started, tuidock_config) -> None:
+    cid = _run(backend, registry, TICKER)
+    started.append(cid)
+
+    async def scenario() -> None:
+        app = make_app(backend=backend, endpoint=Endpoint(engine.name, engine.host))
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await _focus(pilot, table, cid)
+
+            def filled() -> bool:
+                return all(_cell(table, cid, c) for c in ("cpu", "mem", "pids"))
+
+            await wait_until(pilot, filled, timeout=30, what="CPU, MEM and PIDS")
+            assert _cell(table, cid, "cpu").endswith("%")
+            assert " / " in _cell(table, cid, "mem")
+            assert int(_cell(table, cid, "pids")) >= 1
+            assert "running" in _cell(table, cid, "status")
+
+    run(scenario)
+
+
+def test_logs_pane_follows(backend, engine, registry, started, tuidock_config) -> None:
+    cid = _run(backend, registry, TICKER)
+    started.append(cid)
+
+    async def scenario() -> None:
+        from tuidock.widgets.logview import LogView
+
+        app = make_app(backend=backend, endpoint=Endpoint(engine.name, engine.host))
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await _focus(pilot, table, cid)
+            await pilot.press("3")
+            view = app.screen.query_one(LogView)
+            assert view.has_focus
+            await wait_until(pilot, lambda: "tick2" in view.text_of(), timeout=30, what="ticks")
+            seen = view.text_of().count("tick")
+            # Following: lines written after the pane opened arrive by themselves.
+            await wait_until(
+                pilot, lambda: view.text_of().count("tick") > seen + 3, timeout=30, what="more"
+            )
+
+    run(scenario)
+
+
+def test_shell_pane_runs_a_command(backend, engine, registry, started, tuidock_config) -> None:
+    cid = _run(backend, registry, ["sleep", "300"])
+    started.append(cid)
+
+    async def scenario() -> None:
+        app = make_app(backend=backend, endpoint=Endpoint(engine.name, engine.host))
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            await _focus(pilot, table, cid)
+            await pilot.press("e")
+            term = await wait_until(
+                pilot, lambda: app.screen.shell_tabs().get(cid), timeout=30, what="shell tab"
+            )
+            await pilot.pause(1.0)
+            await pilot.press(*"echo got-$((6*7)) $(hostname)", "enter")
+            await wait_until(
+                pilot,
+                lambda: any(f"got-42 {cid[:12]}" in line for line in term.screen_lines()),
+                timeout=30,
+                what="the command's output",
+            )
+            await pilot.press(*"exit", "enter")
+            await wait_until(pilot, lambda: not term.is_attached, timeout=30, what="tab closed")
+
+    run(scenario)
+
+
+def test_switcher_goes_to_the_engine_and_back(
+    backend, engine, registry, started, tuidock_root, tuidock_config
+) -> None:
+    from tuidock.screens.contexts import ContextSwitcher
+
+    cid = _run(backend, registry, ["sleep", "300"])
+    started.append(cid)
+    ContextStore(tuidock_config).create("there", engine.host)
+
+    async def scenario() -> None:
+        app = make_app(endpoint=Endpoint())
+        async with app.run_test(size=SIZE) as pilot:
+            first = await wait_until(pilot, lambda: app.main, what="main screen")
+            await wait_until(pilot, lambda: first.poll_count, what="a first poll")
+            assert cid not in first.infos
+            await pilot.press("c")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, ContextSwitcher) and app.screen.loaded,
+                what="the switcher's list",
+            )
+            names = [c.name for c in app.screen.contexts]
+            assert names[:2] == ["local", "there"], names
+            there = next(c for c in app.screen.contexts if c.name == "there")
+            assert there.reachable is True, there.reason
+            await pilot.press("down", "enter")
+            main = await wait_until(
+                pilot, lambda: app.main is not first and app.main, what="new main"
+            )
+            table = main.query_one(ContainersTable)
+            await wait_until(pilot, lambda: cid in table._order, timeout=30, what="its row")
+            assert isinstance(app.backend, DockerBackend)
+            docker_backend = app.backend
+            app.action_contexts()
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, ContextSwitcher) and app.screen.loaded,
+                what="the switcher again",
+            )
+            await pilot.press("up", "enter")
+            back = await wait_until(pilot, lambda: app.main is not main and app.main, what="back")
+            await wait_until(pilot, lambda: back.poll_count, what="local polled")
+            assert app.endpoint.is_local
+            # Nothing used the Docker backend any more: it was closed.
+            assert docker_backend in app.leases.closed
+
+    run(scenario)
+
+
+# -- switching while a job runs ------------------------------------------------------------------
+
+
+def test_switch_closes_the_old_backend_when_its_job_ends(
+    engine, registry, tuidock_root, tuidock_config
+) -> None:
+    """A stop started before a switch finishes on the old engine; then that backend closes."""
+    from tuidock.backends.local import LocalBackend
+
+    old = DockerBackend(Endpoint(engine.name, engine.host))
+    # sleep as PID 1 ignores SIGTERM: the stop takes the whole timeout, then kills.
+    cid = _run(old, registry, ["sleep", "300"])
+    checker = DockerBackend(Endpoint(engine.name, engine.host))
+
+    def opener(endpoint: Endpoint) -> LocalBackend:
+        assert endpoint.is_local
+        return local_backend()
+
+    async def scenario() -> None:
+        app = make_app(backend=old, endpoint=Endpoint(engine.name, engine.host), opener=opener)
+        app.ui.stop_timeout = 4
+        async with app.run_test(size=SIZE) as pilot:
+            main = await wait_until(pilot, lambda: app.main, what="main screen")
+            table = main.query_one(ContainersTable)
+            await _focus(pilot, table, cid)
+            await pilot.press("s")
+            await wait_until(pilot, lambda: app.leases.users(old), what="the stop's lease")
+            app.switch_endpoint(Endpoint())
+            await wait_until(pilot, lambda: app.backend is not old, timeout=30, what="switched")
+            # The stop still runs on the old engine: its backend is retired, not closed.
+            assert app.leases.is_retired(old) and old not in app.leases.closed
+            # (Podman says "stopping" meanwhile, Docker "running".)
+            assert checker.inspect_container(cid)["State"]["Status"] != "exited"
+            await wait_until(
+                pilot, lambda: old in app.leases.closed, timeout=60, what="closed after the stop"
+            )
+            assert app.leases.closed.count(old) == 1
+            assert checker.inspect_container(cid)["State"]["Status"] == "exited"
+
+    try:
+        run(scenario)
+    finally:
+        checker.remove(cid, force=True)
+        checker.close()
+        old.close()
+
+
+# -- all engines at once ------------------------------------------------------------------------
