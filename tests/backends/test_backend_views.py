@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from clihelp import tuidock
-from containerhelp import image_fixture, no_leftovers_fixture
+from containerhelp import image_fixture, no_leftovers_fixture, wait_for
 
 from tuidock.backends.base import EventRecord, FileChange, RunSpec
 from tuidock.errors import UsageError
@@ -35,13 +35,7 @@ def _name(prefix: str) -> str:
 
 
 def _wait(check, timeout: float = 20.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check}")
+    return wait_for(check, timeout, what)
 
 
 def _events_until(follower, want, what: str) -> list[EventRecord]:

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
-import struct
 import subprocess
 import sys
 import tarfile
-import termios
 import time
-from fcntl import ioctl
 
-from clihelp import assert_clean_error, tuidock
+from clihelp import assert_clean_error, run_in_pty, tuidock
 from remotehelp import container, docker
 
 
@@ -142,27 +136,10 @@ def test_exec_it_in_a_pty_with_its_size(engine, registry):
     with container(engine, registry) as name:
         argv = [sys.executable, "-m", "tuidock", "-H", engine.host, "exec", "-it", name,
                 "sh", "-c", "sleep 0.5; stty size; tty; exit 3"]  # fmt: skip
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execv(argv[0], argv)
-        ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-        out = b""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
+        code, out = run_in_pty(argv, (33, 101))
         assert b"33 101" in out, out
         assert b"/dev/pts/" in out, out
-        assert os.waitstatus_to_exitcode(status) == 3
+        assert code == 3
 
 
 def test_attach_relays_output_and_returns_the_exit_code(engine, registry):
