@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from tuidock.cli.commands.image import archive_stdin, archive_stdout, inspect_objects, print_history
 from tuidock.cli.remote._shared import (
     ago,
     daemon_text,
+    each,
     go_time,
     short_id,
     stream_json,
     unix_of,
 )
-from tuidock.errors import EngineUnreachable, NotFound, TuidockError
+from tuidock.errors import NotFound, TuidockError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,23 +112,15 @@ def cmd_images(args: argparse.Namespace, backend: DockerBackend) -> int:
 def cmd_rmi(args: argparse.Namespace, backend: DockerBackend) -> int:
     from tuidock.backends.docker import image_id
 
-    code = 0
-    for name in args.images:
-        try:
-            report = backend._call(lambda n=name: backend.api().remove_image(n, force=args.force))
-        except EngineUnreachable:
-            raise
-        except TuidockError as exc:
-            sys.stdout.flush()
-            print(f"Error: {daemon_text(exc)}", file=sys.stderr)
-            code = 1
-            continue
+    def remove(name: str) -> None:
+        report = backend._call(lambda: backend.api().remove_image(name, force=args.force))
         for item in report or []:
             if "Untagged" in item:
                 print(f"Untagged: {item['Untagged']}")
             if "Deleted" in item:
                 print(f"Deleted: {image_id(item['Deleted'])}")
-    return code
+
+    return each(args.images, remove)
 
 
 def cmd_tag(args: argparse.Namespace, backend: DockerBackend) -> int:
