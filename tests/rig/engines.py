@@ -9,15 +9,22 @@ Each engine runs in its own temp dir and touches nothing of the host's:
 - `podman system service --time=0` with a private storage root, run root,
   containers.conf (runc: crun refuses this machine's hybrid cgroups;
   cgroupfs; file events; ulimits under this root's hard limits) and a
-  registries.conf marking the fixture registry insecure.
+  registries.conf marking the fixture registry insecure; its default
+  network's bridge is named for this run (Podman's own `cni-podman0` is
+  shared by every Podman on the host).
 
 `stop()` removes the engine's containers, signals the pid it started,
-detaches mounts left under its dir and deletes the dir.
+detaches mounts left under its dir and deletes the dir. For Podman it also
+deletes the bridges its networks made and their CNI firewall rules, and the
+CNI chains once no other bridge's rules are in them: CNI's DEL removes a
+container's rules but never a network's bridge or isolation rules.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -124,7 +131,62 @@ class EngineProc:
                 pass
         for point in sorted(_mounts_under(self.dir), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+        if self.name == "podman":
+            _remove_cni_bridges(_cni_bridges(self.dir / "networks"))
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _cni_bridges(network_dir: Path) -> list[str]:
+    """The bridge devices named by the CNI network configs in `network_dir`."""
+    bridges = []
+    for conf in network_dir.glob("*.conflist"):
+        try:
+            plugins = json.loads(conf.read_text()).get("plugins", [])
+        except (OSError, ValueError):
+            continue
+        bridges += [p["bridge"] for p in plugins if p.get("type") == "bridge" and p.get("bridge")]
+    return bridges
+
+
+# The rules CNI's firewall plugin puts in its chains for any bridge; a chain
+# holding only these serves no network and can go.
+_CNI_BASE = {
+    "CNI-ADMIN": 0,
+    "CNI-FORWARD": 1,  # the jump to CNI-ADMIN
+    "CNI-ISOLATION-STAGE-1": 1,  # RETURN
+    "CNI-ISOLATION-STAGE-2": 1,  # RETURN
+}
+
+
+def _iptables_rules() -> list[str]:
+    out = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()
+
+
+def _remove_cni_bridges(bridges: list[str]) -> None:
+    if not bridges or shutil.which("iptables") is None:
+        return
+    names = set(bridges)
+    for rule in _iptables_rules():
+        words = rule.split()
+        if words[:1] == ["-A"] and any(
+            words[i] in ("-i", "-o") and words[i + 1] in names for i in range(len(words) - 1)
+        ):
+            # shlex keeps the quoted comment one argument, as iptables printed it
+            subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
+    for bridge in names:
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+    rules = _iptables_rules()
+    counts = {chain: sum(r.startswith(f"-A {chain} ") for r in rules) for chain in _CNI_BASE}
+    if not all(f"-N {chain}" in rules for chain in _CNI_BASE) or counts != _CNI_BASE:
+        return
+    for rule in rules:
+        if rule.startswith("-A FORWARD ") and " -j CNI-" in rule:
+            subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
+    for chain in _CNI_BASE:
+        subprocess.run(["iptables", "-F", chain], capture_output=True)
+    for chain in _CNI_BASE:
+        subprocess.run(["iptables", "-X", chain], capture_output=True)
 
 
 def make_client_cert(ca_cert: Path, ca_key: Path, dest: Path) -> tuple[Path, Path]:
@@ -187,12 +249,39 @@ def start_dockerd(registry_host: str, tls: tuple[Path, Path, Path] | None = None
     return engine
 
 
+def _podman_default_network() -> dict:
+    bridge = {
+        "type": "bridge",
+        "bridge": f"tdkpm{uuid.uuid4().hex[:8]}",  # IFNAMSIZ: at most 15 characters
+        "isGateway": True,
+        "ipMasq": True,
+        "hairpinMode": True,
+        "ipam": {
+            "type": "host-local",
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]],
+        },
+    }
+    return {
+        "cniVersion": "0.4.0",
+        "name": "podman",
+        "plugins": [
+            bridge,
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            {"type": "firewall"},
+            {"type": "tuning"},
+        ],
+    }
+
+
 def start_podman(registry_host: str) -> EngineProc:
     if shutil.which("podman") is None:
         raise EngineStartError("podman is not installed (apt-get install podman)")
     d = Path(tempfile.mkdtemp(prefix="tdk-podman-"))
     for sub in ("tmp", "networks", "volumes"):
         (d / sub).mkdir()
+    # Podman's default network as Podman 4 writes it, on a bridge of this run's own.
+    (d / "networks" / "podman.conflist").write_text(json.dumps(_podman_default_network()))
     (d / "containers.conf").write_text(
         "[containers]\n"
         'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
