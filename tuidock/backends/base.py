@@ -283,11 +283,20 @@ class PruneOutcome:
 class CopyOutcome:
     """What a copy between a container and the host moved: entries that are not
     directories (files, links, ...), the bytes of the regular files among them,
-    and where they landed (the host path, or the container path)."""
+    and where the copy landed (copy_landing: on the host, or in the container)."""
 
     files: int
     bytes: int
     dest: str
+
+
+def copy_landing(src: str, dest: str, dest_is_dir: bool) -> str:
+    """Where `cp SRC DEST` puts SRC: inside DEST when that is a directory (unless SRC
+    ends in "/.", whose contents go into DEST itself), else DEST."""
+    if not dest_is_dir or src.endswith("/."):
+        return dest
+    name = src.rstrip("/").rsplit("/", 1)[-1]
+    return f"{dest.rstrip('/')}/{name}" if name else dest
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import os
 import tarfile
 from typing import TYPE_CHECKING, Any
 
-from tuidock.backends.base import CopyOutcome
+from tuidock.backends.base import CopyOutcome, copy_landing
 from tuidock.errors import TuidockError
 
 if TYPE_CHECKING:
@@ -129,8 +129,10 @@ def _extract_contents(chunks: Any, src_name: str, dest: str, archive: bool) -> l
     import tempfile
 
     with tempfile.TemporaryDirectory(dir=dest, prefix=".tuidock-cp-") as tmp:
-        counts = _extract(chunks, src_name, tmp, "x", archive)
-        top = os.path.join(tmp, "x")
+        # Docker names "SRC/." in the archive "." (its entries "./a"), not SRC's name.
+        bare = src_name in ("", ".")
+        counts = _extract(chunks, src_name, tmp, None if bare else "x", archive)
+        top = tmp if bare else os.path.join(tmp, "x")
         for entry in os.listdir(top):
             os.replace(os.path.join(top, entry), os.path.join(dest, entry))
     return counts
@@ -145,6 +147,7 @@ def copy_out(
         chunks, stat = api.get_archive(cid, src)
     src_name = stat.get("name") or os.path.basename(src.rstrip("/")) or "/"
     contents_only = src.endswith("/.")
+    landing = copy_landing(src, dest, os.path.isdir(dest))
     made = None
     if os.path.isdir(dest):
         target_dir, rename = dest, (None if not contents_only else "")
@@ -174,7 +177,7 @@ def copy_out(
 
             shutil.rmtree(made, ignore_errors=True)  # made for this copy: nothing stays
         raise
-    return CopyOutcome(files, size, dest)
+    return CopyOutcome(files, size, landing)
 
 
 def copy_in(
@@ -214,4 +217,5 @@ def copy_in(
     api = backend.api()
     with _errors(backend):
         api.put_archive(cid, where, buf.getvalue())
-    return CopyOutcome(counts[0], counts[1], dest)
+    landing = copy_landing(src, dest, stat is not None and is_dir(stat))
+    return CopyOutcome(counts[0], counts[1], landing)

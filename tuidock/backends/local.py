@@ -43,6 +43,7 @@ from tuidock.backends.base import (
     RunOutcome,
     StatsSample,
     VolumeSummary,
+    copy_landing,
     printable,
 )
 
@@ -583,8 +584,9 @@ class LocalBackend:
         from tuidock.runtime.container import copy as ctrcopy
 
         containers = self.engine.containers
+        landing = copy_landing(src, dest, os.path.isdir(dest))
         counts = ctrcopy.copy_from_container(containers, containers.resolve(cid), src, dest)
-        return CopyOutcome(counts.files, counts.bytes, dest)
+        return CopyOutcome(counts.files, counts.bytes, landing)
 
     def copy_to_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
         from tuidock.runtime.container import copy as ctrcopy
