@@ -1,5 +1,6 @@
 """The copy dialog (F on a container) driven by Pilot, on the embedded engine and on
-the session's Docker and Podman (`engine`).
+the session's Docker and Podman (`engine`); on the embedded engine on a stopped
+container too (started afterwards for the exec check).
 
 One scenario on each: a bad container path gives a one-line error inside the
 dialog with both inputs kept; the fixed path copies a file out (its content
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from clihelp import tuidock
 from containerhelp import image_fixture, wait_for
 from test_ui import focus_row, start
@@ -84,8 +86,8 @@ async def scenario(app, cid: str, tmp: Path, exec_out: Callable[[list[str]], str
         await wait_until(pilot, lambda: app.screen is not dialog, timeout=30, what="closed")
         await wait_until(
             pilot,
-            lambda: len([n for n in app._notifications if n.title == "Copy"]) == 2,
-            what="the second notice",
+            lambda: [n for n in app._notifications if "copied 2 files, 13B" in str(n.message)],
+            what="the notice of the copy in",
         )
     assert exec_out(["cat", f"/tmp/{src.name}/one.txt", f"/tmp/{src.name}/inner/two.txt"]) == (
         "first\nsecond\n"
@@ -93,12 +95,18 @@ async def scenario(app, cid: str, tmp: Path, exec_out: Callable[[list[str]], str
     assert exec_out(["ls", f"/tmp/{src.name}"]).split() == ["inner", "one.txt"]
 
 
-def test_copy_dialog_on_the_local_engine(image, tuidock_root, tmp_path: Path) -> None:
+@pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
+def test_copy_dialog_on_the_local_engine(image, tuidock_root, tmp_path: Path, running) -> None:
     cid = start(f"ui-cp-{uuid.uuid4().hex[:8]}", image, SCRIPT)
     try:
         wait_for(lambda: tuidock("exec", cid, "test", "-f", "/data/greeting").code == 0)
+        if not running:
+            # A stopped container's files come from its layers, mounted by a child process.
+            assert tuidock("stop", "-t", "0", cid).code == 0
 
         def exec_out(argv: list[str]) -> str:
+            if tuidock("inspect", "-f", "{{.State.Running}}", cid).out.strip() != "true":
+                assert tuidock("start", cid).code == 0  # what was copied in is still there
             res = tuidock("exec", cid, *argv)
             assert res.code == 0, res.err
             return res.out

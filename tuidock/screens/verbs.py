@@ -77,10 +77,10 @@ def container_verbs(info: ContainerSummary) -> list[Verb]:
         Verb("logs", "Logs", "3"),
         Verb("details", "Details (config, live graphs)", "I"),
         Verb("diff", "Diff (filesystem changes)", "D"),
-        Verb("copy_files", "Copy files from / to…", "F"),
         Verb("inspect", "Inspect", "i"),
         Verb("rename", "Rename…"),
         Verb("commit", "Commit to an image…"),
+        Verb("copy_files", "Copy files from / to the container…", "F"),
         Verb("copy", "Copy the ID", "y"),
         Verb("remove", "Remove…", "d", danger=True),
     ]
