@@ -47,7 +47,7 @@ def exercise(backend: Backend, cid: str, tmp: Path) -> None:
     (src / "x.txt").write_text("ex\n")
     (src / "deep" / "y.txt").write_text("why\n")
     out = backend.copy_to_container(cid, str(src), "/tmp")
-    assert (out.files, out.bytes) == (2, 7)
+    assert (out.files, out.bytes, out.dest) == (2, 7, f"/tmp/{src.name}")
     back = tmp / "back"
     backend.copy_from_container(cid, f"/tmp/{src.name}", str(back))
     assert (back / "x.txt").read_text() == "ex\n"

@@ -86,7 +86,12 @@ async def scenario(app, cid: str, tmp: Path, exec_out: Callable[[list[str]], str
         await wait_until(pilot, lambda: app.screen is not dialog, timeout=30, what="closed")
         await wait_until(
             pilot,
-            lambda: [n for n in app._notifications if "copied 2 files, 13B" in str(n.message)],
+            lambda: [
+                n
+                for n in app._notifications
+                if str(n.message).startswith("copied 2 files, 13B to ")
+                and str(n.message).endswith(f":/tmp/{src.name}")
+            ],
             what="the notice of the copy in",
         )
     assert exec_out(["cat", f"/tmp/{src.name}/one.txt", f"/tmp/{src.name}/inner/two.txt"]) == (

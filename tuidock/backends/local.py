@@ -584,16 +584,15 @@ class LocalBackend:
         from tuidock.runtime.container import copy as ctrcopy
 
         containers = self.engine.containers
-        landing = copy_landing(src, dest, os.path.isdir(dest))
         counts = ctrcopy.copy_from_container(containers, containers.resolve(cid), src, dest)
-        return CopyOutcome(counts.files, counts.bytes, landing)
+        return CopyOutcome(counts.files, counts.bytes, copy_landing(src, dest, counts.into_dir))
 
     def copy_to_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
         from tuidock.runtime.container import copy as ctrcopy
 
         containers = self.engine.containers
         counts = ctrcopy.copy_to_container(containers, containers.resolve(cid), src, dest)
-        return CopyOutcome(counts.files, counts.bytes, dest)
+        return CopyOutcome(counts.files, counts.bytes, copy_landing(src, dest, counts.into_dir))
 
     def shell_command(self, cid: str) -> list[str]:
         from tuidock.runtime.container.exec.shell import shell_command

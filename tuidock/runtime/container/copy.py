@@ -67,6 +67,7 @@ class Counts:
 
     files: int = 0
     bytes: int = 0
+    into_dir: bool = False  # the destination was a directory: the copy went inside it
 
     def add(self, info: tarfile.TarInfo) -> None:
         if not info.isdir():
@@ -488,7 +489,8 @@ def copy_out(
             return tar_from(res, _basename(cpath), out, contents_only)
         # Host side: Docker's rules for where the copy lands.
         target_dir, arcname = dest, _basename(cpath)
-        if os.path.isdir(dest):
+        into_dir = os.path.isdir(dest)
+        if into_dir:
             pass
         elif os.path.lexists(dest):
             if src_dir:
@@ -516,7 +518,9 @@ def copy_out(
                     # Without -a the files become the caller's; device nodes are not
                     # made on the host (a container's 0666 disk would be anyone's).
                     owner = None if archive else (os.getuid(), os.getgid())
-                    return untar_into(fd, tmp, owner, devices=False)  # type: ignore[arg-type]
+                    counts = untar_into(fd, tmp, owner, devices=False)  # type: ignore[arg-type]
+                    counts.into_dir = into_dir
+                    return counts
                 finally:
                     os.close(fd)
             except BaseException:
@@ -547,7 +551,8 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
             raise CopyError(f"could not find the file {src} on the host")
         src_dir = os.path.isdir(src) and not os.path.islink(src)
         contents_only = src_dir and src.endswith("/.")
-        if res.st is not None and stat.S_ISDIR(res.st.st_mode):
+        into_dir = res.st is not None and stat.S_ISDIR(res.st.st_mode)
+        if into_dir:
             fd = _dir_fd(res)
             arcname = "" if contents_only else os.path.basename(os.path.normpath(src))
         elif res.st is None:
@@ -567,7 +572,9 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
                         for child in sorted(os.listdir(src)):
                             tar.add(os.path.join(src, child), arcname=child)
                 tmp.seek(0)
-                return untar_into(fd, tmp, None if archive else (0, 0))  # type: ignore[arg-type]
+                counts = untar_into(fd, tmp, None if archive else (0, 0))  # type: ignore[arg-type]
+                counts.into_dir = into_dir
+                return counts
         finally:
             os.close(fd)
     finally:
@@ -585,14 +592,13 @@ def copy_from_container(
 ) -> Counts:
     """`cp CONTAINER:cpath dest` on a running or stopped container (the CLI's and the UI's)."""
 
-    def run(root_fd: int) -> list[int]:
+    def run(root_fd: int) -> list[int | bool]:
         counts = copy_out(root_fd, cpath, dest, out, archive, follow)
         if out is not None:
             out.flush()
-        return [counts.files, counts.bytes]
+        return [counts.files, counts.bytes, counts.into_dir]
 
-    files, size = in_container_root(containers, cid, run, writable=False)
-    return Counts(files, size)
+    return Counts(*in_container_root(containers, cid, run, writable=False))
 
 
 def copy_to_container(
@@ -605,9 +611,8 @@ def copy_to_container(
 ) -> Counts:
     """`cp src CONTAINER:cpath` on a running or stopped container (the CLI's and the UI's)."""
 
-    def run(root_fd: int) -> list[int]:
+    def run(root_fd: int) -> list[int | bool]:
         counts = copy_in(root_fd, src, cpath, stdin, archive)
-        return [counts.files, counts.bytes]
+        return [counts.files, counts.bytes, counts.into_dir]
 
-    files, size = in_container_root(containers, cid, run, writable=True)
-    return Counts(files, size)
+    return Counts(*in_container_root(containers, cid, run, writable=True))
