@@ -333,6 +333,11 @@ class TuidockApp(App[None]):
                 main.action_diff,
             ),
             (
+                "Copy files",
+                "Copy files from / to the selected container (F)",
+                main.action_copy_files,
+            ),
+            (
                 "Kill with a signal",
                 "Send SIGTERM, SIGHUP, ... to the selected container (K)",
                 main.action_signal,

@@ -90,6 +90,7 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
     "containers.details": KeySpec("I", "Details (config and live graphs)", "Containers"),
     "containers.signal": KeySpec("K", "Kill with a chosen signal", "Containers"),
     "containers.diff": KeySpec("D", "Diff (filesystem changes)", "Containers"),
+    "containers.copy": KeySpec("F", "Copy files from / to the container (docker cp)", "Containers"),
     # logs pane
     "logs.search": KeySpec("slash", "Search (highlight, others stay visible)", "Logs"),
     "logs.next": KeySpec("n", "Next match", "Logs"),

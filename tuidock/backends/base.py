@@ -280,6 +280,26 @@ class PruneOutcome:
 
 
 @dataclass(frozen=True)
+class CopyOutcome:
+    """What a copy between a container and the host moved: entries that are not
+    directories (files, links, ...), the bytes of the regular files among them,
+    and where the copy landed (copy_landing: on the host, or in the container)."""
+
+    files: int
+    bytes: int
+    dest: str
+
+
+def copy_landing(src: str, dest: str, dest_is_dir: bool) -> str:
+    """Where `cp SRC DEST` puts SRC: inside DEST when that is a directory (unless SRC
+    ends in "/.", whose contents go into DEST itself), else DEST."""
+    if not dest_is_dir or src.endswith("/."):
+        return dest
+    name = src.rstrip("/").rsplit("/", 1)[-1]
+    return f"{dest.rstrip('/')}/{name}" if name else dest
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     id: str
     warnings: list[str] = field(default_factory=list)
@@ -601,6 +621,16 @@ class Backend(Protocol):
 
     def diff(self, cid: str) -> list[FileChange]:
         """`diff`: what the container changed in its filesystem, in `docker diff`'s order."""
+        ...
+
+    def copy_from_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        """`cp CONTAINER:SRC DEST` with docker cp's path rules (a trailing "/."
+        copies a directory's contents, a missing parent of DEST is an error);
+        works on a stopped container. Nothing is left on the host on failure."""
+        ...
+
+    def copy_to_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        """`cp SRC CONTAINER:DEST`, the same rules the other way."""
         ...
 
     def shell_command(self, cid: str) -> list[str]:

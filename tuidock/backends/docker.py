@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from tuidock.backends.base import (
     BuildOutcome,
     ContainerSummary,
+    CopyOutcome,
     DiskUsage,
     DiskUsageRow,
     EventRecord,
@@ -1492,6 +1493,23 @@ class DockerBackend:
             self.inspect_container(cid)
             raise
         return [FileChange(DIFF_KINDS.get(c.get("Kind"), "?"), c.get("Path", "")) for c in changes]
+
+    def _container_id(self, name: str) -> str:
+        try:
+            return self._call(lambda: self.api().inspect_container(name))["Id"]
+        except NotFound:
+            # The docker CLI's wording, for Docker and Podman alike.
+            raise NotFound(f"No such container: {name}") from None
+
+    def copy_from_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        from tuidock.backends import dockercopy
+
+        return dockercopy.copy_out(self, self._container_id(cid), src, dest)
+
+    def copy_to_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        from tuidock.backends import dockercopy
+
+        return dockercopy.copy_in(self, self._container_id(cid), src, dest)
 
     def shell_command(self, cid: str) -> list[str]:
         import docker.errors

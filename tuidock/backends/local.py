@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from tuidock.backends.base import (
     BuildOutcome,
     ContainerSummary,
+    CopyOutcome,
     DiskUsage,
     DiskUsageRow,
     EventRecord,
@@ -42,6 +43,7 @@ from tuidock.backends.base import (
     RunOutcome,
     StatsSample,
     VolumeSummary,
+    copy_landing,
     printable,
 )
 
@@ -577,6 +579,20 @@ class LocalBackend:
         containers = self.engine.containers
         layers = fs.ContainerLayers.of(containers, containers.resolve(cid))
         return [FileChange(kind, path) for kind, path in fs.container_changes(layers)]
+
+    def copy_from_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        from tuidock.runtime.container import copy as ctrcopy
+
+        containers = self.engine.containers
+        counts = ctrcopy.copy_from_container(containers, containers.resolve(cid), src, dest)
+        return CopyOutcome(counts.files, counts.bytes, copy_landing(src, dest, counts.into_dir))
+
+    def copy_to_container(self, cid: str, src: str, dest: str) -> CopyOutcome:
+        from tuidock.runtime.container import copy as ctrcopy
+
+        containers = self.engine.containers
+        counts = ctrcopy.copy_to_container(containers, containers.resolve(cid), src, dest)
+        return CopyOutcome(counts.files, counts.bytes, copy_landing(src, dest, counts.into_dir))
 
     def shell_command(self, cid: str) -> list[str]:
         from tuidock.runtime.container.exec.shell import shell_command

@@ -3,8 +3,10 @@
 A layer between Operations (the verbs with keys of their own) and
 MainScreen. What the menus add: pause/unpause, kill (SIGKILL, or a signal
 picked from a short list or typed), rename, commit, top, details and diff
-for containers; tag and history for images; copying an ID. Details, diff
-and the signal picker also have keys of their own (I, D, K); the events
+for containers; tag and history for images; copying an ID; copying files
+from and to a container (screens/copy.py, run here as a job). Details,
+diff, the signal picker and the copy dialog also have keys of their own
+(I, D, K, F); the events
 view (ctrl+e) is here too, as it starts from the selected container's view
 of the engine.
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from textual import on
 
 from tuidock.core.humanize import human_size, since
+from tuidock.screens.copy import CopyDialog, CopyRequest, copied_text
 from tuidock.screens.details import ContainerDetails
 from tuidock.screens.events import EventsScreen
 from tuidock.screens.menu import ActionMenu, Verb
@@ -29,7 +32,7 @@ from tuidock.widgets.images import ImagesTable
 from tuidock.widgets.resourcetable import ResourceTable
 
 if TYPE_CHECKING:
-    from tuidock.backends.base import ContainerSummary, PushOutcome
+    from tuidock.backends.base import Backend, ContainerSummary, CopyOutcome, PushOutcome
 
 TOP_EVERY = 2.0
 # The signal picker's list: (signal, what it usually means to the process).
@@ -77,6 +80,7 @@ def container_verbs(info: ContainerSummary) -> list[Verb]:
         Verb("inspect", "Inspect", "i"),
         Verb("rename", "Rename…"),
         Verb("commit", "Commit to an image…"),
+        Verb("copy_files", "Copy files from / to the container…", "F"),
         Verb("copy", "Copy the ID", "y"),
         Verb("remove", "Remove…", "d", danger=True),
     ]
@@ -130,6 +134,7 @@ class Verbs(Operations):
             "remove": table.action_delete,
             "details": self.action_details,
             "diff": self.action_diff,
+            "copy_files": self.action_copy_files,
             "signal": self.action_signal,
         }
         if verb in simple:
@@ -212,6 +217,36 @@ class Verbs(Operations):
             return ["KIND", "PATH"], [[c.kind, c.path] for c in backend.diff(info.id)]
 
         self.app.push_screen(TableScreen(f"diff {info.name}", rows))
+
+    def action_copy_files(self) -> None:
+        info = self._current()
+        if info is None:
+            return
+        backend = self.app.backend
+        dialog = CopyDialog(info.name, lambda req: self._copy_files(info, req, dialog, backend))
+        self.app.push_screen(dialog)
+
+    def _copy_files(
+        self, info: ContainerSummary, req: CopyRequest, dialog: CopyDialog, backend: Backend
+    ) -> None:
+        def call() -> CopyOutcome:
+            if req.out:
+                return backend.copy_from_container(info.id, req.container_path, req.host_path)
+            return backend.copy_to_container(info.id, req.host_path, req.container_path)
+
+        def done(outcome: CopyOutcome) -> None:
+            where = outcome.dest if req.out else f"{info.name}:{outcome.dest}"
+            self.notify(copied_text(outcome.files, outcome.bytes, where), title="Copy")
+            dialog.finished()
+
+        def failed(text: str) -> None:
+            # The dialog shows it under the fields; once closed (Esc), a notice does.
+            if dialog.is_current:
+                dialog.show_error(text)
+            else:
+                self.notify(text, severity="error", title="Copy failed")
+
+        self.run_job("Copy", call, done, failed=failed, group="copy", backend=backend)
 
     def action_signal(self) -> None:
         info = self._current()

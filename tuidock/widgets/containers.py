@@ -115,6 +115,7 @@ class ContainersTable(ResourceTable):
         bind("containers.details", "screen.details", show=False),
         bind("containers.signal", "screen.signal", show=False),
         bind("containers.diff", "screen.diff", show=False),
+        bind("containers.copy", "screen.copy_files", show=False),
     ]
     COLUMNS = (
         ("name", "NAME", None),

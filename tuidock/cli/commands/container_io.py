@@ -328,22 +328,15 @@ def cmd_cp(args: argparse.Namespace) -> int:
         if dst_path == "-" and sys.stdout.isatty():
             raise UsageError("cowardly refusing to write a tar archive to a terminal")
         sys.stdout.flush()
-        out = sys.stdout.buffer
-
-        def copy_out(root_fd: int) -> None:
-            ctrcopy.copy_out(root_fd, src_path, dst_path, out, args.archive, args.follow_link)
-            out.flush()
-
-        ctrcopy.in_container_root(engine.containers, cid, copy_out, writable=False)
+        out = sys.stdout.buffer if dst_path == "-" else None
+        ctrcopy.copy_from_container(
+            engine.containers, cid, src_path, dst_path, out, args.archive, args.follow_link
+        )
         return 0
     assert dst_ctr is not None
     cid = engine.containers.resolve(dst_ctr)
-    stdin = sys.stdin.buffer
-
-    def copy_in(root_fd: int) -> None:
-        ctrcopy.copy_in(root_fd, src_path, dst_path, stdin, args.archive)
-
-    ctrcopy.in_container_root(engine.containers, cid, copy_in, writable=True)
+    stdin = sys.stdin.buffer if src_path == "-" else None
+    ctrcopy.copy_to_container(engine.containers, cid, src_path, dst_path, stdin, args.archive)
     return 0
 
 

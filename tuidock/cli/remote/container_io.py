@@ -5,8 +5,9 @@ without a TTY sends 8-byte-headed frames (byte 0: 1 stdout, 2 stderr), split
 here onto our stdout and stderr (`pump_frames`, also exec's); with a TTY the
 bytes are raw and an attach -it goes through backends/dockerexec.py's relay
 (raw terminal, SIGWINCH -> resize; the daemon itself watches the detach keys).
-cp moves tar streams with get_archive/put_archive; a copy out is unpacked
-here, every member checked to stay under the destination.
+cp moves tar streams with get_archive/put_archive: backends/dockercopy.py
+(the UI's too) unpacks a copy out, every member checked to stay under the
+destination; the "-" forms stream the tar here.
 """
 
 from __future__ import annotations
@@ -231,165 +232,32 @@ def cmd_attach(args: argparse.Namespace, backend: DockerBackend) -> int:
 # -- cp -------------------------------------------------------------------------------------
 
 
-def _path_stat(backend: DockerBackend, cid: str, path: str) -> dict | None:
-    """The engine's stat of a path in the container (the archive endpoint's HEAD), or None."""
-    import base64
-    import json
-
-    api = backend.api()
-    with _api_errors(backend):
-        res = api.head(api._url("/containers/{0}/archive", cid), params={"path": path})
-    if res.status_code == 404:
-        return None
-    with _api_errors(backend):
-        api._raise_for_status(res)
-    header = res.headers.get("X-Docker-Container-Path-Stat")
-    return json.loads(base64.b64decode(header)) if header else {}
-
-
-def _is_dir(stat: dict) -> bool:
-    return bool(int(stat.get("mode") or 0) & (1 << 31))  # Go's os.ModeDir
-
-
-class _StreamReader:
-    """A file-like reader over an iterator of byte chunks (tarfile's stream mode)."""
-
-    def __init__(self, chunks: Any) -> None:
-        self.chunks = iter(chunks)
-        self.buf = b""
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self.buf) < n:
-            try:
-                self.buf += next(self.chunks)
-            except StopIteration:
-                break
-        if n < 0:
-            out, self.buf = self.buf, b""
-        else:
-            out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-
-def _inside(root: str, path: str) -> bool:
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.dirname(path))
-    return real == real_root or real.startswith(real_root + os.sep)
-
-
-def _extract(chunks: Any, src_name: str, dest: str, rename: str | None, archive: bool) -> None:
-    """Unpack the engine's archive (entries under `src_name`) into directory `dest`,
-    the top entry renamed to `rename` when given; nothing lands outside `dest`."""
-    import tarfile
-
-    with tarfile.open(fileobj=_StreamReader(chunks), mode="r|") as tar:
-        for member in tar:
-            name = member.name.lstrip("/")
-            parts = [p for p in name.split("/") if p not in ("", ".")]
-            if ".." in parts:
-                raise TuidockError(f"the engine's archive has an unsafe path: {member.name}")
-            if rename is not None and parts and parts[0] == src_name:
-                parts[0] = rename
-            if not parts:
-                continue
-            member.name = "/".join(parts)
-            target = os.path.join(dest, member.name)
-            if not _inside(dest, target):
-                raise TuidockError(f"the engine's archive leaves the destination: {member.name}")
-            if member.islnk():
-                link = member.linkname.lstrip("/").split("/")
-                if rename is not None and link and link[0] == src_name:
-                    link[0] = rename
-                member.linkname = "/".join(link)
-            if member.isdev() and os.geteuid() != 0:
-                continue
-            tar.extract(member, dest, set_attrs=True, numeric_owner=archive)
-
-
 def _copy_out(backend: DockerBackend, cid: str, src: str, dest: str, args) -> None:
+    from tuidock.backends import dockercopy
+
+    if dest != "-":
+        dockercopy.copy_out(backend, cid, src, dest, args.archive)
+        return
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to write a tar archive to a terminal")
     api = backend.api()
     with _api_errors(backend):
-        chunks, stat = api.get_archive(cid, src)
-    if dest == "-":
-        if sys.stdout.isatty():
-            raise UsageError("cowardly refusing to write a tar archive to a terminal")
-        sys.stdout.flush()
-        with _api_errors(backend):
-            for chunk in chunks:
-                write_all(1, chunk)
-        return
-    src_name = stat.get("name") or os.path.basename(src.rstrip("/")) or "/"
-    contents_only = src.endswith("/.")
-    if os.path.isdir(dest):
-        target_dir, rename = dest, (None if not contents_only else "")
-    else:
-        if dest.endswith("/"):
-            raise TuidockError(f'destination directory "{dest}" must exist')
-        if os.path.exists(dest) and _is_dir(stat):
-            raise TuidockError("cannot copy a directory to a file")
-        target_dir = os.path.dirname(os.path.abspath(dest))
-        if not os.path.isdir(target_dir):
-            raise TuidockError(f"no such directory: {target_dir}")
-        rename = os.path.basename(dest)
-        if contents_only:
-            os.makedirs(dest, exist_ok=True)
-            target_dir, rename = dest, ""
+        chunks, _stat = api.get_archive(cid, src)
+    sys.stdout.flush()
     with _api_errors(backend):
-        if rename == "":
-            # "SRC/.": the directory's contents go into the destination itself.
-            _extract_contents(chunks, src_name, target_dir, args.archive)
-        else:
-            _extract(chunks, src_name, target_dir, rename, args.archive)
-
-
-def _extract_contents(chunks: Any, src_name: str, dest: str, archive: bool) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir=dest, prefix=".tuidock-cp-") as tmp:
-        _extract(chunks, src_name, tmp, "x", archive)
-        top = os.path.join(tmp, "x")
-        for entry in os.listdir(top):
-            os.replace(os.path.join(top, entry), os.path.join(dest, entry))
+        for chunk in chunks:
+            write_all(1, chunk)
 
 
 def _copy_in(backend: DockerBackend, cid: str, src: str, dest: str, args) -> None:
-    import io
-    import tarfile
+    from tuidock.backends import dockercopy
 
-    api = backend.api()
-    if src == "-":
-        data = sys.stdin.buffer.read()
-        with _api_errors(backend):
-            api.put_archive(cid, dest, data)
+    if src != "-":
+        dockercopy.copy_in(backend, cid, src, dest, args.archive)
         return
-    if not os.path.lexists(src):
-        raise TuidockError(f"could not find the file {src} in the local filesystem")
-    stat = _path_stat(backend, cid, dest)
-    if stat is not None and _is_dir(stat):
-        where, arcname = dest, os.path.basename(os.path.normpath(src))
-    else:
-        if stat is None and dest.endswith("/"):
-            raise TuidockError(f'destination directory "{dest}" must exist')
-        if stat is not None and os.path.isdir(src):
-            raise TuidockError("cannot copy a directory to a file")
-        where, arcname = os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-
-        def owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
-            if not args.archive:
-                # As docker cp: files belong to the container's root unless -a.
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-            return info
-
-        if src.endswith("/.") and os.path.isdir(src):
-            for entry in sorted(os.listdir(src)):
-                tar.add(os.path.join(src, entry), arcname=f"{arcname}/{entry}", filter=owner)
-        else:
-            tar.add(src, arcname=arcname, filter=owner)
+    data = sys.stdin.buffer.read()
     with _api_errors(backend):
-        api.put_archive(cid, where, buf.getvalue())
+        backend.api().put_archive(cid, dest, data)
 
 
 def cmd_cp(args: argparse.Namespace, backend: DockerBackend) -> int:

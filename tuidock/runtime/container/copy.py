@@ -20,6 +20,9 @@ symlink. Owners become the caller's unless -a; device nodes are not made
 on the host. An extraction that fails removes the entries it created (and
 a destination directory made for it); files it replaced stay replaced.
 
+Every copy returns its Counts: entries that are not directories and the
+bytes of the regular files, what the UI's notice says ("copied 3 files").
+
 The container's root is:
 - running: /proc/<pid1>/root opened as a directory fd (the root of its
   mount namespace, so its mounts show as it sees them);
@@ -41,7 +44,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from tuidock.core.status import ContainerStatus
 from tuidock.errors import NotFound, TuidockError
@@ -56,6 +59,21 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 class CopyError(TuidockError):
     pass
+
+
+@dataclass
+class Counts:
+    """What one copy moved: non-directory entries, and the bytes of the regular files."""
+
+    files: int = 0
+    bytes: int = 0
+    into_dir: bool = False  # the destination was a directory: the copy went inside it
+
+    def add(self, info: tarfile.TarInfo) -> None:
+        if not info.isdir():
+            self.files += 1
+            if info.isreg():
+                self.bytes += info.size
 
 
 # -- resolution ----------------------------------------------------------------------------------
@@ -112,7 +130,7 @@ def _tarinfo(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
     return info
 
 
-def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = False) -> None:
+def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = False) -> Counts:
     """Write the entry `res` (a subtree for a directory) as a tar to `out`, named `arcname`.
 
     With `contents_only` (a source ending in "/."), the directory's entries
@@ -121,6 +139,7 @@ def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = 
     if res.st is None:
         raise CopyError(f"Could not find the file {res.shown} in container")
     hardlinks: dict[tuple[int, int], str] = {}
+    counts = Counts()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
 
         def add(dir_fd: int, name: str, arc: str, st: os.stat_result, top: bool) -> None:
@@ -140,6 +159,7 @@ def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = 
                 return
             link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else ""
             info = _tarinfo(arc, st, link)
+            counts.add(info)
             key = (st.st_dev, st.st_ino)
             if info.isreg() and st.st_nlink > 1:
                 if key in hardlinks:
@@ -155,6 +175,7 @@ def tar_from(res: Resolved, arcname: str, out: IO[bytes], contents_only: bool = 
                 tar.addfile(info)
 
         add(res.parent_fd, res.name, "" if contents_only else arcname, res.st, True)
+    return counts
 
 
 # -- tar -> container ------------------------------------------------------------------------------
@@ -170,7 +191,7 @@ def _remove_entry(parent: int, name: str) -> None:
 
 def untar_into(
     dest_fd: int, src: IO[bytes], owner: tuple[int, int] | None, devices: bool = True
-) -> None:
+) -> Counts:
     """Extract the tar read from `src` below the directory `dest_fd`, never leaving it.
 
     No entry is followed through a symlink: intermediate directories are
@@ -183,6 +204,7 @@ def untar_into(
     """
     created: list[list[str]] = []
     dirs: list[tuple[list[str], tarfile.TarInfo]] = []
+    counts = Counts()
     try:
         with tarfile.open(fileobj=src, mode="r|*") as tar:
             for member in tar:
@@ -199,6 +221,7 @@ def untar_into(
                     if not _lexists(parent, parts[-1]):
                         created.append(parts)  # before writing: a half-written file goes too
                     _extract_one(tar, member, parent, parts[-1], dest_fd, owner)
+                counts.add(member)
                 if member.isdir():
                     dirs.append((parts, member))
         for parts, member in reversed(dirs):
@@ -213,6 +236,7 @@ def untar_into(
     except BaseException:
         _remove_created(dest_fd, created)
         raise
+    return counts
 
 
 @contextlib.contextmanager
@@ -332,9 +356,13 @@ _COPY_ACTION = {False: "archive-path", True: "extract-to-dir"}
 
 
 def in_container_root(
-    containers: Containers, cid: str, fn: Callable[[int], None], writable: bool
-) -> None:
-    """Call fn(root_fd) with a directory fd on the container's root filesystem."""
+    containers: Containers, cid: str, fn: Callable[[int], Any], writable: bool
+) -> Any:
+    """fn(root_fd) with a directory fd on the container's root filesystem: its result.
+
+    On a stopped container fn runs in a child process: its result must be JSON
+    (a list comes back for a tuple), or None.
+    """
     from tuidock.runtime.linux.procwatch import process_alive
 
     store = containers.store
@@ -347,21 +375,22 @@ def in_container_root(
             # not of a process that reused its pid.
             if not process_alive(pid, state.get("PidStartTime")):
                 raise CopyError(f"container {cid[:12]} stopped while copying")
-            fn(root_fd)
+            result = fn(root_fd)
         finally:
             os.close(root_fd)
         events.record_container(containers.root, _COPY_ACTION[writable], cid)
-        return
+        return result
     with store.op_lock(cid):
         if ContainerStatus.of(store.state(cid)).is_active:
             raise CopyError(f"container {cid[:12]} started meanwhile; try again")
         with open(store.files(cid).spec, "rb") as f:
             spec = json.loads(f.read())
-        _in_private_mount(spec, fn, writable)
+        result = _in_private_mount(spec, fn, writable)
     events.record_container(containers.root, _COPY_ACTION[writable], cid)
+    return result
 
 
-def _in_private_mount(spec: dict, fn: Callable[[int], None], writable: bool) -> None:
+def _in_private_mount(spec: dict, fn: Callable[[int], Any], writable: bool) -> Any:
     """Mount the stopped container's overlay in a child's own mount namespace; run fn there."""
     import sys
 
@@ -392,9 +421,11 @@ def _in_private_mount(spec: dict, fn: Callable[[int], None], writable: bool) -> 
                     readonly=not writable,
                 )
             root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fn(root_fd)
+            result = fn(root_fd)
             os.close(root_fd)
             sys.stdout.flush()
+            # The result rides the report pipe; the parent tells it from an error by its key.
+            os.write(wfd, json.dumps({"result": result}).encode())
         except BaseException as e:  # reported to the parent, which raises it
             code = 1
             if isinstance(e, TuidockError):
@@ -414,11 +445,12 @@ def _in_private_mount(spec: dict, fn: Callable[[int], None], writable: bool) -> 
     with os.fdopen(rfd, "rb") as r:
         report = r.read()
     _, status = os.waitpid(pid, 0)
-    if report:
-        msg = json.loads(report)
+    msg = json.loads(report) if report else {}
+    if "message" in msg:
         raise CopyError(msg["message"], msg.get("hint"))
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) != 0 or "result" not in msg:
         raise CopyError("copying failed")
+    return msg["result"]
 
 
 # -- the two directions ------------------------------------------------------------------------------
@@ -437,7 +469,7 @@ def _basename(path: str) -> str:
 
 def copy_out(
     root_fd: int, cpath: str, dest: str, out: IO[bytes] | None, archive: bool, follow: bool
-) -> None:
+) -> Counts:
     """Container path `cpath` to the host path `dest`, or as a tar to `out` when dest is "-"."""
     import tempfile
 
@@ -454,11 +486,11 @@ def copy_out(
         contents_only = src_dir and (cpath.endswith("/.") or not scopedpath.split(cpath))
         if dest == "-":
             assert out is not None
-            tar_from(res, _basename(cpath), out, contents_only)
-            return
+            return tar_from(res, _basename(cpath), out, contents_only)
         # Host side: Docker's rules for where the copy lands.
         target_dir, arcname = dest, _basename(cpath)
-        if os.path.isdir(dest):
+        into_dir = os.path.isdir(dest)
+        if into_dir:
             pass
         elif os.path.lexists(dest):
             if src_dir:
@@ -486,7 +518,9 @@ def copy_out(
                     # Without -a the files become the caller's; device nodes are not
                     # made on the host (a container's 0666 disk would be anyone's).
                     owner = None if archive else (os.getuid(), os.getgid())
-                    untar_into(fd, tmp, owner, devices=False)  # type: ignore[arg-type]
+                    counts = untar_into(fd, tmp, owner, devices=False)  # type: ignore[arg-type]
+                    counts.into_dir = into_dir
+                    return counts
                 finally:
                     os.close(fd)
             except BaseException:
@@ -498,7 +532,7 @@ def copy_out(
         os.close(res.parent_fd)
 
 
-def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive: bool) -> None:
+def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive: bool) -> Counts:
     """Host path `src` (or a tar on `stdin` when src is "-") into the container path `cpath`."""
     import tempfile
 
@@ -510,15 +544,15 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
             assert stdin is not None
             fd = _dir_fd(res)
             try:
-                untar_into(fd, stdin, None if archive else (0, 0))
+                return untar_into(fd, stdin, None if archive else (0, 0))
             finally:
                 os.close(fd)
-            return
         if not os.path.lexists(src):
             raise CopyError(f"could not find the file {src} on the host")
         src_dir = os.path.isdir(src) and not os.path.islink(src)
         contents_only = src_dir and src.endswith("/.")
-        if res.st is not None and stat.S_ISDIR(res.st.st_mode):
+        into_dir = res.st is not None and stat.S_ISDIR(res.st.st_mode)
+        if into_dir:
             fd = _dir_fd(res)
             arcname = "" if contents_only else os.path.basename(os.path.normpath(src))
         elif res.st is None:
@@ -538,8 +572,47 @@ def copy_in(root_fd: int, src: str, cpath: str, stdin: IO[bytes] | None, archive
                         for child in sorted(os.listdir(src)):
                             tar.add(os.path.join(src, child), arcname=child)
                 tmp.seek(0)
-                untar_into(fd, tmp, None if archive else (0, 0))  # type: ignore[arg-type]
+                counts = untar_into(fd, tmp, None if archive else (0, 0))  # type: ignore[arg-type]
+                counts.into_dir = into_dir
+                return counts
         finally:
             os.close(fd)
     finally:
         os.close(res.parent_fd)
+
+
+def copy_from_container(
+    containers: Containers,
+    cid: str,
+    cpath: str,
+    dest: str,
+    out: IO[bytes] | None = None,
+    archive: bool = False,
+    follow: bool = False,
+) -> Counts:
+    """`cp CONTAINER:cpath dest` on a running or stopped container (the CLI's and the UI's)."""
+
+    def run(root_fd: int) -> list[int | bool]:
+        counts = copy_out(root_fd, cpath, dest, out, archive, follow)
+        if out is not None:
+            out.flush()
+        return [counts.files, counts.bytes, counts.into_dir]
+
+    return Counts(*in_container_root(containers, cid, run, writable=False))
+
+
+def copy_to_container(
+    containers: Containers,
+    cid: str,
+    src: str,
+    cpath: str,
+    stdin: IO[bytes] | None = None,
+    archive: bool = False,
+) -> Counts:
+    """`cp src CONTAINER:cpath` on a running or stopped container (the CLI's and the UI's)."""
+
+    def run(root_fd: int) -> list[int | bool]:
+        counts = copy_in(root_fd, src, cpath, stdin, archive)
+        return [counts.files, counts.bytes, counts.into_dir]
+
+    return Counts(*in_container_root(containers, cid, run, writable=True))
