@@ -351,6 +351,33 @@ class Operations(JobScreen):
         if code:
             self.notify(f"shell in {info.name} exited with {code}", severity="warning")
 
+    async def action_attach(self) -> None:
+        """The container's main process in the shell pane (`docker attach`):
+        ctrl-p ctrl-q in it detaches, the container's exit ends it."""
+        info = self._shell_target()
+        if info is None:
+            return
+        tabs = self.shell_tabs()
+        if tabs.get(info.id, "attach") is not None:
+            self._before_shell = self.focused
+            tabs.show(info.id, "attach")
+            return
+        if info.can_unpause:
+            self.notify(f"{info.name} is paused; unpause it first", severity="warning")
+            return
+        if not info.active:
+            self.notify(f"{info.name} is not running; start it first", severity="warning")
+            return
+        if EMBEDDING_ERROR:
+            self.notify(EMBEDDING_ERROR, severity="error", title=f"Attach to {info.name}")
+            return
+        self._before_shell = self.focused
+        try:
+            await tabs.open(info.id, info.name, self.app.attach_command(info), "attach")
+        except Exception as exc:
+            self.notify(f"attach failed: {error_text(exc)}", severity="error")
+            await tabs.close(info.id, "attach")
+
     @on(ShellTerminal.Leave)
     def _leave_shell(self, event: ShellTerminal.Leave) -> None:
         back = getattr(self, "_before_shell", None)
@@ -370,12 +397,20 @@ class Operations(JobScreen):
             return
         had_focus = term.has_focus
         code = event.exit_code
-        if code:
+        if term.kind == "attach":
+            # The session's last line says how it ended (detached, or the exit code).
+            tail = [line for line in term.screen_lines() if line][-3:]
+            self.notify(
+                "\n".join(tail) or f"attach to {term.label} ended",
+                title=f"attach {term.label}",
+                severity="warning" if code else "information",
+            )
+        elif code:
             tail = [line for line in term.screen_lines() if line][-3:]
             self.notify(
                 "\n".join([f"shell in {term.label} exited with {code}", *tail]), severity="warning"
             )
-        await self.shell_tabs().close(term.cid)
+        await self.shell_tabs().close(term.cid, term.kind)
         if had_focus or self.focused is None:
             self.query_one(ContainersTable).focus()
 
