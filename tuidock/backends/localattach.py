@@ -3,8 +3,10 @@
 The container's monitor (runtime/container/monitor) serves every attach
 client; this wraps one `AttachClient` connection in the neutral shape the
 UI's attach session reads (backends/base.py). The exit frame ends the
-stream: with a restart policy the monitor goes on to the next run, but an
-attach session ends with the run it attached to, as `docker attach` does.
+stream (or, when the monitor still has work that shows, such as --rm's
+removal, its close after it): with a restart policy the monitor goes on to
+the next run, but an attach session ends with the run it attached to, as
+`docker attach` does.
 Closing the socket is a detach: the monitor drops the client and the
 container runs on. Cost: one socket, one recv per `read`.
 """
@@ -64,14 +66,17 @@ class LocalAttach:
         out: list[tuple[int, bytes]] = []
         for kind, payload in frames:
             if self.ended:
-                break  # what follows the exit frame belongs to a restarted run
+                break  # what follows belongs to a restarted run
             if kind == proto.STDOUT:
                 out.append((1, payload))
             elif kind == proto.STDERR:
                 out.append((2, payload))
             elif kind == proto.EXIT:
                 self._exit = json.loads(payload)
-                self.ended = True
+                # Without "Last" the monitor still has visible work (removal with --rm,
+                # the network's teardown): the end is its close, as for the CLI.
+                if self._exit.get("Restarting") or self._exit.get("Last"):
+                    self.ended = True
         return out
 
     def write(self, data: bytes) -> None:
