@@ -368,15 +368,32 @@ class Operations(JobScreen):
         if not info.active:
             self.notify(f"{info.name} is not running; start it first", severity="warning")
             return
-        if EMBEDDING_ERROR:
-            self.notify(EMBEDDING_ERROR, severity="error", title=f"Attach to {info.name}")
+        command = self.app.attach_command(info)
+        if EMBEDDING_ERROR or self.app.ui.shell == "fullscreen":
+            if EMBEDDING_ERROR:
+                self.notify(EMBEDDING_ERROR + "; using the full screen", severity="warning")
+            self._attach_full(info, command)
             return
         self._before_shell = self.focused
         try:
-            await tabs.open(info.id, info.name, self.app.attach_command(info), "attach")
+            await tabs.open(info.id, info.name, command, "attach")
         except Exception as exc:
-            self.notify(f"attach failed: {error_text(exc)}", severity="error")
+            self.notify(
+                f"embedded attach failed ({exc}); using the full screen", severity="warning"
+            )
             await tabs.close(info.id, "attach")
+            self._attach_full(info, command)
+
+    def _attach_full(self, info: ContainerSummary, command: list[str]) -> None:
+        """The attach session on the whole terminal; the UI comes back when it ends."""
+        try:
+            with self.app.suspend():
+                code = subprocess.call(command)
+        except Exception as exc:
+            self.notify(f"cannot suspend the UI for the attach: {exc}", severity="error")
+            return
+        if code:
+            self.notify(f"attach {info.name} ended with {code}", severity="warning")
 
     @on(ShellTerminal.Leave)
     def _leave_shell(self, event: ShellTerminal.Leave) -> None:
