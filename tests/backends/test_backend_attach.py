@@ -216,3 +216,32 @@ def test_detach_watch(chunks: list[bytes], sent: bytes, detached: bool) -> None:
         if hit:
             break
     assert (out, hit) == (sent, detached)
+
+
+# -- the session program in a real terminal ------------------------------------------------
+
+
+def test_relay_without_tty_takes_typed_lines_and_detaches(image, tuidock_root) -> None:
+    """-i without -t: typed lines reach the process (echoed here, CR as NL), its
+    output comes back, and ctrl-p ctrl-q still detaches (the mode is not canonical)."""
+    from clihelp import run_in_pty
+
+    from tuidock.backends.local import open_local
+
+    res = tuidock(
+        "run", "-di", "--network", "none", image, "sh", "-c", "while read l; do echo got:$l; done"
+    )
+    assert res.code == 0, res.err
+    cid = res.out.strip()
+    argv = open_local().attach_command(cid)
+    code, out = run_in_pty(
+        argv,
+        (24, 80),
+        replies=[(b"input and output", b"ping\r"), (b"got:ping", b"\x10\x11")],
+    )
+    text = out.decode(errors="replace")
+    assert code == 0, text
+    assert "ping\r\n" in text  # the local echo
+    assert "got:ping" in text
+    assert "detached from" in text and "keeps running" in text
+    assert open_local().inspect_container(cid)["State"]["Running"]

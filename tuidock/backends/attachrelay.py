@@ -138,9 +138,6 @@ def _pass_size(stream: AttachStream, fd: int) -> None:
 
 def session(stream: AttachStream, in_fd: int = 0) -> int:
     """Relay until a detach or the container's exit: the exit status (see the docstring)."""
-    if not stream.tty:
-        what = "input and output" if stream.stdin else "output only: it was started without -i"
-        _write_all(1, f"[attached to {stream.name}, {what}; ctrl-p ctrl-q detaches]\r\n".encode())
     watch = DetachWatch()
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wake_w)
@@ -150,6 +147,11 @@ def session(stream: AttachStream, in_fd: int = 0) -> int:
         with _terminal_mode(in_fd, stream):
             if stream.tty:
                 _pass_size(stream, in_fd)
+            else:  # said once the mode is set, so keys typed on seeing it count
+                what = "input and output" if stream.stdin else "output only: started without -i"
+                _write_all(
+                    1, f"[attached to {stream.name}, {what}; ctrl-p ctrl-q detaches]\r\n".encode()
+                )
             fds = [stream.fileno(), wake_r, in_fd]
             while not stream.ended and not detached:
                 ready, _, _ = select.select(fds, [], [])

@@ -1,4 +1,6 @@
-"""The shell pane: terminal sessions (one per container) as tabs next to the logs.
+"""The shell pane: terminal sessions as tabs next to the logs, per container an
+exec session (a shell, `e`) and an attach session (its main process, `a`;
+the backend's `attach_command`, backends/attachrelay.py).
 
 The emulator is textual-tty 0.4 (bittty), pinned and wrapped here so the
 rest of the UI never touches it. We start the child ourselves instead of
