@@ -158,6 +158,9 @@ class TuidockApp(App[None]):
     def shell_command(self, info: ContainerSummary) -> list[str]:
         return self._shell_command(info)
 
+    def attach_command(self, info: ContainerSummary) -> list[str]:
+        return self.backend.attach_command(info.id)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The shell pane gets every key but its own leave key: the palette's and
         # quit's priority keys (ctrl+p, ctrl+q) go to the program in the shell.

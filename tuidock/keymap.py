@@ -76,6 +76,9 @@ DEFAULT_KEYS: dict[str, KeySpec] = {
         "e", "Shell in the shell pane (returns to an open one)", "Containers"
     ),
     "containers.exec_full": KeySpec("E", "Shell full screen (suspends the UI)", "Containers"),
+    "containers.attach": KeySpec(
+        "a", "Attach to the main process in the shell pane (ctrl-p ctrl-q detaches)", "Containers"
+    ),
     # volumes, networks and disk use panes
     "resources.create": KeySpec("n", "Create a volume / network", "Volumes, networks, disk"),
     "resources.prune": KeySpec(

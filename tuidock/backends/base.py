@@ -460,6 +460,36 @@ class AllLogsFollower(Protocol):
 PullProgress = Callable[[PullEvent], None]
 
 
+class AttachStream(Protocol):
+    """A live connection to a container's main process (`Backend.attach`), as
+    `docker attach` has it: output from now on, input when the container keeps
+    its stdin open (-i), a terminal size when it has a TTY (-t).
+
+    `fileno` is readable when `read` has something or the output has ended;
+    `read` returns (1 stdout | 2 stderr, bytes) pieces (a TTY's are all 1) and
+    sets `ended` once the container's output is over. `close` leaves the
+    container running (a detach). After the end, `exit_code` is the
+    container's exit code, or None when it still runs (the engine detached).
+    """
+
+    name: str  # the container's name, for the session's own lines
+    tty: bool  # bytes are a terminal's (raw); `resize` applies
+    stdin: bool  # input reaches the process; False: output only
+    ended: bool
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> list[tuple[int, bytes]]: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     """The engine as the UI sees it. Names are what the user typed (name, short
     or full ID, reference); IDs are full IDs as the listings return them."""
@@ -636,6 +666,17 @@ class Backend(Protocol):
     def shell_command(self, cid: str) -> list[str]:
         """An argv that runs an interactive shell in the container on this
         terminal (for a PTY); raises when it has no shell or is not running."""
+        ...
+
+    def attach(self, cid: str) -> AttachStream:
+        """The container's main process's streams; raises (Conflict) when it is
+        not running or paused. Input is attached when it was made with -i."""
+        ...
+
+    def attach_command(self, cid: str) -> list[str]:
+        """An argv that runs an attach session to `cid` on this terminal (for a
+        PTY; backends/attachrelay.py): ctrl-p ctrl-q detaches, its exit status
+        is the container's exit code. No engine call: the session reports errors."""
         ...
 
     # -- live data ---------------------------------------------------------------------

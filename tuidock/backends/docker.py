@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from docker import APIClient
 
     from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
+    from tuidock.backends.dockerattach import DockerAttach
     from tuidock.backends.endpoint import Endpoint
 
 SHELLS = ("/bin/bash", "/bin/sh")
@@ -1537,6 +1538,16 @@ class DockerBackend:
             hint="Run a command in it instead: docker exec -it CONTAINER COMMAND",
         )
 
+    def attach(self, cid: str) -> DockerAttach:
+        from tuidock.backends.dockerattach import DockerAttach
+
+        return DockerAttach.open(self, cid)
+
+    def attach_command(self, cid: str) -> list[str]:
+        from tuidock.backends.attachrelay import relay_argv
+
+        return relay_argv([*endpoint_args(self.endpoint)], cid)
+
     # -- live data ---------------------------------------------------------------------
 
     def stats_sampler(self, io: bool = False) -> DockerStats:
@@ -1554,7 +1565,12 @@ class DockerBackend:
 
 def exec_argv(endpoint: Endpoint) -> list[str]:
     """`python -m tuidock.backends.dockerexec [TLS flags] HOST`: add CONTAINER and CMD."""
-    argv = [sys.executable, "-m", "tuidock.backends.dockerexec"]
+    return [sys.executable, "-m", "tuidock.backends.dockerexec", *endpoint_args(endpoint)]
+
+
+def endpoint_args(endpoint: Endpoint) -> list[str]:
+    """`[TLS flags] HOST`: the endpoint on the command line of a session program."""
+    argv: list[str] = []
     tls = endpoint.tls
     if tls is not None:
         argv.append("--tlsverify" if tls.verify else "--tls")

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
 
     from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
+    from tuidock.backends.localattach import LocalAttach
     from tuidock.runtime.container.logs import LogEntry
     from tuidock.runtime.container.options import CreateOptions
     from tuidock.runtime.container.views import ContainerInfo
@@ -598,6 +599,16 @@ class LocalBackend:
         from tuidock.runtime.container.exec.shell import shell_command
 
         return list(shell_command(cid))
+
+    def attach(self, cid: str) -> LocalAttach:
+        from tuidock.backends.localattach import LocalAttach
+
+        return LocalAttach.open(self.engine.containers, cid)
+
+    def attach_command(self, cid: str) -> list[str]:
+        from tuidock.backends.attachrelay import relay_argv
+
+        return relay_argv(["local"], cid)  # $TUIDOCK_ROOT goes with the environment
 
     # -- live data ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ def keys_table(keys: dict[str, str]) -> Table:
     table.add_row("tab / shift+tab", "Next / previous pane", "")
     table.add_row("arrows, pgup/pgdn", "Move", "")
     table.add_row("ctrl+p", "Command palette: every action by name", "")
+    table.add_row("ctrl+p ctrl+q", "In an attach session: detach (the container runs on)", "")
     return table
 
 

@@ -351,6 +351,50 @@ class Operations(JobScreen):
         if code:
             self.notify(f"shell in {info.name} exited with {code}", severity="warning")
 
+    async def action_attach(self) -> None:
+        """The container's main process in the shell pane (`docker attach`):
+        ctrl-p ctrl-q in it detaches, the container's exit ends it."""
+        info = self._shell_target()
+        if info is None:
+            return
+        tabs = self.shell_tabs()
+        if tabs.get(info.id, "attach") is not None:
+            self._before_shell = self.focused
+            tabs.show(info.id, "attach")
+            return
+        if info.can_unpause:
+            self.notify(f"{info.name} is paused; unpause it first", severity="warning")
+            return
+        if not info.active:
+            self.notify(f"{info.name} is not running; start it first", severity="warning")
+            return
+        command = self.app.attach_command(info)
+        if EMBEDDING_ERROR or self.app.ui.shell == "fullscreen":
+            if EMBEDDING_ERROR:
+                self.notify(EMBEDDING_ERROR + "; using the full screen", severity="warning")
+            self._attach_full(info, command)
+            return
+        self._before_shell = self.focused
+        try:
+            await tabs.open(info.id, info.name, command, "attach")
+        except Exception as exc:
+            self.notify(
+                f"embedded attach failed ({exc}); using the full screen", severity="warning"
+            )
+            await tabs.close(info.id, "attach")
+            self._attach_full(info, command)
+
+    def _attach_full(self, info: ContainerSummary, command: list[str]) -> None:
+        """The attach session on the whole terminal; the UI comes back when it ends."""
+        try:
+            with self.app.suspend():
+                code = subprocess.call(command)
+        except Exception as exc:
+            self.notify(f"cannot suspend the UI for the attach: {exc}", severity="error")
+            return
+        if code:
+            self.notify(f"attach {info.name} ended with {code}", severity="warning")
+
     @on(ShellTerminal.Leave)
     def _leave_shell(self, event: ShellTerminal.Leave) -> None:
         back = getattr(self, "_before_shell", None)
@@ -370,12 +414,20 @@ class Operations(JobScreen):
             return
         had_focus = term.has_focus
         code = event.exit_code
-        if code:
+        if term.kind == "attach":
+            # The session's last line says how it ended (detached, or the exit code).
+            tail = [line for line in term.screen_lines() if line][-3:]
+            self.notify(
+                "\n".join(tail) or f"attach to {term.label} ended",
+                title=f"attach {term.label}",
+                severity="warning" if code else "information",
+            )
+        elif code:
             tail = [line for line in term.screen_lines() if line][-3:]
             self.notify(
                 "\n".join([f"shell in {term.label} exited with {code}", *tail]), severity="warning"
             )
-        await self.shell_tabs().close(term.cid)
+        await self.shell_tabs().close(term.cid, term.kind)
         if had_focus or self.focused is None:
             self.query_one(ContainersTable).focus()
 

@@ -60,6 +60,7 @@ def container_verbs(info: ContainerSummary) -> list[Verb]:
         verbs += [
             Verb("shell", "Shell in the shell pane", "e"),
             Verb("shell_full", "Shell full screen", "E"),
+            Verb("attach", "Attach to the main process (ctrl-p ctrl-q detaches)", "a"),
             Verb("stop", "Stop", "s"),
             Verb("restart", "Restart", "R"),
         ]
@@ -128,6 +129,7 @@ class Verbs(Operations):
         simple: dict[str, Callable[[], object]] = {
             "shell": self.action_exec,
             "shell_full": self.action_exec_full,
+            "attach": self.action_attach,
             "logs": self.action_focus_logs,
             "copy": table.action_copy_id,
             "inspect": table.action_inspect,

@@ -112,6 +112,7 @@ class ContainersTable(ResourceTable):
         bind("containers.restart", "screen.restart"),
         bind("containers.exec", "screen.exec"),
         bind("containers.exec_full", "screen.exec_full", show=False),
+        bind("containers.attach", "screen.attach", show=False),
         bind("containers.details", "screen.details", show=False),
         bind("containers.signal", "screen.signal", show=False),
         bind("containers.diff", "screen.diff", show=False),

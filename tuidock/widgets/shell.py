@@ -1,4 +1,6 @@
-"""The shell pane: terminal sessions (one per container) as tabs next to the logs.
+"""The shell pane: terminal sessions as tabs next to the logs, per container an
+exec session (a shell, `e`) and an attach session (its main process, `a`;
+the backend's `attach_command`, backends/attachrelay.py).
 
 The emulator is textual-tty 0.4 (bittty), pinned and wrapped here so the
 rest of the UI never touches it. We start the child ourselves instead of
@@ -126,10 +128,19 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
         def control(self) -> ShellTerminal:
             return self.terminal
 
-    def __init__(self, command: list[str], cid: str, label: str, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        cid: str,
+        label: str,
+        *,
+        kind: str = "shell",
+        id: str | None = None,
+    ) -> None:
         super().__init__(command=command, id=id)
         self.cid = cid
         self.label = label
+        self.kind = kind  # "shell" (an exec) or "attach" (the main process)
         self.exit_code: int | None = None
         self._queue: list[str] = []
         self._queued = 0
@@ -221,36 +232,47 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
 
 
 class ShellTabs:
-    """Shell sessions as tabs of the bottom TabbedContent, keyed by container ID."""
+    """Shell sessions as tabs of the bottom TabbedContent: per container at most
+    one exec session ("shell", keyed by the container ID) and one attach session
+    ("attach", keyed `attach:ID`), each in a tab of its own."""
+
+    TITLES = {"shell": "$ {}", "attach": "attach {}"}  # noqa: RUF012
 
     def __init__(self, tabs: TabbedContent) -> None:
         self.tabs = tabs
         self.sessions: dict[str, ShellTerminal] = {}
 
     @staticmethod
-    def pane_id(cid: str) -> str:
-        return f"shell-{cid[:12]}"
+    def key(cid: str, kind: str = "shell") -> str:
+        return cid if kind == "shell" else f"{kind}:{cid}"
 
-    def get(self, cid: str) -> ShellTerminal | None:
-        return self.sessions.get(cid)
+    @staticmethod
+    def pane_id(cid: str, kind: str = "shell") -> str:
+        return f"{kind}-{cid[:12]}"
 
-    async def open(self, cid: str, label: str, command: list[str]) -> ShellTerminal:
+    def get(self, cid: str, kind: str = "shell") -> ShellTerminal | None:
+        return self.sessions.get(self.key(cid, kind))
+
+    async def open(
+        self, cid: str, label: str, command: list[str], kind: str = "shell"
+    ) -> ShellTerminal:
         from textual.widgets import TabPane
 
-        term = ShellTerminal(command, cid, label, id=f"term-{cid[:12]}")
-        pane = TabPane(f"$ {label}", term, id=self.pane_id(cid))
+        term_id = f"term-{cid[:12]}" if kind == "shell" else f"term-{kind}-{cid[:12]}"
+        term = ShellTerminal(command, cid, label, kind=kind, id=term_id)
+        pane = TabPane(self.TITLES[kind].format(label), term, id=self.pane_id(cid, kind))
         await self.tabs.add_pane(pane)
-        self.sessions[cid] = term
-        self.show(cid)
+        self.sessions[self.key(cid, kind)] = term
+        self.show(cid, kind)
         return term
 
-    def show(self, cid: str) -> None:
-        term = self.sessions[cid]
-        self.tabs.active = self.pane_id(cid)
+    def show(self, cid: str, kind: str = "shell") -> None:
+        term = self.sessions[self.key(cid, kind)]
+        self.tabs.active = self.pane_id(cid, kind)
         term.focus()
 
-    async def close(self, cid: str) -> None:
-        term = self.sessions.pop(cid, None)
+    async def close(self, cid: str, kind: str = "shell") -> None:
+        term = self.sessions.pop(self.key(cid, kind), None)
         if term is None:
             return
-        await self.tabs.remove_pane(self.pane_id(cid))
+        await self.tabs.remove_pane(self.pane_id(cid, kind))

@@ -19,6 +19,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tuidock.backends.dockerattach import FrameSplitter
 from tuidock.cli.commands.container_io import parse_since, parse_tail, split_container_path
 from tuidock.errors import NotFound, TuidockError, UsageError
 from tuidock.runtime.container.exec.relay import write_all
@@ -52,27 +53,6 @@ def _close_write(target: Any) -> None:
         target.shutdown(socket.SHUT_WR)
     except (OSError, AttributeError):
         pass
-
-
-class FrameSplitter:
-    """Bytes of a multiplexed stream in, (stream, payload) frames out."""
-
-    def __init__(self, raw: bool) -> None:
-        self.raw = raw
-        self.buf = b""
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        if self.raw:
-            return [(1, data)] if data else []
-        self.buf += data
-        out = []
-        while len(self.buf) >= 8:
-            size = int.from_bytes(self.buf[4:8], "big")
-            if len(self.buf) < 8 + size:
-                break
-            out.append((self.buf[0], self.buf[8 : 8 + size]))
-            self.buf = self.buf[8 + size :]
-        return out
 
 
 def write_frames(frames: list[tuple[int, bytes]]) -> None:
