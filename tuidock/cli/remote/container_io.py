@@ -17,6 +17,7 @@ import os
 import select
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from tuidock.backends.dockerattach import FrameSplitter
@@ -202,11 +203,27 @@ def cmd_attach(args: argparse.Namespace, backend: DockerBackend) -> int:
         pass  # the connection dropped: the state below says what became of the container
     finally:
         sock.close()
-    after = _inspect(backend, cid).get("State") or {}
-    if after.get("Running"):
+    if stdin and _still_running(backend, cid):
         return 0  # detached (the detach keys): the container runs on
+    # Without stdin there are no detach keys: the stream ended because the
+    # process did, though the engine (Podman) may record the exit a moment later.
     with _api_errors(backend):
         return int(api.wait(cid).get("StatusCode") or 0)
+
+
+def _still_running(backend: DockerBackend, cid: str, settle: float = 0.3) -> bool:
+    """Whether the container still runs once the attach stream has ended.
+
+    Podman closes the stream a moment before its state says "exited", so a
+    running state is read again over `settle` seconds before it counts as a
+    detach."""
+    deadline = time.monotonic() + settle
+    while True:
+        if not (_inspect(backend, cid).get("State") or {}).get("Running"):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
 
 
 # -- cp -------------------------------------------------------------------------------------
