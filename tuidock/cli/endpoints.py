@@ -3,7 +3,10 @@
 Kept apart from cli/main.py so that `tuidock exec` (started by __main__
 without the big parser) checks the same thing. The common case (no flag, no
 environment variable, no current context recorded) costs one stat and loads
-nothing of backends/contexts.py.
+nothing of backends/contexts.py. Nor does a plain unix:// host from -H or
+$TUIDOCK_HOST (`lean_unix_host`): it needs no context file, no TLS and no
+Endpoint (endpoint.py's dataclasses and contexts.py cost ~15 ms), so
+`tuidock -H unix://... ps` is settled with string checks.
 """
 
 from __future__ import annotations
@@ -99,9 +102,31 @@ def chosen_endpoint(args: argparse.Namespace | None) -> Endpoint:
     return resolve(paths.config_dir(), host, context, tls)
 
 
-def remote_endpoint(args: argparse.Namespace | None) -> Endpoint | None:
-    """The Docker/Podman engine this call drives, or None for tuidock's own."""
+def lean_unix_host(args: argparse.Namespace | None) -> str | None:
+    """The unix:// URL of a -H (else $TUIDOCK_HOST) that needs nothing resolved, or None.
+
+    What contexts.resolve would make of it, by parse_host's unix rule (an
+    absolute path, the scheme in any case); anything else (a relative path,
+    --context too, tcp://, ssh://) is left to resolve and its errors.
+    """
+    host = getattr(args, "global_host", None)
+    if getattr(args, "global_context", None):
+        return None
+    if not host:
+        host = os.environ.get(_HOST_ENV, "")
+    scheme, sep, rest = host.strip().partition("://")
+    if sep and scheme.lower() == "unix" and rest.startswith("/"):
+        return f"unix://{rest}"
+    return None
+
+
+def remote_endpoint(args: argparse.Namespace | None) -> Endpoint | str | None:
+    """The Docker/Podman engine this call drives, or None for tuidock's own; a
+    plain unix:// host comes as its URL alone (`lean_unix_host`)."""
     if _plainly_local(args):
         return None
+    lean = lean_unix_host(args)
+    if lean is not None:
+        return lean
     endpoint = chosen_endpoint(args)
     return None if endpoint.is_local else endpoint
