@@ -92,10 +92,9 @@ def _ps_row(c: dict, no_trunc: bool) -> dict:
     names = [n.lstrip("/") for n in c.get("Names") or []]
     # Without --no-trunc the docker CLI hides legacy link names (those with a slash).
     shown = names if no_trunc else [n for n in names if "/" not in n][:1]
-    size = "N/A"
-    if "SizeRw" in c or "SizeRootFs" in c:
-        rw, root = int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0)
-        size = f"{human_size(rw)} (virtual {human_size(root)})"
+    # The docker CLI's Size(): the zero value "0B" when the engine did not measure (no -s).
+    rw, root = int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0)
+    size = f"{human_size(rw)} (virtual {human_size(root)})" if root > 0 else human_size(rw)
     mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.get("Mounts") or []]
     networks = ((c.get("NetworkSettings") or {}).get("Networks")) or {}
     labels = c.get("Labels") or {}
