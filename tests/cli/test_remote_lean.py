@@ -265,6 +265,16 @@ def test_context_to_a_unix_engine_takes_the_lean_reader(engine, tmp_path, monkey
         assert mine.out.split() == docker(engine, *args).stdout.split(), args
 
 
+def test_the_command_word_after_engine_flags():
+    from tuidock.cli.endpoints import command_word
+
+    assert command_word(["-H", "unix:///x", "ps", "-a"]) == "ps"
+    assert command_word(["--host=unix:///x", "--tlsverify", "images", "-q"]) == "images"
+    assert command_word(["-Hunix:///x", "-c", "ctx", "--tlscert", "c.pem", "ps"]) == "ps"
+    assert command_word(["--context", "ctx"]) is None
+    assert command_word(["-H", "unix:///x", "--help"]) is None
+
+
 # -- the HTTP reading itself ----------------------------------------------------------------------
 
 

@@ -29,6 +29,8 @@ _HOST_ENV, _CONTEXT_ENV, _CURRENT_FILE, _LOCAL = (
 )
 
 _FLAGS = ("host", "context", "tlsverify", "tlscacert", "tlscert", "tlskey")
+# global_endpoint_args' options as they appear before the command word.
+_VALUED = frozenset({"-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey"})
 
 
 def global_endpoint_args(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,23 @@ def global_endpoint_args(parser: argparse.ArgumentParser) -> None:
         "--tlscert", dest="global_tlscert", metavar="FILE", help="Path to TLS certificate file"
     )
     g.add_argument("--tlskey", dest="global_tlskey", metavar="FILE", help="Path to TLS key file")
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The command of `tuidock [engine flags] COMMAND ...` (`ps` of `-H URL ps -a`), so
+    that main builds that command's parser alone (the whole one costs ~30 ms more);
+    None when the flags before it are not plainly ours (argparse then reads them all)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUED:
+            i += 2
+        # --tlsverify, --host=URL, -Hunix:///x: one word
+        elif arg == "--tlsverify" or arg.split("=", 1)[0] in _VALUED or arg[:2] in ("-H", "-c"):
+            i += 1
+        else:
+            return None if arg.startswith("-") else arg
+    return None
 
 
 def _plainly_local(args: argparse.Namespace | None) -> bool:
