@@ -291,9 +291,17 @@ REMOTE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 REMOTE_HEAVY = ("http", "email", "dataclasses", "pathlib", "platformdirs")
 
 
-def test_remote_ps_and_images_stay_lean(engine, tmp_path: Path) -> None:
+def test_remote_ps_and_images_stay_lean(engine, tmp_path: Path, monkeypatch) -> None:
+    from clihelp import tuidock
+
+    monkeypatch.setenv("TUIDOCK_CONFIG", str(tmp_path / "config"))
+    ctx = f"lean-{os.getpid()}"
+    res = tuidock("context", "create", ctx, "--docker", f"host={engine.host}")
+    assert res.code == 0, res.err
     problems: list[str] = []
     cases = [
+        ("ps", ["--context", ctx, "ps", "-a", "-q"]),
+        ("images", ["-c", ctx, "images", "-q"]),
         ("ps", ["-H", engine.host, "ps", "-a", "--format", "json"]),
         ("ps", ["-H", engine.host, "ps", "-s", "-n", "2", "-f", "status=running"]),
         ("images", ["-H", engine.host, "images", "-a", "--digests"]),

@@ -260,9 +260,39 @@ def test_context_to_a_unix_engine_takes_the_lean_reader(engine, tmp_path, monkey
     res = tuidock("context", "create", ctx, "--docker", f"host={engine.host}")
     assert res.code == 0, res.err
     for args in (["ps", "-a", "-q", "--no-trunc"], ["images", "-q", "--no-trunc"]):
+        want = docker(engine, *args).stdout.split()
         mine = tuidock("--context", ctx, *args)
         assert mine.code == 0, mine.err
-        assert mine.out.split() == docker(engine, *args).stdout.split(), args
+        assert mine.out.split() == want, args
+    # The same context through $TUIDOCK_CONTEXT, then as the current one.
+    monkeypatch.setenv("TUIDOCK_CONTEXT", ctx)
+    assert tuidock("ps", "-a", "-q", "--no-trunc").out.split() == want_ps(engine)
+    monkeypatch.delenv("TUIDOCK_CONTEXT")
+    assert tuidock("context", "use", ctx).code == 0
+    assert tuidock("ps", "-a", "-q", "--no-trunc").out.split() == want_ps(engine)
+    # and $TUIDOCK_HOST before the current context
+    monkeypatch.setenv("TUIDOCK_HOST", engine.host)
+    assert tuidock("ps", "-a", "-q", "--no-trunc").out.split() == want_ps(engine)
+
+
+def want_ps(engine) -> list[str]:
+    return docker(engine, "ps", "-a", "-q", "--no-trunc").stdout.split()
+
+
+def test_a_broken_context_file_is_still_contexts_error(tmp_path, monkeypatch):
+    """A context file the lean reading does not take goes to contexts.py: its words."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("TUIDOCK_CONFIG", str(config))
+    (config / "contexts").mkdir(parents=True)
+    for body, words in (
+        ("{not json", "parsing context file"),
+        ('{"Host": "unix://relative.sock"}', "the socket path must be absolute"),
+        ("[]", "not a JSON object"),
+    ):
+        (config / "contexts" / "bad.json").write_text(body)
+        res = tuidock("--context", "bad", "ps")
+        assert_clean_error(res)
+        assert words in res.err, res.err
 
 
 def test_the_command_word_after_engine_flags():

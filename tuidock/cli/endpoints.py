@@ -3,10 +3,10 @@
 Kept apart from cli/main.py so that `tuidock exec` (started by __main__
 without the big parser) checks the same thing. The common case (no flag, no
 environment variable, no current context recorded) costs one stat and loads
-nothing of backends/contexts.py. Nor does a plain unix:// host from -H or
-$TUIDOCK_HOST (`lean_unix_host`): it needs no context file, no TLS and no
-Endpoint (endpoint.py's dataclasses and contexts.py cost ~15 ms), so
-`tuidock -H unix://... ps` is settled with string checks.
+nothing of backends/contexts.py. Nor does a plain unix:// host from -H,
+$TUIDOCK_HOST or a created context's file (`lean_unix_host`): it needs no
+TLS and no Endpoint (endpoint.py's dataclasses and contexts.py cost ~15 ms),
+so `tuidock -H unix://... ps` is settled with string checks.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ _HOST_ENV, _CONTEXT_ENV, _CURRENT_FILE, _LOCAL = (
     "current-context",
     "local",
 )
+
+# contexts.py's NAME_RE (docker's rule for context names); a bigger file goes through it.
+_NAME_RE = r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$"
+_CONTEXT_MAX = 1 << 20
 
 _FLAGS = ("host", "context", "tlsverify", "tlscacert", "tlscert", "tlskey")
 # global_endpoint_args' options as they appear before the command word.
@@ -121,22 +125,74 @@ def chosen_endpoint(args: argparse.Namespace | None) -> Endpoint:
     return resolve(paths.config_dir(), host, context, tls)
 
 
-def lean_unix_host(args: argparse.Namespace | None) -> str | None:
-    """The unix:// URL of a -H (else $TUIDOCK_HOST) that needs nothing resolved, or None.
-
-    What contexts.resolve would make of it, by parse_host's unix rule (an
-    absolute path, the scheme in any case); anything else (a relative path,
-    --context too, tcp://, ssh://) is left to resolve and its errors.
-    """
-    host = getattr(args, "global_host", None)
-    if getattr(args, "global_context", None):
-        return None
-    if not host:
-        host = os.environ.get(_HOST_ENV, "")
+def _unix_url(host: str) -> str | None:
+    """parse_host's unix rule (an absolute path, the scheme in any case), else None."""
     scheme, sep, rest = host.strip().partition("://")
     if sep and scheme.lower() == "unix" and rest.startswith("/"):
         return f"unix://{rest}"
     return None
+
+
+def _context_unix(name: str) -> str | None:
+    """The unix:// host of the created context `name` when its file is plainly one (a
+    regular file, a JSON object, a unix Host, no TLS); None sends the caller to
+    contexts.py, which reads the same file and words any error."""
+    import json
+    import re
+    import stat
+
+    if name == _LOCAL or not re.match(_NAME_RE, name):
+        return None
+    path = os.path.join(_config_dir(), "contexts", f"{name}.json")
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _CONTEXT_MAX:
+            return None
+        with open(path, "rb") as f:
+            doc = json.loads(f.read(_CONTEXT_MAX))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("TLS") is not None:
+        return None
+    host = doc.get("Host")
+    return _unix_url(host) if isinstance(host, str) else None
+
+
+def _current_name() -> str:
+    """The name `context use` recorded ("" when none or unreadable)."""
+    import stat
+
+    path = os.path.join(_config_dir(), _CURRENT_FILE)
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open
+            return ""
+        with open(path, "rb") as f:
+            return f.read(4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def lean_unix_host(args: argparse.Namespace | None) -> str | None:
+    """The unix:// URL this call drives when it needs nothing resolved, or None.
+
+    contexts.resolve's order (-H, --context, $TUIDOCK_HOST, $TUIDOCK_CONTEXT,
+    the current context) read with string checks and, for a context, one small
+    JSON file; anything not plainly a unix:// host (tcp://, ssh://, TLS, a
+    discovered context, a broken file, -H with --context) is left to resolve
+    and its errors.
+    """
+    host = getattr(args, "global_host", None)
+    context = getattr(args, "global_context", None)
+    if host and context:
+        return None
+    if host:
+        return _unix_url(host)
+    if context:
+        return _context_unix(context)
+    env_host = os.environ.get(_HOST_ENV, "").strip()
+    if env_host:
+        return _unix_url(env_host)
+    return _context_unix(os.environ.get(_CONTEXT_ENV, "").strip() or _current_name())
 
 
 def remote_endpoint(args: argparse.Namespace | None) -> Endpoint | str | None:
