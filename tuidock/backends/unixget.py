@@ -16,7 +16,8 @@ The error words are the SDK path's (backends/docker.py `api_errors` builds
 its errors with `unreachable` and `daemon_error` from here), so a user sees
 the same line whichever path ran: "cannot reach the Docker engine at HOST:
 no such file or directory", "Error response from daemon: invalid filter
-'x'"; and read image IDs alike (`image_id`). Nothing here imports backends/base.py or backends/endpoint.py.
+'x'". Both paths read Podman's bare image IDs with `image_id` from here.
+Nothing here imports backends/base.py or backends/endpoint.py.
 
 Callers: cli/remote/__init__.py (dispatch) for the handlers marked get-only
 (cli/remote/_shared.py). Cost: one connect and one request per `get`.
