@@ -210,7 +210,9 @@ with open(OUT, "w") as f:
 """
 
 
-def _over_budget(command: str, args: list[str], out: Path) -> list[str]:
+def _over_budget(
+    command: str, args: list[str], out: Path, budgets: dict | None = None
+) -> list[str]:
     """Why `tuidock ARGS` is over its budget (empty: within it); it must succeed."""
     code = _ENTRY_PROBE.replace("OUT", repr(str(out)))
     proc = subprocess.run(
@@ -224,7 +226,7 @@ def _over_budget(command: str, args: list[str], out: Path) -> list[str]:
     result = json.loads(out.read_text())
     assert result["code"] == 0, f"tuidock {' '.join(args)} failed: {proc.stderr}"
     loaded = set(result["modules"])
-    heavy_ok, tuidock_ok = BUDGETS[command]
+    heavy_ok, tuidock_ok = (budgets or BUDGETS)[command]
     problems = []
     if third_party := sorted(m for m in HEAVY if m in loaded):
         problems.append(f"{command}: loads {', '.join(third_party)}")
@@ -266,3 +268,49 @@ def test_hot_commands_stay_within_their_import_budget(
         "over the import budget (import these inside the functions that use them,"
         " or widen BUDGETS on purpose):\n  " + "\n  ".join(problems)
     )
+
+
+# `-H unix://... ps` / `images` on Docker or Podman: the lean reader (backends/unixget.py),
+# none of the SDK path (docker, requests, urllib3, http.client, email), nor endpoint.py's
+# dataclasses and contexts.py.
+_REMOTE = """
+    backends backends.unixget cli cli.commands cli.endpoints cli.lazy cli.main cli.output
+    cli.remote cli.remote._shared core core.humanize core.trace errors
+"""
+REMOTE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "ps": _budget(
+        "argparse",
+        f"{_REMOTE} cli.commands.container cli.commands.container_views cli.remote.container_views"
+        " core.flagvalues",
+    ),
+    "images": _budget(
+        "argparse",
+        f"{_REMOTE} cli.commands.image cli.remote.image core.reference",
+    ),
+}
+REMOTE_HEAVY = ("http", "email", "dataclasses", "pathlib", "platformdirs")
+
+
+def test_remote_ps_and_images_stay_lean(engine, tmp_path: Path, monkeypatch) -> None:
+    from clihelp import tuidock
+
+    monkeypatch.setenv("TUIDOCK_CONFIG", str(tmp_path / "config"))
+    ctx = f"lean-{os.getpid()}"
+    res = tuidock("context", "create", ctx, "--docker", f"host={engine.host}")
+    assert res.code == 0, res.err
+    problems: list[str] = []
+    cases = [
+        ("ps", ["--context", ctx, "ps", "-a", "-q"]),
+        ("images", ["-c", ctx, "images", "-q"]),
+        ("ps", ["-H", engine.host, "ps", "-a", "--format", "json"]),
+        ("ps", ["-H", engine.host, "ps", "-s", "-n", "2", "-f", "status=running"]),
+        ("images", ["-H", engine.host, "images", "-a", "--digests"]),
+        ("images", ["-H", engine.host, "images", "--format", "{{json .}}", "busybox"]),
+    ]
+    for i, (command, args) in enumerate(cases):
+        out = tmp_path / f"{i}.json"
+        problems += _over_budget(command, args, out, REMOTE_BUDGETS)
+        loaded = {m.split(".")[0] for m in json.loads(out.read_text())["modules"]}
+        if stdlib := sorted(m for m in REMOTE_HEAVY if m in loaded):
+            problems.append(f"{' '.join(args[2:])}: loads {', '.join(stdlib)}")
+    assert not problems, "over the lean path's import budget:\n  " + "\n  ".join(problems)

@@ -62,6 +62,7 @@ from tuidock.backends.base import (
     VolumeSummary,
     printable,
 )
+from tuidock.backends.unixget import daemon_error, image_id, unreachable
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError, UsageError
 
 if TYPE_CHECKING:
@@ -106,17 +107,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _unreachable(host: str, exc: BaseException) -> EngineUnreachable:
-    reason = _reason(exc)
-    hint = (
-        "Check that `ssh` reaches the host without a prompt (key, known_hosts) "
-        "and that `docker` runs there."
-        if host.startswith("ssh://")
-        else "Is the daemon running (or Podman's service: podman system service)? "
-        "Check the host with -H or the context."
-    )
-    return EngineUnreachable(
-        f"cannot reach the Docker engine at {host}: {reason}", hint, host, reason
-    )
+    return unreachable(host, _reason(exc))
 
 
 def _explanation(exc: Any) -> str:
@@ -138,11 +129,8 @@ def api_errors(host: str) -> Iterator[None]:
     except docker.errors.NotFound as e:
         raise NotFound(_explanation(e)) from None
     except docker.errors.APIError as e:
-        text = _explanation(e)
-        # Podman answers 500 "...: container state improper" where Docker answers 409.
-        if e.status_code == 409 or text.endswith("container state improper"):
-            raise Conflict(text) from None
-        raise TuidockError(f"Error response from daemon: {text}") from None
+        # The words of the lean path's (backends/unixget.py), so both read alike.
+        raise daemon_error(e.status_code or 500, _explanation(e)) from None
     except (requests.exceptions.ConnectionError, ConnectionError) as e:
         raise _unreachable(host, e) from None
     except requests.exceptions.RequestException as e:
@@ -189,13 +177,6 @@ def make_client(endpoint: Endpoint, timeout: int = 60) -> APIClient:
 
 
 # -- conversions -------------------------------------------------------------------------
-
-
-def image_id(value: str) -> str:
-    """sha256:<hex>; Podman's compat API gives some IDs without the algorithm."""
-    if not value or value.startswith("sha256:") or value == "<missing>":
-        return value
-    return f"sha256:{value}"
 
 
 def rfc3339(value: int | str | None) -> str:

@@ -132,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             from tuidock.cli.completion import complete_main
 
             return complete_main(argv[1:])
-        parser = build_parser(argv[0] if argv[0] in COMMAND_NAMES else None)
+        # The command word after any engine flags (-H URL ps): its parser alone.
+        word = argv[0]
+        if word.startswith("-"):
+            from tuidock.cli.endpoints import command_word
+
+            word = command_word(argv)
+        parser = build_parser(word if word in COMMAND_NAMES else None)
         args = parser.parse_args(argv)
         trace.mark("cli: parsed")
         if not gc.isenabled():

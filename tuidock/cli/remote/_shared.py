@@ -2,19 +2,51 @@
 
 Not a namesake of any local module (the leading underscore keeps it out of
 the seam's lookup in cli/remote/__init__.py). Imports stay lazy: the docker
-SDK comes in through the backend only.
+SDK comes in through the backend only; ps and images load this module on
+their lean path (backends/unixget.py), so typing and collections stay out.
+
+Get-only handlers (`get_only`: ps, images) take a reader, not the backend:
+anything with `get(path, query) -> JSON`. dispatch gives them UnixGet on a
+unix:// host and SdkGet (the SDK's client) on tcp:// and ssh://, so both
+paths feed the same row and table code from the same raw API dicts.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from tuidock.errors import EngineUnreachable, TuidockError
 
+TYPE_CHECKING = False  # typing and collections.abc cost the lean path ~3 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, Protocol
+
+    class Reader(Protocol):
+        """What a get-only handler asks the engine through."""
+
+        def get(self, path: str, query: dict[str, object] | None = None) -> Any: ...
+
+
 DAEMON = "Error response from daemon: "
+
+
+def get_only(handler: Callable) -> Callable:
+    """Mark a remote handler that only reads: it takes a Reader, not the backend."""
+    handler.get_only = True  # type: ignore[attr-defined]
+    return handler
+
+
+class SdkGet:
+    """A Reader over DockerBackend's SDK client (tcp:// with TLS, ssh://), errors mapped."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def get(self, path: str, query: dict[str, object] | None = None) -> Any:
+        api = self.backend.api()
+        return self.backend._call(lambda: api._result(api._get(api._url(path), params=query), True))
 
 
 def daemon_text(exc: TuidockError) -> str:

@@ -13,7 +13,6 @@ import argparse
 import re
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from tuidock.cli.commands.container_views import (
     PS_FIELDS,
@@ -23,10 +22,14 @@ from tuidock.cli.commands.container_views import (
     show_stats,
     stats_format,
 )
+from tuidock.cli.remote._shared import get_only
 from tuidock.errors import NotFound, TuidockError, UsageError
 
+# ps runs on the lean path (backends/unixget.py): typing stays out of this module.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tuidock.backends.docker import DockerBackend
+    from tuidock.cli.remote._shared import Reader
 
 
 # -- ps -----------------------------------------------------------------------------------
@@ -79,8 +82,6 @@ def displayable_ports(ports: list[dict] | None) -> str:
 
 def _ps_row(c: dict, no_trunc: bool) -> dict:
     """A `_ps_row`-shaped dict of one entry of the API's container list."""
-    from datetime import UTC, datetime
-
     from tuidock.core.humanize import human_duration, human_size
 
     created = int(c.get("Created") or 0)
@@ -91,16 +92,15 @@ def _ps_row(c: dict, no_trunc: bool) -> dict:
     names = [n.lstrip("/") for n in c.get("Names") or []]
     # Without --no-trunc the docker CLI hides legacy link names (those with a slash).
     shown = names if no_trunc else [n for n in names if "/" not in n][:1]
-    size = "N/A"
-    if "SizeRw" in c or "SizeRootFs" in c:
-        rw, root = int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0)
-        size = f"{human_size(rw)} (virtual {human_size(root)})"
+    # The docker CLI's Size(): the zero value "0B" when the engine did not measure (no -s).
+    rw, root = int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0)
+    size = f"{human_size(rw)} (virtual {human_size(root)})" if root > 0 else human_size(rw)
     mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.get("Mounts") or []]
     networks = ((c.get("NetworkSettings") or {}).get("Networks")) or {}
     labels = c.get("Labels") or {}
     return {
         "Command": ps_command(str(c.get("Command") or ""), no_trunc),
-        "CreatedAt": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "ID": cid if no_trunc else cid[:12],
         "Image": image,
         "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
@@ -116,7 +116,23 @@ def _ps_row(c: dict, no_trunc: bool) -> dict:
     }
 
 
-def cmd_ps(args: argparse.Namespace, backend: DockerBackend) -> int:
+def ps_query(args: argparse.Namespace, filters: dict[str, list[str]], limit: int) -> dict:
+    """The query of GET /containers/json, as the SDK's `containers()` sends it."""
+    import json
+
+    query: dict[str, object] = {
+        "limit": limit,
+        "all": 1 if args.all or limit > 0 else 0,
+        "size": 1 if args.size else 0,
+        "trunc_cmd": 0,
+    }
+    if filters:
+        query["filters"] = json.dumps(filters)
+    return query
+
+
+@get_only
+def cmd_ps(args: argparse.Namespace, reader: Reader) -> int:
     filters = _ps_filters(args.filter)
     if args.format and args.format != "json":
         from tuidock.cli.output import check_template
@@ -126,12 +142,7 @@ def cmd_ps(args: argparse.Namespace, backend: DockerBackend) -> int:
     limit = 1 if args.latest else args.last if args.last is not None else -1
     if args.last is not None and args.last <= 0 and not args.latest:
         limit = -1 if args.last < 0 else 0
-    api = backend.api()
-    rows = backend._call(
-        lambda: api.containers(
-            all=args.all or limit > 0, filters=filters or None, size=args.size, limit=limit
-        )
-    )
+    rows = reader.get("/containers/json", ps_query(args, filters, limit)) or []
     if limit == 0:
         rows = []
     # Docker lists newest first; Podman's compat list does not promise it.

@@ -16,6 +16,7 @@ from tuidock.cli.remote._shared import (
     ago,
     daemon_text,
     each,
+    get_only,
     go_time,
     short_id,
     stream_json,
@@ -26,6 +27,7 @@ from tuidock.errors import NotFound, TuidockError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tuidock.backends.docker import DockerBackend
+    from tuidock.cli.remote._shared import Reader
 
 
 def _familiar(name: str) -> str:
@@ -53,7 +55,7 @@ def image_rows(images: list[dict], digests: bool, no_trunc: bool) -> list[dict]:
     """Docker's rows of `images`: one per repository tag (per digest too with
     --digests), digest-only references as `<none>` tags, `<none>` for an image
     without either."""
-    from tuidock.backends.docker import image_id
+    from tuidock.backends.unixget import image_id
     from tuidock.core.humanize import human_size
 
     rows = []
@@ -96,10 +98,21 @@ def image_rows(images: list[dict], digests: bool, no_trunc: bool) -> list[dict]:
     return rows
 
 
-def cmd_images(args: argparse.Namespace, backend: DockerBackend) -> int:
+def images_query(args: argparse.Namespace) -> dict:
+    """The query of GET /images/json, as the SDK's `images()` sends it."""
+    import json
+
+    query: dict[str, object] = {"only_ids": 0, "all": 1 if args.all else 0}
+    if args.repository:
+        query["filters"] = json.dumps({"reference": [args.repository]})
+    return query
+
+
+@get_only
+def cmd_images(args: argparse.Namespace, reader: Reader) -> int:
     from tuidock.cli.commands.image import print_images
 
-    images = backend._call(lambda: backend.api().images(name=args.repository, all=args.all))
+    images = reader.get("/images/json", images_query(args)) or []
     # The daemon sorts by creation, newest first; Podman's compat API does not.
     images.sort(key=lambda i: unix_of(i.get("Created")), reverse=True)
     # Docker's daemon answers a reference filter with the matching names only,
