@@ -33,6 +33,11 @@ def test_table_template_with_headers() -> None:
     assert text.splitlines() == ["REPOSITORY   IMAGE ID", "busybox      abc"]
 
 
+def test_table_header_keeps_the_literal_text_between_fields() -> None:
+    text = render("table {{.Repository}}:{{.Tag}}\\tid={{.ID}}", headers={"ID": "IMAGE ID"})
+    assert text.splitlines() == ["REPOSITORY:TAG   id=IMAGE ID", "busybox:latest   id=abc"]
+
+
 def test_unknown_directive_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         render("{{range .}}x{{end}}")

@@ -110,7 +110,7 @@ def test_images_flags_match_docker(engine, registry):
             [tag],
             ["-a", "-q", repo],
             ["--digests", "--no-trunc", repo],
-            ["--format", "table {{.Repository}}\t{{.Tag}}\t{{.ID}}", repo],
+            ["--format", "table {{.Repository}}:{{.Tag}}\t{{.ID}}", repo],
             [f"{repo}:nosuchtag"],
         ):
             mine = tuidock("-H", engine.host, "images", *args)

@@ -102,10 +102,15 @@ def render_template(template: str, obj: dict) -> str:
 
 
 def _header(column: str, names: dict[str, str]) -> str:
-    fields = [m[1] for m in _FIELD.findall(column)]
-    if not fields:
-        return column.strip()
-    return " ".join(names.get(f) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", f).upper() for f in fields)
+    """A table column's header: the column's template with each field replaced
+    by its name, literal text kept, as docker renders headers
+    (`{{.Repository}}:{{.Tag}}` -> `REPOSITORY:TAG`)."""
+
+    def name(m: re.Match) -> str:
+        field = m.group(2)
+        return names.get(field) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).upper()
+
+    return _FIELD.sub(name, column).strip()
 
 
 def print_formatted(
