@@ -49,3 +49,12 @@ def test_table_columns_align() -> None:
     out = io.StringIO()
     print_table(["A", "B"], [["long value", "x"], ["y", "z"]], out)
     assert out.getvalue().splitlines() == ["A            B", "long value   x", "y            z"]
+
+
+def test_go_quote_is_strconv_quote() -> None:
+    from tuidock.cli.commands.container_views import go_quote
+
+    # Outputs of Go's strconv.Quote for the same strings.
+    assert go_quote('sh -c "x"') == '"sh -c \\"x\\""'
+    assert go_quote("a\tb\x01\x7f\\") == '"a\\tb\\x01\\x7f\\\\"'
+    assert go_quote("é😀\u200b\u00a0\U000e0001") == '"é😀\\u200b\\u00a0\\U000e0001"'

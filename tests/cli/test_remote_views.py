@@ -131,3 +131,15 @@ def test_displayable_ports_as_the_docker_cli():
     assert displayable_ports(ports) == (
         "53/udp, 0.0.0.0:9000-9001->9000-9001/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
     )
+
+
+def test_ps_command_quoting_matches_docker_outside_ascii(engine, registry):
+    # A tab, a zero-width space (unprintable to Go), an accented letter and an emoji
+    # (printable): Go's strconv.Quote keeps the last two and escapes the others.
+    with container(engine, registry, "echo", "a\tb\u200bé😀", start=False) as name:
+        for flags in (["--no-trunc"], []):
+            fmt = ["--format", "{{.Command}}", "-a", "-f", f"name={name}"]
+            mine = tuidock("-H", engine.host, "ps", *flags, *fmt)
+            theirs = docker(engine.host, "ps", *flags, *fmt).stdout.decode()
+            assert mine.code == 0, mine.err
+            assert mine.out == theirs, flags

@@ -77,11 +77,35 @@ def _created_at(text: str) -> str:
 
 def ps_command(command: str, no_trunc: bool) -> str:
     """Docker's COMMAND cell: cut to 20 characters with an ellipsis, then quoted."""
-    import json
-
     if not no_trunc and len(command) > 20:
         command = command[:19] + "…"
-    return json.dumps(command, ensure_ascii=False)
+    return go_quote(command)
+
+
+_GO_ESCAPES = {
+    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+    "\v": "\\v", '"': '\\"', "\\": "\\\\",
+}  # fmt: skip
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote, which docker applies to the COMMAND cell: printable
+    characters (Go's unicode.IsPrint is Python's str.isprintable) stay as they
+    are, the C escapes are used where Go has them, other control characters
+    become \\xNN and other unprintable characters \\uNNNN or \\UNNNNNNNN."""
+    out = []
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _ps_row(info, no_trunc: bool) -> dict:
