@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
+from textual.widgets import DataTable, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
 from tuidock.keymap import bind
@@ -33,6 +33,7 @@ from tuidock.widgets.diskuse import DiskTable
 from tuidock.widgets.filterinput import FilterInput
 from tuidock.widgets.header import EngineFacts, EngineHeader
 from tuidock.widgets.images import ImagesTable, image_rows
+from tuidock.widgets.keyfooter import KeyFooter
 from tuidock.widgets.logpane import LogPane
 from tuidock.widgets.logview import LogView
 from tuidock.widgets.networks import NetworksTable
@@ -167,7 +168,7 @@ class MainScreen(Resources):
                 yield NetworksTable(id="networks")
             with TabPane("6 Disk", id="tab-disk"):
                 yield DiskTable(id="disk")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for flt in self.query(FilterInput):
