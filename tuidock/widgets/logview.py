@@ -208,6 +208,7 @@ class LogView(ScrollView, can_focus=True):
         self.older = False  # lines before lines[0] may be read back
         self.loading = False  # an OlderWanted is being answered
         self.newer_cut = False  # lines after lines[-1] were left out (prepend, gap)
+        self.layouts_skipped = 0  # size changes that did not re-lay out the screen
 
     # -- content ------------------------------------------------------------------
 
@@ -424,9 +425,24 @@ class LogView(ScrollView, can_focus=True):
 
     def _update_size(self) -> None:
         if self._starts is not None:
-            self.virtual_size = Size(self.scrollable_content_region.width, self._starts[-1])
+            size = Size(self.scrollable_content_region.width, self._starts[-1])
         else:
-            self.virtual_size = Size(self._prefix_width + self._max_width, self._shown_count())
+            size = Size(self._prefix_width + self._max_width, self._shown_count())
+        if size == self.virtual_size:
+            return
+        if not self.container_size:
+            self.virtual_size = size  # not laid out yet: the first layout sizes the bars
+            return
+        # Widget.virtual_size is a layout reactive: assigning it re-lays out the whole
+        # screen (about 20 ms of the UI thread at 160x48), on every batch of a flood.
+        # The view's own size never depends on its content; what does is which
+        # scrollbars show, and _scroll_update sets those through reactives that
+        # lay out by themselves when they change. So: the size without a layout,
+        # then the scrollbars' lengths and the scroll clamped, then a repaint.
+        self.layouts_skipped += 1
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def _row_to_line(self, row: int) -> tuple[int, int]:
         shown = self._shown()
