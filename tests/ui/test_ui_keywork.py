@@ -7,7 +7,8 @@ fails here instead of showing up as latency in bench/logflood_bench.py.
 - A focus switch (1/2/3, tab) repaints the key footer once at most and
   mounts nothing in it; it restyles a handful of nodes (the widgets that
   gain and lose :focus, and their ancestors' :focus-within), not a widget
-  per key; and it lays out the screen not at all.
+  per key; it lays out the screen not at all, and repaints only the widgets
+  that changed (Screen.focused alone repainted the whole screen).
 - Batches that grow the log resize the view's scrollable area without a
   relayout of the screen: over twenty batches, the screen's layouts stay at
   the few a scrollbar appearing may need.
@@ -71,6 +72,7 @@ def test_focus_switches_and_a_flood_do_little_work(image, tuidock_root):
             # -- focus switches while the log floods --------------------------------------
             restyles = Counter(app.stylesheet, "apply")
             layouts = Counter(screen, "_refresh_layout")
+            full = Counter(screen._compositor, "render_full_update")
             renders, changes = footer.renders, footer.changes
             focused = []
             for key in SWITCHES:
@@ -86,6 +88,8 @@ def test_focus_switches_and_a_flood_do_little_work(image, tuidock_root):
             assert restyles.calls <= RESTYLES_PER_SWITCH * len(SWITCHES), restyles.calls
             # A batch that turns a scrollbar on may lay out; focus switches do not.
             assert layouts.calls <= 2, layouts.calls
+            # Nor a repaint of the whole screen: only the widgets that changed.
+            assert full.calls <= 2, full.calls
 
             # -- batches that grow the log -----------------------------------------------------
             # Appended here as the pane appends a batch, so that each one changes

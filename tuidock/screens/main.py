@@ -23,6 +23,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import Reactive
+from textual.widget import Widget
 from textual.widgets import DataTable, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
@@ -90,6 +92,13 @@ class FactsLoaded(Message):
 
 
 class MainScreen(Resources):
+    # Screen.focused repaints the whole screen when it changes: every widget's
+    # region composited again (40-80 ms during a log flood on 2 cores), while
+    # what a focus switch changes on screen repaints by itself: the widgets
+    # whose :focus or :focus-within styles change are restyled and refreshed
+    # (Screen._update_focus_styles), the footer repaints its keys.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [  # noqa: RUF012
         bind("app.images", "focus_pane('images')"),
         bind("app.containers", "focus_pane('containers')"),
