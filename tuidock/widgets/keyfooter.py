@@ -88,13 +88,16 @@ class KeyFooter(Widget):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen: Screen) -> None:
-        if screen is not self.screen or self._pending:
+        # A screen being replaced still signals while its widgets detach.
+        if self._pending or not self.is_attached or screen is not self.screen:
             return
         self._pending = True  # one read per frame, however often the signal fires
         self.call_after_refresh(self._read_bindings)
 
     def _read_bindings(self) -> None:
         self._pending = False
+        if not self.is_attached:
+            return
         active = self.screen.active_bindings
         seen: dict[str, ShownKey] = {}
         app = self.app
