@@ -7,6 +7,8 @@ terminal (tmux, 160x48) with the logs pane following it. Measured, and printed:
 - the log's real write rate (ctr.log's growth; the monitor may not keep up);
 - keypress to screen update: `t` (timestamps) sent by tmux until the pane's
   title shows the flag flip, median and worst of --keys presses (goal < 100 ms);
+  with --focus, `2` and `3` in turn (containers list, logs) until the footer
+  shows the other pane's keys: a focus switch restyles panes and the footer;
 - the app's RSS, sampled through the flood: the peak and the last;
 - the app's CPU over the flood (all its threads, % of a core): on a quiet
   machine keys answer fast either way, under load this is what competes.
@@ -15,7 +17,7 @@ terminal (tmux, 160x48) with the logs pane following it. Measured, and printed:
 `git archive REV tuidock assets | tar -x -C SRC`), so a change is compared
 under the same machine load.
 
-    .venv/bin/python bench/logflood_bench.py [--seconds 20] [--keys 30] [--baseline SRC]
+    .venv/bin/python bench/logflood_bench.py [--seconds 20] [--keys 30] [--focus] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +56,12 @@ class Written:
 
     def __init__(self, log: Path) -> None:
         self.log = log
-        st = log.stat()
+        while True:
+            try:
+                st = log.stat()
+                break
+            except FileNotFoundError:  # mid-rotation: the new file comes at once
+                time.sleep(0.01)
         self.ino, self.size, self.total = st.st_ino, st.st_size, 0
 
     def poll(self) -> None:
@@ -72,6 +80,21 @@ class Written:
 def title_flag(screen: str) -> bool:
     title = next((row for row in screen.splitlines() if "Logs: " in row), "")
     return "timestamps" in title
+
+
+def footer(screen: str) -> str:
+    rows = screen.rstrip("\n").splitlines()
+    return rows[-1] if rows else ""
+
+
+def press(session: str, key: str, shown: Callable[[str], object]) -> float:
+    """Seconds from `key` sent until `shown` of the screen changes (5 s at most)."""
+    was = shown(capture(session))
+    t = time.perf_counter()
+    subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+    while shown(capture(session)) == was and time.perf_counter() - t < 5:
+        pass
+    return time.perf_counter() - t
 
 
 def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> dict[str, float]:
@@ -144,12 +167,10 @@ def measure(env: dict, cid: str, args: argparse.Namespace, src: str | None) -> d
         t0, c0 = time.monotonic(), cpu_ticks(pid)
         deadline = t0 + args.seconds
         while len(lat) < args.keys or time.monotonic() < deadline:
-            was = title_flag(capture(session))
-            t = time.perf_counter()
-            subprocess.run(["tmux", "send-keys", "-t", session, "t"], check=True)
-            while title_flag(capture(session)) == was and time.perf_counter() - t < 5:
-                pass
-            lat.append(time.perf_counter() - t)
+            if args.focus:  # the logs are focused after an odd count of switches
+                lat.append(press(session, "2" if len(lat) % 2 == 0 else "3", footer))
+            else:
+                lat.append(press(session, "t", title_flag))
             rss.append(rss_mb(pid))
             written.poll()
             time.sleep(0.3)
@@ -179,6 +200,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="least flood time measured")
     ap.add_argument("--keys", type=int, default=30, help="least keypresses timed")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--focus", action="store_true", help="time focus switches (2, 3), not `t`")
     ap.add_argument("--baseline", help="directory with another tuidock package to alternate with")
     ap.add_argument("--spy", help="a py-spy binary: also write a sampled profile to --work")
     ap.add_argument("--work", default="/var/tmp/tuidock-floodbench")

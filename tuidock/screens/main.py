@@ -23,7 +23,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Label, TabbedContent, TabPane
+from textual.reactive import Reactive
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
 from tuidock.keymap import bind
@@ -33,6 +35,7 @@ from tuidock.widgets.diskuse import DiskTable
 from tuidock.widgets.filterinput import FilterInput
 from tuidock.widgets.header import EngineFacts, EngineHeader
 from tuidock.widgets.images import ImagesTable, image_rows
+from tuidock.widgets.keyfooter import KeyFooter
 from tuidock.widgets.logpane import LogPane
 from tuidock.widgets.logview import LogView
 from tuidock.widgets.networks import NetworksTable
@@ -89,6 +92,13 @@ class FactsLoaded(Message):
 
 
 class MainScreen(Resources):
+    # Screen.focused repaints the whole screen when it changes: every widget's
+    # region composited again (40-80 ms during a log flood on 2 cores), while
+    # what a focus switch changes on screen repaints by itself: the widgets
+    # whose :focus or :focus-within styles change are restyled and refreshed
+    # (Screen._update_focus_styles), the footer repaints its keys.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [  # noqa: RUF012
         bind("app.images", "focus_pane('images')"),
         bind("app.containers", "focus_pane('containers')"),
@@ -167,7 +177,7 @@ class MainScreen(Resources):
                 yield NetworksTable(id="networks")
             with TabPane("6 Disk", id="tab-disk"):
                 yield DiskTable(id="disk")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for flt in self.query(FilterInput):

@@ -52,11 +52,12 @@ class EngineHeader(Static):
         if f.down:
             text.append(f"  unreachable: {f.down} (retrying)")
             self.set_class(True, "-down")
-            self.update(text)
+            self.update(text, layout=False)
             return
         self.set_class(False, "-down")
         text.append(f"  cgroups {f.cgroup}  ")
         text.append(f"images {f.images}  containers {f.running}/{f.containers} running")
         if not f.mouse:
             text.append("  mouse off", style="italic")
-        self.update(text)
+        # One row, as wide as the screen whatever it says: a repaint, no relayout.
+        self.update(text, layout=False)

@@ -36,7 +36,7 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tuidock.widgets.filterinput import FilterInput
-from tuidock.widgets.logview import LogStatus, LogView, line_widths, newest_within
+from tuidock.widgets.logview import LogStatus, LogView, line_cost, line_widths, newest_within
 
 if TYPE_CHECKING:
     from tuidock.backends.base import Backend, LogFollower, LogLine
@@ -74,6 +74,7 @@ class LogPane(Vertical):
             # widths are measured here too.
             self.lines, self.dropped = newest_within(lines)
             self.widths = line_widths(self.lines)
+            self.cost = sum(map(line_cost, self.lines))
             self.cid = cid
             self.first = first
             self.gap = gap
@@ -274,7 +275,9 @@ class LogPane(Vertical):
         if message.cid == self.cid:
             if message.first:
                 self.view.older = self.view.can_read_back
-            self.view.append(message.lines, message.dropped, message.widths, message.gap)
+            self.view.append(
+                message.lines, message.dropped, message.widths, message.gap, message.cost
+            )
             if message.first:
                 self._update_title(self.view.status())
 

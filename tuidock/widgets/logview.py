@@ -201,6 +201,7 @@ class LogView(ScrollView, can_focus=True):
         self.current: int | None = None  # index into self.lines of the current match
         self._search_gen = 0
         self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(4096)
+        self._styles: dict[str, Style] = {}  # _style's
         self.budget = BYTE_BUDGET
         self.bytes = 0  # the kept lines' cost (line_cost)
         self.dropped = 0  # lines dropped from memory since the last clear
@@ -208,6 +209,7 @@ class LogView(ScrollView, can_focus=True):
         self.older = False  # lines before lines[0] may be read back
         self.loading = False  # an OlderWanted is being answered
         self.newer_cut = False  # lines after lines[-1] were left out (prepend, gap)
+        self.layouts_skipped = 0  # size changes that did not re-lay out the screen
 
     # -- content ------------------------------------------------------------------
 
@@ -235,10 +237,12 @@ class LogView(ScrollView, can_focus=True):
         dropped: int = 0,
         widths: list[int] | None = None,
         gap: bool = False,
+        cost: int | None = None,
     ) -> None:
         """Add lines at the end. `dropped`: older ones the caller already left
         out; `gap`: lines between what is held and these were passed over;
-        `widths`: text_width of each line, when computed off this thread."""
+        `widths`: text_width of each line, `cost`: the sum of their line_cost,
+        when computed off this thread."""
         if gap or dropped:
             if not self.follow and self.lines:
                 # The user reads what is held: it stays; G brings the newest back.
@@ -250,8 +254,11 @@ class LogView(ScrollView, can_focus=True):
             self.newer_cut = False
         elif self.newer_cut:
             return  # not contiguous with what is held
-        if len(lines) > 1 and sum(map(line_cost, lines)) > self.budget:
+        if cost is None:
+            cost = sum(map(line_cost, lines))
+        if len(lines) > 1 and cost > self.budget:
             lines, skipped = newest_within(lines, self.budget)
+            cost = sum(map(line_cost, lines))
             widths = widths[len(widths) - len(lines) :] if widths is not None else None
             self._drop(len(self.lines))
             self.dropped += skipped
@@ -264,7 +271,7 @@ class LogView(ScrollView, can_focus=True):
         first = len(self.lines)
         shown_before = self._shown_count()
         self.lines.extend(lines)
-        self.bytes += sum(map(line_cost, lines))
+        self.bytes += cost
         self._widths.extend(widths)
         self._max_width = max(self._max_width, max(widths))
         if self._pattern is not None:
@@ -424,9 +431,24 @@ class LogView(ScrollView, can_focus=True):
 
     def _update_size(self) -> None:
         if self._starts is not None:
-            self.virtual_size = Size(self.scrollable_content_region.width, self._starts[-1])
+            size = Size(self.scrollable_content_region.width, self._starts[-1])
         else:
-            self.virtual_size = Size(self._prefix_width + self._max_width, self._shown_count())
+            size = Size(self._prefix_width + self._max_width, self._shown_count())
+        if size == self.virtual_size:
+            return
+        if not self.container_size:
+            self.virtual_size = size  # not laid out yet: the first layout sizes the bars
+            return
+        # Widget.virtual_size is a layout reactive: assigning it re-lays out the whole
+        # screen (about 20 ms of the UI thread at 160x48), on every batch of a flood.
+        # The view's own size never depends on its content; what does is which
+        # scrollbars show, and _scroll_update sets those through reactives that
+        # lay out by themselves when they change. So: the size without a layout,
+        # then the scrollbars' lengths and the scroll clamped, then a repaint.
+        self.layouts_skipped += 1
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def _row_to_line(self, row: int) -> tuple[int, int]:
         shown = self._shown()
@@ -461,34 +483,32 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         if self._starts is not None:
             if row >= self._starts[-1]:
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._style())
         elif row >= self._shown_count():
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style())
         i, part = self._row_to_line(row)
         strip = self._cache.get((i, part))
         if strip is None:
             strip = self._render_part(i, part)
             self._cache.set((i, part), strip)
         if self._starts is None:
-            return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
-        return strip.extend_cell_length(width, self.rich_style)
+            return strip.crop_extend(scroll_x, scroll_x + width, self._style())
+        return strip.extend_cell_length(width, self._style())
 
     def _render_part(self, i: int, part: int) -> Strip:
         line = self.lines[i]
-        base = self.rich_style
+        base = self._style()
         current = i == self.current
         if current:
-            base = base + self.get_component_rich_style("logview--current")
+            base = base + self._style("logview--current")
         prefix: list[Segment] = []
         if part == 0:
             if line.stderr:
-                prefix.append(
-                    Segment(STDERR_MARK, base + self.get_component_rich_style("logview--stderr"))
-                )
+                prefix.append(Segment(STDERR_MARK, base + self._style("logview--stderr")))
             else:
                 prefix.append(Segment(" ", base))
             if self.show_timestamps:
-                style = base + self.get_component_rich_style("logview--time")
+                style = base + self._style("logview--time")
                 prefix.append(Segment(short_time(line.time) + " ", style))
         else:
             prefix.append(Segment(" " * self._prefix_width, base))
@@ -509,7 +529,7 @@ class LogView(ScrollView, can_focus=True):
             return Strip([Segment(text, base)])
         segments = []
         pos = 0
-        match_style = base + self.get_component_rich_style("logview--match")
+        match_style = base + self._style("logview--match")
         for m in pattern.finditer(text):
             start, end = m.span()
             if start == end:
@@ -522,8 +542,21 @@ class LogView(ScrollView, can_focus=True):
             segments.append(Segment(text[pos:], base))
         return Strip(segments)
 
+    def _style(self, component: str = "") -> Style:
+        """The view's style ("") or a component's, kept until the styles change.
+
+        Widget.refresh, called for every batch, empties Textual's own cache of
+        these; computed again for each row (the background walks the ancestors)
+        they cost more than building the row."""
+        style = self._styles.get(component)
+        if style is None:
+            style = self.get_component_rich_style(component) if component else self.rich_style
+            self._styles[component] = style
+        return style
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._styles.clear()
         self._cache.clear()
 
     # -- flags ----------------------------------------------------------------------------------
