@@ -264,3 +264,160 @@ def test_switch_closes_the_old_backend_when_its_job_ends(
 
 
 # -- all engines at once ------------------------------------------------------------------------
+
+
+def test_all_engines_view_drives_each_row_on_its_engine(
+    engines, registry, tuidock_root, tuidock_config
+) -> None:
+    from tuidock.screens.allengines import AllEnginesScreen, EnginesTable
+    from tuidock.screens.contexts import ContextSwitcher
+    from tuidock.widgets.logview import LogView
+
+    up = {n: e for n, e in engines.items() if not isinstance(e, str)}
+    if not up:
+        pytest.skip(f"no Docker or Podman engine here: {engines}")
+    store = ContextStore(tuidock_config)
+    backends = {n: DockerBackend(Endpoint(n, e.host)) for n, e in up.items()}
+    ids = {n: _run(b, registry, TICKER) for n, b in backends.items()}
+    for n, e in up.items():
+        store.create(n, e.host)
+    gone = f"unix://{tuidock_root.parent}/gone.sock"
+    store.create("gone", gone)
+
+    async def scenario() -> None:
+        app = make_app(endpoint=Endpoint())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.main, what="main screen")
+            await pilot.press("c")
+            switcher = await wait_until(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, ContextSwitcher) and app.screen.loaded and app.screen
+                ),
+                what="the switcher",
+            )
+            # Mark every engine and the unreachable one; the first row is "All engines".
+            names = [c.name for c in switcher.contexts]
+            for i, name in enumerate(names):
+                if name in up or name == "gone":
+                    switcher.query_one("OptionList").highlighted = i + 1
+                    await pilot.press("space")
+            assert switcher.marked == {*up, "gone"}
+            switcher.query_one("OptionList").highlighted = 0
+            await pilot.press("enter")
+            view = await wait_until(
+                pilot, lambda: isinstance(app.screen, AllEnginesScreen) and app.screen, what="view"
+            )
+            table = view.query_one(EnginesTable)
+            keys = {}
+            for n, cid in ids.items():
+                i = next(k for k, s in enumerate(view.slots) if s.name == n)
+                keys[n] = f"e{i}-{cid}"
+                await wait_until(pilot, lambda k=keys[n]: k in table._order, timeout=30, what=n)
+                assert _cell(table, keys[n], "engine") == n
+            await wait_until(
+                pilot,
+                lambda: all(_cell(table, k, "pids") for k in keys.values()),
+                timeout=30,
+                what="stats of every engine",
+            )
+            # The engine that fails says why in one line; the others go on.
+            status = str(view.query_one("#all-status").render())
+            line = next(ln for ln in status.splitlines() if ln.startswith("gone:"))
+            assert line.startswith("gone: unreachable: "), status
+            assert "Traceback" not in status
+            assert "local" in [s.name for s in view.slots]
+
+            first, *rest = list(up)
+            # Logs follow the row's engine.
+            await _focus(pilot, table, keys[first])
+            await pilot.press("3")
+            logview = view.query_one(LogView)
+            await wait_until(
+                pilot, lambda: "tick3" in logview.text_of(), timeout=30, what="row's logs"
+            )
+            # A shell on the row's engine.
+            await _focus(pilot, table, keys[first])
+            await pilot.press("e")
+            term = await wait_until(
+                pilot, lambda: view.shell_tabs().get(keys[first]), timeout=30, what="shell"
+            )
+            await pilot.pause(1.0)
+            await pilot.press(*"echo in-$(hostname)", "enter")
+            await wait_until(
+                pilot,
+                lambda: any(f"in-{ids[first][:12]}" in ln for ln in term.screen_lines()),
+                timeout=30,
+                what="shell output",
+            )
+            await pilot.press(*"exit", "enter")
+            await wait_until(pilot, lambda: not term.is_attached, timeout=30, what="tab closed")
+            # Stop acts on that row's engine only.
+            await _focus(pilot, table, keys[first])
+            await pilot.press("s")
+            await wait_until(
+                pilot,
+                lambda: "exited" in _cell(table, keys[first], "status"),
+                timeout=60,
+                what="the row exited",
+            )
+            assert backends[first].inspect_container(ids[first])["State"]["Status"] == "exited"
+            for n in rest:
+                assert backends[n].inspect_container(ids[n])["State"]["Running"]
+            # Remove, with confirm, on the last engine's row.
+            last = list(up)[-1]
+            await _focus(pilot, table, keys[last])
+            await pilot.press("d")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+            await pilot.press("y")
+            await wait_until(
+                pilot, lambda: keys[last] not in table._order, timeout=60, what="row removed"
+            )
+            assert ids[last] not in {c.id for c in backends[last].list_containers()}
+            # Leaving closes the backends the view opened, once their jobs are done.
+            # (The unreachable one too: its backend opens lazily, its listing fails.)
+            owned = [s.backend for s in view.slots if s.owned]
+            assert sorted(s.name for s in view.slots if s.owned) == sorted([*up, "gone"])
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is app.main, what="main screen again")
+            await wait_until(
+                pilot,
+                lambda: all(b in app.leases.closed for b in owned),
+                timeout=30,
+                what="owned backends closed",
+            )
+            assert app.backend not in app.leases.closed
+
+    try:
+        run(scenario)
+    finally:
+        for n, b in backends.items():
+            try:
+                b.remove(ids[n], force=True)
+            except Exception:
+                pass
+            b.close()
+
+
+def test_palette_opens_all_reachable_engines(engines, tuidock_root, tuidock_config) -> None:
+    from tuidock.screens.allengines import AllEnginesScreen
+
+    up = {n: e for n, e in engines.items() if not isinstance(e, str)}
+    store = ContextStore(tuidock_config)
+    for n, e in up.items():
+        store.create(n, e.host)
+    store.create("gone", f"unix://{tuidock_root.parent}/gone.sock")
+
+    async def scenario() -> None:
+        app = make_app(endpoint=Endpoint())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.main, what="main screen")
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "All engines" in titles
+            app.action_all_engines()
+            view = await wait_until(
+                pilot, lambda: isinstance(app.screen, AllEnginesScreen) and app.screen, what="view"
+            )
+            await wait_until(pilot, lambda: view.poll_count, timeout=30, what="a poll")
+            # Every reachable engine, the unreachable one left out.
+            assert sorted(s.name for s in view.slots) == sorted(["local", *up])
