@@ -8,6 +8,7 @@ names, removed after the test.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -51,6 +52,10 @@ async def _focus(pilot, table, key: str) -> None:  # type: ignore[no-untyped-def
     table.focus()
     table.select_key(key)
     await pilot.pause(0.05)
+
+
+def _log_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "docker-logs" and t.is_alive()}
 
 
 def _cell(table, key: str, column: str) -> str:  # type: ignore[no-untyped-def]
@@ -284,6 +289,8 @@ def test_all_engines_view_drives_each_row_on_its_engine(
     gone = f"unix://{tuidock_root.parent}/gone.sock"
     store.create("gone", gone)
 
+    readers = _log_threads()  # the session's own, before the view
+
     async def scenario() -> None:
         app = make_app(endpoint=Endpoint())
         async with app.run_test(size=SIZE) as pilot:
@@ -387,6 +394,17 @@ def test_all_engines_view_drives_each_row_on_its_engine(
                 what="owned backends closed",
             )
             assert app.backend not in app.leases.closed
+            # The app goes on without the view: the switcher opens and closes again, and
+            # the log reader that followed the row is gone with it.
+            await pilot.press("c")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, ContextSwitcher), what="switcher again"
+            )
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is app.main, what="main after switcher")
+            await wait_until(
+                pilot, lambda: not _log_threads() - readers, timeout=10, what="log readers ended"
+            )
 
     try:
         run(scenario)

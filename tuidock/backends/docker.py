@@ -730,9 +730,9 @@ class DockerLogs:
             return
         except Exception:
             return
-        if state.get("Running") and (state.get("StartedAt") or "") != self._started_at:
-            if not self._closed:  # no reader starts after close()
-                self._thread = self._spawn()
+        restarted = state.get("Running") and (state.get("StartedAt") or "") != self._started_at
+        if restarted and not self._closed:  # no reader starts after close()
+            self._thread = self._spawn()
 
     def gone(self) -> bool:
         return self._gone

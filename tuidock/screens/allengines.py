@@ -142,7 +142,9 @@ class AllEnginesScreen(JobScreen):
         self._polling = False
         self._pool: ThreadPoolExecutor | None = None
         self._selected: str | None = None
-        self._closed = False
+        # Not `_closed`: that is the message pump's own flag, and setting it would keep
+        # Textual from ever ending this screen's pump (its removal would wait forever).
+        self.shut_down = False
 
     @property
     def tapp(self) -> TuidockApp:
@@ -195,7 +197,7 @@ class AllEnginesScreen(JobScreen):
     # -- the poller ------------------------------------------------------------------------
 
     def poll_now(self) -> None:
-        if self._polling or self._closed or self._pool is None:
+        if self._polling or self.shut_down or self._pool is None:
             return
         self._polling = True
         self._poll()
@@ -226,7 +228,7 @@ class AllEnginesScreen(JobScreen):
         try:
             if slot.backend is None:
                 backend = self._open(slot.ctx)
-                if self._closed:
+                if self.shut_down:
                     from tuidock.screens.leases import close_backend
 
                     close_backend(backend)
@@ -251,7 +253,7 @@ class AllEnginesScreen(JobScreen):
 
     def on_all_polled(self, message: AllPolled) -> None:
         self._polling = False
-        if self._closed:
+        if self.shut_down:
             return
         self.poll_count += 1
         for i, infos, samples, error in message.results:
@@ -503,9 +505,9 @@ class AllEnginesScreen(JobScreen):
     def shutdown(self) -> None:
         """Hang up shells, stop tails and polls, release every backend (closing the ones
         opened here once their jobs end)."""
-        if self._closed:
+        if self.shut_down:
             return
-        self._closed = True
+        self.shut_down = True
         tabs = getattr(self, "_shell_tabs", None)
         if tabs is not None:
             for term in list(tabs.sessions.values()):
