@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from uihelp import SIZE, local_backend, make_app, run, wait_until
@@ -439,3 +440,131 @@ def test_palette_opens_all_reachable_engines(engines, tuidock_root, tuidock_conf
             await wait_until(pilot, lambda: view.poll_count, timeout=30, what="a poll")
             # Every reachable engine, the unreachable one left out.
             assert sorted(s.name for s in view.slots) == sorted(["local", *up])
+
+
+class _Relay:
+    """A unix socket that relays to an engine's socket: stop() removes it and cuts
+    every connection through it, as an engine that goes away."""
+
+    def __init__(self, path: str, target: str) -> None:
+        import socket
+
+        self.path, self.target = path, target
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(16)
+        self.conns: list = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                a, _ = self.server.accept()
+            except OSError:
+                return  # stopped
+            b = socket.socket(socket.AF_UNIX)
+            b.connect(self.target)
+            with self.lock:
+                self.conns += [a, b]
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst) -> None:  # type: ignore[no-untyped-def]
+        import socket
+
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        import os
+        import socket
+
+        self.server.close()
+        os.unlink(self.path)
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_all_engines_an_engine_that_goes_away_is_a_red_line(
+    engines, registry, tuidock_root, tuidock_config
+) -> None:
+    """Two contexts: one engine reached directly and the same engine through a relay;
+    the relay stops, its context turns into one red line, the direct one goes on."""
+    from rich.text import Text
+
+    from tuidock.backends.contexts import Context
+    from tuidock.screens.allengines import AllEnginesScreen, EnginesTable
+
+    up = {n: e for n, e in engines.items() if not isinstance(e, str)}
+    if not up:
+        pytest.skip(f"no Docker or Podman engine here: {engines}")
+    name, eng = next(iter(up.items()))
+    target = eng.host.removeprefix("unix://")
+    relay = _Relay(f"{tuidock_root.parent}/relay-{uuid.uuid4().hex[:6]}.sock", target)
+    backend = DockerBackend(Endpoint(name, eng.host))
+    cid = _run(backend, registry, TICKER)
+    contexts = [
+        Context(name, Endpoint(name, eng.host)),
+        Context("flaky", Endpoint("flaky", f"unix://{relay.path}")),
+    ]
+
+    async def scenario() -> None:
+        app = make_app(endpoint=Endpoint())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.main, what="main screen")
+            app.show_all_engines(contexts)
+            view = await wait_until(
+                pilot, lambda: isinstance(app.screen, AllEnginesScreen) and app.screen, what="view"
+            )
+            await wait_until(pilot, lambda: view.poll_count, timeout=30, what="a poll")
+            table = view.query_one(EnginesTable)
+            keys = [f"e0-{cid}", f"e1-{cid}"]  # one container, reached both ways
+            for key in keys:
+                await wait_until(pilot, lambda k=key: k in table._order, timeout=30, what=key)
+            assert [_cell(table, k, "engine") for k in keys] == [name, "flaky"]
+            label = view.query_one("#all-status")
+            assert not label.display
+            relay.stop()
+            await wait_until(
+                pilot, lambda: keys[1] not in table._order, timeout=30, what="flaky rows gone"
+            )
+            status = label.content
+            assert isinstance(status, Text)
+            line = status.plain.splitlines()
+            assert len(line) == 1 and line[0].startswith("flaky: unreachable: "), line
+            assert "Traceback" not in status.plain
+            assert status.spans and all("red" in str(s.style) for s in status.spans)
+            assert label.display
+            # The engine still there goes on: more polls, its row still listed.
+            polls = view.poll_count
+            await wait_until(pilot, lambda: view.poll_count >= polls + 2, timeout=30, what="polls")
+            assert keys[0] in table._order
+            assert view.slots[0].error == ""
+            view.action_close()
+            await wait_until(pilot, lambda: app.screen is app.main, what="main again")
+
+    try:
+        run(scenario)
+    finally:
+        backend.remove(cid, force=True)
+        backend.close()
+        if relay.conns or Path(relay.path).exists():
+            relay.stop()
