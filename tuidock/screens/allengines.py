@@ -15,20 +15,26 @@ backend; the logs pane is pointed at the row's backend when the cursor
 moves, a shell tab is keyed by the row (two engines may list one container
 when two contexts reach the same daemon).
 
-Cost: one poll worker per tick (a tick is skipped while one runs) that asks
-every slot side by side on a small thread pool made once per screen (one
-thread per engine, not per row), each slot listing its containers and
-sampling the running ones through its backend's own stats sampler. An
-engine that fails keeps its last rows out of the table and shows its reason
-in one line of the status label; it is retried every RETRY_EVERY seconds
-and the others go on.
+Cost: each tick asks every engine side by side on a small thread pool made
+once per screen (one thread per engine, not per row), each slot listing its
+containers and sampling the running ones through its backend's own stats
+sampler. Every engine answers in a message of its own and is not asked again
+until it has answered, so one that hangs holds up no other. An engine that
+fails keeps its last rows out of the table and shows its reason in one red
+line of the status label; it is retried every RETRY_EVERY seconds and the
+others go on.
+
+Closing (escape, or a switch of the app's engine) hangs up shells, ends the
+log tail and the polls, and releases every backend; the flag that says so is
+`shut_down`, never `_closed`, which is the message pump's own.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -81,6 +87,8 @@ class Slot:
     samples: dict[str, StatsSample] = field(default_factory=dict)
     error: str = ""
     last_try: float = 0.0
+    busy: bool = False  # a poll of it is under way
+    polls: int = 0  # answers taken (tests wait on it)
 
     @property
     def name(self) -> str:
@@ -139,8 +147,8 @@ class AllEnginesScreen(JobScreen):
         self.slots: list[Slot] = []
         self.pending: dict[str, str] = {}
         self.poll_count = 0  # for tests
-        self._polling = False
         self._pool: ThreadPoolExecutor | None = None
+        self._release_lock = threading.Lock()
         self._selected: str | None = None
         # Not `_closed`: that is the message pump's own flag, and setting it would keep
         # Textual from ever ending this screen's pump (its removal would wait forever).
@@ -197,27 +205,28 @@ class AllEnginesScreen(JobScreen):
     # -- the poller ------------------------------------------------------------------------
 
     def poll_now(self) -> None:
-        if self._polling or self.shut_down or self._pool is None:
+        """Ask every engine whose last answer is in; each answers on its own, so one
+        that hangs (a blackholed tcp host, up to the client's timeout) holds up
+        nobody but itself."""
+        if self.shut_down or self._pool is None:
             return
-        self._polling = True
-        self._poll()
-
-    @work(thread=True, group="all-poll", exit_on_error=False)
-    def _poll(self) -> None:
-        pool = self._pool
-        assert pool is not None
-        try:
-            futures = [pool.submit(self._poll_slot, slot) for slot in self.slots]
-        except RuntimeError:  # the pool was shut down: the screen is closing
-            return
-        results = []
-        for i, future in enumerate(futures):
+        for i, slot in enumerate(self.slots):
+            if slot.busy:
+                continue
+            slot.busy = True
             try:
-                infos, samples, error = future.result()
-            except CancelledError:  # the screen closed meanwhile
+                future = self._pool.submit(self._poll_slot, slot)
+            except RuntimeError:  # the pool was shut down: the screen is closing
                 return
-            results.append((i, infos, samples, error))
-        self.post_message(AllPolled(results))
+            future.add_done_callback(lambda f, i=i: self._slot_done(i, f))
+
+    def _slot_done(self, i: int, future: Future) -> None:
+        """In the pool's thread (or the closing one's, for a cancelled poll)."""
+        try:
+            infos, samples, error = future.result()
+        except CancelledError:  # the screen closed meanwhile
+            return
+        self.post_message(AllPolled([(i, infos, samples, error)]))
 
     def _poll_slot(self, slot: Slot) -> tuple[list[ContainerSummary] | None, dict, str]:
         """One engine's containers and samples, or None and why not (in the pool's thread)."""
@@ -235,6 +244,9 @@ class AllEnginesScreen(JobScreen):
                     return None, {}, "closed"
                 slot.backend, slot.owned = self.tapp.leases.acquire(backend), True
                 slot.sampler = backend.stats_sampler()
+                if self.shut_down:  # closed while it opened: shutdown() may have passed it
+                    self._release(slot)
+                    return None, {}, "closed"
             infos = slot.backend.list_containers()
             assert slot.sampler is not None
             samples = slot.sampler.sample([i.id for i in infos if i.has_cgroup])
@@ -252,12 +264,13 @@ class AllEnginesScreen(JobScreen):
         return open_backend(ctx.endpoint)
 
     def on_all_polled(self, message: AllPolled) -> None:
-        self._polling = False
         if self.shut_down:
             return
         self.poll_count += 1
         for i, infos, samples, error in message.results:
             slot = self.slots[i]
+            slot.busy = False
+            slot.polls += 1
             slot.error = error
             if infos is None:
                 slot.infos, slot.samples = {}, {}
@@ -517,12 +530,18 @@ class AllEnginesScreen(JobScreen):
         pane.workers.cancel_node(pane)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        leases = self.tapp.leases
         for slot in self.slots:
-            if slot.sampler is not None:
-                slot.sampler.close()
-                slot.sampler = None
-            if slot.backend is not None:
-                leases.release(slot.backend)
-                if slot.owned:
-                    leases.retire(slot.backend)
+            self._release(slot)
+
+    def _release(self, slot: Slot) -> None:
+        """Close the slot's sampler, give its backend back (closed if opened here); once."""
+        with self._release_lock:
+            sampler, backend = slot.sampler, slot.backend
+            slot.sampler = slot.backend = None
+        if sampler is not None:
+            sampler.close()
+        if backend is not None:
+            leases = self.tapp.leases
+            leases.release(backend)
+            if slot.owned:
+                leases.retire(backend)
