@@ -20,7 +20,8 @@ Costs of the live dashboard:
   threads), CPU% from the previous tick's counters kept here: no stream per
   container, no thread per container.
 - logs: one follow stream per followed container, read by a thread that
-  stops when the follower closes.
+  stops when the follower closes; close() shuts the stream's socket down, so
+  it returns at once even while the reader waits on a quiet container.
 - events view: one more events stream (all types) while it is open, read by
   a thread into a buffer, as logs are.
 
