@@ -35,6 +35,7 @@ from tuidock.widgets.shell import ShellTerminal
 
 if TYPE_CHECKING:
     from tuidock.backends.base import Backend, ContainerSummary
+    from tuidock.backends.contexts import Context
     from tuidock.backends.endpoint import Endpoint
     from tuidock.screens.pull import ProgressRelay
 
@@ -106,13 +107,24 @@ class TuidockApp(App[None]):
     # -- switching engines ------------------------------------------------------------------
 
     def action_contexts(self) -> None:
-        from tuidock.screens.contexts import ContextSwitcher
+        from tuidock.screens.contexts import AllEngines, ContextSwitcher
 
-        def chosen(endpoint: Endpoint | None) -> None:
-            if endpoint is not None:
+        def chosen(endpoint: Endpoint | AllEngines | None) -> None:
+            if isinstance(endpoint, AllEngines):
+                self.show_all_engines(endpoint.contexts)
+            elif endpoint is not None:
                 self.switch_endpoint(endpoint)
 
         self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name), chosen)
+
+    def show_all_engines(self, contexts: list[Context] | None = None) -> None:
+        """The one-table view over `contexts` (None: every reachable context)."""
+        from tuidock.screens.allengines import AllEnginesScreen
+
+        self.push_screen(AllEnginesScreen(contexts))
+
+    def action_all_engines(self) -> None:
+        self.show_all_engines(None)
 
     def switch_endpoint(self, endpoint: Endpoint) -> None:
         """Open `endpoint`'s backend (in a thread), then swap it in; on failure a notice."""
@@ -140,6 +152,9 @@ class TuidockApp(App[None]):
     async def _install_backend(self, backend: Backend, endpoint: Endpoint) -> None:
         old = self.main
         while old is not None and self.screen is not old and len(self.screen_stack) > 1:
+            shutdown = getattr(self.screen, "shutdown", None)
+            if shutdown is not None:  # the all-engines view releases its backends
+                shutdown()
             self.pop_screen()
         if old is not None:
             old.shutdown()
@@ -360,6 +375,11 @@ class TuidockApp(App[None]):
                 "Switch engine (context)",
                 "Docker, Podman, remote hosts, tuidock's own engine (c)",
                 self.action_contexts,
+            ),
+            (
+                "All engines",
+                "The containers of every reachable engine in one table",
+                self.action_all_engines,
             ),
             ("Mouse on/off", "Off lets the terminal select text", main.action_toggle_mouse),
             ("Reload", "Reload images and containers", main.action_reload),

@@ -420,3 +420,41 @@ def test_logs_read_back_before_a_line_and_tail_window(backend, registry):
             tail.close()
     finally:
         backend.remove(cid, force=True)
+
+
+def _log_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "docker-logs" and t.is_alive()}
+
+
+def test_log_followers_close_promptly_on_a_quiet_container(backend, registry):
+    """A follower whose reader waits in recv on a container that writes nothing
+    more closes at once, and its reader thread ends with it (one container's
+    follower and the every-container stream alike)."""
+    quiet = ["sh", "-c", "echo hello; exec sleep 1000"]
+    cid = _running(backend, registry, quiet)
+    try:
+        before = _log_threads()
+        follower = backend.follow_log(cid)
+        lines: list = []
+        _wait(lambda: lines.extend(follower.read_new()) or lines, what="the one line")
+        assert [ln.text for ln in lines] == ["hello"]
+        time.sleep(0.5)  # the reader is now blocked reading a stream that stays silent
+        assert _log_threads() - before, "the follower reads in a thread of its own"
+        started = time.monotonic()
+        follower.close()
+        took = time.monotonic() - started
+        assert took < 5, f"close took {took:.1f}s"  # a correctness bound: unfixed, it is 60 s
+        assert not _log_threads() - before, "the reader thread outlived close()"
+
+        every = backend.follow_all_logs()
+        got: list = []
+        _wait(lambda: got.extend(every.read_new({cid: "quiet"})) or got, what="all-logs line")
+        assert got[0].text == "quiet | hello"
+        time.sleep(0.5)
+        started = time.monotonic()
+        every.close()
+        took = time.monotonic() - started
+        assert took < 5, f"close took {took:.1f}s"
+        assert not _log_threads() - before, "a reader thread outlived close()"
+    finally:
+        backend.remove(cid, force=True)

@@ -70,3 +70,25 @@ def test_pull_dialog(snap_compare, app):
 
 def test_run_dialog(snap_compare, app):
     assert snap_compare(app, press=["r"], terminal_size=SIZE, run_before=settle)
+
+
+async def all_engines_local(pilot) -> None:
+    """The all-engines view over the local engine alone (an empty one: the same every run)."""
+    from tuidock.backends.contexts import BUILTIN_CONTEXT
+    from tuidock.screens.allengines import AllEnginesScreen
+
+    await settle(pilot)
+    app = pilot.app
+    app.show_all_engines([BUILTIN_CONTEXT])
+    for _ in range(200):
+        view = app.screen
+        if isinstance(view, AllEnginesScreen) and view.poll_count:
+            break
+        await pilot.pause(0.05)
+    assert isinstance(app.screen, AllEnginesScreen) and app.screen.poll_count
+    await pilot.pause(0.2)
+    await pilot.wait_for_scheduled_animations()
+
+
+def test_all_engines_view(snap_compare, app):
+    assert snap_compare(app, terminal_size=(160, 45), run_before=all_engines_local)

@@ -369,3 +369,69 @@ def test_log_tail_skips_a_backlog_larger_than_asked_from_a_line_start(tmp_path: 
         assert len(LogTail(str(tmp_path)).read_new()) == 1001  # without a bound: everything
     finally:
         tail.close()
+
+
+# -- Textual's own attributes --------------------------------------------------------------
+
+
+def _self_assigned(cls: type) -> set[str]:
+    """The attribute names `cls`'s own methods assign on self (`self.x = ...`)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        while targets:  # `self.x = ` and `a, self.x = `; not `self.x[k] = ` (a use of x)
+            t = targets.pop()
+            if isinstance(t, ast.Tuple | ast.List):
+                targets += t.elts
+            elif isinstance(t, ast.Starred):
+                targets.append(t.value)
+            elif isinstance(t, ast.Attribute) and getattr(t.value, "id", "") == "self":
+                names.add(t.attr)
+    return names
+
+
+def test_no_screen_or_widget_reuses_a_private_name_of_textual():
+    """A private attribute of ours named as one of Textual's overwrites its state:
+    a screen that set `_closed` (the message pump's flag) could never be removed."""
+    import importlib
+    import pkgutil
+
+    from textual.message_pump import MessagePump
+
+    import tuidock.screens
+    import tuidock.widgets
+
+    modules = ["tuidock.app"]
+    for pkg in (tuidock.screens, tuidock.widgets):
+        modules += [f"{pkg.__name__}.{m.name}" for m in pkgutil.walk_packages(pkg.__path__)]
+    ours: set[type] = set()
+    for name in modules:
+        module = importlib.import_module(name)
+        ours |= {
+            c
+            for c in vars(module).values()
+            if isinstance(c, type)
+            and issubclass(c, MessagePump)
+            and c.__module__.startswith("tuidock.")
+        }
+    assert ours
+    clashes = []
+    for cls in ours:
+        theirs = set()
+        for base in cls.__mro__:
+            if base.__module__.split(".")[0] == "textual":  # Textual's own, not a plug-in's
+                theirs |= _self_assigned(base)
+                theirs |= {n for n in vars(base) if not n.startswith("__")}
+        mine = {n for n in _self_assigned(cls) if n.startswith("_") and not n.startswith("__")}
+        clashes += [f"{cls.__module__}.{cls.__name__}.{n}" for n in sorted(mine & theirs)]
+    assert not clashes, clashes

@@ -20,7 +20,8 @@ Costs of the live dashboard:
   threads), CPU% from the previous tick's counters kept here: no stream per
   container, no thread per container.
 - logs: one follow stream per followed container, read by a thread that
-  stops when the follower closes.
+  stops when the follower closes; close() shuts the stream's socket down, so
+  it returns at once even while the reader waits on a quiet container.
 - events view: one more events stream (all types) while it is open, read by
   a thread into a buffer, as logs are.
 
@@ -78,6 +79,7 @@ SHELLS = ("/bin/bash", "/bin/sh")
 MIN_API = "1.24"  # what the client speaks until the daemon's version is known
 STATS_THREADS = 4
 LOG_RECHECK = 2.0  # seconds between checks whether an ended log stream can resume
+CLOSE_WAIT = 2.0  # seconds close() waits for a log reader thread to end
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -486,6 +488,45 @@ class DockerEvents:
                 stream.close()
 
 
+# -- streamed responses ----------------------------------------------------------------
+
+
+def response_socket(response: Any) -> Any:
+    """The socket under a streamed requests Response, or None if this SDK hides it.
+
+    requests -> urllib3 HTTPResponse (.raw) -> http.client.HTTPResponse (._fp)
+    -> BufferedReader (.fp) -> SocketIO (.raw) -> the socket (._sock): unix,
+    tcp (an SSLSocket under TLS) and ssh (our end of a socketpair) alike.
+    urllib3's connection (.raw._connection.sock) is the second way in.
+    """
+    raw = getattr(response, "raw", None)
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if sock is None:
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    return sock
+
+
+def shut_response(response: Any) -> None:
+    """End a streamed response now, even while another thread reads it.
+
+    response.close() alone is not enough: the BufferedReader's close takes the
+    lock the reading thread holds while it waits in recv, so it waits for the
+    next chunk or the client's timeout (60 s) on a quiet stream. Shutting the
+    socket down first makes that recv return at once (EOF), the reader lets the
+    lock go, and the close that follows is immediate.
+    """
+    import socket
+
+    sock = response_socket(response)
+    for end in (
+        lambda: sock.shutdown(socket.SHUT_RDWR),
+        lambda: response.close(),
+    ):
+        with contextlib.suppress(Exception):  # already shut, or never connected
+            end()
+
+
 # -- logs --------------------------------------------------------------------------------
 
 
@@ -550,8 +591,9 @@ class DockerLogs:
                 params["since"] = self._window_since
             # The SDK's logs() drops which stream a frame came from: read the frames here.
             res = api._get(api._url("/containers/{0}/logs", self.cid), params=params, stream=True)
-            api._raise_for_status(res)
             self._response = res
+            api._raise_for_status(res)
+            # close() may have run before the response was stored: it looks again here.
             if not self._closed:
                 self._read(res.iter_content(chunk_size=None), tty)
         except docker.errors.NotFound:
@@ -559,7 +601,11 @@ class DockerLogs:
         except Exception:
             pass  # closed, or the engine went away: read_new checks again later
         finally:
-            self._response = None
+            res, self._response = self._response, None
+            if res is not None and self._closed:
+                shut_response(res)  # stored after close() looked: never read, never reused
+            elif res is not None:
+                res.close()  # read to its end: the connection goes back to the pool
 
     def _read(self, chunks: Iterator[bytes], tty: bool) -> None:
         for stderr, lines in split_frames(chunks, tty):
@@ -668,17 +714,25 @@ class DockerLogs:
             return
         except Exception:
             return
-        if state.get("Running") and (state.get("StartedAt") or "") != self._started_at:
+        restarted = state.get("Running") and (state.get("StartedAt") or "") != self._started_at
+        if restarted and not self._closed:  # no reader starts after close()
             self._thread = self._spawn()
 
     def gone(self) -> bool:
         return self._gone
 
     def close(self) -> None:
+        """End the follow now: the stream's socket is shut (its reader wakes from
+        recv at once), and the reader thread is waited for, a bounded while."""
         self._closed = True
         res = self._response
         if res is not None:
-            res.close()
+            shut_response(res)
+        thread = self._thread
+        if thread is not threading.current_thread():
+            # Bounded: a reader still connecting to an engine that went away sees
+            # _closed when its request ends (it is a daemon thread meanwhile).
+            thread.join(CLOSE_WAIT)
 
 
 def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, list[bytes]]]:
@@ -773,7 +827,7 @@ class DockerAllLogs:
 
 
 class _Canceller:
-    """Shuts a streamed response's socket down when `cancel` is set.
+    """Shuts a streamed response's socket down when `cancel` is set (shut_response).
 
     A read blocked in a long RUN step wakes only when its socket is shut. The
     SDK's stream helper holds the response as its argument, which is where it
@@ -795,16 +849,8 @@ class _Canceller:
                 return
 
     def _shut(self) -> None:
-        import socket
-
-        raw = getattr(getattr(self.response, "raw", None), "_fp", None)
-        sock = getattr(getattr(getattr(raw, "fp", None), "raw", None), "_sock", None)
-        for close in (
-            lambda: sock.shutdown(socket.SHUT_RDWR),
-            lambda: self.response.close(),
-        ):
-            with contextlib.suppress(Exception):
-                close()
+        if self.response is not None:
+            shut_response(self.response)
 
     def stop(self) -> None:
         self.done.set()

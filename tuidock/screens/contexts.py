@@ -6,10 +6,15 @@ in. Each row says where the engine is and whether it answered; an unreachable
 one can still be chosen (the header then says why, and the app retries), a
 context whose file is broken cannot. Choosing one dismisses the dialog with
 its Endpoint; the app does the switch.
+
+The first row, "All engines", dismisses with AllEngines instead: the contexts
+marked with space, else every reachable one (and always the current one),
+for the one-table view of screens/allengines.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -24,9 +29,19 @@ from textual.widgets.option_list import Option
 from tuidock.backends.contexts import Context, ContextStore, probe
 from tuidock.backends.endpoint import Endpoint
 
+ALL_ID = " all engines"  # the all-engines option's ID: no context name starts with a space
 
-def context_label(ctx: Context, current: str) -> Text:
-    text = Text(ctx.name, style="bold")
+
+@dataclass(frozen=True)
+class AllEngines:
+    """The switcher's answer for the all-engines view: which contexts it shows."""
+
+    contexts: list[Context]
+
+
+def context_label(ctx: Context, current: str, marked: bool = False) -> Text:
+    text = Text("+ " if marked else "  ", style="bold")
+    text.append(ctx.name, style="bold")
     if ctx.name == current:
         text.append(" *", style="bold")
     text.append(f"  {ctx.endpoint.host or ctx.endpoint.display}")
@@ -43,8 +58,18 @@ def context_label(ctx: Context, current: str) -> Text:
     return text
 
 
-class ContextSwitcher(ModalScreen[Endpoint | None]):
-    BINDINGS = [Binding("escape,q", "cancel", "Cancel")]  # noqa: RUF012
+def all_label(marked: int) -> Text:
+    text = Text("All engines", style="bold")
+    which = f"the {marked} marked" if marked else "every reachable one"
+    text.append(f"  one containers table over {which} (space marks)", style="dim")
+    return text
+
+
+class ContextSwitcher(ModalScreen[Endpoint | AllEngines | None]):
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape,q", "cancel", "Cancel"),
+        Binding("space", "mark", "Mark for All engines"),
+    ]
 
     def __init__(self, config_dir: Path, current: str) -> None:
         super().__init__()
@@ -52,6 +77,7 @@ class ContextSwitcher(ModalScreen[Endpoint | None]):
         self.current = current
         self.contexts: list[Context] = []  # once loaded (tests wait on it)
         self.loaded = False
+        self.marked: set[str] = set()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="contexts-dialog"):
@@ -81,17 +107,41 @@ class ContextSwitcher(ModalScreen[Endpoint | None]):
         if error:
             options.add_option(Option(Text(error, style="red"), disabled=True))
         highlight = 0
+        if contexts:
+            options.add_option(Option(all_label(0), id=ALL_ID))
         for i, ctx in enumerate(contexts):
             options.add_option(
                 Option(context_label(ctx, self.current), id=ctx.name, disabled=bool(ctx.error))
             )
             if ctx.name == self.current:
-                highlight = i
+                highlight = i + 1
         if contexts:
             options.highlighted = highlight
         self.loaded = True
 
+    def action_mark(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return
+        option = options.get_option_at_index(options.highlighted)
+        ctx = next((c for c in self.contexts if c.name == option.id), None)
+        if ctx is None or ctx.error:
+            return
+        self.marked ^= {ctx.name}
+        options.replace_option_prompt(
+            ctx.name, context_label(ctx, self.current, ctx.name in self.marked)
+        )
+        options.replace_option_prompt(ALL_ID, all_label(len(self.marked)))
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == ALL_ID:
+            chosen = [
+                c
+                for c in self.contexts
+                if (c.name in self.marked if self.marked else c.reachable) or c.name == self.current
+            ]
+            self.dismiss(AllEngines(chosen))
+            return
         for ctx in self.contexts:
             if ctx.name == event.option.id:
                 self.dismiss(ctx.endpoint)
