@@ -423,7 +423,9 @@ def _in_private_mount(spec: dict, fn: Callable[[int], Any], writable: bool) -> A
             root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             result = fn(root_fd)
             os.close(root_fd)
-            sys.stdout.flush()
+            # No stdout flush here: the parent may be the threaded UI, whose
+            # stream lock another thread could have held at the fork; fn writes
+            # only to its own files and the report goes straight to the pipe.
             # The result rides the report pipe; the parent tells it from an error by its key.
             os.write(wfd, json.dumps({"result": result}).encode())
         except BaseException as e:  # reported to the parent, which raises it
@@ -486,7 +488,9 @@ def copy_out(
         contents_only = src_dir and (cpath.endswith("/.") or not scopedpath.split(cpath))
         if dest == "-":
             assert out is not None
-            return tar_from(res, _basename(cpath), out, contents_only)
+            counts = tar_from(res, _basename(cpath), out, contents_only)
+            out.flush()  # in a stopped container's child the process ends by _exit next
+            return counts
         # Host side: Docker's rules for where the copy lands.
         target_dir, arcname = dest, _basename(cpath)
         into_dir = os.path.isdir(dest)
