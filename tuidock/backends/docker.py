@@ -582,6 +582,8 @@ class PodmanStats:
             if cid not in wanted:
                 continue
             cpu, system = int(s.get("CPUNano") or 0), int(s.get("SystemNano") or 0)
+            if not system:
+                continue  # stopped meanwhile: Podman answers zeros, read at no time
             self.prev[cid] = (cpu, system)
             percent = 0.0
             if cid in prev:
@@ -604,6 +606,30 @@ class PodmanStats:
 
     def close(self) -> None:
         self.prev.clear()
+
+
+class EngineStats:
+    """The stats sampler of the engine behind the backend (DockerStats or PodmanStats),
+    chosen at the first sample: which engine answers may cost a request, and samplers
+    are made on the UI's thread, sampled in workers."""
+
+    def __init__(self, backend: DockerBackend) -> None:
+        self.backend = backend
+        self._impl: DockerStats | PodmanStats | None = None
+
+    def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        if self._impl is None:
+            podman = self.backend.is_podman
+            self._impl = PodmanStats(self.backend) if podman else DockerStats(self.backend)
+        return self._impl.sample(ids)
+
+    def threads(self) -> list[threading.Thread]:
+        """The threads reading stats streams now (none on Podman)."""
+        return self._impl.threads() if self._impl is not None else []
+
+    def close(self) -> None:
+        if self._impl is not None:
+            self._impl.close()
 
 
 # -- events ------------------------------------------------------------------------------
@@ -1699,9 +1725,8 @@ class DockerBackend:
 
     # -- live data ---------------------------------------------------------------------
 
-    def stats_sampler(self, io: bool = False) -> DockerStats | PodmanStats:
-        # The I/O counters come in the same answers: `io` costs nothing more.
-        return PodmanStats(self) if self.is_podman else DockerStats(self)
+    def stats_sampler(self, io: bool = False) -> EngineStats:
+        return EngineStats(self)  # the I/O counters come in the same answers
 
     def follow_events(self, since_ns: int | None = None) -> DockerEvents:
         return DockerEvents(self, since_ns)
