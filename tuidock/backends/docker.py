@@ -468,9 +468,11 @@ class DockerStats:
     it: 50 one-shot requests on 4 threads took 13 s a tick. Streams cost one
     thread each, blocked in recv, and a line read a second; the JSON is decoded
     only when sampled. sample() starts the streams of new IDs, ends those of IDs
-    no longer asked for (stopped, removed), and starts again one that ended
-    while its container is still asked for (restarted). CPU% comes from the
-    answer's own previous counters (precpu_stats), as the docker CLI shows it.
+    no longer asked for (stopped, removed: the dashboard asks for running ones),
+    and starts again one that ended while its container is still asked for (the
+    engine restarted). A stopped container's stream goes on with empty answers:
+    left out. CPU% comes from the answer's own previous counters (precpu_stats),
+    as the docker CLI shows it.
     """
 
     def __init__(self, backend: DockerBackend) -> None:
@@ -478,6 +480,7 @@ class DockerStats:
         self.streams: dict[str, _StatsStream] = {}
         self._client: APIClient | None = None
         self._decoded: dict[str, tuple[bytes, StatsSample | None]] = {}
+        self._closed = False
 
     def _stream_client(self) -> APIClient:
         if self._client is None:
@@ -487,6 +490,8 @@ class DockerStats:
         return self._client
 
     def sample(self, ids: list[str]) -> dict[str, StatsSample]:
+        if self._closed:
+            return {}  # a worker's last tick after the screen closed: no new stream
         wanted = set(ids)
         for gone in [cid for cid in self.streams if cid not in wanted]:
             self.streams.pop(gone).close()
@@ -515,6 +520,7 @@ class DockerStats:
         return [s.thread for s in self.streams.values()]
 
     def close(self) -> None:
+        self._closed = True
         streams = list(self.streams.values())
         self.streams.clear()
         self._decoded.clear()
