@@ -104,3 +104,31 @@ def test_sampler_of_nothing_and_close_twice(backend):
     sampler.close()
     sampler.close()
     assert not sampler.threads()
+
+
+def test_sampler_shows_a_busy_container_busy(backend, registry):
+    """CPU% from consecutive counters (Docker: the answer's precpu_stats; Podman: the
+    previous tick's): a container spinning in a loop reads above 1% of a core, an
+    idle one of the same run below the busy one."""
+    busy = backend.run(
+        RunSpec(
+            registry.ref("oci/busybox"),
+            ["sh", "-c", "while :; do :; done"],
+            name=f"tdk-stats-{uuid.uuid4().hex[:8]}",
+            network="none",
+        )
+    ).id
+    idle = _run(backend, registry)
+    sampler = backend.stats_sampler()
+    try:
+
+        def busy_seen():
+            s = sampler.sample([busy, idle])
+            return busy in s and idle in s and s[busy].cpu_percent > 1.0 and s
+
+        got = _wait(busy_seen, what="the busy container's CPU%")
+        assert got[idle].cpu_percent < got[busy].cpu_percent
+    finally:
+        sampler.close()
+        backend.remove(busy, force=True)
+        backend.remove(idle, force=True)

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 SHELLS = ("/bin/bash", "/bin/sh")
 MIN_API = "1.24"  # what the client speaks until the daemon's version is known
+FIRST_ANSWER_WAIT = 3.0  # seconds a sample waits for new streams' first answers
 STATS_POOL = 4096  # connections kept by the stats streams' client: one a running container
 LOG_RECHECK = 2.0  # seconds between checks whether an ended log stream can resume
 
@@ -412,6 +413,7 @@ class _StatsStream:
         self.cid = cid
         self.last: bytes | None = None
         self.ended = False
+        self.answered = threading.Event()  # set at the first answer, or at the end
         self._lock = threading.Lock()
         self._stream: Any = None
         self._closed = False
@@ -443,10 +445,12 @@ class _StatsStream:
                 head, newline, buf = buf.rpartition(b"\n")
                 if newline:
                     self.last = head.rpartition(b"\n")[2]
+                    self.answered.set()
         except Exception:
             pass  # the container stopped or went, or the engine did: the stream ends
         finally:
             self.ended = True
+            self.answered.set()
             with self._lock:
                 self._stream = None
 
@@ -496,13 +500,21 @@ class DockerStats:
         for gone in [cid for cid in self.streams if cid not in wanted]:
             self.streams.pop(gone).close()
             self._decoded.pop(gone, None)
-        out: dict[str, StatsSample] = {}
+        started: list[_StatsStream] = []
         for cid in ids:
             stream = self.streams.get(cid)
             if stream is None or (stream.ended and stream.last is None):
                 with api_errors(self.backend.location):
-                    self.streams[cid] = _StatsStream(self._stream_client(), cid)
-                continue
+                    stream = self.streams[cid] = _StatsStream(self._stream_client(), cid)
+                started.append(stream)
+        # The first answers come at the daemon's next cycle: waited for here (a
+        # worker's thread), so that a running container never shows without figures.
+        deadline = time.monotonic() + FIRST_ANSWER_WAIT
+        for stream in started:
+            stream.answered.wait(max(0.0, deadline - time.monotonic()))
+        out: dict[str, StatsSample] = {}
+        for cid in ids:
+            stream = self.streams[cid]
             raw = stream.last
             if stream.ended:
                 del self.streams[cid]  # started again on the next tick
