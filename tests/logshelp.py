@@ -22,14 +22,15 @@ from tuidock.backends.base import ALL_SEPARATOR, LogLine, RunSpec
 PAD = "x" * 80
 
 
-def script(word: str, count: int, at: int = 0, then: str = "") -> str:
-    """Print `word 000001 PAD` .. `word <count> PAD` from the UNIX second `at` on
+def script(word: str, count: int, at: int = 0, then: str = "", pad: str = PAD) -> str:
+    """Print `word 000001 pad` .. `word <count> pad` from the UNIX second `at` on
     (so containers started one after another write at the same time), then
     run `then`, then wait for TERM."""
     wait = f"while [ $(date +%s) -lt {at} ]; do sleep 0.1; done; " if at else ""
+    then = f"{then}; " if then else ""
     return (
         f"{wait}i=1; while [ $i -le {count} ]; do "
-        f'printf "{word} %06d {PAD}\\n" $i; i=$((i+1)); done; {then}'
+        f'printf "{word} %06d {pad}\\n" $i; i=$((i+1)); done; {then}'
         "trap 'exit 0' TERM; while true; do sleep 1; done"
     )
 

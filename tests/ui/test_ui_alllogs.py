@@ -15,7 +15,7 @@ import time
 
 import pytest
 from containerhelp import image_fixture, no_leftovers_fixture
-from logshelp import Site, names, parsed, script, site_fixture
+from logshelp import PAD, Site, names, parsed, script, site_fixture
 from uihelp import SIZE, run, wait_until
 
 from tuidock.backends.base import LogLine
@@ -66,10 +66,11 @@ def test_all_stream_reads_back_older_lines_in_time_order(site: Site) -> None:
         app = site.app()
         async with app.run_test(size=SIZE) as pilot:
             _, view = await all_stream(pilot)
-            # ~7500 lines held of the 18000 (each costs its text and LINE_OVERHEAD);
-            # more than one read-back (logpane.READ_BACK of the log file, ~6000
-            # lines), so each read-back is contiguous with what is held.
-            view.budget = 3 << 20
+            # ~10000 lines held of the 18000 (each costs its text and
+            # LINE_OVERHEAD). A read-back (logpane.READ_BACK, ~6000 lines) fits in
+            # the three quarters of it a prepend keeps, so the lines it takes
+            # are contiguous with the ones before: every line is held in turn.
+            view.budget = 4 << 20
 
             def ended() -> bool:
                 held = ours(view, srcs)
@@ -116,8 +117,9 @@ def test_all_stream_reads_back_older_lines_in_time_order(site: Site) -> None:
 def test_tail_window_is_per_container(site: Site) -> None:
     count = 150
     srcs = names("atail", 3)
-    for k, name in enumerate(srcs):
-        site.start(name, script(f"w{k}", count))
+    # Short lines: each whole log fits in what a first read takes of it.
+    cids = [site.start(name, script(f"w{k}", count, pad="-")) for k, name in enumerate(srcs)]
+    site.wait_written(cids, count)
 
     async def scenario() -> None:
         app = site.app()
@@ -149,7 +151,8 @@ def test_since_window_hides_older_lines(site: Site, monkeypatch: pytest.MonkeyPa
     count = 40
     srcs = names("asince", 3)
     for k, name in enumerate(srcs):
-        site.start(name, script(f"old{k}", count, then=f"sleep 12; {script(f'new{k}', count)}"))
+        new = f'i=1; while [ $i -le {count} ]; do printf "new{k} %06d -\\n" $i; i=$((i+1)); done'
+        site.start(name, script(f"old{k}", count, then=f"sleep 12; {new}", pad="-"))
 
     async def scenario() -> None:
         app = site.app()
@@ -190,11 +193,26 @@ def test_since_window_hides_older_lines(site: Site, monkeypatch: pytest.MonkeyPa
 # -- memory -----------------------------------------------------------------------------
 
 
+END = 999999  # the number of each flooding container's last line
+
+
+def flood(word: str, at: int, seconds: int) -> str:
+    """From the UNIX second `at` on, numbered lines as fast as sh writes them
+    for `seconds`, then the line `word 999999`; then wait for TERM."""
+    burst = f'printf "{word} %06d {PAD}\\n" $i; i=$((i+1)); '
+    return (
+        f"while [ $(date +%s) -lt {at} ]; do sleep 0.1; done; i=1; "
+        f"while [ $(date +%s) -lt {at + seconds} ]; do {burst * 50}done; "
+        f'printf "{word} {END} end\\n"; '
+        "trap 'exit 0' TERM; while true; do sleep 1; done"
+    )
+
+
 def test_five_flooding_containers_keep_memory_bounded(site: Site) -> None:
-    count = 40000 if site.kind == "local" else 15000  # 4 MB (1.5 MB) each, as fast as sh writes
     srcs = names("aflood", 5)
-    for k, name in enumerate(srcs):
-        site.start(name, script(f"w{k}", count))
+    # They flood at once, for some seconds after the stream opened.
+    at = int(time.time()) + 10
+    cids = [site.start(name, flood(f"w{k}", at, 8)) for k, name in enumerate(srcs)]
 
     async def scenario() -> None:
         app = site.app()
@@ -202,20 +220,23 @@ def test_five_flooding_containers_keep_memory_bounded(site: Site) -> None:
             pane, view = await all_stream(pilot)
             view.budget = 256 * 1024
             most = view.budget // LINE_OVERHEAD  # the lines a budget's worth can be at most
-            held: list[int] = []
-
-            def bounded_and_done() -> bool:
-                held.append(len(view.lines))
+            shown: set[str] = set()
+            deadline = time.monotonic() + 120
+            while True:
+                await pilot.pause(0.3)
                 assert view.bytes <= view.budget
                 assert len(view.lines) <= most
-                got = by_source(view, srcs)
-                return all(v and v[-1] == count for v in got.values())
-
-            await wait_until(pilot, bounded_and_done, timeout=120, what="every last line")
-            assert max(held) <= most and view.lines
-            # The follower's own buffers stay bounded too (Docker: the streams' buffers).
-            tails = getattr(pane._follower, "tails", {})
-            for tail in tails.values():
-                assert tail.buffered <= tail.max_buffer
+                # The follower's own buffers stay bounded too (Docker: its streams').
+                for tail in getattr(pane._follower, "tails", {}).values():
+                    assert tail.buffered <= tail.max_buffer
+                held = ours(view, srcs)
+                if time.time() < at + 8:
+                    shown.update(line.source for line in held)
+                ended = held and parsed(held[-1])[1] == END
+                if ended and all(f" {END} " in site.last_line(cid) for cid in cids):
+                    break  # the flood is over and its end is shown
+                assert time.monotonic() < deadline, "the flood's end was not shown"
+            # Lines of every container went by while they flooded.
+            assert shown == set(srcs)
 
     run(scenario)
