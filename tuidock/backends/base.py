@@ -474,19 +474,24 @@ def tag_line(line: LogLine, cid: str, name: str) -> LogLine:
     return line
 
 
-def merge_new(parts: list[tuple[list[LogLine], bool]], cut_gaps: bool = True) -> list[LogLine]:
+def merge_new(
+    parts: list[tuple[list[LogLine], bool]], cut_gaps: bool = True, shown_to: str = ""
+) -> list[LogLine]:
     """One read of every container (its tagged lines, whether its follower
     passed lines over in this read), merged by time.
 
     A container that passed lines over starts its part later than the
     others did: with `cut_gaps` the merge starts at the latest such start,
-    so what it holds is contiguous in the merged order (what is before it is
-    read back by read_before)."""
+    and not before `shown_to` (the newest stamp of the reads before), so
+    what it holds is contiguous in the merged order: the view replaces what
+    it held with it (a gap), and read_before finds what is before it. A read
+    without a gap is merged whole; a line that reached its follower after a
+    newer one of another container was passed on comes after it."""
     cut = ""
     out: list[LogLine] = []
     for lines, passed_over in parts:
         if passed_over and lines and cut_gaps:
-            cut = max(cut, lines[0].time)
+            cut = max(cut, lines[0].time, shown_to)
         out.extend(lines)
     out.sort(key=lambda line: line.time)  # stable: the parts' order, then each log's order
     if cut:
@@ -514,15 +519,16 @@ def merged_before(
     floor: tuple[str, str] = ("", "")
     merged: list[LogLine] = []
     for other, (lines, whole) in sorted(per_container.items()):
-        if lines and not whole:
-            floor = max(floor, (lines[0].time, other))
-        merged.extend(
+        before = [
             got
             for got in lines
             # The line's own container read what is before it in its log; of the
             # others, on a tie of stamp those sorting before its ID come first.
             if other == cid or got.time < line.time or (got.time == line.time and other < cid)
-        )
+        ]
+        if before and not whole:
+            floor = max(floor, (before[0].time, other))
+        merged.extend(before)
     merged.sort(key=lambda got: got.time)  # stable: ID order, then each container's order
     size = 0
     k = len(merged)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -542,6 +543,7 @@ class DockerLogs:
         self.buffered = 0  # the buffer's bytes, as MERGE_OVERHEAD counts them
         self.max_buffer = self.MAX_BUFFER  # DockerAllLogs gives each container a share
         self.skipped = 0  # lines passed over: the buffer was full
+        self._last_data = 0.0  # monotonic time the stream last sent lines
         self.last_time = ""
         self._gone = False
         self._closed = False
@@ -601,6 +603,7 @@ class DockerLogs:
                 # stamps have whole seconds too, so lines of that second may repeat.
                 continue
             out.append(line)
+        self._last_data = time.monotonic()
         if out:
             size = sum(len(line.text) for line in out) + MERGE_OVERHEAD * len(out)
             with self.lock:
@@ -620,6 +623,12 @@ class DockerLogs:
         del self.buffer[:k]
         self.buffered = size
         self.skipped += k
+
+    def settled(self, now: float, quiet: float) -> bool:
+        """Whether the stream sent its backlog: connected, nothing for `quiet` s."""
+        if not self._thread.is_alive():
+            return True  # ended (stopped container) or failed: nothing more to wait for
+        return self._response is not None and now - self._last_data >= quiet
 
     def read_new(self) -> list[LogLine]:
         with self.lock:
@@ -729,9 +738,16 @@ class DockerLogs:
             res.close()
 
 
+# The stamp `timestamps=1` puts before each frame's text.
+_FRAME_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) ")
+
+
 def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, list[bytes]]]:
-    """A logs body as (stderr, complete lines) per frame: 8-byte frame headers
-    unless a TTY; each stream's unfinished line waits for its end (or the body's)."""
+    """A logs body of `timestamps=1` as (stderr, complete lines) per frame:
+    8-byte frame headers unless a TTY; each stream's unfinished line waits for
+    its end (or the body's). Podman sends each piece of a line the container
+    wrote in several writes as a frame of its own, stamped: the stamp of a
+    piece that continues a line is left out (the line keeps its first)."""
     buf = b""
     partial = {False: b"", True: b""}
     for chunk in chunks:
@@ -746,6 +762,8 @@ def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, lis
                 if len(buf) < 8 + size:
                     break
                 stderr, data, buf = buf[0] == 2, buf[8 : 8 + size], buf[8 + size :]
+                if partial[stderr] and (stamp := _FRAME_STAMP.match(data)):
+                    data = data[stamp.end() :]
             *lines, partial[stderr] = (partial[stderr] + data).split(b"\n")
             yield stderr, lines
     for stderr, rest in partial.items():
@@ -807,10 +825,21 @@ class DockerAllLogs:
         self._started = False  # the first containers were named: the tail window was given
         self._gone_skipped = 0
         self._names: dict[str, str] = {}
+        self._shown_to = ""  # the newest stamp read_new returned
+        self._settle_until = 0.0  # see read_new
+        self._merged = False  # a first read was returned
         self.skipped = 0
+
+    # The first reads wait (at most this long) until every stream has sent
+    # its backlog: the logs come in side by side, and a merge of one whole
+    # backlog with another's first part would put lines out of order.
+    SETTLE = 3.0
+    QUIET = 0.2  # a stream that sent nothing for this long has sent its backlog
 
     def read_new(self, names: dict[str, str]) -> list[LogLine]:
         self._names = names
+        if not self._started and names:
+            self._settle_until = time.monotonic() + self.SETTLE
         for cid in set(self.tails) - set(names):
             tail = self.tails.pop(cid)
             self._gone_skipped += tail.skipped
@@ -825,13 +854,24 @@ class DockerAllLogs:
                 tail = DockerLogs(self.backend, cid, 5 * LOG_RECHECK, self._since, window)
                 self.tails[cid] = tail
             tail.max_buffer = share
+        now = time.monotonic()
+        if now < self._settle_until and any(
+            not t.settled(now, self.QUIET) for t in self.tails.values()
+        ):
+            self._started = True
+            return []
+        self._settle_until = 0.0
+        for cid in sorted(names):
+            tail = self.tails[cid]
             before = tail.skipped
             name = names.get(cid) or cid[:12]
             lines = [tag_line(line, cid, name) for line in tail.read_new()]
             parts.append((lines, tail.skipped != before))
-        out = merge_new(parts, cut_gaps=self._tail is None or self._started)
-        # The first read of a stream comes in over a while: the tail window
-        # was given to every container named so far, whatever they answered yet.
+        # Under a tail window each container keeps its last N at first: no cut.
+        out = merge_new(parts, self._tail is None or self._merged, self._shown_to)
+        if out:
+            self._shown_to = max(self._shown_to, out[-1].time)
+        self._merged = self._merged or bool(names)
         self._started = self._started or bool(names)
         self.skipped = self._gone_skipped + sum(t.skipped for t in self.tails.values())
         return out

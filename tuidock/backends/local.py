@@ -240,6 +240,7 @@ class LocalAllLogs:
         self._started = False
         self._gone_skipped = 0  # the skipped bytes of followers of removed containers
         self._names: dict[str, str] = {}
+        self._shown_to = ""  # the newest stamp read_new returned
         self.skipped = 0
 
     def _present(self) -> list[str]:
@@ -271,7 +272,9 @@ class LocalAllLogs:
             parts.append((lines, follower.skipped != before))
         # Under a tail window each container keeps its last N at first: no cut
         # (and nothing is read back).
-        out = merge_new(parts, cut_gaps=self._started or self._tail is None)
+        out = merge_new(parts, self._started or self._tail is None, self._shown_to)
+        if out:
+            self._shown_to = max(self._shown_to, out[-1].time)
         self._started = True
         self.skipped = self._gone_skipped + sum(f.skipped for f in self._followers.values())
         return out
