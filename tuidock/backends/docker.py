@@ -577,7 +577,8 @@ class DockerLogs:
                 params["since"] = self.last_time
                 params["tail"] = "all"
             elif self._window_since:
-                params["since"] = self._window_since
+                # "seconds.nanos": Podman does not read RFC 3339 here.
+                params["since"] = unix_time(self._window_since) or self._window_since
             # The SDK's logs() drops which stream a frame came from: read the frames here.
             res = api._get(api._url("/containers/{0}/logs", self.cid), params=params, stream=True)
             api._raise_for_status(res)
@@ -828,6 +829,7 @@ class DockerAllLogs:
         self._shown_to = ""  # the newest stamp read_new returned
         self._settle_until = 0.0  # see read_new
         self._merged = False  # a first read was returned
+        self._skipped_seen: dict[str, int] = {}  # each stream's `skipped` at the last read
         self.skipped = 0
 
     # The first reads wait (at most this long) until every stream has sent
@@ -843,6 +845,7 @@ class DockerAllLogs:
         for cid in set(self.tails) - set(names):
             tail = self.tails.pop(cid)
             self._gone_skipped += tail.skipped
+            self._skipped_seen.pop(cid, None)
             tail.close()
         share = max(self.MIN_BUFFER, DockerLogs.MAX_BUFFER // max(1, len(names)))
         parts: list[tuple[list[LogLine], bool]] = []
@@ -863,10 +866,12 @@ class DockerAllLogs:
         self._settle_until = 0.0
         for cid in sorted(names):
             tail = self.tails[cid]
-            before = tail.skipped
             name = names.get(cid) or cid[:12]
             lines = [tag_line(line, cid, name) for line in tail.read_new()]
-            parts.append((lines, tail.skipped != before))
+            # Passed over since the last read returned (the thread drops lines
+            # while a read waits for the streams to settle, too).
+            parts.append((lines, tail.skipped != self._skipped_seen.get(cid, 0)))
+            self._skipped_seen[cid] = tail.skipped
         # Under a tail window each container keeps its last N at first: no cut.
         out = merge_new(parts, self._tail is None or self._merged, self._shown_to)
         if out:
