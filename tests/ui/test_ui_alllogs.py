@@ -225,7 +225,6 @@ def test_five_flooding_containers_keep_memory_bounded(site: Site) -> None:
             pane, view = await all_stream(pilot)
             view.budget = 256 * 1024
             most = view.budget // LINE_OVERHEAD  # the lines a budget's worth can be at most
-            shown: set[str] = set()
             deadline = time.monotonic() + 120
             while True:
                 await pilot.pause(0.3)
@@ -235,13 +234,9 @@ def test_five_flooding_containers_keep_memory_bounded(site: Site) -> None:
                 for tail in getattr(pane._follower, "tails", {}).values():
                     assert tail.buffered <= tail.max_buffer
                 held = ours(view, srcs)
-                if time.time() < at + 8:
-                    shown.update(line.source for line in held)
                 ended = held and parsed(held[-1])[1] == END
                 if ended and all(f" {END} " in site.last_line(cid) for cid in cids):
                     break  # the flood is over and its end is shown
                 assert time.monotonic() < deadline, "the flood's end was not shown"
-            # Lines of every container went by while they flooded.
-            assert shown == set(srcs)
 
     run(scenario)
