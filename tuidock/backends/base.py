@@ -450,11 +450,114 @@ class EventFollower(Protocol):
 
 
 class AllLogsFollower(Protocol):
-    """Every container's log as one stream, merged by time, lines prefixed "name | "."""
+    """Every container's log as one stream, merged by time, lines prefixed "name | ".
 
-    def read_new(self, names: dict[str, str]) -> list[LogLine]: ...
+    The merged order is (time, container ID): within a read, lines sort by
+    their stamps, ties by container ID, and each container's own lines keep
+    their order. Each line's `at` is (container ID, where the container's
+    own follower found it), so read_before can go on from any line the view
+    holds. Windows apply per container, as `docker compose logs` does them:
+    `tail` N is the last N lines of each container known at the first read
+    (one that appears later is new: it is read whole), `since` drops lines
+    older than it in every container.
+    """
+
+    # Lines passed over by read_new (a flood faster than the view reads), in
+    # any container: the view sees a gap; read_before finds them again.
+    skipped: int
+
+    def read_new(self, names: dict[str, str]) -> list[LogLine]:
+        """Lines written since the last call by the containers of `names` (ID ->
+        name; the local engine also follows containers not named, by short ID)."""
+        ...
+
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        """About `max_bytes` of the merged lines just before `line` (one of
+        this stream's), oldest first; [] when none are left. Safe to call from
+        another thread than read_new."""
+        ...
 
     def close(self) -> None: ...
+
+
+ALL_SEPARATOR = " | "  # between the container's name and its line in the merged stream
+# What a merged line's bytes are counted as when read back: its text and the record.
+MERGE_OVERHEAD = 40
+
+
+def tag_line(line: LogLine, cid: str, name: str) -> LogLine:
+    """`line` of container `cid` as the merged stream shows it: "name | text",
+    its place (cid, where its container's follower found it)."""
+    line.source = name
+    line.text = name + ALL_SEPARATOR + line.text
+    line.at = (cid, line.at)
+    return line
+
+
+def merge_new(
+    parts: list[tuple[list[LogLine], bool]], cut_gaps: bool = True, shown_to: str = ""
+) -> list[LogLine]:
+    """One read of every container (its tagged lines, whether its follower
+    passed lines over in this read), merged by time.
+
+    A container that passed lines over starts its part later than the
+    others did: with `cut_gaps` the merge starts at the latest such start,
+    and not before `shown_to` (the newest stamp of the reads before), so
+    what it holds is contiguous in the merged order: the view replaces what
+    it held with it (a gap), and read_before finds what is before it. A read
+    without a gap is merged whole; a line that reached its follower after a
+    newer one of another container was passed on comes after it."""
+    cut = ""
+    out: list[LogLine] = []
+    for lines, passed_over in parts:
+        if passed_over and lines and cut_gaps:
+            cut = max(cut, lines[0].time, shown_to)
+        out.extend(lines)
+    out.sort(key=lambda line: line.time)  # stable: the parts' order, then each log's order
+    if cut:
+        k = 0
+        while k < len(out) and out[k].time < cut:
+            k += 1
+        del out[:k]
+    return out
+
+
+def merged_before(
+    per_container: dict[str, tuple[list[LogLine], bool]], line: LogLine, max_bytes: int
+) -> list[LogLine]:
+    """The newest `max_bytes` of the merged lines of `per_container` that come
+    before `line` in the (time, ID) order, oldest first.
+
+    `per_container`: ID -> (that container's newest lines before `line`,
+    oldest first, tagged; whether they reach back to its log's start). A
+    container read back only in part has lines before its first one that
+    are not here: the merge starts at the latest such first line, so what it
+    returns has no hole in any container (the next read-back goes on from
+    there).
+    """
+    cid = line.at[0] if isinstance(line.at, tuple) else ""
+    floor: tuple[str, str] = ("", "")
+    merged: list[LogLine] = []
+    for other, (lines, whole) in sorted(per_container.items()):
+        before = [
+            got
+            for got in lines
+            # The line's own container read what is before it in its log; of the
+            # others, on a tie of stamp those sorting before its ID come first.
+            if other == cid or got.time < line.time or (got.time == line.time and other < cid)
+        ]
+        if before and not whole:
+            floor = max(floor, (before[0].time, other))
+        merged.extend(before)
+    merged.sort(key=lambda got: got.time)  # stable: ID order, then each container's order
+    size = 0
+    k = len(merged)
+    while k > 0 and size < max_bytes:
+        if (merged[k - 1].time, merged[k - 1].at[0]) < floor:  # type: ignore[index]
+            break
+        k -= 1
+        size += len(merged[k].text) + MERGE_OVERHEAD
+    return merged[k:]
 
 
 PullProgress = Callable[[PullEvent], None]
@@ -694,4 +797,7 @@ class Backend(Protocol):
         last N lines of what the log holds at the first read."""
         ...
 
-    def follow_all_logs(self) -> AllLogsFollower: ...
+    def follow_all_logs(self, since: str = "", tail: int | None = None) -> AllLogsFollower:
+        """Every container's log as one stream; `since` and `tail` apply to each
+        container's log (see AllLogsFollower)."""
+        ...

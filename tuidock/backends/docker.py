@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -45,6 +46,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tuidock.backends.base import (
+    ALL_SEPARATOR,
+    MERGE_OVERHEAD,
     BuildOutcome,
     ContainerSummary,
     CopyOutcome,
@@ -65,7 +68,10 @@ from tuidock.backends.base import (
     RunOutcome,
     StatsSample,
     VolumeSummary,
+    merge_new,
+    merged_before,
     printable,
+    tag_line,
 )
 from tuidock.backends.unixget import daemon_error, image_id, unreachable
 from tuidock.errors import Conflict, EngineUnreachable, NotFound, TuidockError, UsageError
@@ -760,7 +766,10 @@ class DockerLogs:
     the last line seen).
     """
 
-    skipped = 0  # the stream is read whole: nothing is passed over
+    # What the buffer holds at most between two read_new: a flood the view
+    # does not read that fast is passed over (oldest first, counted in
+    # `skipped`) and read back by time if the user scrolls to it.
+    MAX_BUFFER = 256 << 10
 
     def __init__(
         self,
@@ -777,6 +786,10 @@ class DockerLogs:
         self._window_tail = tail
         self.lock = threading.Lock()
         self.buffer: list[LogLine] = []
+        self.buffered = 0  # the buffer's bytes, as MERGE_OVERHEAD counts them
+        self.max_buffer = self.MAX_BUFFER  # DockerAllLogs gives each container a share
+        self.skipped = 0  # lines passed over: the buffer was full
+        self._last_data = 0.0  # monotonic time the stream last sent lines
         self.last_time = ""
         self._gone = False
         self._closed = False
@@ -810,7 +823,8 @@ class DockerLogs:
                 params["since"] = self.last_time
                 params["tail"] = "all"
             elif self._window_since:
-                params["since"] = self._window_since
+                # "seconds.nanos": Podman does not read RFC 3339 here.
+                params["since"] = unix_time(self._window_since) or self._window_since
             # The SDK's logs() drops which stream a frame came from: read the frames here.
             res = api._get(api._url("/containers/{0}/logs", self.cid), params=params, stream=True)
             self._response = res
@@ -841,14 +855,37 @@ class DockerLogs:
                 # stamps have whole seconds too, so lines of that second may repeat.
                 continue
             out.append(line)
+        self._last_data = time.monotonic()
         if out:
+            size = sum(len(line.text) for line in out) + MERGE_OVERHEAD * len(out)
             with self.lock:
                 self.buffer += out
+                self.buffered += size
                 self.last_time = max(self.last_time, out[-1].time)
+                if self.buffered > self.max_buffer:
+                    self._pass_over()
+
+    def _pass_over(self) -> None:
+        """Down to half the buffer's bound, oldest lines first (under the lock)."""
+        k = 0
+        size = self.buffered
+        while size > self.max_buffer // 2 and k < len(self.buffer) - 1:
+            size -= len(self.buffer[k].text) + MERGE_OVERHEAD
+            k += 1
+        del self.buffer[:k]
+        self.buffered = size
+        self.skipped += k
+
+    def settled(self, now: float, quiet: float) -> bool:
+        """Whether the stream sent its backlog: connected, nothing for `quiet` s."""
+        if not self._thread.is_alive():
+            return True  # ended (stopped container) or failed: nothing more to wait for
+        return self._response is not None and now - self._last_data >= quiet
 
     def read_new(self) -> list[LogLine]:
         with self.lock:
             out, self.buffer = self.buffer, []
+            self.buffered = 0
         if not self._thread.is_alive() and not self._gone and not self._closed:
             self._maybe_resume()
         return out
@@ -870,12 +907,16 @@ class DockerLogs:
         tty = bool(info["Config"].get("Tty"))
         created = info.get("Created") or ""
         until = float(unix_time(line.time) or 0)
+        # Nothing older than the since window is shown: no window reaches past it.
+        floor = float(unix_time(self._window_since) or 0) if self._window_since else 0.0
         span = self.LOOK_BACK
         while until:
-            since = until - span
+            since = max(until - span, floor)
             params = {"since": f"{since:.9f}", "until": unix_time(line.time)}
             kept = self._fetch(params, tty, max_bytes, lambda got: got.time >= line.time)
-            if sum(len(x.text) + 40 for x in kept) >= max_bytes // 2:
+            if sum(len(x.text) + MERGE_OVERHEAD for x in kept) >= max_bytes // 2:
+                return kept
+            if since == floor:
                 return kept
             if not created or stamp_before(since, created):
                 if kept:
@@ -915,9 +956,9 @@ class DockerLogs:
                         if stop(got):
                             return sorted(kept, key=lambda x: x.time)
                         kept.append(got)
-                        size += len(got.text) + 40
+                        size += len(got.text) + MERGE_OVERHEAD
                         while size > max_bytes and len(kept) > 1:
-                            size -= len(kept.popleft().text) + 40
+                            size -= len(kept.popleft().text) + MERGE_OVERHEAD
             finally:
                 res.close()
         return sorted(kept, key=lambda x: x.time)
@@ -957,9 +998,16 @@ class DockerLogs:
             thread.join(CLOSE_WAIT)
 
 
+# The stamp `timestamps=1` puts before each frame's text.
+_FRAME_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d) ")
+
+
 def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, list[bytes]]]:
-    """A logs body as (stderr, complete lines) per frame: 8-byte frame headers
-    unless a TTY; each stream's unfinished line waits for its end (or the body's)."""
+    """A logs body of `timestamps=1` as (stderr, complete lines) per frame:
+    8-byte frame headers unless a TTY; each stream's unfinished line waits for
+    its end (or the body's). Podman sends each piece of a line the container
+    wrote in several writes as a frame of its own, stamped: the stamp of a
+    piece that continues a line is left out (the line keeps its first)."""
     buf = b""
     partial = {False: b"", True: b""}
     for chunk in chunks:
@@ -974,6 +1022,8 @@ def split_frames(chunks: Iterator[bytes], tty: bool) -> Iterator[tuple[bool, lis
                 if len(buf) < 8 + size:
                     break
                 stderr, data, buf = buf[0] == 2, buf[8 : 8 + size], buf[8 + size :]
+                if partial[stderr] and (stamp := _FRAME_STAMP.match(data)):
+                    data = data[stamp.end() :]
             *lines, partial[stderr] = (partial[stderr] + data).split(b"\n")
             yield stderr, lines
     for stderr, rest in partial.items():
@@ -1015,29 +1065,106 @@ def stamp_before(seconds: float, stamp: str) -> bool:
 
 
 class DockerAllLogs:
-    """Every container's log as one stream: one DockerLogs per container named."""
+    """An AllLogsFollower: one DockerLogs per container named, their reads merged
+    by time (base.merge_new), each line prefixed with its container's name.
 
-    SEPARATOR = " | "
+    The buffers' bound (DockerLogs.MAX_BUFFER) is shared out between the
+    containers, so many flooding containers hold what one does between two
+    polls. read_before asks each container for its lines before the line's
+    stamp (DockerLogs.read_before: since/until windows, never older than the
+    since window) and merges them (base.merged_before).
+    """
 
-    def __init__(self, backend: DockerBackend) -> None:
+    MIN_BUFFER = 32 << 10  # a container's share of the buffers' bound, at least
+
+    def __init__(self, backend: DockerBackend, since: str = "", tail: int | None = None) -> None:
         self.backend = backend
+        self._since = since
+        self._tail = tail
         self.tails: dict[str, DockerLogs] = {}
+        self._started = False  # the first containers were named: the tail window was given
+        self._gone_skipped = 0
+        self._names: dict[str, str] = {}
+        self._shown_to = ""  # the newest stamp read_new returned
+        self._settle_until = 0.0  # see read_new
+        self._merged = False  # a first read was returned
+        self._skipped_seen: dict[str, int] = {}  # each stream's `skipped` at the last read
+        self.skipped = 0
+
+    # The first reads wait (at most this long) until every stream has sent
+    # its backlog: the logs come in side by side, and a merge of one whole
+    # backlog with another's first part would put lines out of order.
+    SETTLE = 3.0
+    QUIET = 0.2  # a stream that sent nothing for this long has sent its backlog
 
     def read_new(self, names: dict[str, str]) -> list[LogLine]:
+        self._names = names
+        if not self._started and names:
+            self._settle_until = time.monotonic() + self.SETTLE
         for cid in set(self.tails) - set(names):
-            self.tails.pop(cid).close()
-        out: list[LogLine] = []
+            tail = self.tails.pop(cid)
+            self._gone_skipped += tail.skipped
+            self._skipped_seen.pop(cid, None)
+            tail.close()
+        share = max(self.MIN_BUFFER, DockerLogs.MAX_BUFFER // max(1, len(names)))
+        parts: list[tuple[list[LogLine], bool]] = []
         for cid in sorted(names):
             tail = self.tails.get(cid)
             if tail is None:
-                tail = self.tails[cid] = DockerLogs(self.backend, cid, recheck=5 * LOG_RECHECK)
+                # The tail window is for the containers named at the first read.
+                window = None if self._started else self._tail
+                tail = DockerLogs(self.backend, cid, 5 * LOG_RECHECK, self._since, window)
+                self.tails[cid] = tail
+            tail.max_buffer = share
+        now = time.monotonic()
+        if now < self._settle_until and any(
+            not t.settled(now, self.QUIET) for t in self.tails.values()
+        ):
+            self._started = True
+            return []
+        self._settle_until = 0.0
+        for cid in sorted(names):
+            tail = self.tails[cid]
             name = names.get(cid) or cid[:12]
-            for line in tail.read_new():
-                line.source = name
-                line.text = name + self.SEPARATOR + line.text
-                out.append(line)
-        out.sort(key=lambda line: line.time)
+            lines = [tag_line(line, cid, name) for line in tail.read_new()]
+            # Passed over since the last read returned (the thread drops lines
+            # while a read waits for the streams to settle, too).
+            parts.append((lines, tail.skipped != self._skipped_seen.get(cid, 0)))
+            self._skipped_seen[cid] = tail.skipped
+        # Under a tail window each container keeps its last N at first: no cut.
+        out = merge_new(parts, self._tail is None or self._merged, self._shown_to)
+        if out:
+            self._shown_to = max(self._shown_to, out[-1].time)
+        self._merged = self._merged or bool(names)
+        self._started = self._started or bool(names)
+        self.skipped = self._gone_skipped + sum(t.skipped for t in self.tails.values())
         return out
+
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        if not isinstance(line.at, tuple):
+            return []
+        own = line.at[0]
+        names = self._names
+        probe = LogLine(line.time, line.stderr, "")
+        found: dict[str, tuple[list[LogLine], bool]] = {}
+        for cid, tail in sorted(self.tails.items()):
+            mine = probe
+            if cid == own:
+                # Its own log: the line as that log has it, the name's prefix off.
+                text = line.text[len(line.source) + len(ALL_SEPARATOR) :]
+                mine = LogLine(line.time, line.stderr, text)
+            try:
+                got = tail.read_before(mine, max_bytes)
+            except TuidockError:
+                if cid == own:
+                    raise
+                continue  # removed meanwhile: the others still read back
+            # Less than half of max_bytes: the container's read reached its
+            # log's start (DockerLogs.read_before returns once it has half).
+            whole = sum(len(x.text) + MERGE_OVERHEAD for x in got) < max_bytes // 2
+            name = names.get(cid) or cid[:12]
+            found[cid] = ([tag_line(x, cid, name) for x in got], whole)
+        return merged_before(found, line, max_bytes)
 
     def close(self) -> None:
         for tail in self.tails.values():
@@ -1808,8 +1935,8 @@ class DockerBackend:
     def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> DockerLogs:
         return DockerLogs(self, cid, since=since, tail=tail)
 
-    def follow_all_logs(self) -> DockerAllLogs:
-        return DockerAllLogs(self)
+    def follow_all_logs(self, since: str = "", tail: int | None = None) -> DockerAllLogs:
+        return DockerAllLogs(self, since, tail)
 
 
 def exec_argv(endpoint: Endpoint) -> list[str]:

@@ -19,8 +19,9 @@ directly instead of going through the engine's full reads:
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from tuidock.backends.base import (
     BuildOutcome,
@@ -44,7 +45,10 @@ from tuidock.backends.base import (
     StatsSample,
     VolumeSummary,
     copy_landing,
+    merge_new,
+    merged_before,
     printable,
+    tag_line,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +57,6 @@ if TYPE_CHECKING:
 
     from tuidock.backends.base import BuildSpec, PullProgress, RunSpec
     from tuidock.backends.localattach import LocalAttach
-    from tuidock.runtime.container.logs import LogEntry
     from tuidock.runtime.container.options import CreateOptions
     from tuidock.runtime.container.views import ContainerInfo
     from tuidock.runtime.engine import Engine
@@ -157,16 +160,6 @@ class LocalEvents:
         self._follower.close()
 
 
-def log_line(entry: LogEntry) -> LogLine:
-    return LogLine(
-        entry.time,
-        entry.stream == "stderr",
-        printable(entry.data.decode("utf-8", "surrogateescape")),
-        "",
-        entry.at,
-    )
-
-
 def json_log_line(obj: dict, at: tuple[int, int]) -> LogLine | None:
     """A LogLine straight from a decoded ctr.log entry (logs.LogTail's `make`)."""
     try:
@@ -187,6 +180,7 @@ class LocalLogFollower:
         self._since = since
         self._first_tail = tail
         self.skipped = 0  # bytes of a flood passed over unread (still in the file)
+        self.max_read = self.MAX_READ  # LocalAllLogs gives each container a share
 
     # What one poll parses at most. The view shows a screenful while it
     # follows; what a flood writes beyond this is passed over (a gap the view
@@ -196,7 +190,7 @@ class LocalLogFollower:
     MAX_READ = 64 << 10
 
     def read_new(self) -> list[LogLine]:
-        lines: list[LogLine] = self._tail.read_new(self.MAX_READ)
+        lines: list[LogLine] = self._tail.read_new(self.max_read)
         self.skipped = self._tail.skipped
         if self._since and lines:
             lines = [line for line in lines if line.time >= self._since]
@@ -223,26 +217,159 @@ class LocalLogFollower:
 
 
 class LocalAllLogs:
-    """An AllLogsFollower over logs.AllTails, each line prefixed with its container's name."""
+    """An AllLogsFollower: one LocalLogFollower per container directory, their
+    reads merged by time, each line prefixed with its container's name.
 
-    SEPARATOR = " | "
+    A poll parses at most about LocalLogFollower.MAX_READ in all, shared out
+    between the containers, so five flooding containers cost a poll what one
+    does. A container whose backlog was passed over starts its part of the
+    batch later than the others: the batch is cut at the latest such start,
+    so what it holds is contiguous in the merged order and what is before it
+    is found again by read_before.
 
-    def __init__(self, containers_dir: str) -> None:
-        from tuidock.runtime.container.logs import AllTails
+    read_before reads each container's file: the line's own container from
+    the line's place, every other one from the first entry at the line's
+    stamp, found by a binary search over its ctr.log (then ctr.log.1), whose
+    entries are in time order.
+    """
 
-        self._tails = AllTails(containers_dir)
+    MIN_READ = 8 << 10  # a container's share of a poll's read, at least
+
+    def __init__(self, containers_dir: str, since: str = "", tail: int | None = None) -> None:
+        self.containers_dir = containers_dir
+        self._since = since
+        self._tail = tail
+        self._followers: dict[str, LocalLogFollower] = {}
+        self._started = False
+        self._gone_skipped = 0  # the skipped bytes of followers of removed containers
+        self._names: dict[str, str] = {}
+        self._shown_to = ""  # the newest stamp read_new returned
+        self.skipped = 0
+
+    def _present(self) -> list[str]:
+        try:
+            return sorted(e for e in os.listdir(self.containers_dir) if len(e) == 64)
+        except FileNotFoundError:
+            return []
 
     def read_new(self, names: dict[str, str]) -> list[LogLine]:
-        out: list[LogLine] = []
-        for cid, entry in self._tails.read_new():
-            line = log_line(entry)
-            line.source = names.get(cid) or cid[:12]
-            line.text = line.source + self.SEPARATOR + line.text
-            out.append(line)
+        self._names = names
+        present = self._present()
+        for cid in set(self._followers) - set(present):
+            follower = self._followers.pop(cid)
+            self._gone_skipped += follower.skipped
+            follower.close()
+        share = max(self.MIN_READ, LocalLogFollower.MAX_READ // max(1, len(present)))
+        parts: list[tuple[list[LogLine], bool]] = []
+        for cid in present:
+            follower = self._followers.get(cid)
+            if follower is None:
+                # The tail window is for the containers there at the first read.
+                tail = None if self._started else self._tail
+                follower = LocalLogFollower(f"{self.containers_dir}/{cid}", self._since, tail)
+                self._followers[cid] = follower
+            follower.max_read = share
+            before = follower.skipped
+            name = names.get(cid) or cid[:12]
+            lines = [tag_line(line, cid, name) for line in follower.read_new()]
+            parts.append((lines, follower.skipped != before))
+        # Under a tail window each container keeps its last N at first: no cut
+        # (and nothing is read back).
+        out = merge_new(parts, self._started or self._tail is None, self._shown_to)
+        if out:
+            self._shown_to = max(self._shown_to, out[-1].time)
+        self._started = True
+        self.skipped = self._gone_skipped + sum(f.skipped for f in self._followers.values())
         return out
 
+    def read_before(self, line: LogLine, max_bytes: int) -> list[LogLine]:
+        from tuidock.runtime.container.logs import read_before
+
+        if not isinstance(line.at, tuple):
+            return []
+        own, at = line.at
+        names = self._names
+        found: dict[str, tuple[list[LogLine], bool]] = {}
+        for cid in self._present():
+            directory = f"{self.containers_dir}/{cid}"
+            where = at if cid == own else entry_at(directory, line.time, after=cid < own)
+            if where is None:
+                continue
+            got = read_before(directory, where, max_bytes, json_log_line)
+            whole = not got or at_log_start(directory, got[0].at)
+            name = names.get(cid) or cid[:12]
+            found[cid] = ([tag_line(x, cid, name) for x in got], whole)
+        return merged_before(found, line, max_bytes)
+
     def close(self) -> None:
-        self._tails.close()
+        for follower in self._followers.values():
+            follower.close()
+        self._followers.clear()
+
+
+def at_log_start(directory: str, at: tuple[int, int]) -> bool:
+    """Whether the entry at `at` is the first the container's log holds (the
+    start of ctr.log.1, or of ctr.log when there is no ctr.log.1)."""
+    from tuidock.runtime.container.logs import LOG_NAME
+
+    ino, offset = at
+    if offset:
+        return False
+    try:
+        return os.stat(f"{directory}/{LOG_NAME}.1").st_ino == ino
+    except FileNotFoundError:
+        return True
+
+
+def entry_at(directory: str, stamp: str, after: bool = False) -> tuple[int, int] | None:
+    """(inode, offset) of the first entry of a container's log stamped at or
+    after `stamp` (`after`: later than it), for read_before; None when the
+    log has nothing before it. The files' entries are in time order, so a
+    binary search over byte offsets finds it in some 25 reads of one line."""
+    from tuidock.runtime.container.logs import LOG_NAME
+
+    path = f"{directory}/{LOG_NAME}"
+    for name in (path, path + ".1"):
+        try:
+            f = open(name, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            continue
+        with f:
+            ino = os.fstat(f.fileno()).st_ino
+            offset = _first_stamped(f, os.fstat(f.fileno()).st_size, stamp, after)
+        if offset > 0:
+            return ino, offset
+    return None  # every entry is at or after the stamp, in both files
+
+
+def _first_stamped(f: BinaryIO, size: int, stamp: str, after: bool) -> int:
+    """The offset of the first line of `f` stamped at (after) `stamp` or later; `size` if none."""
+
+    def line_start(x: int) -> int:  # the first line starting at or after x
+        if x == 0:
+            return 0
+        f.seek(x - 1)
+        return x - 1 + len(f.readline())
+
+    def late(x: int) -> bool:
+        start = line_start(x)
+        if start >= size:
+            return True
+        f.seek(start)
+        try:
+            t = json.loads(f.readline()).get("time", "")
+        except (ValueError, AttributeError):
+            return False  # a torn or foreign line: look further on
+        return t > stamp if after else t >= stamp
+
+    lo, hi = 0, size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if late(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return line_start(lo)
 
 
 class LocalBackend:
@@ -621,8 +748,8 @@ class LocalBackend:
     def follow_log(self, cid: str, since: str = "", tail: int | None = None) -> LocalLogFollower:
         return LocalLogFollower(f"{self._containers_dir}/{cid}", since, tail)
 
-    def follow_all_logs(self) -> LocalAllLogs:
-        return LocalAllLogs(self._containers_dir)
+    def follow_all_logs(self, since: str = "", tail: int | None = None) -> LocalAllLogs:
+        return LocalAllLogs(self._containers_dir, since, tail)
 
 
 def open_local() -> LocalBackend:

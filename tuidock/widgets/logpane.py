@@ -19,6 +19,15 @@ the engine for a --since/--until window) and the lines go to view.prepend.
 Windows: L cycles the lines read at first (all, last 100, last 1000; a
 tail window reads nothing back), S the age (all, 5 minutes, 1 hour); each
 change follows the container anew.
+
+The all-containers stream (A) is the same machinery over the backend's
+AllLogsFollower: its batches merge the containers' logs by time, each line
+prefixed "name | "; it passes a flood over as one container's follower does
+(a gap); read-back asks it for the merged lines before the top one (each
+container read back before that line's stamp, by file place or by
+since/until windows). L and S apply as `docker compose logs --tail N
+--since D` does: the last N lines of each container, not of the merge (3
+containers and L 100 show up to 300 lines), and no line older than D in any.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from tuidock.widgets.filterinput import FilterInput
 from tuidock.widgets.logview import LogStatus, LogView, line_cost, line_widths, newest_within
 
 if TYPE_CHECKING:
-    from tuidock.backends.base import Backend, LogFollower, LogLine
+    from tuidock.backends.base import AllLogsFollower, Backend, LogFollower, LogLine
 
 TAIL_POLL = 0.3
 ALL = "*"  # the pane's `cid` while it shows every container's log
@@ -98,7 +107,8 @@ class LogPane(Vertical):
         self._selected: tuple[str | None, str] = (None, "")
         self._backend: Backend | None = None
         self._names: Callable[[], dict[str, str]] = dict
-        self._follower: LogFollower | None = None  # the shown container's, for read-back
+        # The shown container's follower (or the all-containers one), for read-back.
+        self._follower: LogFollower | AllLogsFollower | None = None
         self.tail_choice = 0  # index into TAILS
         self.since_choice = 0  # index into SINCES
         self._since = ""  # the since window's stamp, fixed when following starts
@@ -144,14 +154,13 @@ class LogPane(Vertical):
             self.workers.cancel_group(self, "logtail")
             self._update_title(self.view.status())
             return
-        if cid == ALL:
-            self.view.can_read_back = False
-            self._tail_all(self._backend, self._names)
-            return
         seconds = SINCES[self.since_choice][1]
         self._since = stamp_ago(seconds) if seconds else ""
         tail = TAILS[self.tail_choice]
         self.view.can_read_back = tail is None
+        if cid == ALL:
+            self._tail_all(self._backend, self._names, self._since, tail)
+            return
         self._tail(self._backend, cid, self._since, tail)
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
@@ -177,7 +186,7 @@ class LogPane(Vertical):
         finally:
             tail.close()
 
-    def _set_follower(self, cid: str, follower: LogFollower) -> None:
+    def _set_follower(self, cid: str, follower: LogFollower | AllLogsFollower) -> None:
         if cid == self.cid:
             self._follower = follower
 
@@ -187,13 +196,15 @@ class LogPane(Vertical):
     def _older_wanted(self, event: LogView.OlderWanted) -> None:
         event.stop()
         follower = self._follower
-        if follower is None or self.cid in (None, ALL):
+        if follower is None or self.cid is None:
             self.view.prepend([], more=False)
             return
         self._read_back(follower, self.cid, event.first, self._since)
 
     @work(thread=True, exclusive=True, group="logback", exit_on_error=False)
-    def _read_back(self, follower: LogFollower, cid: str, first: LogLine, since: str) -> None:
+    def _read_back(
+        self, follower: LogFollower | AllLogsFollower, cid: str, first: LogLine, since: str
+    ) -> None:
         try:
             lines = follower.read_before(first, READ_BACK)
         except Exception as exc:  # the engine went away, the file was removed: say so, stop
@@ -255,19 +266,29 @@ class LogPane(Vertical):
         self._follow_anew()
 
     @work(thread=True, exclusive=True, group="logtail", exit_on_error=False)
-    def _tail_all(self, backend: Backend, names: Callable[[], dict[str, str]]) -> None:
+    def _tail_all(
+        self,
+        backend: Backend,
+        names: Callable[[], dict[str, str]],
+        since: str,
+        tail_n: int | None,
+    ) -> None:
         worker = get_current_worker()
-        tails = backend.follow_all_logs()
+        tails = backend.follow_all_logs(since=since, tail=tail_n)
+        self.app.call_from_thread(self._set_follower, ALL, tails)
         first = True
+        skipped = 0
         try:
             while not worker.is_cancelled:
                 started = time.monotonic()
                 lines = tails.read_new(names())
-                if lines or first:
-                    self.post_message(self.Batch(ALL, lines, first))
+                gap = tails.skipped != skipped and not first
+                skipped = tails.skipped
+                if lines or first or gap:
+                    self.post_message(self.Batch(ALL, lines, first, gap))
                     first = False
                 del lines
-                time.sleep(pause_after(time.monotonic() - started))
+                time.sleep(pause_after(time.monotonic() - started, gap))
         finally:
             tails.close()
 
