@@ -163,15 +163,25 @@ def _iptables_rules() -> list[str]:
     return out.stdout.splitlines()
 
 
+def _rule_devices(rule: str) -> set[str]:
+    words = rule.split()
+    return {words[i + 1] for i in range(len(words) - 1) if words[i] in ("-i", "-o")}
+
+
 def _remove_cni_bridges(bridges: list[str]) -> None:
-    if not bridges or shutil.which("iptables") is None:
+    """Delete `bridges` and the CNI rules naming them, and the rules of CNI
+    bridges that are gone (`network rm` deletes the bridge, not its isolation
+    rules); then the CNI chains if nothing but their base rules is left."""
+    if shutil.which("iptables") is None:
         return
     names = set(bridges)
     for rule in _iptables_rules():
-        words = rule.split()
-        if words[:1] == ["-A"] and any(
-            words[i] in ("-i", "-o") and words[i + 1] in names for i in range(len(words) - 1)
-        ):
+        if " CNI-" in rule:
+            names |= {d for d in _rule_devices(rule) if not Path("/sys/class/net", d).exists()}
+    if not names:
+        return
+    for rule in _iptables_rules():
+        if rule.startswith("-A ") and _rule_devices(rule) & names:
             # shlex keeps the quoted comment one argument, as iptables printed it
             subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
     for bridge in names:
