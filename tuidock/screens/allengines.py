@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -51,7 +50,7 @@ from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.inspect import InspectScreen
 from tuidock.screens.jobs import JobScreen, error_text
 from tuidock.screens.menu import ActionMenu
-from tuidock.screens.operations import CONTAINER_OPS
+from tuidock.screens.operations import CONTAINER_OPS, container_call
 from tuidock.screens.verbs import container_verbs
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.logpane import LogPane
@@ -366,15 +365,6 @@ class AllEnginesScreen(JobScreen):
         backend = slot.backend
         assert backend is not None
         cid, timeout = info.id, self.tapp.ui.stop_timeout
-        calls: dict[str, Callable[[], object]] = {
-            "start": lambda: backend.start(cid),
-            "stop": lambda: backend.stop(cid, timeout),
-            "restart": lambda: backend.restart(cid, timeout),
-            "pause": lambda: backend.pause(cid),
-            "unpause": lambda: backend.unpause(cid),
-            "kill": lambda: backend.kill(cid),
-            "rm": lambda: backend.remove(cid, force=True),
-        }
         self.pending[key] = CONTAINER_OPS[verb][0]
         label = f"{info.name} ({slot.name})"
 
@@ -384,7 +374,7 @@ class AllEnginesScreen(JobScreen):
 
         self.run_job(
             f"{verb} {label}",
-            calls[verb],
+            container_call(backend, verb, cid, timeout),
             lambda _: self.notify(f"{CONTAINER_OPS[verb][1]} {label}", title="Containers"),
             finished,
             backend=backend,

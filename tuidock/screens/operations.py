@@ -35,6 +35,7 @@ from tuidock.widgets.shell import EMBEDDING_ERROR, ShellTabs, ShellTerminal
 if TYPE_CHECKING:
     from tuidock.app import TuidockApp
     from tuidock.backends.base import (
+        Backend,
         BuildOutcome,
         ContainerSummary,
         ImageSummary,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
         RunOutcome,
     )
 
-__all__ = ["CONTAINER_OPS", "Operations", "error_text"]
+__all__ = ["CONTAINER_OPS", "Operations", "container_call", "error_text"]
 
 
 # verb -> (status shown while it runs, past tense for the notice)
@@ -55,6 +56,22 @@ CONTAINER_OPS = {
     "kill": ("killing…", "killed"),
     "rm": ("removing…", "removed"),
 }
+
+
+def container_call(
+    backend: Backend, verb: str, cid: str, timeout: int | None
+) -> Callable[[], object]:
+    """The backend call of a CONTAINER_OPS verb on one container, for a job to run."""
+    calls: dict[str, Callable[[], object]] = {
+        "start": lambda: backend.start(cid),
+        "stop": lambda: backend.stop(cid, timeout),
+        "restart": lambda: backend.restart(cid, timeout),
+        "pause": lambda: backend.pause(cid),
+        "unpause": lambda: backend.unpause(cid),
+        "kill": lambda: backend.kill(cid),
+        "rm": lambda: backend.remove(cid, force=True),
+    }
+    return calls[verb]
 
 
 class Operations(JobScreen):
@@ -259,15 +276,6 @@ class Operations(JobScreen):
         backend = self.app.backend
         timeout = self.app.ui.stop_timeout
         name = self.infos[cid].name if cid in self.infos else cid[:12]
-        calls: dict[str, Callable[[], object]] = {
-            "start": lambda: backend.start(cid),
-            "stop": lambda: backend.stop(cid, timeout),
-            "restart": lambda: backend.restart(cid, timeout),
-            "pause": lambda: backend.pause(cid),
-            "unpause": lambda: backend.unpause(cid),
-            "kill": lambda: backend.kill(cid),
-            "rm": lambda: backend.remove(cid, force=True),
-        }
 
         def finished() -> None:
             self.pending.pop(cid, None)
@@ -275,7 +283,7 @@ class Operations(JobScreen):
 
         self.run_job(
             f"{verb} {name}",
-            calls[verb],
+            container_call(backend, verb, cid, timeout),
             lambda _: self.notify(f"{CONTAINER_OPS[verb][1]} {name}", title="Containers"),
             finished,
         )
