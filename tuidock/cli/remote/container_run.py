@@ -221,9 +221,17 @@ def _remove(backend: DockerBackend, cid: str) -> None:
 
 # -- the attached session ----------------------------------------------------------------
 
+# What `_session` returns when the user detached (the detach keys): docker's exit
+# code 0, and the container is neither waited for nor removed.
+DETACHED = -1
 
-def _open_attach(backend: DockerBackend, cid: str, stdin: bool) -> Any:
-    params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+
+def _open_attach(
+    backend: DockerBackend, cid: str, stdin: bool, detach_keys: str | None = None
+) -> Any:
+    params: dict[str, Any] = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+    if detach_keys:
+        params["detachKeys"] = detach_keys  # the engine watches for them on our stdin
     return backend._call(backend.api().attach_socket, cid, params=params)
 
 
@@ -259,6 +267,11 @@ def _session(
         for sig, handler in old.items():
             signal.signal(sig, handler)
         sock.close()
+    if stdin:
+        from tuidock.cli.remote.container_io import _still_running
+
+        if _still_running(backend, cid):
+            return DETACHED  # the detach keys: the engine let go, the container runs on
     from tuidock.backends.docker import make_client
 
     waiter = make_client(backend.endpoint, timeout=None)  # type: ignore[arg-type]
@@ -286,7 +299,8 @@ def attach_and_start(backend: DockerBackend, name: str, stdin: bool, sig_proxy: 
     except BaseException:
         sock.close()
         raise
-    return _session(backend, cid, sock, tty, stdin, sig_proxy)
+    code = _session(backend, cid, sock, tty, stdin, sig_proxy)
+    return 0 if code == DETACHED else code
 
 
 # -- the commands ------------------------------------------------------------------------
@@ -310,7 +324,7 @@ def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
         # Detached, nobody is left to remove it: the daemon does (AutoRemove).
         cid = _create(args, backend, auto_remove=args.rm and args.detach)
         if not args.detach:
-            sock = _open_attach(backend, cid, args.interactive)
+            sock = _open_attach(backend, cid, args.interactive, args.detach_keys)
         backend._call(backend.api().start, cid)
     except TuidockError as exc:
         if sock is not None:
@@ -328,8 +342,12 @@ def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
     if args.detach:
         print(cid)
         return 0
+    code = None  # None: interrupted, removed as any attached --rm
     try:
-        return _session(backend, cid, sock, args.tty, args.interactive, args.sig_proxy == "true")
+        code = _session(backend, cid, sock, args.tty, args.interactive, args.sig_proxy == "true")
     finally:
-        if args.rm:
+        # Detached (the keys), it runs on: docker's --rm would remove it at its exit
+        # (AutoRemove); attached --rm is ours to do, so this one is left in place.
+        if args.rm and code != DETACHED:
             _remove(backend, cid)
+    return 0 if code == DETACHED else code

@@ -1,41 +1,122 @@
 """`tuidock exec` on a Docker/Podman engine, as `docker exec`.
 
 The command line is cli/commands/exec.py's (`parse`, USAGE): the same flags and
-usage errors whichever engine runs the command. One exec_create, one
-exec_start: detached (-d) it returns at once; with -t on a terminal the bytes
-go through backends/dockerexec.py's relay (raw terminal, resize on start and
-SIGWINCH); otherwise the multiplexed frames are split onto our stdout and
-stderr and -i sends our stdin (its end closes the exec's).
+usage errors whichever engine runs the command. One inspect of the container,
+one POST /containers/{id}/exec, one POST /exec/{id}/start: detached (-d) it
+returns at once; with -t on a terminal the bytes go through
+backends/dockerexec.py's relay (raw terminal, resize on start and SIGWINCH);
+otherwise the multiplexed frames are split onto our stdout and stderr
+(`pump_frames`) and -i sends our stdin (its end closes the exec's). Then
+GET /exec/{id}/json for the exit code.
 
-Exit codes as docker's: the command's own (exec_inspect), 126 when it cannot
-be run, 127 when it is not found, 125 when tuidock failed (no such container,
-not running, a bad option).
+Two ways to the same requests (`_run` is written once over either):
+- on a unix:// host `LeanExec`, over backends/unixget.py's client: a socket
+  per request and the hijacked stream as a plain socket, no SDK import and
+  no /version round trip (the SDK path's ~80 ms of imports made `exec`
+  three times the docker CLI's run);
+- on tcp:// (TLS) and ssh:// `SdkExec`, over the SDK's client.
+Both send the same JSON bodies and word their errors the same way
+(unixget's `daemon_error` / `unreachable`, which the SDK path's api_errors
+uses too).
+
+Exit codes as docker's: the command's own (the exec's inspect), 126 when it
+cannot be run, 127 when it is not found, 125 when tuidock failed (no such
+container, not running, a bad option, the engine unreachable). An exec
+left by its detach keys (--detach-keys, -it) still runs: 0.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from tuidock.errors import NotFound, TuidockError, report
 
+TYPE_CHECKING = False  # typing stays off the lean path
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
     from tuidock.backends.docker import DockerBackend
+    from tuidock.backends.unixget import UnixGet
 
 # What the runtimes write when the exec's process cannot start (runc, crun, Podman).
 _NOT_FOUND = ("executable file not found", "no such file or directory")
 _NOT_RUNNABLE = ("permission denied", "exec format error", "is a directory")
 
 
+class LeanExec:
+    """The exec requests over the lean unix:// client (backends/unixget.py)."""
+
+    def __init__(self, client: UnixGet) -> None:
+        self.client = client
+
+    def container(self, name: str) -> dict:
+        from tuidock.backends.unixget import quote
+
+        return self.client.get(f"/containers/{quote(name)}/json")  # type: ignore[return-value]
+
+    def create(self, cid: str, body: dict) -> str:
+        return self.client.post(f"/containers/{cid}/exec", body)["Id"]  # type: ignore[index]
+
+    def start(self, exec_id: str, body: dict) -> Any:
+        """The hijacked stream (a plain socket), or None when `body` says Detach."""
+        if body["Detach"]:
+            self.client.post(f"/exec/{exec_id}/start", body)
+            return None
+        return self.client.upgrade(f"/exec/{exec_id}/start", body)
+
+    def resize(self, exec_id: str, rows: int, cols: int) -> None:
+        self.client.post(f"/exec/{exec_id}/resize", None, {"h": rows, "w": cols})
+
+    def inspect(self, exec_id: str) -> dict:
+        return self.client.get(f"/exec/{exec_id}/json")  # type: ignore[return-value]
+
+
+class SdkExec:
+    """The same requests over DockerBackend's SDK client (tcp://, TLS, ssh://)."""
+
+    def __init__(self, backend: DockerBackend) -> None:
+        self.backend = backend
+        self.api = backend.api()
+
+    def container(self, name: str) -> dict:
+        return self.backend._call(self.api.inspect_container, name)
+
+    def create(self, cid: str, body: dict) -> str:
+        api = self.api
+
+        def post() -> dict:
+            url = api._url("/containers/{0}/exec", cid)
+            return api._result(api._post_json(url, data=body), True)
+
+        return self.backend._call(post)["Id"]
+
+    def start(self, exec_id: str, body: dict) -> Any:
+        from tuidock.backends.docker import api_errors
+
+        with api_errors(self.backend.location):
+            if body["Detach"]:
+                self.api.exec_start(exec_id, detach=True, tty=body["Tty"])
+                return None
+            return self.api.exec_start(exec_id, tty=body["Tty"], socket=True)
+
+    def resize(self, exec_id: str, rows: int, cols: int) -> None:
+        self.api.exec_resize(exec_id, height=rows, width=cols)
+
+    def inspect(self, exec_id: str) -> dict:
+        return self.backend._call(self.api.exec_inspect, exec_id)
+
+
 def _environment(env: list[str], files: list[str]) -> list[str]:
     """-e and --env-file entries; a bare NAME takes our value, or is dropped if unset."""
-    from tuidock.runtime.container.options import read_env_file
+    lines: list[str] = []
+    if files:
+        from tuidock.runtime.container.options import read_env_file
 
+        lines = [line for path in files for line in read_env_file(path)]
     out = []
-    for item in [line for path in files for line in read_env_file(path)] + env:
+    for item in lines + env:
         if "=" in item:
             out.append(item)
         elif item in os.environ:
@@ -55,17 +136,23 @@ def _start_failure(text: str) -> int | None:
     return 126
 
 
-def _run(argv: list[str], backend: DockerBackend) -> int:
-    from tuidock.backends.docker import api_errors
+def _terminal_size() -> list[int] | None:
+    try:
+        size = os.get_terminal_size(sys.stdin.fileno())
+    except OSError:
+        return None
+    return [size.lines, size.columns]
+
+
+def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     from tuidock.cli.commands.exec import USAGE, parse
 
     args = parse(argv)
     if args.help:
         sys.stdout.write(USAGE)
         return 0
-    api = backend.api()
     try:
-        info = backend._call(api.inspect_container, args.container)
+        info = ops.container(args.container)
     except NotFound:
         raise TuidockError(f"No such container: {args.container}") from None
     state = info.get("State") or {}
@@ -76,59 +163,64 @@ def _run(argv: list[str], backend: DockerBackend) -> int:
     environment = _environment(args.env, args.env_file)
     if args.tty:
         environment = [f"TERM={os.environ.get('TERM') or 'xterm'}", *environment]
+    body: dict[str, object] = {
+        "User": args.user or "",
+        "Privileged": args.privileged,
+        "Tty": args.tty,
+        "AttachStdin": args.interactive and not args.detach,
+        "AttachStdout": not args.detach,
+        "AttachStderr": not args.detach,
+        "Cmd": args.command,
+        "Env": environment or None,
+    }
+    if args.workdir is not None:
+        body["WorkingDir"] = args.workdir
+    if args.detach_keys:
+        body["DetachKeys"] = args.detach_keys
+    start: dict[str, object] = {"Detach": args.detach, "Tty": args.tty}
+    size = _terminal_size() if args.tty else None
+    if size is not None and isinstance(ops, LeanExec):
+        start["ConsoleSize"] = size  # the size from the first byte (Docker; Podman ignores it)
     try:
-        with api_errors(backend.location):
-            exec_id = api.exec_create(
-                info["Id"],
-                args.command,
-                stdout=not args.detach,
-                stderr=not args.detach,
-                stdin=args.interactive and not args.detach,
-                tty=args.tty,
-                privileged=args.privileged,
-                user=args.user or "",
-                environment=environment or None,
-                workdir=args.workdir,
-            )["Id"]
-            if args.detach:
-                api.exec_start(exec_id, detach=True, tty=args.tty)
-                return 0
-            sock = api.exec_start(exec_id, tty=args.tty, socket=True)
+        exec_id = ops.create(info["Id"], body)
+        sock = ops.start(exec_id, start)
     except TuidockError as exc:
         code = _start_failure(exc.message)
         if code is None:
             raise
         print(f"Error: {exc.message}", file=sys.stderr)
         return code
+    if sock is None:
+        return 0  # detached
     try:
         if args.tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
 
-            relay(
-                sock,
-                lambda h, w: api.exec_resize(exec_id, height=h, width=w),
-                stdin_open=args.interactive,
-            )
+            relay(sock, lambda h, w: ops.resize(exec_id, h, w), stdin_open=args.interactive)
         else:
-            from tuidock.cli.remote.container_io import pump_frames
+            from tuidock.backends.dockerexec import pump_frames
 
             pump_frames(sock, args.tty, args.interactive)
     except OSError:
         pass  # the connection dropped: the exit code below says what became of the exec
     finally:
         sock.close()
-    with api_errors(backend.location):
-        done = api.exec_inspect(exec_id)
+    done = ops.inspect(exec_id)
     code = done.get("ExitCode")
     if code is None:
-        return 126  # the process never ran
+        # Left by its detach keys, it runs on (docker's 0); else it never ran.
+        return 0 if done.get("Running") else 126
     return int(code)
 
 
-def cmd_exec(args: argparse.Namespace, backend: DockerBackend) -> int:
-    """Run `exec` with the raw argv after the word; exit code as docker's."""
+def cmd_exec(args: argparse.Namespace, engine: DockerBackend | UnixGet) -> int:
+    """Run `exec` with the raw argv after the word; exit code as docker's. `engine` is
+    the lean client on a unix:// host (dispatch: `lean_unix`), else the backend."""
+    from tuidock.backends.unixget import UnixGet
+
+    ops = LeanExec(engine) if isinstance(engine, UnixGet) else SdkExec(engine)
     try:
-        return _run(args.exec_argv, backend)
+        return _run(args.exec_argv, ops)
     except TuidockError as exc:
         # Every failure of tuidock's own (a bad option, no such container, the
         # engine's refusal) is 125, as the docker CLI's; never the command's code.
@@ -136,3 +228,6 @@ def cmd_exec(args: argparse.Namespace, backend: DockerBackend) -> int:
         return 125
     except KeyboardInterrupt:
         return 130
+
+
+cmd_exec.lean_unix = True  # type: ignore[attr-defined]
