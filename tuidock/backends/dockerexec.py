@@ -81,13 +81,18 @@ def relay(
     *,
     stdin_open: bool = True,
     output: Callable[[bytes], None] | None = None,
-) -> None:
+    detach: bytes | None = None,
+) -> bool:
     """Bytes between this terminal and a hijacked exec or attach socket until its output ends.
 
     With `resize` (a TTY session) the terminal is put in raw mode, and its size
     is passed on now and at every SIGWINCH. `output` takes what the engine sends
     (default: written to stdout as is; a non-TTY attach demuxes it). End of input
     half-closes the socket, so the process reads EOF as with `docker`.
+
+    With `detach` (the detach keys' bytes) typed input is watched for them
+    (backends/detachwatch.py): once typed, the relay ends there and returns
+    True; the caller leaves the process running. False: the output ended.
     """
     import termios
     import tty
@@ -100,6 +105,11 @@ def relay(
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
     write = output or (lambda data: write_all(stdout, data))
+    watch = None
+    if detach:
+        from tuidock.backends.detachwatch import DetachWatch
+
+        watch = DetachWatch(detach)
 
     def pass_size() -> None:
         size = _size(stdin)
@@ -125,11 +135,17 @@ def relay(
             if target in ready:
                 data = _recv(sock)
                 if not data:
-                    return
+                    return False
                 write(data)
             if stdin_open and stdin in ready:
                 data = os.read(stdin, 65536)
-                if data:
+                if data and watch is not None:
+                    data, detached = watch.feed(data)
+                    if data:
+                        _send(sock, data)
+                    if detached:
+                        return True
+                elif data:
                     _send(sock, data)
                 else:
                     stdin_open = False

@@ -104,8 +104,12 @@ def cmd_attach(args: argparse.Namespace, backend: DockerBackend) -> int:
     try:
         if tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
+            from tuidock.cli.remote.container_run import detach_bytes
 
-            relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
+            keys = detach_bytes(args.detach_keys) if stdin else None
+            resize = lambda h, w: api.resize(cid, height=h, width=w)  # noqa: E731
+            if relay(sock, resize, stdin_open=stdin, detach=keys):
+                return 0  # detached (the keys, watched here: Podman passes them on)
         else:
             proxy = args.sig_proxy == "true" and not tty
             forward = {s: (lambda n: api.kill(cid, n)) for s in PROXIED} if proxy else None

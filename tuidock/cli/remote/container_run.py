@@ -235,10 +235,29 @@ def _open_attach(
     return backend._call(backend.api().attach_socket, cid, params=params)
 
 
+def detach_bytes(text: str | None) -> bytes:
+    """--detach-keys as bytes (docker's default ctrl-p,ctrl-q when not given)."""
+    from tuidock.backends.detachwatch import DETACH_KEYS
+
+    if not text:
+        return DETACH_KEYS
+    from tuidock.cli.commands.container_io import parse_detach_keys
+
+    return parse_detach_keys(text)
+
+
 def _session(
-    backend: DockerBackend, cid: str, sock: Any, tty: bool, stdin: bool, sig_proxy: bool
+    backend: DockerBackend,
+    cid: str,
+    sock: Any,
+    tty: bool,
+    stdin: bool,
+    sig_proxy: bool,
+    detach_keys: str | None = None,
 ) -> int:
-    """Relay until the output ends; the container's exit code."""
+    """Relay until the output ends (the container's exit code) or the detach keys
+    are typed (DETACHED). The keys are watched here as well as by the engine:
+    Podman's service passes them on to the process."""
     from tuidock.backends.dockerexec import relay
 
     api = backend.api()
@@ -255,7 +274,10 @@ def _session(
             old[sig] = signal.signal(sig, forward)
     try:
         if tty:
-            relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
+            keys = detach_bytes(detach_keys) if stdin else None
+            resize = lambda h, w: api.resize(cid, height=h, width=w)  # noqa: E731
+            if relay(sock, resize, stdin_open=stdin, detach=keys):
+                return DETACHED  # the socket closes below; the container runs on
         else:
             from tuidock.cli.remote.container_io import FrameSplitter, write_frames
 
@@ -318,6 +340,8 @@ def cmd_create(args: argparse.Namespace, backend: DockerBackend) -> int:
 def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
     if not args.detach:
         _check_terminal(args.tty, args.interactive)
+    if args.detach_keys:
+        detach_bytes(args.detach_keys)  # a bad value is a usage error before anything is made
     cid = ""
     sock = None
     try:
@@ -344,7 +368,15 @@ def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
         return 0
     code = None  # None: interrupted, removed as any attached --rm
     try:
-        code = _session(backend, cid, sock, args.tty, args.interactive, args.sig_proxy == "true")
+        code = _session(
+            backend,
+            cid,
+            sock,
+            args.tty,
+            args.interactive,
+            args.sig_proxy == "true",
+            args.detach_keys,
+        )
     finally:
         # Detached (the keys), it runs on: docker's --rm would remove it at its exit
         # (AutoRemove); attached --rm is ours to do, so this one is left in place.

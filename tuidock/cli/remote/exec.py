@@ -22,7 +22,8 @@ uses too).
 Exit codes as docker's: the command's own (the exec's inspect), 126 when it
 cannot be run, 127 when it is not found, 125 when tuidock failed (no such
 container, not running, a bad option, the engine unreachable). An exec
-left by its detach keys (--detach-keys, -it) still runs: 0.
+left by its detach keys (-it; ctrl-p,ctrl-q or --detach-keys, watched here
+as the docker CLI does) still runs: 0.
 """
 
 from __future__ import annotations
@@ -144,6 +145,18 @@ def _terminal_size() -> list[int] | None:
     return [size.lines, size.columns]
 
 
+def _detach_keys(text: str | None) -> bytes:
+    """--detach-keys as bytes, docker's ctrl-p,ctrl-q when not given (watched here:
+    Podman's service passes them on to the process)."""
+    from tuidock.backends.detachwatch import DETACH_KEYS
+
+    if not text:
+        return DETACH_KEYS
+    from tuidock.cli.commands.container_io import parse_detach_keys
+
+    return parse_detach_keys(text)
+
+
 def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     from tuidock.cli.commands.exec import USAGE, parse
 
@@ -176,6 +189,7 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     if args.workdir is not None:
         body["WorkingDir"] = args.workdir
     if args.detach_keys:
+        _detach_keys(args.detach_keys)  # a bad value is a usage error before the exec is made
         body["DetachKeys"] = args.detach_keys
     start: dict[str, object] = {"Detach": args.detach, "Tty": args.tty}
     size = _terminal_size() if args.tty else None
@@ -196,7 +210,10 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
         if args.tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
 
-            relay(sock, lambda h, w: ops.resize(exec_id, h, w), stdin_open=args.interactive)
+            keys = _detach_keys(args.detach_keys) if args.interactive else None
+            resize = lambda h, w: ops.resize(exec_id, h, w)  # noqa: E731
+            if relay(sock, resize, stdin_open=args.interactive, detach=keys):
+                return 0  # detached (the keys): the exec runs on, as docker's
         else:
             from tuidock.backends.dockerexec import pump_frames
 
