@@ -287,10 +287,11 @@ REMOTE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         "argparse",
         f"{_REMOTE} cli.commands.image cli.remote.image core.reference",
     ),
-    # exec: the lean client's POSTs and hijacked start, dockerexec's relays, no SDK;
-    # -w is checked by the shared parser (runtime.container.options' check_workdir).
+    # exec: the lean client's POSTs and hijacked start, dockerexec's relays, no SDK,
+    # no parser (cli/remote/exec.py lean_main); -w is checked by the shared exec
+    # parser (runtime.container.options' check_workdir).
     "exec": _budget(
-        "argparse",
+        "",
         f"{_REMOTE} backends.dockerattach backends.dockerexec cli.commands.exec cli.remote.exec"
         " core.flagvalues core.record runtime runtime.container runtime.container.options",
     ),

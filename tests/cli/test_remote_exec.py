@@ -148,3 +148,29 @@ def test_run_it_detach_keys_leave_the_container_running(engine, registry):
         assert state.stdout.strip() == b"true", (state, out)
     finally:
         docker(engine.host, "rm", "-f", name)
+
+
+def test_exec_over_tcp_with_tls_takes_the_sdk_path(engines, registry, daemon_ca, tmp_path):
+    """tcp:// with TLS: the same requests through the SDK's client (SdkExec)."""
+    import pytest
+    from rig.engines import make_client_cert
+
+    engine = engines["docker"]
+    if isinstance(engine, str):
+        pytest.skip(f"docker cannot start here: {engine}")
+    cert, key = make_client_cert(daemon_ca.ca_cert, daemon_ca.ca_key, tmp_path / "client")
+    tls = ["--tlsverify", "--tlscacert", str(daemon_ca.ca_cert), "--tlscert", str(cert),
+           "--tlskey", str(key), "-H", engine.tcp_host]  # fmt: skip
+    with container(engine, registry) as name:
+        res = tuidock(*tls, "exec", "-e", "A=1", name, "sh", "-c", "echo $A; echo e >&2; exit 3")
+        assert (res.code, res.out, res.err) == (3, "1\n", "e\n"), res
+        argv = [sys.executable, "-m", "tuidock", *tls, "exec", "-it", name,
+                "sh", "-c", "echo ready; read line; stty size; echo got-$line"]  # fmt: skip
+        code, out = run_in_pty(argv, (30, 90), [(b"ready", b"hi\r")])
+        assert (code, b"30 90" in out, b"got-hi" in out) == (0, True, True), out
+        missing = tuidock(*tls, "exec", "tdk-no-such", "true")
+        assert missing.code == 125 and "No such container: tdk-no-such" in missing.err
+        assert_clean_error(missing)
+    with container(engine, registry, start=False) as stopped:
+        res = tuidock(*tls, "exec", stopped, "true")
+        assert res.code == 125 and "is not running" in res.err, res

@@ -1,8 +1,9 @@
 """`tuidock exec` on a Docker/Podman engine, as `docker exec`.
 
 The command line is cli/commands/exec.py's (`parse`, USAGE): the same flags and
-usage errors whichever engine runs the command. One inspect of the container,
-one POST /containers/{id}/exec, one POST /exec/{id}/start: detached (-d) it
+usage errors whichever engine runs the command. One POST
+/containers/{name}/exec (the container's state is read only when the engine
+refuses, to word why), one POST /exec/{id}/start: detached (-d) it
 returns at once; with -t on a terminal the bytes go through
 backends/dockerexec.py's relay (raw terminal, resize on start and SIGWINCH);
 otherwise the multiplexed frames are split onto our stdout and stderr
@@ -31,7 +32,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tuidock.errors import NotFound, TuidockError, report
+from tuidock.errors import Conflict, NotFound, TuidockError, report
 
 TYPE_CHECKING = False  # typing stays off the lean path
 if TYPE_CHECKING:
@@ -145,6 +146,21 @@ def _terminal_size() -> list[int] | None:
     return [size.lines, size.columns]
 
 
+def _refusal(ops: LeanExec | SdkExec, name: str) -> None:
+    """The engine refused to make the exec: say why in docker's words, read from the
+    container's state (Docker and Podman word the refusals differently); returns
+    when the state explains nothing, for the engine's own words."""
+    try:
+        info = ops.container(name)
+    except NotFound:
+        raise TuidockError(f"No such container: {name}") from None
+    state = info.get("State") or {}
+    if not state.get("Running"):
+        raise TuidockError(f"container {info['Id'][:12]} is not running")
+    if state.get("Paused"):
+        raise TuidockError(f"container {info['Id'][:12]} is paused, unpause the container first")
+
+
 def _detach_keys(text: str | None) -> bytes:
     """--detach-keys as bytes, docker's ctrl-p,ctrl-q when not given (watched here:
     Podman's service passes them on to the process)."""
@@ -164,15 +180,6 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     if args.help:
         sys.stdout.write(USAGE)
         return 0
-    try:
-        info = ops.container(args.container)
-    except NotFound:
-        raise TuidockError(f"No such container: {args.container}") from None
-    state = info.get("State") or {}
-    if not state.get("Running"):
-        raise TuidockError(f"container {info['Id'][:12]} is not running")
-    if state.get("Paused"):
-        raise TuidockError(f"container {info['Id'][:12]} is paused, unpause the container first")
     environment = _environment(args.env, args.env_file)
     if args.tty:
         environment = [f"TERM={os.environ.get('TERM') or 'xterm'}", *environment]
@@ -196,7 +203,13 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     if size is not None and isinstance(ops, LeanExec):
         start["ConsoleSize"] = size  # the size from the first byte (Docker; Podman ignores it)
     try:
-        exec_id = ops.create(info["Id"], body)
+        # The container by the name given: its state is only read when the engine
+        # refuses (one request fewer on the way every exec takes).
+        try:
+            exec_id = ops.create(args.container, body)
+        except (NotFound, Conflict):
+            _refusal(ops, args.container)
+            raise
         sock = ops.start(exec_id, start)
     except TuidockError as exc:
         code = _start_failure(exc.message)
@@ -248,3 +261,54 @@ def cmd_exec(args: argparse.Namespace, engine: DockerBackend | UnixGet) -> int:
 
 
 cmd_exec.lean_unix = True  # type: ignore[attr-defined]
+
+
+class _GlobalFlags:
+    """The engine flags before the word, as global_endpoint_args' Namespace has them."""
+
+    global_host: str | None = None
+    global_context: str | None = None
+
+
+def lean_main(argv: list[str]) -> int | None:
+    """`tuidock [-H URL | -c NAME] exec ...` run without argparse when the engine is a
+    plain unix:// host (cli/endpoints.py `remote_endpoint`): no parser built, no SDK.
+    None when the flags before `exec` are anything else (TLS, a form not plainly
+    ours) or the engine is not such a host: cli/main.py then goes its usual way.
+    Only the -H/-c forms of `command_word` are read; a flag given twice counts once,
+    the last, as argparse has it."""
+    flags = _GlobalFlags()
+    i = 0
+    while i < len(argv) and argv[i] != "exec":
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if arg in ("-H", "--host", "-c", "--context") and i + 1 < len(argv):
+            name, value, i = arg, argv[i + 1], i + 2
+        elif name in ("--host", "--context") and eq:
+            i += 1
+        elif arg[:2] in ("-H", "-c") and len(arg) > 2 and arg[2] != "=":
+            name, value, i = arg[:2], arg[2:], i + 1
+        else:
+            return None
+        if name in ("-H", "--host"):
+            flags.global_host = value
+        else:
+            flags.global_context = value
+    if i >= len(argv):
+        return None
+    from tuidock.cli.endpoints import lean_unix_host
+
+    host = lean_unix_host(flags)  # type: ignore[arg-type]
+    if host is None:
+        return None
+    import gc
+
+    if not gc.isenabled():
+        # As cli/main.py: the startup objects frozen, collection from here on.
+        gc.freeze()
+        gc.enable()
+    from tuidock.backends.unixget import UnixGet
+
+    args = _GlobalFlags()
+    args.exec_argv = argv[i + 1 :]  # type: ignore[attr-defined]
+    return cmd_exec(args, UnixGet(host))  # type: ignore[arg-type]
