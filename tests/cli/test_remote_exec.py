@@ -174,3 +174,86 @@ def test_exec_over_tcp_with_tls_takes_the_sdk_path(engines, registry, daemon_ca,
     with container(engine, registry, start=False) as stopped:
         res = tuidock(*tls, "exec", stopped, "true")
         assert res.code == 125 and "is not running" in res.err, res
+
+
+class _Scripted:
+    """A unix socket that reads a request, then sends `parts` with pauses between them
+    and closes: answers no real engine gives on cue (older Podman's plain 200 to an
+    upgrade, headers split across reads)."""
+
+    def __init__(self, path: str, parts: list[bytes]) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.parts = parts
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.recv(65536)
+            for part in self.parts:
+                conn.sendall(part)
+                time.sleep(0.05)  # a separate read for each part, not a timing check
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+def _stream(sock) -> bytes:
+    out = b""
+    while data := sock.recv(65536):
+        out += data
+    return out
+
+
+def test_upgrade_takes_the_headers_and_leaves_the_stream(tmp_path):
+    import pytest
+
+    from tuidock.backends.unixget import UnixGet
+    from tuidock.errors import Conflict, TuidockError
+
+    frame = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
+    cases = [
+        # Podman before 101: a plain 200, the stream after the headers.
+        [b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n" + frame],
+        # Headers in pieces, the blank line split, the stream's first bytes with it.
+        [
+            b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r",
+            b"\nUpgrade: tcp\r\n\r",
+            b"\n" + frame[:5],
+            frame[5:],
+        ],
+    ]
+    for i, parts in enumerate(cases):
+        path = str(tmp_path / f"s{i}.sock")
+        server = _Scripted(path, parts)
+        try:
+            sock = UnixGet(f"unix://{path}").upgrade("/exec/x/start", {"Detach": False})
+            with sock:
+                assert _stream(sock) == frame
+        finally:
+            server.close()
+    body = b'{"message":"it is paused\\n"}'
+    refusals = [
+        (
+            b"HTTP/1.1 409 Conflict\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+            Conflict,
+            "it is paused",
+        ),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", TuidockError, "not an Engine API answer"),
+    ]
+    for i, (reply, kind, words) in enumerate(refusals):
+        path = str(tmp_path / f"r{i}.sock")
+        server = _Scripted(path, [reply])
+        try:
+            with pytest.raises(kind) as err:
+                UnixGet(f"unix://{path}").upgrade("/exec/x/start", {"Detach": False})
+            assert err.value.message.endswith(words), err.value.message
+        finally:
+            server.close()

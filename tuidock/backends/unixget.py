@@ -1,4 +1,4 @@
-"""A read-only Engine API client over a unix socket: one GET, one JSON answer, no SDK.
+"""A lean Engine API client over a unix socket: one request, one JSON answer, no SDK.
 
 `tuidock -H unix://... ps` and `images` ask the engine one question each;
 through the Docker SDK that cost ~80 ms before the question (importing
@@ -19,8 +19,15 @@ no such file or directory", "Error response from daemon: invalid filter
 'x'". Both paths read Podman's bare image IDs with `image_id` from here.
 Nothing here imports backends/base.py or backends/endpoint.py.
 
+`post` is the same exchange with a JSON body; `upgrade` is a POST that
+asks for the hijacked stream (`Connection: Upgrade`, `Upgrade: tcp`) and
+hands back the socket itself once the answer's headers are read (exec's
+start: cli/remote/exec.py; the relays of backends/dockerexec.py take it as
+they take the SDK's hijacked response).
+
 Callers: cli/remote/__init__.py (dispatch) for the handlers marked get-only
-(cli/remote/_shared.py). Cost: one connect and one request per `get`.
+(cli/remote/_shared.py) and lean_unix (exec). Cost: one connect and one
+request per call.
 """
 
 from __future__ import annotations
