@@ -5,7 +5,8 @@ one run, medians.
 A private dockerd and a private Podman service are started as the tests start
 theirs (tests/rig/engines.py: own data roots and sockets, no iptables, no
 bridge); busybox comes from a loopback registry. ps and images take the lean
-reader on these unix:// hosts (backends/unixget.py), exec the SDK. tuidock is a regular (non-editable)
+reader on these unix:// hosts (backends/unixget.py), exec its POSTs and hijacked
+stream (cli/remote/exec.py LeanExec). tuidock is a regular (non-editable)
 install into a venv of Debian's /usr/bin/python3, run through its console
 script (common.regular_install), with `-H unix://...`. A row whose tuidock
 command this tree cannot run on a Docker endpoint yet is printed as

@@ -287,6 +287,14 @@ REMOTE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         "argparse",
         f"{_REMOTE} cli.commands.image cli.remote.image core.reference",
     ),
+    # exec: the lean client's POSTs and hijacked start, dockerexec's relays, no SDK,
+    # no parser (cli/remote/exec.py lean_main); -w is checked by the shared exec
+    # parser (runtime.container.options' check_workdir).
+    "exec": _budget(
+        "",
+        f"{_REMOTE} backends.dockerattach backends.dockerexec cli.commands.exec cli.remote.exec"
+        " core.flagvalues core.record runtime runtime.container runtime.container.options",
+    ),
 }
 REMOTE_HEAVY = ("http", "email", "dataclasses", "pathlib", "platformdirs")
 
@@ -314,3 +322,31 @@ def test_remote_ps_and_images_stay_lean(engine, tmp_path: Path, monkeypatch) -> 
         if stdlib := sorted(m for m in REMOTE_HEAVY if m in loaded):
             problems.append(f"{' '.join(args[2:])}: loads {', '.join(stdlib)}")
     assert not problems, "over the lean path's import budget:\n  " + "\n  ".join(problems)
+
+
+def test_remote_exec_stays_lean(engine, registry, tmp_path: Path) -> None:
+    import uuid
+
+    from clihelp import tuidock
+
+    name = f"lean-exec-{uuid.uuid4().hex[:10]}"
+    busybox = registry.ref("oci/busybox")
+    res = tuidock("-H", engine.host, "run", "-d", "--name", name, "--network", "none", busybox,
+                  "sleep", "300")  # fmt: skip
+    assert res.code == 0, res.err
+    problems: list[str] = []
+    cases = [
+        ["-H", engine.host, "exec", name, "true"],
+        ["-H", engine.host, "exec", "-i", "-e", "A=1", "-w", "/tmp", "-u", "0", name, "true"],
+        ["-H", engine.host, "exec", "-d", name, "true"],
+    ]
+    try:
+        for i, args in enumerate(cases):
+            out = tmp_path / f"{i}.json"
+            problems += _over_budget("exec", args, out, REMOTE_BUDGETS)
+            loaded = {m.split(".")[0] for m in json.loads(out.read_text())["modules"]}
+            if stdlib := sorted(m for m in REMOTE_HEAVY if m in loaded):
+                problems.append(f"{' '.join(args[2:])}: loads {', '.join(stdlib)}")
+    finally:
+        tuidock("-H", engine.host, "rm", "-f", name)
+    assert not problems, "over the lean exec's import budget:\n  " + "\n  ".join(problems)

@@ -31,36 +31,15 @@ import sys
 from collections.abc import Iterator
 
 from tuidock.backends.base import AttachStream
+from tuidock.backends.detachwatch import DetachWatch
 from tuidock.errors import TuidockError, report
 
-DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 LOCAL = "local"
 
 
 def relay_argv(where: list[str], cid: str) -> list[str]:
     """The argv of a session: `where` is ["local"] or an endpoint's `[TLS flags] HOST`."""
     return [sys.executable, "-m", "tuidock.backends.attachrelay", *where, cid]
-
-
-class DetachWatch:
-    """Keyboard input with the detach sequence taken out; a sequence's first keys
-    are held back until the next key says whether it completes."""
-
-    def __init__(self, keys: bytes = DETACH_KEYS) -> None:
-        self.keys = keys
-        self.held = b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(what to send on, whether the sequence was typed)."""
-        buf, self.held = self.held + data, b""
-        idx = buf.find(self.keys)
-        if idx >= 0:
-            return buf[:idx], True
-        for n in range(min(len(self.keys) - 1, len(buf)), 0, -1):
-            if buf.endswith(self.keys[:n]):
-                self.held = buf[-n:]
-                return buf[:-n], False
-        return buf, False
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -16,11 +16,13 @@ readable again, so `read` drains them with the rest.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from tuidock.errors import Conflict
 
+TYPE_CHECKING = False  # typing stays off the lean exec path (FrameSplitter)
 if TYPE_CHECKING:
+    from typing import Any
+
     from tuidock.backends.docker import DockerBackend
 
 

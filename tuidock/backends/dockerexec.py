@@ -7,26 +7,38 @@ the hijacked socket, passes the window size on at start and on every
 SIGWINCH, and exits with the exec's exit code as the engine reports it.
 Errors are one or two lines, as the CLI's.
 
-`relay` also serves the CLI's attached `run` and `start -a` on these engines
-(cli/remote/container_run.py): a TTY session as here, or a non-TTY one whose
-demuxed output it hands to a callback; end of input half-closes the socket.
+The relays of a hijacked stream live here, for every caller: `relay` (a
+terminal, raw, with its size) serves the CLI's `exec -it`, `attach` and
+attached `run`/`start -a` on these engines, or a non-TTY session whose
+demuxed output it hands to a callback; `pump_frames` splits a multiplexed
+stream onto our stdout and stderr (exec, attach and logs without a TTY).
+Both take the SDK's hijacked response or a plain socket (the lean unix://
+client's, backends/unixget.py `upgrade`); end of input half-closes it.
+
+Imports stay lazy (argparse, the endpoint's dataclasses, the SDK): the lean
+`tuidock -H unix://... exec` loads this module and no more than the stdlib's
+select, signal, termios and tty.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import select
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from tuidock.backends.endpoint import Endpoint, TLSConfig
 from tuidock.errors import TuidockError, report
+
+TYPE_CHECKING = False  # typing and collections.abc stay off the lean exec path
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
+    import argparse
+
     p = argparse.ArgumentParser(prog="python -m tuidock.backends.dockerexec")
     p.add_argument("--tls", action="store_true")
     p.add_argument("--tlsverify", action="store_true")
@@ -69,13 +81,18 @@ def relay(
     *,
     stdin_open: bool = True,
     output: Callable[[bytes], None] | None = None,
-) -> None:
+    detach: bytes | None = None,
+) -> bool:
     """Bytes between this terminal and a hijacked exec or attach socket until its output ends.
 
     With `resize` (a TTY session) the terminal is put in raw mode, and its size
     is passed on now and at every SIGWINCH. `output` takes what the engine sends
     (default: written to stdout as is; a non-TTY attach demuxes it). End of input
     half-closes the socket, so the process reads EOF as with `docker`.
+
+    With `detach` (the detach keys' bytes) typed input is watched for them
+    (backends/detachwatch.py): once typed, the relay ends there and returns
+    True; the caller leaves the process running. False: the output ended.
     """
     import termios
     import tty
@@ -88,6 +105,11 @@ def relay(
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
     write = output or (lambda data: write_all(stdout, data))
+    watch = None
+    if detach:
+        from tuidock.backends.detachwatch import DetachWatch
+
+        watch = DetachWatch(detach)
 
     def pass_size() -> None:
         size = _size(stdin)
@@ -113,11 +135,17 @@ def relay(
             if target in ready:
                 data = _recv(sock)
                 if not data:
-                    return
+                    return False
                 write(data)
             if stdin_open and stdin in ready:
                 data = os.read(stdin, 65536)
-                if data:
+                if data and watch is not None:
+                    data, detached = watch.feed(data)
+                    if data:
+                        _send(sock, data)
+                    if detached:
+                        return True
+                elif data:
                     _send(sock, data)
                 else:
                     stdin_open = False
@@ -148,8 +176,72 @@ def _close_write(sock: Any) -> None:
         pass  # a transport without half-close (ssh): the input just stops
 
 
+def write_frames(frames: list[tuple[int, bytes]]) -> None:
+    for stream, payload in frames:
+        write_all(2 if stream == 2 else 1, payload)
+
+
+def pump_frames(sock: Any, raw: bool, stdin: bool, on_signal: Any = None) -> None:
+    """Relay a hijacked attach/exec stream until its output ends: frames to our stdout
+    and stderr, our stdin (when `stdin`) to it, its write side closed at our EOF.
+    Signals in `on_signal` ({signum: fn}) are handled between reads."""
+    from tuidock.backends.dockerattach import FrameSplitter
+
+    target = getattr(sock, "_sock", sock)
+    splitter = FrameSplitter(raw)
+    in_fd = sys.stdin.fileno() if stdin else None
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_wakeup = signal.set_wakeup_fd(wake_w)
+    pending: list[int] = []
+    saved = {s: signal.signal(s, lambda n, _f: pending.append(n)) for s in on_signal or {}}
+    sys.stdout.flush()
+    try:
+        if in_fd is not None and not _pollable(in_fd):
+            # A regular file or /dev/null cannot be polled: send it all now.
+            _send(target, sys.stdin.buffer.read())
+            _close_write(target)
+            in_fd = None
+        while True:
+            if hasattr(target, "pending") and target.pending():
+                ready = [target]  # TLS: bytes already decrypted wait in the SSL object
+            else:
+                fds = [target, wake_r] + ([in_fd] if in_fd is not None else [])
+                ready, _, _ = select.select(fds, [], [])
+            if wake_r in ready:
+                os.read(wake_r, 512)
+                for signum in pending:
+                    on_signal[signum](signum)
+                pending.clear()
+            if target in ready:
+                data = _recv(target)
+                if not data:
+                    return
+                write_frames(splitter.feed(data))
+            if in_fd is not None and in_fd in ready:
+                data = os.read(in_fd, 65536)
+                if data:
+                    _send(target, data)
+                else:
+                    in_fd = None
+                    _close_write(target)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(old_wakeup)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _pollable(fd: int) -> bool:
+    import stat
+
+    mode = os.fstat(fd).st_mode
+    return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
+
+
 def run(argv: list[str]) -> int:
     from tuidock.backends.docker import api_errors, make_client
+    from tuidock.backends.endpoint import Endpoint, TLSConfig
 
     args = _parse(argv)
     tls = None

@@ -1,4 +1,4 @@
-"""A read-only Engine API client over a unix socket: one GET, one JSON answer, no SDK.
+"""A lean Engine API client over a unix socket: one request, one JSON answer, no SDK.
 
 `tuidock -H unix://... ps` and `images` ask the engine one question each;
 through the Docker SDK that cost ~80 ms before the question (importing
@@ -19,8 +19,15 @@ no such file or directory", "Error response from daemon: invalid filter
 'x'". Both paths read Podman's bare image IDs with `image_id` from here.
 Nothing here imports backends/base.py or backends/endpoint.py.
 
+`post` is the same exchange with a JSON body; `upgrade` is a POST that
+asks for the hijacked stream (`Connection: Upgrade`, `Upgrade: tcp`) and
+hands back the socket itself once the answer's headers are read (exec's
+start: cli/remote/exec.py; the relays of backends/dockerexec.py take it as
+they take the SDK's hijacked response).
+
 Callers: cli/remote/__init__.py (dispatch) for the handlers marked get-only
-(cli/remote/_shared.py). Cost: one connect and one request per `get`.
+(cli/remote/_shared.py) and lean_unix (exec). Cost: one connect and one
+request per call.
 """
 
 from __future__ import annotations
@@ -72,13 +79,14 @@ def image_id(value: str) -> str:
 # -- the client ---------------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """`value` percent-encoded for a URL path segment or a query value."""
     return "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in value)
 
 
 def query_string(query: dict[str, object]) -> str:
     """`a=1&b=x`, None values left out, as requests encodes the SDK's params."""
-    return "&".join(f"{_quote(k)}={_quote(str(v))}" for k, v in query.items() if v is not None)
+    return "&".join(f"{quote(k)}={quote(str(v))}" for k, v in query.items() if v is not None)
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -151,31 +159,119 @@ class UnixGet:
                 chunks.append(data)
         return b"".join(chunks)
 
-    def get(self, path: str, query: dict[str, object] | None = None) -> object:
+    def _failed(self) -> TuidockError:
+        return TuidockError(f"the Docker engine at {self.host} failed: not an Engine API answer")
+
+    def _oserror(self, exc: OSError) -> TuidockError:
+        if isinstance(exc, TimeoutError):
+            return TuidockError(f"the Docker engine at {self.host} failed: no answer")
+        return unreachable(self.host, (exc.strerror or str(exc)).lower())
+
+    @staticmethod
+    def _request(method: str, target: str, body: object, extra: str = "") -> bytes:
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: tuidock\r\n"
+            f"Accept: application/json\r\n{extra}"
+        )
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        elif method != "GET":
+            head += "Content-Length: 0\r\n"
+        return (head + "\r\n").encode() + payload
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, object] | None = None,
+        body: object = None,
+    ) -> object:
+        """One request with `Connection: close`; the JSON answer (None for an empty body)."""
         target = path + ("?" + query_string(query) if query else "")
-        request = (
-            f"GET {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: tuidock\r\n"
-            "Accept: application/json\r\nConnection: close\r\n\r\n"
-        ).encode()
+        request = self._request(method, target, body, "Connection: close\r\n")
         try:
             raw = self._exchange(request)
-        except TimeoutError:
-            raise TuidockError(f"the Docker engine at {self.host} failed: no answer") from None
         except OSError as exc:
-            raise unreachable(self.host, (exc.strerror or str(exc)).lower()) from None
+            raise self._oserror(exc) from None
         if not raw:  # accepted, then closed without a word
             raise unreachable(self.host, "no answer")
         try:
-            status, reason, body = parse_response(raw)
+            status, reason, answer = parse_response(raw)
         except ValueError:
-            raise TuidockError(
-                f"the Docker engine at {self.host} failed: not an Engine API answer"
-            ) from None
+            raise self._failed() from None
         if status >= 400:
-            raise daemon_error(status, _explanation(body, reason or _REASONS.get(status, "")))
+            raise daemon_error(status, _explanation(answer, reason or _REASONS.get(status, "")))
+        if not answer.strip():
+            return None
         try:
-            return json.loads(body)
+            return json.loads(answer)
         except ValueError:
-            raise TuidockError(
-                f"the Docker engine at {self.host} failed: not an Engine API answer"
-            ) from None
+            raise self._failed() from None
+
+    def get(self, path: str, query: dict[str, object] | None = None) -> object:
+        return self.call("GET", path, query)
+
+    def post(
+        self, path: str, body: object = None, query: dict[str, object] | None = None
+    ) -> object:
+        return self.call("POST", path, query, body)
+
+    def upgrade(self, path: str, body: object) -> socket.socket:
+        """POST `path` asking for the hijacked stream (`Upgrade: tcp`); the socket after
+        the answer's headers, blocking, for the caller to relay and close.
+
+        Docker answers 101 Switching Protocols; Podman 101 UPGRADED when asked as
+        here, 200 OK (the stream follows the headers all the same) when not, and
+        older Podman always 200: both mean the stream. The headers are read with
+        MSG_PEEK first, so no byte of the stream is taken with them.
+        """
+        request = self._request("POST", path, body, "Connection: Upgrade\r\nUpgrade: tcp\r\n")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(request)
+            head = self._headers(sock)
+            status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+            if status in (101, 200):
+                sock.settimeout(None)  # select says when to read; the stream may idle for hours
+                return sock
+            if status < 400:
+                raise self._failed()
+            rest = []  # an error answer: its body, to the end
+            while data := sock.recv(1 << 16):
+                rest.append(data)
+        except OSError as exc:
+            sock.close()
+            raise self._oserror(exc) from None
+        except BaseException:
+            sock.close()
+            raise
+        sock.close()
+        try:
+            _status, reason, answer = parse_response(head + b"".join(rest))
+        except ValueError:
+            raise self._failed() from None
+        raise daemon_error(status, _explanation(answer, reason or _REASONS.get(status, "")))
+
+    def _headers(self, sock: socket.socket) -> bytes:
+        """The answer's status line and headers up to the blank line, taken off `sock`:
+        each read peeks first and takes no more than the headers' bytes."""
+        head = b""
+        while True:
+            peek = sock.recv(1 << 16, socket.MSG_PEEK)
+            if not peek:
+                raise unreachable(self.host, "no answer") if not head else self._failed()
+            end = (head + peek).find(b"\r\n\r\n")
+            want = len(peek) if end < 0 else end + 4 - len(head)
+            while want > 0:
+                data = sock.recv(want)
+                if not data:
+                    raise self._failed()
+                head += data
+                want -= len(data)
+            if end >= 0:
+                return head
+            if len(head) > 1 << 16:
+                raise self._failed()

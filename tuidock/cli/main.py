@@ -138,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             from tuidock.cli.endpoints import command_word
 
             word = command_word(argv)
+            if word == "exec":  # -H unix://... exec: no parser at all (cli/remote/exec.py)
+                from tuidock.cli.remote.exec import lean_main
+
+                code = lean_main(argv)
+                if code is not None:
+                    return code
         parser = build_parser(word if word in COMMAND_NAMES else None)
         args = parser.parse_args(argv)
         trace.mark("cli: parsed")

@@ -16,7 +16,9 @@ Handlers marked get-only (`_shared.get_only`: ps, images) take a reader
 instead: on a unix:// host the lean client (backends/unixget.py: a socket
 and json, no SDK, no version round trip; a whole `tuidock -H unix://... ps`
 measured ~25 ms where the SDK path took ~130, the docker CLI ~14),
-elsewhere the SDK's client behind the same `get`.
+elsewhere the SDK's client behind the same `get`. Handlers marked
+`lean_unix` (exec) take the lean client on a unix:// host and the backend
+elsewhere, and tell the two apart themselves.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def dispatch(args: argparse.Namespace, endpoint: Endpoint | str) -> int:
             "Run it without -H/--context (or with --context local).",
         )
     get_only = getattr(handler, "get_only", False)
-    if get_only and host.startswith("unix://"):
+    # get-only handlers, and those marked lean_unix (exec), take the lean client there.
+    if (get_only or getattr(handler, "lean_unix", False)) and host.startswith("unix://"):
         from tuidock.backends.unixget import UnixGet
 
         return handler(args, UnixGet(host))

@@ -2,7 +2,7 @@
 
 Streams come over the Engine API as the docker CLI gets them: a container
 without a TTY sends 8-byte-headed frames (byte 0: 1 stdout, 2 stderr), split
-here onto our stdout and stderr (`pump_frames`, also exec's); with a TTY the
+here onto our stdout and stderr (backends/dockerexec.py `pump_frames`, also exec's); with a TTY the
 bytes are raw and an attach -it goes through backends/dockerexec.py's relay
 (raw terminal, SIGWINCH -> resize; the daemon itself watches the detach keys).
 cp moves tar streams with get_archive/put_archive: backends/dockercopy.py
@@ -14,107 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from tuidock.backends.dockerattach import FrameSplitter
+from tuidock.backends.dockerexec import pump_frames, write_frames
 from tuidock.cli.commands.container_io import parse_since, parse_tail, split_container_path
 from tuidock.errors import NotFound, TuidockError, UsageError
 from tuidock.runtime.container.exec.relay import write_all
 
 if TYPE_CHECKING:
     from tuidock.backends.docker import DockerBackend
-
-
-def _raw_socket(sock: Any) -> Any:
-    """The socket object under the SDK's hijacked response, whichever transport."""
-    return getattr(sock, "_sock", sock)
-
-
-def _recv(target: Any) -> bytes:
-    if hasattr(target, "recv"):
-        return target.recv(65536)
-    return os.read(target.fileno(), 65536)
-
-
-def _send(target: Any, data: bytes) -> None:
-    if hasattr(target, "sendall"):
-        target.sendall(data)
-    else:
-        write_all(target.fileno(), data)
-
-
-def _close_write(target: Any) -> None:
-    import socket
-
-    try:
-        target.shutdown(socket.SHUT_WR)
-    except (OSError, AttributeError):
-        pass
-
-
-def write_frames(frames: list[tuple[int, bytes]]) -> None:
-    for stream, payload in frames:
-        write_all(2 if stream == 2 else 1, payload)
-
-
-def pump_frames(sock: Any, raw: bool, stdin: bool, on_signal: Any = None) -> None:
-    """Relay a hijacked attach/exec stream until its output ends: frames to our stdout
-    and stderr, our stdin (when `stdin`) to it, its write side closed at our EOF.
-    Signals in `on_signal` ({signum: fn}) are handled between reads."""
-    target = _raw_socket(sock)
-    splitter = FrameSplitter(raw)
-    in_fd = sys.stdin.fileno() if stdin else None
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    old_wakeup = signal.set_wakeup_fd(wake_w)
-    pending: list[int] = []
-    saved = {s: signal.signal(s, lambda n, _f: pending.append(n)) for s in on_signal or {}}
-    sys.stdout.flush()
-    try:
-        if in_fd is not None and not _pollable(in_fd):
-            # A regular file or /dev/null cannot be polled: send it all now.
-            _send(target, sys.stdin.buffer.read())
-            _close_write(target)
-            in_fd = None
-        while True:
-            if hasattr(target, "pending") and target.pending():
-                ready = [target]  # TLS: bytes already decrypted wait in the SSL object
-            else:
-                fds = [target, wake_r] + ([in_fd] if in_fd is not None else [])
-                ready, _, _ = select.select(fds, [], [])
-            if wake_r in ready:
-                os.read(wake_r, 512)
-                for signum in pending:
-                    on_signal[signum](signum)
-                pending.clear()
-            if target in ready:
-                data = _recv(target)
-                if not data:
-                    return
-                write_frames(splitter.feed(data))
-            if in_fd is not None and in_fd in ready:
-                data = os.read(in_fd, 65536)
-                if data:
-                    _send(target, data)
-                else:
-                    in_fd = None
-                    _close_write(target)
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-        signal.set_wakeup_fd(old_wakeup)
-        os.close(wake_r)
-        os.close(wake_w)
-
-
-def _pollable(fd: int) -> bool:
-    import stat
-
-    mode = os.fstat(fd).st_mode
-    return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
 
 
 def _inspect(backend: DockerBackend, name: str) -> dict:
@@ -193,8 +104,12 @@ def cmd_attach(args: argparse.Namespace, backend: DockerBackend) -> int:
     try:
         if tty and os.isatty(sys.stdin.fileno()):
             from tuidock.backends.dockerexec import relay
+            from tuidock.cli.remote.container_run import detach_bytes
 
-            relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
+            keys = detach_bytes(args.detach_keys) if stdin else None
+            resize = lambda h, w: api.resize(cid, height=h, width=w)  # noqa: E731
+            if relay(sock, resize, stdin_open=stdin, detach=keys):
+                return 0  # detached (the keys, watched here: Podman passes them on)
         else:
             proxy = args.sig_proxy == "true" and not tty
             forward = {s: (lambda n: api.kill(cid, n)) for s in PROXIED} if proxy else None

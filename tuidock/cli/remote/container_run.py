@@ -221,16 +221,43 @@ def _remove(backend: DockerBackend, cid: str) -> None:
 
 # -- the attached session ----------------------------------------------------------------
 
+# What `_session` returns when the user detached (the detach keys): docker's exit
+# code 0, and the container is neither waited for nor removed.
+DETACHED = -1
 
-def _open_attach(backend: DockerBackend, cid: str, stdin: bool) -> Any:
-    params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+
+def _open_attach(
+    backend: DockerBackend, cid: str, stdin: bool, detach_keys: str | None = None
+) -> Any:
+    params: dict[str, Any] = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+    if detach_keys:
+        params["detachKeys"] = detach_keys  # the engine watches for them on our stdin
     return backend._call(backend.api().attach_socket, cid, params=params)
 
 
+def detach_bytes(text: str | None) -> bytes:
+    """--detach-keys as bytes (docker's default ctrl-p,ctrl-q when not given)."""
+    from tuidock.backends.detachwatch import DETACH_KEYS
+
+    if not text:
+        return DETACH_KEYS
+    from tuidock.cli.commands.container_io import parse_detach_keys
+
+    return parse_detach_keys(text)
+
+
 def _session(
-    backend: DockerBackend, cid: str, sock: Any, tty: bool, stdin: bool, sig_proxy: bool
+    backend: DockerBackend,
+    cid: str,
+    sock: Any,
+    tty: bool,
+    stdin: bool,
+    sig_proxy: bool,
+    detach_keys: str | None = None,
 ) -> int:
-    """Relay until the output ends; the container's exit code."""
+    """Relay until the output ends (the container's exit code) or the detach keys
+    are typed (DETACHED). The keys are watched here as well as by the engine:
+    Podman's service passes them on to the process."""
     from tuidock.backends.dockerexec import relay
 
     api = backend.api()
@@ -247,7 +274,10 @@ def _session(
             old[sig] = signal.signal(sig, forward)
     try:
         if tty:
-            relay(sock, lambda h, w: api.resize(cid, height=h, width=w), stdin_open=stdin)
+            keys = detach_bytes(detach_keys) if stdin else None
+            resize = lambda h, w: api.resize(cid, height=h, width=w)  # noqa: E731
+            if relay(sock, resize, stdin_open=stdin, detach=keys):
+                return DETACHED  # the socket closes below; the container runs on
         else:
             from tuidock.cli.remote.container_io import FrameSplitter, write_frames
 
@@ -259,6 +289,11 @@ def _session(
         for sig, handler in old.items():
             signal.signal(sig, handler)
         sock.close()
+    if stdin:
+        from tuidock.cli.remote.container_io import _still_running
+
+        if _still_running(backend, cid):
+            return DETACHED  # the detach keys: the engine let go, the container runs on
     from tuidock.backends.docker import make_client
 
     waiter = make_client(backend.endpoint, timeout=None)  # type: ignore[arg-type]
@@ -286,7 +321,8 @@ def attach_and_start(backend: DockerBackend, name: str, stdin: bool, sig_proxy: 
     except BaseException:
         sock.close()
         raise
-    return _session(backend, cid, sock, tty, stdin, sig_proxy)
+    code = _session(backend, cid, sock, tty, stdin, sig_proxy)
+    return 0 if code == DETACHED else code
 
 
 # -- the commands ------------------------------------------------------------------------
@@ -304,13 +340,15 @@ def cmd_create(args: argparse.Namespace, backend: DockerBackend) -> int:
 def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
     if not args.detach:
         _check_terminal(args.tty, args.interactive)
+    if args.detach_keys:
+        detach_bytes(args.detach_keys)  # a bad value is a usage error before anything is made
     cid = ""
     sock = None
     try:
         # Detached, nobody is left to remove it: the daemon does (AutoRemove).
         cid = _create(args, backend, auto_remove=args.rm and args.detach)
         if not args.detach:
-            sock = _open_attach(backend, cid, args.interactive)
+            sock = _open_attach(backend, cid, args.interactive, args.detach_keys)
         backend._call(backend.api().start, cid)
     except TuidockError as exc:
         if sock is not None:
@@ -328,8 +366,20 @@ def cmd_run(args: argparse.Namespace, backend: DockerBackend) -> int:
     if args.detach:
         print(cid)
         return 0
+    code = None  # None: interrupted, removed as any attached --rm
     try:
-        return _session(backend, cid, sock, args.tty, args.interactive, args.sig_proxy == "true")
+        code = _session(
+            backend,
+            cid,
+            sock,
+            args.tty,
+            args.interactive,
+            args.sig_proxy == "true",
+            args.detach_keys,
+        )
     finally:
-        if args.rm:
+        # Detached (the keys), it runs on: docker's --rm would remove it at its exit
+        # (AutoRemove); attached --rm is ours to do, so this one is left in place.
+        if args.rm and code != DETACHED:
             _remove(backend, cid)
+    return 0 if code == DETACHED else code
