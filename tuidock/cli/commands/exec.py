@@ -26,7 +26,9 @@ Execute a command in a running container
 
 Options:
   -d, --detach               Detached mode: run command in the background
-      --detach-keys string   Accepted for compatibility (exec sessions cannot be detached)
+      --detach-keys string   Override the key sequence for detaching a container
+                             (Docker/Podman engines; tuidock's own exec sessions
+                             cannot be detached)
   -e, --env list             Set environment variables
       --env-file list        Read in a file of environment variables
   -i, --interactive          Keep STDIN open even if not attached
