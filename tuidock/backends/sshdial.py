@@ -151,15 +151,18 @@ class SSHAdapter(BaseHTTPAdapter):
         self.ssh_host = host
         self.timeout = timeout
         self.max_pool_size = max_pool_size
-        self.pools = urllib3._collections.RecentlyUsedContainer(4, dispose_func=lambda p: p.close())
+        self.pools = urllib3._collections.RecentlyUsedContainer(1, dispose_func=lambda p: p.close())
         super().__init__()
 
     def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def,override]
+        # One pool for every URL: all go to the same engine, and a pool per URL
+        # (the SDK's unix adapter keys them so) would dial an ssh process per
+        # container path and close them as its few pools are evicted.
         with self.pools.lock:
-            pool = self.pools.get(url)
+            pool = self.pools.get(BASE_URL)
             if pool is None:
                 pool = SSHConnectionPool(self.ssh_host, self.timeout, self.max_pool_size)
-                self.pools[url] = pool
+                self.pools[BASE_URL] = pool
         return pool
 
     def request_url(self, request, proxies):  # type: ignore[no-untyped-def,override]
