@@ -19,7 +19,11 @@ Costs of the live dashboard:
 - stats: on Docker one stats stream per running container (a thread each,
   blocked in recv; the daemon writes a line a second; a tick decodes only the
   last line): a one-shot request waits for the daemon's next collection
-  cycle, so polls took 13 s a tick for 50 containers. On Podman one libpod
+  cycle, so polls took 13 s a tick for 50 containers. On ssh:// a connection
+  is an ssh process here and a `docker system dial-stdio` there, so streams
+  are bounded (SSH_STREAMS, for the containers the dashboard shows first)
+  and the rest polled one-shot in turn on SSH_POLLERS threads: at most 10
+  ssh processes for the stats whatever the containers. On Podman one libpod
   request a tick answers every container. Measured with 50 running
   containers (bench/ui_engine_bench.py): 0.5% of a core for Docker's
   streams, 0.1% for Podman's polls.
@@ -493,9 +497,10 @@ class _RoundRobin:
                     del table[cid]
             self._cond.notify_all()
 
-    def figures(self) -> dict[str, StatsSample]:
+    def figures(self) -> tuple[dict[str, StatsSample], set[str]]:
+        """The last figures of each container, and which containers were polled yet."""
         with self._cond:
-            return dict(self._figures)
+            return dict(self._figures), set(self._due)
 
     def _next(self) -> tuple[str | None, float | None]:
         """The container to poll now, else how long until one is due (None: none asked)."""
@@ -580,6 +585,21 @@ class DockerStats:
     engine restarted). A stopped container's stream goes on with empty answers:
     left out. CPU% comes from the answer's own previous counters (precpu_stats),
     as the docker CLI shows it.
+
+    On ssh:// every connection is its own ssh process here and its own `docker
+    system dial-stdio` on the server, so a stream each would be 50 of both for
+    50 containers. There the first SSH_STREAMS ids (the dashboard asks in its
+    own order: the rows on top) get streams, and the rest are polled one-shot
+    by a _RoundRobin on SSH_POLLERS threads: SSH_STREAMS + SSH_POLLERS ssh
+    processes at most, for any number of containers. The trade-off: beyond
+    the first rows figures are fresh every max(POLL_PERIOD, rest / SSH_POLLERS
+    x one round trip) instead of every second, and such a container's first
+    figures read 0% CPU (a one-shot answer has no previous counters) and come
+    within one round of the pollers after it is first asked for, not within
+    the tick. Other designs weighed: ssh multiplexing (ControlMaster) saves
+    the handshakes but still runs an ssh client here and a dial-stdio there
+    per connection; forwarding the engine's socket through one `ssh -L`
+    needs the remote socket's path, which an ssh:// endpoint does not name.
     """
 
     def __init__(self, backend: DockerBackend) -> None:
@@ -643,11 +663,13 @@ class DockerStats:
             if seen[1] is not None:
                 out[cid] = seen[1]
         if self._poller is not None:
-            figures = self._poller.figures()
+            figures, tried = self._poller.figures()
             for cid in polled:
                 got = figures.get(cid)
-                if got is None and (seen := self._decoded.get(cid)) is not None:
+                if cid not in tried and (seen := self._decoded.get(cid)) is not None:
                     got = seen[1]  # its stream's last answer until its first poll
+                elif cid in tried:
+                    self._decoded.pop(cid, None)
                 if got is not None:
                     out[cid] = got
         return out

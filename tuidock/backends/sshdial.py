@@ -12,7 +12,9 @@ ssh's stderr is kept: when the stream ends before the engine answered, the
 read raises ConnectionError with ssh's last line ("Host key verification
 failed.", "Connection refused"), which backends/docker.api_errors turns into
 its one-line "cannot reach" error. The process is reaped when its connection
-closes. The SDK's own ssh transport is not used: it imports paramiko even to
+closes. A client keeps one pool of connections for every URL, so the ssh
+processes it runs are at most the requests it has in flight at once (and the
+idle connections its pool keeps, max_pool_size). The SDK's own ssh transport is not used: it imports paramiko even to
 shell out, and lets ssh write to the terminal the UI draws on.
 
 Only imported by backends/docker.make_client for ssh:// endpoints.
