@@ -9,7 +9,8 @@ Measures, per engine, and prints:
 - the app's thread count at the end of the idle period;
 - the stats sampler of this tree alone, in this process, ticked every 2 s:
   its CPU (all threads) as % of a core, the wall time of a tick (how fresh
-  the dashboard's figures can be), and the threads it keeps;
+  the dashboard's figures can be), the threads it keeps, and how long after
+  its first tick every container has figures;
 - with --engine ssh (the private dockerd reached through tests/rig/sshd.py's
   loopback sshd, as ssh://root@127.0.0.1:PORT): the ssh processes the app
   and the sampler keep, and the `docker system dial-stdio` processes on the
@@ -96,8 +97,10 @@ def dial_stdios(sshd: SSHD | None) -> int:
                 env = f.read()
         except OSError:
             continue
-        if b"dial-stdio" in argv and f":{sshd.port}".encode() in env:
-            count += 1
+        for var in env.split(b"\0"):
+            # SSH_CONNECTION="client port server port": a session of this sshd.
+            if b"dial-stdio" in argv and var.startswith(b"SSH_CONNECTION="):
+                count += var.split()[-1] == str(sshd.port).encode()
     return count
 
 
@@ -194,11 +197,17 @@ def measure_sampler(
         return r.ru_utime + r.ru_stime
 
     backend = DockerBackend(Endpoint("bench", host))
+    backend.facts()  # the backend's own connection, before the sampler's are counted
     before = threading.active_count()
     ssh_before = ssh_children(os.getpid())
     sampler = backend.stats_sampler()
     try:
-        sampler.sample(ids)  # warm: the connection, the engine's kind, the first counters
+        # Warm: the connections, the engine's kind, the first counters; how long
+        # until every container has figures (the polled ones come in turn).
+        t_first = time.perf_counter()
+        while len(sampler.sample(ids)) < len(ids) and time.perf_counter() - t_first < 60:
+            time.sleep(0.1)
+        first = time.perf_counter() - t_first
         dockerbackend.SSH_STREAMS = bound
         time.sleep(2)
         wall = 0.0
@@ -218,7 +227,7 @@ def measure_sampler(
         sampler.close()
         backend.close()
     return {"cpu": cpu, "wall": wall / ticks, "threads": threads, "got": got, "ssh": ssh,
-            "dial": dial}  # fmt: skip
+            "dial": dial, "first": first}  # fmt: skip
 
 
 def main() -> int:
@@ -266,6 +275,7 @@ def main() -> int:
                     )
                     results[f"{key}wall per tick"] = f"{s['wall'] * 1000:.0f} ms"
                     results[f"{key}threads kept"] = f"{s['threads']:.0f}"
+                    results[f"{key}every container's figures after"] = f"{s['first']:.1f} s"
                     if sshd is not None:
                         results[f"{key}ssh here / dial-stdio there"] = (
                             f"{s['ssh']:.0f} / {s['dial']:.0f}"
