@@ -175,8 +175,8 @@ def test_stats_of_many_containers_over_ssh_keep_ssh_processes_bounded(
     """50 running containers over ssh://: at most SSH_STREAMS + SSH_POLLERS ssh processes
     here (and dial-stdio processes on the sshd side) for the sampler, at once and over
     its whole life (no new ssh per poll); every container's figures arrive (streams for
-    the first ones, round-robin one-shot polls for the rest); close() ends every ssh
-    process and thread the sampler started."""
+    the first ones, round-robin one-shot polls for the rest), a busy polled one reads
+    busy; close() ends every ssh process and thread the sampler started."""
     from tuidock.backends import sshdial
     from tuidock.backends.docker import SSH_POLLERS, SSH_STREAMS
 
@@ -188,9 +188,11 @@ def test_stats_of_many_containers_over_ssh_keep_ssh_processes_bounded(
     ids: list[str] = []
     try:
         for i in range(n):
+            # The last (polled, not streamed) spins: its CPU% comes from its own polls.
+            argv = ["sh", "-c", "while :; do :; done"] if i == n - 1 else ["sleep", "600"]
             spec = RunSpec(
                 registry.ref("oci/busybox"),
-                ["sleep", "600"],
+                argv,
                 name=f"tdk-sst-{tag}-{i}",
                 network="none",
             )
@@ -226,9 +228,16 @@ def test_stats_of_many_containers_over_ssh_keep_ssh_processes_bounded(
                 got = tick()
             assert got.keys() == set(ids), f"{n - len(got)} containers without figures"
             assert all(s.memory_usage > 0 and s.pids >= 1 for s in got.values())
-            for _ in range(8):  # the pollers go round a few times more: no new ssh
-                time.sleep(0.5)
-                tick()
+            busy = ids[-1]
+
+            def busy_seen() -> bool:
+                return busy in got and ids[0] in got and got[busy].cpu_percent > 1.0
+
+            while not busy_seen() and time.monotonic() < deadline:
+                time.sleep(0.5)  # the pollers go round: no new ssh meanwhile
+                got = tick()
+            assert busy_seen(), got.get(busy)
+            assert got[ids[0]].cpu_percent < got[busy].cpu_percent
             assert 0 < most_ssh <= bound, most_ssh
             assert 0 < most_dial <= bound, most_dial
             # The stream client's version probe and the pollers' are dials of their own
