@@ -26,7 +26,9 @@ Costs of the live dashboard:
   ssh processes for the stats whatever the containers. On Podman one libpod
   request a tick answers every container. Measured with 50 running
   containers (bench/ui_engine_bench.py): 0.5% of a core for Docker's
-  streams, 0.1% for Podman's polls.
+  streams, 0.1% for Podman's polls; over ssh:// the app keeps 16 ssh
+  processes (56 with a stream each), every container has figures 9 s after
+  the first tick, and the first full paint takes 5 s instead of 23 s.
 - logs: one follow stream per followed container, read by a thread that
   stops when the follower closes; close() shuts the stream's socket down, so
   it returns at once even while the reader waits on a quiet container.
