@@ -12,7 +12,9 @@ ssh's stderr is kept: when the stream ends before the engine answered, the
 read raises ConnectionError with ssh's last line ("Host key verification
 failed.", "Connection refused"), which backends/docker.api_errors turns into
 its one-line "cannot reach" error. The process is reaped when its connection
-closes. The SDK's own ssh transport is not used: it imports paramiko even to
+closes. A client keeps one pool of connections for every URL, so the ssh
+processes it runs are at most the requests it has in flight at once (and the
+idle connections its pool keeps, max_pool_size). The SDK's own ssh transport is not used: it imports paramiko even to
 shell out, and lets ssh write to the terminal the UI draws on.
 
 Only imported by backends/docker.make_client for ssh:// endpoints.
@@ -151,15 +153,18 @@ class SSHAdapter(BaseHTTPAdapter):
         self.ssh_host = host
         self.timeout = timeout
         self.max_pool_size = max_pool_size
-        self.pools = urllib3._collections.RecentlyUsedContainer(4, dispose_func=lambda p: p.close())
+        self.pools = urllib3._collections.RecentlyUsedContainer(1, dispose_func=lambda p: p.close())
         super().__init__()
 
     def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def,override]
+        # One pool for every URL: all go to the same engine, and a pool per URL
+        # (the SDK's unix adapter keys them so) would dial an ssh process per
+        # container path and close them as its few pools are evicted.
         with self.pools.lock:
-            pool = self.pools.get(url)
+            pool = self.pools.get(BASE_URL)
             if pool is None:
                 pool = SSHConnectionPool(self.ssh_host, self.timeout, self.max_pool_size)
-                self.pools[url] = pool
+                self.pools[BASE_URL] = pool
         return pool
 
     def request_url(self, request, proxies):  # type: ignore[no-untyped-def,override]
