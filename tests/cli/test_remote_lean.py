@@ -262,9 +262,16 @@ def test_context_to_a_unix_engine_takes_the_lean_reader(engine, tmp_path, monkey
     res = tuidock("context", "create", ctx, "--docker", f"host={engine.host}")
     assert res.code == 0, res.err
     for args in (["ps", "-a", "-q", "--no-trunc"], ["images", "-q", "--no-trunc"]):
-        want = docker(engine, *args).stdout.split()
-        mine = tuidock("--context", ctx, *args)
-        assert mine.code == 0, mine.err
+        # The engine is the session's: a test before may still be settling
+        # (an image removed late), so the answers are read again until docker's
+        # before and after ours agree.
+        for _ in range(5):
+            want = docker(engine, *args).stdout.split()
+            mine = tuidock("--context", ctx, *args)
+            assert mine.code == 0, mine.err
+            if want == docker(engine, *args).stdout.split():
+                break
+            time.sleep(0.5)
         assert mine.out.split() == want, args
     # The same context through $TUIDOCK_CONTEXT, then as the current one.
     monkeypatch.setenv("TUIDOCK_CONTEXT", ctx)
