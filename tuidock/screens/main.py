@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
 from tuidock.keymap import bind
+from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.resources import Resources
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.diskuse import DiskTable
@@ -432,7 +433,23 @@ class MainScreen(Resources):
     # -- app-wide toggles ------------------------------------------------------------------------------
 
     def action_quit(self) -> None:
-        self.app.exit()
+        """Quit; with shell or attach sessions open, only after a confirm that
+        names them, since quitting hangs them up (containers keep running)."""
+        tabs = getattr(self, "_shell_tabs", None)
+        sessions = list(tabs.sessions.values()) if tabs is not None else []
+        if not sessions:
+            self.app.exit()
+            return
+
+        def answered(yes: bool | str | None) -> None:
+            if yes:
+                self.app.exit()
+
+        count = len(sessions)
+        title = f"Quit? {count} open session{'' if count == 1 else 's'} will be hung up"
+        items = [f"{term.kind} {term.label}" for term in sessions]
+        note = "The containers keep running."
+        self.app.push_screen(ConfirmScreen(title, items, note), answered)
 
     def action_toggle_mouse(self) -> None:
         self.tapp.set_mouse(not self.tapp.mouse_enabled)
