@@ -218,3 +218,68 @@ def test_narrow_images_pane_tells_images_of_one_registry_apart():
     assert short_repository("library/busybox") == "library/busybox"
     assert short_repository("localhost/x") == "…/x"
     assert isinstance(short_repository(Text("<none>")), Text)
+
+
+# -- keys.toml ----------------------------------------------------------------------------
+
+
+def test_a_remap_that_takes_another_bindings_key_is_a_warning(tuidock_config, tuidock_root):
+    # "x" is the lists' menu key: in the containers table one of the two is dead,
+    # which Textual drops without a word.
+    (tuidock_config / "keys.toml").write_text('[keys]\n"containers.exec" = "x"\n')
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            told = [n.message for n in app._notifications if "list.menu" in n.message]
+            assert len(told) == 1, [n.message for n in app._notifications]
+            assert "keys.toml" in told[0] and "containers.exec" in told[0]
+
+    run(scenario)
+    # The default keys clash nowhere, and neither does a remap onto a free key.
+    from tuidock.app import binding_groups
+    from tuidock.keymap import lost_keys
+
+    assert lost_keys({}, binding_groups()) == []
+    assert lost_keys({"containers.exec": "e,X"}, binding_groups()) == []
+    # A pane key onto a global one shadows it while that pane has the focus.
+    assert any("app.images" in p for p in lost_keys({"logs.wrap": "1"}, binding_groups()))
+
+
+def test_the_help_screens_remap_example_takes_no_key(tuidock_config, tuidock_root):
+    from tuidock.screens.help import HelpScreen
+
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            note = str(app.screen.query_one(".dialog-note").render())
+            example = note.split("[keys]", 1)[1].strip()
+            await pilot.press("escape")
+            # The example, used as it is, takes no other binding's key.
+            (tuidock_config / "keys.toml").write_text(f"[keys]\n{example}\n")
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            assert app.user_keymap and not app.problems
+
+    run(scenario)
+
+
+def test_moving_in_an_empty_containers_list_is_no_crash(tuidock_root):
+    # An empty table's cursor moved up is "row -1" with no row key: that was a traceback.
+    async def scenario() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one(ContainersTable)
+            table.focus()
+            await wait_until(pilot, lambda: app.screen.poll_count > 0, what="the first poll")
+            assert table._order == []
+            await pilot.press("k", "up", "j", "down", "k")
+            await pilot.pause(0.3)
+            assert app.is_running and app.return_code is None
+            assert table.has_focus
+
+    run(scenario)

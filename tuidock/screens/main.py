@@ -327,7 +327,9 @@ class MainScreen(Resources):
 
     @on(DataTable.RowHighlighted, "#containers")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value == self._selected:
+        # An empty table highlights "row -1" (k or Up with no rows): no key then.
+        key = event.row_key.value if event.row_key is not None else None
+        if key == self._selected:
             return
         # Debounced: holding j/k over 50 rows must not start 50 log reads.
         if self._select_timer is not None:
