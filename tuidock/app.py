@@ -87,6 +87,7 @@ class TuidockApp(App[None]):
 
         self.backend = backend
         self.endpoint = endpoint or Endpoint()
+        self.first_endpoint = self.endpoint  # the switcher offers it even if no context has it
         # How a chosen context becomes a Backend (tests hand their own engines).
         self._opener = opener
         self.config_dir = config_dir
@@ -133,7 +134,8 @@ class TuidockApp(App[None]):
             elif endpoint is not None:
                 self.switch_endpoint(endpoint)
 
-        self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name), chosen)
+        session = (self.first_endpoint, self.endpoint)
+        self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name, session), chosen)
 
     def show_all_engines(self, contexts: list[Context] | None = None) -> None:
         """The one-table view over `contexts` (None: every reachable context)."""

@@ -283,3 +283,62 @@ def test_moving_in_an_empty_containers_list_is_no_crash(tuidock_root):
             assert table.has_focus
 
     run(scenario)
+
+
+# -- the engine switcher -------------------------------------------------------------------
+
+
+def test_switcher_lists_the_h_endpoint_and_comes_back_to_it(tuidock_root, tuidock_config):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tuidock.backends.endpoint import Endpoint
+    from tuidock.backends.local import LocalBackend
+    from tuidock.runtime.engine import Engine
+    from tuidock.screens.contexts import ContextSwitcher
+
+    # `tuidock -H unix://…` with no context of that name; a second local engine
+    # stands for the engine behind it, the opener maps the endpoint to it.
+    other = Path(tempfile.mkdtemp(prefix="tuidock-test-qa-")) / "root"
+    other.mkdir()
+    host = f"unix://{other.parent}/engine.sock"
+    started_on = Endpoint(host, host)
+    roots = {"local": tuidock_root, host: other}
+
+    def opener(endpoint: Endpoint) -> LocalBackend:
+        return LocalBackend(Engine(roots[endpoint.name]))
+
+    async def switcher_names(pilot, app) -> list[str]:  # type: ignore[no-untyped-def]
+        await pilot.press("c")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ContextSwitcher) and app.screen.loaded,
+            what="the switcher's list",
+        )
+        return [c.name for c in app.screen.contexts]
+
+    async def scenario() -> None:
+        app = make_app(backend=opener(started_on), endpoint=started_on, opener=opener)
+        async with app.run_test(size=SIZE) as pilot:
+            first = await wait_until(pilot, lambda: app.main, what="main screen")
+            names = await switcher_names(pilot, app)
+            assert names[:2] == [host, "local"], names  # where the user is: listed, first
+            # "All engines" is the first option, then the -H endpoint (highlighted), then local.
+            await pilot.press("down", "enter")
+            local = await wait_until(
+                pilot, lambda: app.main is not first and app.main, what="local engine"
+            )
+            assert app.endpoint.name == "local"
+            # ... and back to the -H endpoint, which no context names.
+            names = await switcher_names(pilot, app)
+            assert names[:2] == [host, "local"], names
+            await pilot.press("up", "enter")
+            await wait_until(pilot, lambda: app.main is not local and app.main, what="back")
+            assert app.endpoint.name == host
+            assert app.backend.location == str(other)
+
+    try:
+        run(scenario)
+    finally:
+        shutil.rmtree(other.parent, ignore_errors=True)
