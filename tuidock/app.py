@@ -26,7 +26,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from tuidock.keymap import load_keymap
+from tuidock.keymap import load_keymap, lost_keys
 from tuidock.screens.jobs import error_text
 from tuidock.screens.leases import Leases
 from tuidock.screens.main import MainScreen
@@ -51,6 +51,24 @@ def css_path() -> Path:
     return here.parent / "assets" / "tuidock.tcss"
 
 
+def binding_groups() -> list[list[str]]:
+    """The binding IDs each focusable pane answers to, with the main screen's."""
+    from tuidock.widgets.containers import ContainersTable
+    from tuidock.widgets.diskuse import DiskTable
+    from tuidock.widgets.images import ImagesTable
+    from tuidock.widgets.logview import LogView
+    from tuidock.widgets.networks import NetworksTable
+    from tuidock.widgets.volumes import VolumesTable
+
+    def ids(cls: type) -> list[str]:
+        merged = cls._merge_bindings()  # type: ignore[attr-defined]
+        return [b.id for bs in merged.key_to_bindings.values() for b in bs if b.id]
+
+    screen = ids(MainScreen)
+    panes = (ContainersTable, ImagesTable, VolumesTable, NetworksTable, DiskTable, LogView)
+    return [ids(pane) + screen for pane in panes]
+
+
 class TuidockApp(App[None]):
     CSS_PATH = css_path()
     TITLE = "tuidock"
@@ -69,12 +87,13 @@ class TuidockApp(App[None]):
 
         self.backend = backend
         self.endpoint = endpoint or Endpoint()
+        self.first_endpoint = self.endpoint  # the switcher offers it even if no context has it
         # How a chosen context becomes a Backend (tests hand their own engines).
         self._opener = opener
         self.config_dir = config_dir
         self.ui = ui or load_ui_config(self.config_dir)
         self.user_keymap, problems = load_keymap(self.config_dir)
-        self.problems = problems + self.ui.problems
+        self.problems = problems + lost_keys(self.user_keymap, binding_groups()) + self.ui.problems
         self._shell_command = shell_command or (lambda info: self.backend.shell_command(info.id))
         self.mouse_enabled = True
         # Running pulls by reference: their cancel events (the dialog's Cancel,
@@ -115,7 +134,8 @@ class TuidockApp(App[None]):
             elif endpoint is not None:
                 self.switch_endpoint(endpoint)
 
-        self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name), chosen)
+        session = (self.first_endpoint, self.endpoint)
+        self.push_screen(ContextSwitcher(self.config_dir, self.endpoint.name, session), chosen)
 
     def show_all_engines(self, contexts: list[Context] | None = None) -> None:
         """The one-table view over `contexts` (None: every reachable context)."""

@@ -9,7 +9,11 @@ keys.toml, in the config dir ($TUIDOCK_CONFIG, else ~/.config/tuidock):
 
     [keys]
     "app.quit" = "q,ctrl+q"
-    "containers.exec" = "x"
+    "containers.exec" = "e,X"
+
+A remap onto a key another binding answers to in the same place (`"x"` is
+the lists' menu key) leaves one of the two dead; Textual says nothing of it,
+so `lost_keys` names each such pair among the app's problems (warnings).
 
 This module imports no Textual at import time except inside `bind`, so the
 CLI can read it cheaply.
@@ -18,6 +22,7 @@ CLI can read it cheaply.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,6 +175,35 @@ def load_keymap(config_dir: Path) -> tuple[dict[str, str], list[str]]:
 def effective_keys(keymap: dict[str, str]) -> dict[str, str]:
     """Keys in force for every binding ID: the user's where given, else the default."""
     return {bid: keymap.get(bid, spec.keys) for bid, spec in DEFAULT_KEYS.items()}
+
+
+def lost_keys(keymap: dict[str, str], groups: Iterable[Iterable[str]]) -> list[str]:
+    """Problems for the remaps whose key another binding of a group also has.
+
+    A group is the binding IDs one focused widget answers to with its screen's
+    (the containers table: its own, the lists', the global ones). Within a widget
+    Textual drops the other binding; across widget and screen the widget's
+    shadows the screen's: either way one of the two keys does nothing.
+    """
+    keys = effective_keys(keymap)
+    problems: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    for group in groups:
+        ids = [bid for bid in dict.fromkeys(group) if bid in keys]
+        for remapped in ids:
+            if remapped not in keymap:
+                continue
+            for key in keymap[remapped].split(","):
+                for other in ids:
+                    pair = (key, *sorted((remapped, other)))
+                    if other == remapped or key not in keys[other].split(",") or pair in seen:
+                        continue
+                    seen.add(pair)
+                    problems.append(
+                        f"{KEYS_FILE}: {pretty_keys(key)} is both {remapped} and {other}; "
+                        "one of them does nothing: give the other a key of its own"
+                    )
+    return problems
 
 
 _PRETTY = {

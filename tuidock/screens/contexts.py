@@ -7,6 +7,10 @@ one can still be chosen (the header then says why, and the app retries), a
 context whose file is broken cannot. Choosing one dismisses the dialog with
 its Endpoint; the app does the switch.
 
+The engine in use is always a row: a -H or DOCKER_HOST endpoint that is no
+context is listed first (not stored), so the user sees where they are and
+can come back to it after switching away.
+
 The first row, "All engines", dismisses with AllEngines instead: the contexts
 marked with space, else every reachable one (and always the current one),
 for the one-table view of screens/allengines.py.
@@ -14,6 +18,7 @@ for the one-table view of screens/allengines.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +76,14 @@ class ContextSwitcher(ModalScreen[Endpoint | AllEngines | None]):
         Binding("space", "mark", "Mark for All engines"),
     ]
 
-    def __init__(self, config_dir: Path, current: str) -> None:
+    def __init__(self, config_dir: Path, current: str, session: Sequence[Endpoint] = ()) -> None:
+        """`session`: the endpoints this app used (the -H or DOCKER_HOST it started
+        on); those that are no context are listed first, so the one in use shows
+        as current and the user can come back to it after switching away."""
         super().__init__()
         self.config_dir = config_dir
         self.current = current
+        self.session = list(session)
         self.contexts: list[Context] = []  # once loaded (tests wait on it)
         self.loaded = False
         self.marked: set[str] = set()
@@ -94,7 +103,14 @@ class ContextSwitcher(ModalScreen[Endpoint | AllEngines | None]):
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def _load(self) -> None:
         try:
-            contexts = probe(ContextStore(self.config_dir).all())
+            contexts = list(ContextStore(self.config_dir).all())
+            names = {c.name for c in contexts}
+            extra = []
+            for endpoint in self.session:
+                if endpoint.name not in names:
+                    names.add(endpoint.name)
+                    extra.append(Context(endpoint.name, endpoint, "this session's -H"))
+            contexts = probe(extra + contexts)
         except Exception as exc:  # a config dir that cannot be read: say so in the list
             self.app.call_from_thread(self._show, [], getattr(exc, "message", None) or str(exc))
             return

@@ -48,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(keys_table(self.keys), id="help-keys")
             yield Label(
                 Text(
-                    f'Remap in {self.config_dir}/{KEYS_FILE}:  [keys]  "containers.exec" = "x"',
+                    f'Remap in {self.config_dir}/{KEYS_FILE}:  [keys]  "containers.exec" = "e,X"',
                     style="italic",
                 ),
                 classes="dialog-note",

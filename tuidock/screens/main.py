@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Label, TabbedContent, TabPane
 
 from tuidock.errors import failure_reason
 from tuidock.keymap import bind
+from tuidock.screens.confirm import ConfirmScreen
 from tuidock.screens.resources import Resources
 from tuidock.widgets.containers import ContainersTable, container_rows
 from tuidock.widgets.diskuse import DiskTable
@@ -326,7 +327,9 @@ class MainScreen(Resources):
 
     @on(DataTable.RowHighlighted, "#containers")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value == self._selected:
+        # An empty table highlights "row -1" (k or Up with no rows): no key then.
+        key = event.row_key.value if event.row_key is not None else None
+        if key == self._selected:
             return
         # Debounced: holding j/k over 50 rows must not start 50 log reads.
         if self._select_timer is not None:
@@ -432,7 +435,23 @@ class MainScreen(Resources):
     # -- app-wide toggles ------------------------------------------------------------------------------
 
     def action_quit(self) -> None:
-        self.app.exit()
+        """Quit; with shell or attach sessions open, only after a confirm that
+        names them, since quitting hangs them up (containers keep running)."""
+        tabs = getattr(self, "_shell_tabs", None)
+        sessions = list(tabs.sessions.values()) if tabs is not None else []
+        if not sessions:
+            self.app.exit()
+            return
+
+        def answered(yes: bool | str | None) -> None:
+            if yes:
+                self.app.exit()
+
+        count = len(sessions)
+        title = f"Quit? {count} open session{'' if count == 1 else 's'} will be hung up"
+        items = [f"{term.kind} {term.label}" for term in sessions]
+        note = "The containers keep running."
+        self.app.push_screen(ConfirmScreen(title, items, note), answered)
 
     def action_toggle_mouse(self) -> None:
         self.tapp.set_mouse(not self.tapp.mouse_enabled)

@@ -38,7 +38,12 @@ UPTIME_STEP = 10
 
 
 def uptime_text(up_for: float) -> str:
-    """How long a container is up, as the UP column shows it."""
+    """How long a container is up, as the UP column shows it.
+
+    Every text fits the column's 14 cells; go-units' "Less than a second" (18)
+    would show cut as "Less than a se" in the first second of each start."""
+    if up_for < 1:
+        return "< 1 second"
     if UPTIME_EXACT <= up_for < 60:
         up_for = up_for // UPTIME_STEP * UPTIME_STEP
     return human_duration(up_for)

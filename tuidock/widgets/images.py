@@ -78,6 +78,18 @@ def users_of(record: ImageSummary, infos: list[ContainerSummary]) -> list[Contai
     return [info for info in infos if uses_image(info, record)]
 
 
+def short_repository(cell: str | Text) -> str | Text:
+    """A repository without its registry host, for a pane too narrow for it:
+    "127.0.0.1:5000/team/app" -> "…/team/app". Cut at the right, every image of
+    one registry showed the same host prefix and no name."""
+    if not isinstance(cell, str):
+        return cell  # <none>
+    host, sep, path = cell.partition("/")
+    if sep and ("." in host or ":" in host or host == "localhost"):
+        return "…/" + path
+    return cell
+
+
 class ImagesTable(ResourceTable):
     BINDINGS = [  # noqa: RUF012 - run on the screen, which owns the engine calls
         bind("images.build", "screen.build"),
@@ -93,6 +105,7 @@ class ImagesTable(ResourceTable):
     PRIORITY = ("repo", "tag", "size", "id", "created")
     ESSENTIAL = 3
     MIN_WIDTH = {"repo": 12, "tag": 6}  # noqa: RUF012
+    SHORT = {"repo": short_repository}  # noqa: RUF012
 
     def copy_text(self, key: str) -> str:
         return key.partition("|")[0]

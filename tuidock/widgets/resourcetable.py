@@ -273,6 +273,9 @@ class ResourceTable(DataTable):
                 old = self._shown[row.key]
                 cells = self._cells(row)
                 if cells != old:
+                    if self._outgrown(row):
+                        self._apply(rebuild=True)
+                        return
                     changes[row.key] = [
                         (self._column_key(i), b)
                         for i, (a, b) in enumerate(zip(old, cells, strict=True))
@@ -295,6 +298,20 @@ class ResourceTable(DataTable):
             self.move_cursor(row=keys.index(current), animate=False)
         elif keys:
             self.move_cursor(row=min(self.cursor_row, len(keys) - 1), animate=False)
+
+    def _outgrown(self, row: Row) -> bool:
+        """Whether a changed row has a cell wider than its auto-sized column was
+        made for (a container renamed, an image tagged longer): the columns are
+        sized again then, else the new text stays cut until the rows change.
+        Only rows whose cells changed are measured: an idle refresh measures nothing."""
+        natural = self._natural
+        return any(
+            width is None
+            and i < len(natural)
+            and natural[i] < AUTO_WIDTH_MAX
+            and _cell_width(row.cells[i]) > natural[i]
+            for i, (_key, _label, width) in enumerate(self.COLUMNS)
+        )
 
     def _set_cells(self, changes: dict[str, list[tuple[str, Cell]]]) -> None:
         """update_cell for many cells, repainting only their rows.
@@ -412,11 +429,16 @@ class ResourceTable(DataTable):
         self._apply(rebuild=True)  # the header shows the sort column
 
     def action_sort_next(self) -> None:
-        """Cycle the sort column: none, then each column left to right."""
+        """Cycle the sort column: none, then each shown column left to right.
+
+        A column the pane's width hides is skipped: sorting by it would reorder
+        the rows by nothing the user sees, and no header would carry the arrow."""
+        shown = self._layout[0] or list(range(len(self.COLUMNS)))
         column = self.sort_column
-        nxt = 0 if column is None else column + 1
-        self.set_sort(nxt if nxt < len(self.COLUMNS) else None)
-        label = self.COLUMNS[nxt][1] if nxt < len(self.COLUMNS) else "the engine's order"
+        later = [i for i in shown if column is None or i > column]
+        nxt = later[0] if later else None
+        self.set_sort(nxt)
+        label = self.COLUMNS[nxt][1] if nxt is not None else "the engine's order"
         self.notify(f"Sorted by {label}", timeout=1.5)
 
     def action_sort_reverse(self) -> None:

@@ -220,6 +220,14 @@ class ShellTerminal(Terminal):  # type: ignore[misc,valid-type]
     def action_leave(self) -> None:
         self.post_message(self.Leave(self))
 
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Every key goes to the program (the app's check_action sends even its
+        priority keys here); only this widget's own leave key is not consumed.
+        Textual drops the ancestors' bindings of consumed keys from the active
+        ones, so the footer lists what works here, not the pane keys ("1", "q")
+        that the shell receives as typed text."""
+        return True
+
     def screen_lines(self) -> list[str]:
         """The text on the terminal's screen, one string per row (for tests and notices)."""
         self.flush_output()
