@@ -34,6 +34,7 @@ import signal
 import sys
 
 from tuidock.backends.detachwatch import DetachWatch
+from tuidock.backends.dockerexec import woken
 from tuidock.errors import TuidockError, report
 
 TYPE_CHECKING = False  # typing, argparse and base.py's dataclasses stay off the lean path
@@ -145,10 +146,10 @@ def session(stream: AttachStream, in_fd: int = 0) -> int:
             fds = [stream.fileno(), wake_r, in_fd]
             while not stream.ended and not detached:
                 ready, _, _ = select.select(fds, [], [])
-                if wake_r in ready:
-                    os.read(wake_r, 512)
-                    if stream.tty:
-                        _pass_size(stream, in_fd)
+                # Drained whether or not select saw it: a resize comes before the
+                # keys typed after it (backends/dockerexec.py relay).
+                if woken(wake_r) and stream.tty:
+                    _pass_size(stream, in_fd)
                 if stream.fileno() in ready:
                     for fd, data in stream.read():
                         _write_all(2 if fd == 2 else 1, data)

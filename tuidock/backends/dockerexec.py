@@ -108,8 +108,7 @@ def relay(
 
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     saved = termios.tcgetattr(stdin) if resize is not None and os.isatty(stdin) else None
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
@@ -138,8 +137,11 @@ def relay(
             else:
                 fds = [target, wake_r] + ([stdin] if stdin_open else [])
                 ready, _, _ = select.select(fds, [], [])
-            if wake_r in ready:
-                os.read(wake_r, 512)
+            # Read whether or not select saw it: a SIGWINCH delivered as select
+            # returned for typed input has its byte here already (the C handler
+            # runs before select returns to Python), and the new size must reach
+            # the engine before the keys typed after the resize.
+            if woken(wake_r):
                 pass_size()
             if target in ready:
                 data = _recv(sock)
@@ -166,6 +168,14 @@ def relay(
         signal.set_wakeup_fd(old_wakeup)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def woken(wake_r: int) -> bool:
+    """Whether a signal came since the last call (the wakeup pipe drained)."""
+    try:
+        return bool(os.read(wake_r, 512))
+    except BlockingIOError:
+        return False
 
 
 def write_all(fd: int, data: bytes) -> None:
