@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 # What the runtimes write when the exec's process cannot start (runc, crun, Podman).
 _NOT_FOUND = ("executable file not found", "no such file or directory")
 _NOT_RUNNABLE = ("permission denied", "exec format error", "is a directory")
+# Seconds an exec whose stream has ended may take to show its exit code (`finish`).
+EXIT_WAIT = 2.0
 
 
 class LeanExec:
@@ -146,9 +148,22 @@ def open_exec(ops: LeanExec | SdkExec, container: str, body: dict, start: dict) 
 
 def finish(ops: LeanExec | SdkExec, exec_id: str) -> int:
     """The exec's exit code once its stream has ended: its own; 0 when it runs on
-    (left by its detach keys, as docker's); 126 when it never ran."""
-    done = ops.inspect(exec_id)
-    code = done.get("ExitCode")
-    if code is None:
-        return 0 if done.get("Running") else 126
-    return int(code)
+    (its output closed, yet it runs: as docker's); 126 when it never ran.
+
+    The stream can end a moment before the engine records the exit (Docker
+    closes the output as the process goes, then handles the exit event): an
+    inspect in between says Running with no code. So a running exec is asked
+    again, for up to EXIT_WAIT seconds, before it counts as running on."""
+    import time
+
+    deadline = time.monotonic() + EXIT_WAIT
+    while True:
+        done = ops.inspect(exec_id)
+        code = done.get("ExitCode")
+        if code is not None:
+            return int(code)
+        if not done.get("Running"):
+            return 126
+        if time.monotonic() >= deadline:
+            return 0
+        time.sleep(0.02)
