@@ -6,8 +6,8 @@ shell, `e`) or `python -m tuidock.backends.attachrelay HOST CONTAINER` (an attac
 `a`) in a PTY of its own (backends/docker.py exec_argv, attach_command). Each run
 here does the same: the argv on a fresh 24x80 PTY, timed from the fork until the
 first byte the program writes; the shell then gets `exit` (exec) or the detach
-keys (attach). The attach session gets a CR typed at once (kept in the PTY until
-the relay reads it), so the shell in the container prints a prompt.
+keys (attach). The attach session gets a CR typed at once (kept in the PTY, not
+echoed, until the relay reads it), so the shell in the container prints a prompt.
 
 Both trees are regular (non-editable) installs into venvs of Debian's
 /usr/bin/python3 (common.regular_install): this tree, and --ref (default main)
@@ -56,6 +56,11 @@ def first_byte(argv: list[str], env: dict, typed: bytes, leave: bytes) -> float:
         os.execve(argv[0], argv, env)
     try:
         if typed:
+            # Not echoed by the PTY (set on the master, before the key: the first
+            # byte is the program's).
+            mode = termios.tcgetattr(fd)
+            mode[3] &= ~termios.ECHO
+            termios.tcsetattr(fd, termios.TCSANOW, mode)
             os.write(fd, typed)
         if not select.select([fd], [], [], 30)[0]:
             raise RuntimeError(f"no output from {argv}")
