@@ -2,8 +2,10 @@
 
 The UI's shell pane runs an argv in a PTY of its own; for a Docker or Podman
 engine this is that argv, with no docker CLI needed. It creates a TTY exec
-(backends/execops.py, the flow the CLI's `exec` runs too) sized from its
-first byte (ConsoleSize; Podman takes the resize sent at once), puts this
+(backends/execops.py, the flow the CLI's `exec` runs too) with this
+terminal's size (ConsoleSize in the start: the size from the first byte on
+engines that read it, Docker 23+ with API 1.42; older Docker and Podman
+take the resize sent right after the start, before any input), puts this
 terminal in raw mode, relays bytes both ways over the hijacked socket,
 passes the window size on at start and on every SIGWINCH, and exits with
 the exec's exit code as the engine reports it. Errors are one or two lines,
@@ -283,8 +285,8 @@ def _ops(argv: list[str]) -> tuple[LeanExec | SdkExec, str, list[str]]:
         tls = TLSConfig(args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
     backend = DockerBackend(Endpoint(name=args.host, host=args.host, tls=tls))
     # No read timeout: the session's stream may idle for hours (select waits on it).
-    backend._api = make_client(backend.endpoint, timeout=None)  # type: ignore[arg-type]
-    return SdkExec(backend), args.container, args.command
+    api = make_client(backend.endpoint, timeout=None)  # type: ignore[arg-type]
+    return SdkExec(backend, api), args.container, args.command
 
 
 def run(argv: list[str]) -> int:
@@ -306,7 +308,7 @@ def run(argv: list[str]) -> int:
     start: dict[str, object] = {"Detach": False, "Tty": True}
     size = _size(sys.stdin.fileno())
     if size is not None:
-        start["ConsoleSize"] = list(size)  # the PTY's size from its first byte (Docker)
+        start["ConsoleSize"] = list(size)  # from the first byte where read (module docstring)
     try:
         exec_id, sock = open_exec(ops, container, body, start)
     except TuidockError as exc:

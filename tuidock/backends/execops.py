@@ -16,8 +16,9 @@ The flow above them (`open_exec`: create, the refusal worded from the
 container's state, start; `finish`: the exit code) serves the CLI's
 `tuidock -H ... exec` (cli/remote/exec.py) and the shell pane's program
 (backends/dockerexec.py `run`). A `start` body's ConsoleSize ([rows, cols])
-sizes the TTY from its first byte on Docker; Podman ignores it and takes the
-resize the relays send at once.
+sizes the TTY from its first byte where the engine reads it (Docker 23+,
+API 1.42); Docker 20.10 and Podman 4 ignore it and take the resize the
+relays send right after the start, before they pass any input on.
 
 Imports stay lazy: the lean path loads unixget and errors, nothing else.
 """
@@ -74,9 +75,11 @@ class SdkExec:
     """The same requests over DockerBackend's SDK client (tcp://, TLS, ssh://); a
     start body's ConsoleSize is not sent (the SDK's exec_start has no such field)."""
 
-    def __init__(self, backend: DockerBackend) -> None:
+    def __init__(self, backend: DockerBackend, api: Any = None) -> None:
+        """`api`: a client of the backend's endpoint made for the caller (the pane's
+        has no read timeout), else the backend's own."""
         self.backend = backend
-        self.api = backend.api()
+        self.api = api if api is not None else backend.api()
 
     def container(self, name: str) -> dict:
         return self.backend._call(self.api.inspect_container, name)

@@ -105,7 +105,7 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
     start: dict[str, object] = {"Detach": args.detach, "Tty": args.tty}
     size = _terminal_size() if args.tty else None
     if size is not None:
-        start["ConsoleSize"] = size  # the size from the first byte (Docker; Podman ignores it)
+        start["ConsoleSize"] = size  # from the first byte where read (backends/execops.py)
     try:
         exec_id, sock = open_exec(ops, args.container, body, start)
     except TuidockError as exc:
