@@ -7,7 +7,8 @@ case runs that argv on a real pseudo-terminal against the session's private
 dockerd and Podman service, on a busybox container: the TTY's size (the
 child sets it before it execs the program, so the program never sees
 another) passed on at the start, a resize on SIGWINCH, the exit code, one-line errors,
-and for attach its exit line and the detach keys.
+and for attach its exit line and the detach keys. One case runs the exec
+program on the dockerd's tcp:// TLS port, where the SDK path stays.
 """
 
 from __future__ import annotations
@@ -178,3 +179,30 @@ def test_pane_attach_detach_keys_leave_it_running(backend, registry, started) ->
     assert code == 0, text
     assert "detached from" in text and "keeps running" in text, text
     assert backend.inspect_container(cid)["State"]["Running"]
+
+
+def test_pane_exec_over_tls_keeps_the_sdk_path(engines, daemon_ca, registry, tmp_path) -> None:
+    """tcp:// with --tlsverify: the same flow (backends/execops.py) over the SDK's
+    client; the size passed on at the start, the exit code back."""
+    from rig.engines import make_client_cert
+
+    from tuidock.backends.endpoint import Endpoint, TLSConfig
+
+    engine = engines["docker"]
+    if isinstance(engine, str):
+        pytest.skip(f"docker cannot start here: {engine}")
+    cert, key = make_client_cert(daemon_ca.ca_cert, daemon_ca.ca_key, tmp_path / "client")
+    tls = TLSConfig(True, str(daemon_ca.ca_cert), str(cert), str(key))
+    backend = DockerBackend(Endpoint("tls", engine.tcp_host, tls))
+    cid = _running(backend, registry, ["sleep", "300"])
+    try:
+        argv = backend.shell_command(cid)
+        assert "--tlsverify" in argv and engine.tcp_host in argv
+        argv = [*argv[:-1], "sh", "-c", "echo ready; read line; stty size; exit $line"]
+        code, out = _session(argv, (29, 97), [(b"ready", b"5\r")])
+        text = out.decode(errors="replace")
+        assert "29 97" in text, text
+        assert code == 5, text
+    finally:
+        backend.remove(cid, force=True)
+        backend.close()
