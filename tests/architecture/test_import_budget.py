@@ -292,7 +292,8 @@ REMOTE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # parser (runtime.container.options' check_workdir).
     "exec": _budget(
         "",
-        f"{_REMOTE} backends.dockerattach backends.dockerexec cli.commands.exec cli.remote.exec"
+        f"{_REMOTE} backends.dockerattach backends.dockerexec backends.execops cli.commands.exec"
+        " cli.remote.exec"
         " core.flagvalues core.record runtime runtime.container runtime.container.options",
     ),
 }
@@ -350,3 +351,81 @@ def test_remote_exec_stays_lean(engine, registry, tmp_path: Path) -> None:
     finally:
         tuidock("-H", engine.host, "rm", "-f", name)
     assert not problems, "over the lean exec's import budget:\n  " + "\n  ".join(problems)
+
+
+# The shell pane's programs on a unix:// host (backends/docker.py exec_argv,
+# attach_command): the lean client's requests and the relays, nothing of the SDK
+# path, no argparse (their argv is read by hand on this path).
+_PANE = "backends backends.dockerexec backends.execops backends.unixget errors"
+PANE_BUDGETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "exec": _budget("", _PANE),
+    "attach": _budget(
+        "", f"{_PANE} backends.attachrelay backends.detachwatch backends.dockerattach"
+    ),
+}
+PANE_HEAVY = ("docker", "requests", "urllib3", "http", "email", "textual", "rich")
+
+# The program as the pane runs it (`python -m MODULE ARGV`), in-process so that
+# sys.modules can be read at its exit; stdin is a pipe, the output a file.
+_PANE_PROBE = """
+import json, runpy, sys
+module, argv, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+sys.argv = [module, *argv]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    code = None
+except SystemExit as e:
+    code = e.code
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def _pane_loaded(
+    module: str, argv: list[str], stdin: bytes, out: Path
+) -> tuple[object, set, bytes]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PANE_PROBE, module, json.dumps(argv), str(out)],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.exists(), proc.stderr.decode(errors="replace")
+    result = json.loads(out.read_text())
+    return result["code"], set(result["modules"]), proc.stdout + proc.stderr
+
+
+def test_pane_exec_and_attach_on_unix_stay_lean(engine, registry, tmp_path: Path) -> None:
+    import uuid
+
+    from clihelp import tuidock
+
+    name = f"lean-pane-{uuid.uuid4().hex[:10]}"
+    busybox = registry.ref("oci/busybox")
+    res = tuidock("-H", engine.host, "run", "-d", "-i", "--name", name, "--network", "none",
+                  busybox, "sleep", "300")  # fmt: skip
+    assert res.code == 0, res.err
+    cases = [
+        # exit 3: the exec's own code comes back through the lean requests
+        ("exec", "tuidock.backends.dockerexec", [engine.host, name, "sh", "-c", "exit 3"], b"", 3),
+        # ctrl-p ctrl-q on its input: the session detaches, 0
+        ("attach", "tuidock.backends.attachrelay", [engine.host, name], b"\x10\x11", 0),
+    ]
+    problems: list[str] = []
+    try:
+        for i, (what, module, argv, stdin, want) in enumerate(cases):
+            code, loaded, said = _pane_loaded(module, argv, stdin, tmp_path / f"{i}.json")
+            assert code == want, f"{what}: exit {code}: {said!r}"
+            heavy_ok, tuidock_ok = PANE_BUDGETS[what]
+            roots = {m.split(".")[0] for m in loaded}
+            if third := sorted(m for m in PANE_HEAVY if m in roots):
+                problems.append(f"pane {what}: loads {', '.join(third)}")
+            if heavy := sorted(m for m in HEAVY_STDLIB if m in loaded and m not in heavy_ok):
+                problems.append(f"pane {what}: loads stdlib {', '.join(heavy)}")
+            ours = {m for m in loaded if m.startswith("tuidock.")}
+            if extra := sorted(ours - tuidock_ok):
+                problems.append(f"pane {what}: loads {', '.join(extra)}")
+    finally:
+        tuidock("-H", engine.host, "rm", "-f", name)
+    assert not problems, "over the pane programs' import budget:\n  " + "\n  ".join(problems)

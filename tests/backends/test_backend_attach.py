@@ -2,7 +2,8 @@
 
 Each case runs on a real container of the busybox fixture image: the local
 engine's (a temp TUIDOCK_ROOT) and the session's private dockerd and Podman
-service (the `engine` fixture). A container that should write only after
+service (the `engine` fixture), the latter two also over the lean unix://
+client (`-lean`: backends/dockerattach.py LeanAttachOps). A container that should write only after
 the attach waits for a file that an exec makes, so no output can come
 before the stream is open. The detach keys are the session's
 (backends/attachrelay.py), checked here on `DetachWatch` with real bytes.
@@ -89,7 +90,21 @@ def _engine_rig(backend, registry, started: list[str]) -> Rig:  # type: ignore[n
     return Rig(backend, run, exec_, lambda cid: api.inspect_container(cid)["State"]["Running"])
 
 
-@pytest.fixture(params=["local", "docker", "podman"])
+def _lean_backend(endpoint):  # type: ignore[no-untyped-def]
+    """A DockerBackend whose `attach` goes over the lean unix:// client, as the UI's
+    attach session does on such a host (backends/attachrelay.py)."""
+    from tuidock.backends.docker import DockerBackend
+    from tuidock.backends.dockerattach import DockerAttach, LeanAttachOps
+    from tuidock.backends.unixget import UnixGet
+
+    class LeanAttachBackend(DockerBackend):
+        def attach(self, cid: str) -> DockerAttach:
+            return DockerAttach.open(LeanAttachOps(UnixGet(self.location)), cid)
+
+    return LeanAttachBackend(endpoint)
+
+
+@pytest.fixture(params=["local", "docker", "podman", "docker-lean", "podman-lean"])
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     if request.param == "local":
         yield _local_rig(request.getfixturevalue("image"))
@@ -97,10 +112,12 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     from tuidock.backends.docker import DockerBackend
     from tuidock.backends.endpoint import Endpoint
 
-    engine = request.getfixturevalue("engines")[request.param]
+    name, _, lean = request.param.partition("-")
+    engine = request.getfixturevalue("engines")[name]
     if isinstance(engine, str):
-        pytest.skip(f"{request.param} cannot start here: {engine}")
-    backend = DockerBackend(Endpoint(engine.name, engine.host))
+        pytest.skip(f"{name} cannot start here: {engine}")
+    endpoint = Endpoint(engine.name, engine.host)
+    backend = _lean_backend(endpoint) if lean else DockerBackend(endpoint)
     started: list[str] = []
     yield _engine_rig(backend, request.getfixturevalue("registry"), started)
     for cid in started:

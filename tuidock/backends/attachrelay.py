@@ -18,21 +18,31 @@ kept so typed lines look and end as on a terminal; made without -i it is
 output only, and the first line says so. Errors are one or two lines, as
 the CLI's, and a nonzero exit status. `local` is the embedded engine at
 $TUIDOCK_ROOT (the environment passes it on).
+
+A plain unix:// HOST (Docker's or Podman's socket, no TLS flags) is
+attached over the lean client (backends/dockerattach.py LeanAttachOps over
+backends/unixget.py): no argparse, no SDK, no http/email before the first
+byte; tcp:// (TLS) and ssh:// go through DockerBackend and the SDK.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import select
 import signal
 import sys
-from collections.abc import Iterator
 
-from tuidock.backends.base import AttachStream
 from tuidock.backends.detachwatch import DetachWatch
+from tuidock.backends.dockerexec import woken
 from tuidock.errors import TuidockError, report
+
+TYPE_CHECKING = False  # typing, argparse and base.py's dataclasses stay off the lean path
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator
+
+    from tuidock.backends.base import AttachStream
 
 LOCAL = "local"
 
@@ -43,6 +53,8 @@ def relay_argv(where: list[str], cid: str) -> list[str]:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
+    import argparse
+
     p = argparse.ArgumentParser(prog="python -m tuidock.backends.attachrelay")
     p.add_argument("--tls", action="store_true")
     p.add_argument("--tlsverify", action="store_true")
@@ -134,10 +146,10 @@ def session(stream: AttachStream, in_fd: int = 0) -> int:
             fds = [stream.fileno(), wake_r, in_fd]
             while not stream.ended and not detached:
                 ready, _, _ = select.select(fds, [], [])
-                if wake_r in ready:
-                    os.read(wake_r, 512)
-                    if stream.tty:
-                        _pass_size(stream, in_fd)
+                # Drained whether or not select saw it: a resize comes before the
+                # keys typed after it (backends/dockerexec.py relay).
+                if woken(wake_r) and stream.tty:
+                    _pass_size(stream, in_fd)
                 if stream.fileno() in ready:
                     for fd, data in stream.read():
                         _write_all(2 if fd == 2 else 1, data)
@@ -167,8 +179,19 @@ def session(stream: AttachStream, in_fd: int = 0) -> int:
     return code
 
 
+def _lean_stream(argv: list[str]) -> AttachStream | None:
+    """The stream over the lean client when `argv` is `unix://PATH CONTAINER` (no TLS
+    flags): no argparse, no SDK before the first byte. None for any other argv."""
+    if len(argv) != 2 or not argv[0].startswith("unix://"):
+        return None
+    from tuidock.backends.dockerattach import DockerAttach, LeanAttachOps
+    from tuidock.backends.unixget import UnixGet
+
+    return DockerAttach.open(LeanAttachOps(UnixGet(argv[0])), argv[1])
+
+
 def run(argv: list[str]) -> int:
-    stream = open_stream(_parse(argv))
+    stream = _lean_stream(argv) or open_stream(_parse(argv))
     return session(stream)
 
 

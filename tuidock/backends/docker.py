@@ -2105,9 +2105,9 @@ class DockerBackend:
         )
 
     def attach(self, cid: str) -> DockerAttach:
-        from tuidock.backends.dockerattach import DockerAttach
+        from tuidock.backends.dockerattach import DockerAttach, SdkAttachOps
 
-        return DockerAttach.open(self, cid)
+        return DockerAttach.open(SdkAttachOps(self), cid)
 
     def attach_command(self, cid: str) -> list[str]:
         from tuidock.backends.attachrelay import relay_argv

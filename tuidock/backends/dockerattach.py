@@ -9,6 +9,12 @@ while the container still runs was detached by the engine. The session
 (backends/attachrelay.py) watches for ctrl-p ctrl-q itself and never sends
 the pair, so the engine's own watch for the same default keys never fires.
 
+Its requests go over either client, as exec's (backends/execops.py):
+`LeanAttachOps` over backends/unixget.py on a plain unix:// host (the
+UI's attach session, backends/attachrelay.py, then starts without the
+SDK), `SdkAttachOps` over DockerBackend's client for tcp:// (TLS) and
+ssh:// (`DockerBackend.attach`).
+
 TLS: bytes the SSL object has already decrypted do not make the socket
 readable again, so `read` drains them with the rest.
 """
@@ -17,13 +23,14 @@ from __future__ import annotations
 
 import os
 
-from tuidock.errors import Conflict
+from tuidock.errors import Conflict, TuidockError
 
 TYPE_CHECKING = False  # typing stays off the lean exec path (FrameSplitter)
 if TYPE_CHECKING:
     from typing import Any
 
     from tuidock.backends.docker import DockerBackend
+    from tuidock.backends.unixget import UnixGet
 
 
 # How long a stream's end may precede the engine's record of the exit.
@@ -56,13 +63,77 @@ def raw_socket(sock: Any) -> Any:
     return getattr(sock, "_sock", sock)
 
 
+class LeanAttachOps:
+    """The attach requests over the lean unix:// client (backends/unixget.py)."""
+
+    def __init__(self, client: UnixGet) -> None:
+        self.client = client
+
+    def inspect(self, ref: str) -> dict:
+        from tuidock.backends.unixget import quote
+
+        return self.client.get(f"/containers/{quote(ref)}/json")  # type: ignore[return-value]
+
+    def attach_socket(self, cid: str, params: dict) -> Any:
+        from tuidock.backends.unixget import query_string
+
+        return self.client.upgrade(f"/containers/{cid}/attach?{query_string(params)}", None)
+
+    def resize(self, cid: str, rows: int, cols: int) -> None:
+        self.client.post(f"/containers/{cid}/resize", None, {"h": rows, "w": cols})
+
+    def wait(self, cid: str) -> int | None:
+        from tuidock.backends.unixget import UnixGet
+
+        try:
+            answer = UnixGet(self.client.host, timeout=EXIT_WAIT).post(f"/containers/{cid}/wait")
+        except TuidockError:
+            return None  # no answer in time (still running), or removed meanwhile (--rm)
+        return int((answer or {}).get("StatusCode") or 0)  # type: ignore[attr-defined]
+
+
+class SdkAttachOps:
+    """The same requests over DockerBackend's SDK client (tcp://, TLS, ssh://)."""
+
+    def __init__(self, backend: DockerBackend) -> None:
+        self.backend = backend
+
+    def inspect(self, ref: str) -> dict:
+        return self.backend.inspect_container(ref)
+
+    def attach_socket(self, cid: str, params: dict) -> Any:
+        return self.backend._call(self.backend.api().attach_socket, cid, params=params)
+
+    def resize(self, cid: str, rows: int, cols: int) -> None:
+        self.backend._call(self.backend.api().resize, cid, height=rows, width=cols)
+
+    def wait(self, cid: str) -> int | None:
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            answer = self.backend.api().wait(cid, timeout=EXIT_WAIT)
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+            return None  # a read timeout: still running (the engine detached us)
+        except docker.errors.APIError:
+            return None  # removed meanwhile (--rm): its code is gone with it
+        return int(answer.get("StatusCode") or 0)
+
+
 class DockerAttach:
-    """An AttachStream over `POST /containers/{id}/attach` (hijacked)."""
+    """An AttachStream over `POST /containers/{id}/attach` (hijacked), its requests
+    sent by `ops` (LeanAttachOps or SdkAttachOps)."""
 
     def __init__(
-        self, backend: DockerBackend, cid: str, sock: Any, name: str, tty: bool, stdin: bool
+        self,
+        ops: LeanAttachOps | SdkAttachOps,
+        cid: str,
+        sock: Any,
+        name: str,
+        tty: bool,
+        stdin: bool,
     ) -> None:
-        self.backend = backend
+        self.ops = ops
         self.cid = cid
         self.sock = sock
         self.target = raw_socket(sock)
@@ -75,8 +146,8 @@ class DockerAttach:
             self.target.settimeout(None)  # select says when to read; the API timeout is not ours
 
     @classmethod
-    def open(cls, backend: DockerBackend, ref: str) -> DockerAttach:
-        info = backend.inspect_container(ref)
+    def open(cls, ops: LeanAttachOps | SdkAttachOps, ref: str) -> DockerAttach:
+        info = ops.inspect(ref)
         cid, config = info["Id"], info.get("Config") or {}
         state = info.get("State") or {}
         if state.get("Paused"):
@@ -87,8 +158,8 @@ class DockerAttach:
         tty = bool(config.get("Tty"))
         stdin = bool(config.get("OpenStdin"))
         params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
-        sock = backend._call(backend.api().attach_socket, cid, params=params)
-        return cls(backend, cid, sock, name, tty, stdin)
+        sock = ops.attach_socket(cid, params)
+        return cls(ops, cid, sock, name, tty, stdin)
 
     def fileno(self) -> int:
         return self.target.fileno()
@@ -126,23 +197,14 @@ class DockerAttach:
 
     def resize(self, rows: int, cols: int) -> None:
         if self.tty:
-            self.backend._call(self.backend.api().resize, self.cid, height=rows, width=cols)
+            self.ops.resize(self.cid, rows, cols)
 
     def exit_code(self) -> int | None:
         """The exit code once the container has stopped; None if it still runs.
 
         The stream may end a moment before the engine records the exit, so
         this waits for it (as `docker attach` does), up to EXIT_WAIT seconds."""
-        import docker.errors
-        import requests.exceptions
-
-        try:
-            answer = self.backend.api().wait(self.cid, timeout=EXIT_WAIT)
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
-            return None  # a read timeout: still running (the engine detached us)
-        except docker.errors.APIError:
-            return None  # removed meanwhile (--rm): its code is gone with it
-        return int(answer.get("StatusCode") or 0)
+        return self.ops.wait(self.cid)
 
     def close(self) -> None:
         self.sock.close()

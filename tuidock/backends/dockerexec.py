@@ -2,10 +2,19 @@
 
 The UI's shell pane runs an argv in a PTY of its own; for a Docker or Podman
 engine this is that argv, with no docker CLI needed. It creates a TTY exec
-through the SDK, puts this terminal in raw mode, relays bytes both ways over
-the hijacked socket, passes the window size on at start and on every
-SIGWINCH, and exits with the exec's exit code as the engine reports it.
-Errors are one or two lines, as the CLI's.
+(backends/execops.py, the flow the CLI's `exec` runs too) with this
+terminal's size (ConsoleSize in the start: the size from the first byte on
+engines that read it, Docker 23+ with API 1.42; older Docker and Podman
+take the resize sent right after the start, before any input), puts this
+terminal in raw mode, relays bytes both ways over the hijacked socket,
+passes the window size on at start and on every SIGWINCH, and exits with
+the exec's exit code as the engine reports it. Errors are one or two lines,
+as the CLI's.
+
+On a plain unix:// HOST (no TLS flags) the requests go over the lean client
+(backends/unixget.py): no argparse, no SDK, no http/email; the shell's
+first byte comes ~200 ms sooner than through the SDK, which stays for
+tcp:// (TLS) and ssh://.
 
 The relays of a hijacked stream live here, for every caller: `relay` (a
 terminal, raw, with its size) serves the CLI's `exec -it`, `attach` and
@@ -34,6 +43,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
     from typing import Any
+
+    from tuidock.backends.execops import LeanExec, SdkExec
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -99,8 +110,7 @@ def relay(
 
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     saved = termios.tcgetattr(stdin) if resize is not None and os.isatty(stdin) else None
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_handler = signal.signal(signal.SIGWINCH, lambda *_: None)
     target = getattr(sock, "_sock", sock)
@@ -129,8 +139,11 @@ def relay(
             else:
                 fds = [target, wake_r] + ([stdin] if stdin_open else [])
                 ready, _, _ = select.select(fds, [], [])
-            if wake_r in ready:
-                os.read(wake_r, 512)
+            # Read whether or not select saw it: a SIGWINCH delivered as select
+            # returned for typed input has its byte here already (the C handler
+            # runs before select returns to Python), and the new size must reach
+            # the engine before the keys typed after the resize.
+            if woken(wake_r):
                 pass_size()
             if target in ready:
                 data = _recv(sock)
@@ -157,6 +170,14 @@ def relay(
         signal.set_wakeup_fd(old_wakeup)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def woken(wake_r: int) -> bool:
+    """Whether a signal came since the last call (the wakeup pipe drained)."""
+    try:
+        return bool(os.read(wake_r, 512))
+    except BlockingIOError:
+        return False
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -239,32 +260,70 @@ def _pollable(fd: int) -> bool:
     return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
 
 
-def run(argv: list[str]) -> int:
-    from tuidock.backends.docker import api_errors, make_client
+def _lean_host(argv: list[str]) -> str | None:
+    """The host when `argv` is `unix://PATH CONTAINER [CMD...]` (no TLS flags), else None."""
+    if len(argv) >= 2 and argv[0].startswith("unix://"):
+        return argv[0]
+    return None
+
+
+def _ops(argv: list[str]) -> tuple[LeanExec | SdkExec, str, list[str]]:
+    """The exec client for the endpoint on the command line, the container, the command."""
+    from tuidock.backends.execops import LeanExec, SdkExec
+
+    host = _lean_host(argv)
+    if host is not None:
+        from tuidock.backends.unixget import UnixGet
+
+        return LeanExec(UnixGet(host)), argv[1], argv[2:]
+    from tuidock.backends.docker import DockerBackend, make_client
     from tuidock.backends.endpoint import Endpoint, TLSConfig
 
     args = _parse(argv)
     tls = None
     if args.tls or args.tlsverify:
         tls = TLSConfig(args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
-    endpoint = Endpoint(name=args.host, host=args.host, tls=tls)
-    api = make_client(endpoint, timeout=None)  # type: ignore[arg-type]
-    command = args.command or ["/bin/sh"]
-    term = os.environ.get("TERM") or "xterm"
-    with api_errors(endpoint.host):
-        exec_id = api.exec_create(
-            args.container, command, stdin=True, tty=True, environment=[f"TERM={term}"]
-        )["Id"]
-        sock = api.exec_start(exec_id, tty=True, socket=True)
+    backend = DockerBackend(Endpoint(name=args.host, host=args.host, tls=tls))
+    # No read timeout: the session's stream may idle for hours (select waits on it).
+    api = make_client(backend.endpoint, timeout=None)  # type: ignore[arg-type]
+    return SdkExec(backend, api), args.container, args.command
+
+
+def run(argv: list[str]) -> int:
+    """The pane's session: a TTY exec of CMD (/bin/sh) relayed until its output
+    ends; its exit code (126/127 when it cannot start, as the CLI's)."""
+    from tuidock.backends.execops import finish, open_exec, start_failure
+
+    ops, container, command = _ops(argv)
+    body = {
+        "User": "",
+        "Privileged": False,
+        "Tty": True,
+        "AttachStdin": True,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Cmd": command or ["/bin/sh"],
+        "Env": [f"TERM={os.environ.get('TERM') or 'xterm'}"],
+    }
+    start: dict[str, object] = {"Detach": False, "Tty": True}
+    size = _size(sys.stdin.fileno())
+    if size is not None:
+        start["ConsoleSize"] = list(size)  # from the first byte where read (module docstring)
     try:
-        relay(sock, lambda h, w: api.exec_resize(exec_id, height=h, width=w))
+        exec_id, sock = open_exec(ops, container, body, start)
+    except TuidockError as exc:
+        code = start_failure(exc.message)
+        if code is None:
+            raise
+        report(exc)
+        return code
+    try:
+        relay(sock, lambda h, w: ops.resize(exec_id, h, w))
     except OSError:
         pass  # the connection dropped: the exit code below says what became of the exec
     finally:
         sock.close()
-    with api_errors(endpoint.host):
-        code = api.exec_inspect(exec_id).get("ExitCode")
-    return 0 if code is None else int(code)
+    return finish(ops, exec_id)
 
 
 def main() -> None:

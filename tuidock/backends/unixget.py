@@ -22,12 +22,14 @@ Nothing here imports backends/base.py or backends/endpoint.py.
 `post` is the same exchange with a JSON body; `upgrade` is a POST that
 asks for the hijacked stream (`Connection: Upgrade`, `Upgrade: tcp`) and
 hands back the socket itself once the answer's headers are read (exec's
-start: cli/remote/exec.py; the relays of backends/dockerexec.py take it as
-they take the SDK's hijacked response).
+start: backends/execops.py LeanExec; attach: backends/dockerattach.py
+LeanAttachOps; the relays of backends/dockerexec.py and attachrelay.py take
+it as they take the SDK's hijacked response).
 
 Callers: cli/remote/__init__.py (dispatch) for the handlers marked get-only
-(cli/remote/_shared.py) and lean_unix (exec). Cost: one connect and one
-request per call.
+(cli/remote/_shared.py) and lean_unix (exec); the shell pane's programs
+(backends/dockerexec.py, backends/attachrelay.py) on a unix:// host. Cost:
+one connect and one request per call.
 """
 
 from __future__ import annotations

@@ -10,15 +10,13 @@ otherwise the multiplexed frames are split onto our stdout and stderr
 (`pump_frames`) and -i sends our stdin (its end closes the exec's). Then
 GET /exec/{id}/json for the exit code.
 
-Two ways to the same requests (`_run` is written once over either):
+Two ways to the same requests (backends/execops.py, whose flow `_run` and
+the shell pane's program share):
 - on a unix:// host `LeanExec`, over backends/unixget.py's client: a socket
   per request and the hijacked stream as a plain socket, no SDK import and
   no /version round trip (the SDK path's ~80 ms of imports made `exec`
   three times the docker CLI's run);
 - on tcp:// (TLS) and ssh:// `SdkExec`, over the SDK's client.
-Both send the same JSON bodies and word their errors the same way
-(unixget's `daemon_error` / `unreachable`, which the SDK path's api_errors
-uses too).
 
 Exit codes as docker's: the command's own (the exec's inspect), 126 when it
 cannot be run, 127 when it is not found, 125 when tuidock failed (no such
@@ -32,82 +30,15 @@ from __future__ import annotations
 import os
 import sys
 
-from tuidock.errors import Conflict, NotFound, TuidockError, report
+from tuidock.backends.execops import LeanExec, SdkExec, finish, open_exec, start_failure
+from tuidock.errors import TuidockError, report
 
 TYPE_CHECKING = False  # typing stays off the lean path
 if TYPE_CHECKING:
     import argparse
-    from typing import Any
 
     from tuidock.backends.docker import DockerBackend
     from tuidock.backends.unixget import UnixGet
-
-# What the runtimes write when the exec's process cannot start (runc, crun, Podman).
-_NOT_FOUND = ("executable file not found", "no such file or directory")
-_NOT_RUNNABLE = ("permission denied", "exec format error", "is a directory")
-
-
-class LeanExec:
-    """The exec requests over the lean unix:// client (backends/unixget.py)."""
-
-    def __init__(self, client: UnixGet) -> None:
-        self.client = client
-
-    def container(self, name: str) -> dict:
-        from tuidock.backends.unixget import quote
-
-        return self.client.get(f"/containers/{quote(name)}/json")  # type: ignore[return-value]
-
-    def create(self, cid: str, body: dict) -> str:
-        return self.client.post(f"/containers/{cid}/exec", body)["Id"]  # type: ignore[index]
-
-    def start(self, exec_id: str, body: dict) -> Any:
-        """The hijacked stream (a plain socket), or None when `body` says Detach."""
-        if body["Detach"]:
-            self.client.post(f"/exec/{exec_id}/start", body)
-            return None
-        return self.client.upgrade(f"/exec/{exec_id}/start", body)
-
-    def resize(self, exec_id: str, rows: int, cols: int) -> None:
-        self.client.post(f"/exec/{exec_id}/resize", None, {"h": rows, "w": cols})
-
-    def inspect(self, exec_id: str) -> dict:
-        return self.client.get(f"/exec/{exec_id}/json")  # type: ignore[return-value]
-
-
-class SdkExec:
-    """The same requests over DockerBackend's SDK client (tcp://, TLS, ssh://)."""
-
-    def __init__(self, backend: DockerBackend) -> None:
-        self.backend = backend
-        self.api = backend.api()
-
-    def container(self, name: str) -> dict:
-        return self.backend._call(self.api.inspect_container, name)
-
-    def create(self, cid: str, body: dict) -> str:
-        api = self.api
-
-        def post() -> dict:
-            url = api._url("/containers/{0}/exec", cid)
-            return api._result(api._post_json(url, data=body), True)
-
-        return self.backend._call(post)["Id"]
-
-    def start(self, exec_id: str, body: dict) -> Any:
-        from tuidock.backends.docker import api_errors
-
-        with api_errors(self.backend.location):
-            if body["Detach"]:
-                self.api.exec_start(exec_id, detach=True, tty=body["Tty"])
-                return None
-            return self.api.exec_start(exec_id, tty=body["Tty"], socket=True)
-
-    def resize(self, exec_id: str, rows: int, cols: int) -> None:
-        self.api.exec_resize(exec_id, height=rows, width=cols)
-
-    def inspect(self, exec_id: str) -> dict:
-        return self.backend._call(self.api.exec_inspect, exec_id)
 
 
 def _environment(env: list[str], files: list[str]) -> list[str]:
@@ -126,39 +57,12 @@ def _environment(env: list[str], files: list[str]) -> list[str]:
     return out
 
 
-def _start_failure(text: str) -> int | None:
-    """126/127 when the engine's answer says the process could not start."""
-    low = text.lower()
-    if "exec failed" not in low and "executable" not in low and "oci runtime" not in low:
-        return None
-    if any(w in low for w in _NOT_FOUND):
-        return 127
-    if any(w in low for w in _NOT_RUNNABLE):
-        return 126
-    return 126
-
-
 def _terminal_size() -> list[int] | None:
     try:
         size = os.get_terminal_size(sys.stdin.fileno())
     except OSError:
         return None
     return [size.lines, size.columns]
-
-
-def _refusal(ops: LeanExec | SdkExec, name: str) -> None:
-    """The engine refused to make the exec: say why in docker's words, read from the
-    container's state (Docker and Podman word the refusals differently); returns
-    when the state explains nothing, for the engine's own words."""
-    try:
-        info = ops.container(name)
-    except NotFound:
-        raise TuidockError(f"No such container: {name}") from None
-    state = info.get("State") or {}
-    if not state.get("Running"):
-        raise TuidockError(f"container {info['Id'][:12]} is not running")
-    if state.get("Paused"):
-        raise TuidockError(f"container {info['Id'][:12]} is paused, unpause the container first")
 
 
 def _detach_keys(text: str | None) -> bytes:
@@ -200,19 +104,12 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
         body["DetachKeys"] = args.detach_keys
     start: dict[str, object] = {"Detach": args.detach, "Tty": args.tty}
     size = _terminal_size() if args.tty else None
-    if size is not None and isinstance(ops, LeanExec):
-        start["ConsoleSize"] = size  # the size from the first byte (Docker; Podman ignores it)
+    if size is not None:
+        start["ConsoleSize"] = size  # from the first byte where read (backends/execops.py)
     try:
-        # The container by the name given: its state is only read when the engine
-        # refuses (one request fewer on the way every exec takes).
-        try:
-            exec_id = ops.create(args.container, body)
-        except (NotFound, Conflict):
-            _refusal(ops, args.container)
-            raise
-        sock = ops.start(exec_id, start)
+        exec_id, sock = open_exec(ops, args.container, body, start)
     except TuidockError as exc:
-        code = _start_failure(exc.message)
+        code = start_failure(exc.message)
         if code is None:
             raise
         print(f"Error: {exc.message}", file=sys.stderr)
@@ -235,12 +132,7 @@ def _run(argv: list[str], ops: LeanExec | SdkExec) -> int:
         pass  # the connection dropped: the exit code below says what became of the exec
     finally:
         sock.close()
-    done = ops.inspect(exec_id)
-    code = done.get("ExitCode")
-    if code is None:
-        # Left by its detach keys, it runs on (docker's 0); else it never ran.
-        return 0 if done.get("Running") else 126
-    return int(code)
+    return finish(ops, exec_id)
 
 
 def cmd_exec(args: argparse.Namespace, engine: DockerBackend | UnixGet) -> int:
