@@ -50,11 +50,12 @@ def tuidock_popen(*args: str) -> subprocess.Popen:
 def run_in_pty(
     argv: list[str],
     size: tuple[int, int],
-    replies: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    replies: list[tuple[bytes, object]] = (),  # type: ignore[assignment]
     timeout: float = 60,
 ) -> tuple[int, bytes]:
-    """Run `argv` on a new pty of `size` (rows, cols); when the output holds a reply's
-    bytes, type its answer (each once, in order). (exit code, all output)."""
+    """Run `argv` on a new pty whose size is `size` (rows, cols) before the program
+    starts; when the output holds a reply's bytes, do its action once, in order
+    (bytes: typed; a (rows, cols) tuple: the pty resized). (exit code, all output)."""
     import pty
     import select
     import struct
@@ -63,9 +64,12 @@ def run_in_pty(
     from fcntl import ioctl
 
     pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(argv[0], argv)
-    ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    if pid == 0:  # the child: the size set on its own terminal, then the program
+        try:
+            ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
     out, todo, ended = b"", list(replies), False
     deadline = time.monotonic() + timeout
     try:
@@ -80,8 +84,13 @@ def run_in_pty(
                 ended = True
                 break
             out += chunk
-            if todo and todo[0][0] in out:
-                os.write(fd, todo.pop(0)[1])
+            while todo and todo[0][0] in out:
+                action = todo.pop(0)[1]
+                if isinstance(action, bytes):
+                    os.write(fd, action)
+                else:
+                    rows, cols = action  # type: ignore[misc]
+                    ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     finally:
         if not ended:
             os.kill(pid, 9)  # timed out or failed half-way: the child is not left behind

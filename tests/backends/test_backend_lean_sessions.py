@@ -13,16 +13,11 @@ program on the dockerd's tcp:// TLS port, where the SDK path stays.
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import struct
-import termios
 import time
 import uuid
-from fcntl import ioctl
 
 import pytest
+from clihelp import run_in_pty
 
 from tuidock.backends.base import RunSpec
 from tuidock.backends.docker import DockerBackend
@@ -39,49 +34,7 @@ def _running(backend: DockerBackend, registry, command: list[str], it: bool = Fa
     return backend.run(spec).id
 
 
-def _session(
-    argv: list[str],
-    size: tuple[int, int],
-    steps: list[tuple[bytes, object]] = (),  # type: ignore[assignment]
-    timeout: float = 60,
-) -> tuple[int, bytes]:
-    """Run `argv` on a new PTY whose size is `size` before the program starts; when the
-    output holds a step's bytes, do its action once, in order (bytes: typed; a
-    (rows, cols) tuple: the PTY resized). (exit code, all output)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the size set on its own terminal, then the program
-        try:
-            ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    out, todo, ended = b"", list(steps), False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not select.select([fd], [], [], 1)[0]:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""  # EIO: the child closed its side
-            if not chunk:
-                ended = True
-                break
-            out += chunk
-            while todo and todo[0][0] in out:
-                action = todo.pop(0)[1]
-                if isinstance(action, bytes):
-                    os.write(fd, action)
-                else:
-                    rows, cols = action  # type: ignore[misc]
-                    ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    finally:
-        if not ended:
-            os.kill(pid, 9)  # timed out or failed half-way: the child is not left behind
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), out
+_session = run_in_pty  # size set before the program starts; typed replies and resizes
 
 
 @pytest.fixture
