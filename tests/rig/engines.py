@@ -178,24 +178,24 @@ def _remove_cni_bridges(bridges: list[str]) -> None:
     for rule in _iptables_rules():
         if " CNI-" in rule:
             names |= {d for d in _rule_devices(rule) if not Path("/sys/class/net", d).exists()}
-    if not names:
-        return
     for rule in _iptables_rules():
         if rule.startswith("-A ") and _rule_devices(rule) & names:
             # shlex keeps the quoted comment one argument, as iptables printed it
             subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
     for bridge in names:
         subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+    # The chains there are (the isolation ones only come with ingressPolicy).
     rules = _iptables_rules()
-    counts = {chain: sum(r.startswith(f"-A {chain} ") for r in rules) for chain in _CNI_BASE}
-    if not all(f"-N {chain}" in rules for chain in _CNI_BASE) or counts != _CNI_BASE:
+    chains = [chain for chain in _CNI_BASE if f"-N {chain}" in rules]
+    counts = {chain: sum(r.startswith(f"-A {chain} ") for r in rules) for chain in chains}
+    if not chains or any(counts[chain] != _CNI_BASE[chain] for chain in chains):
         return
     for rule in rules:
         if rule.startswith("-A FORWARD ") and " -j CNI-" in rule:
             subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
-    for chain in _CNI_BASE:
+    for chain in chains:
         subprocess.run(["iptables", "-F", chain], capture_output=True)
-    for chain in _CNI_BASE:
+    for chain in chains:
         subprocess.run(["iptables", "-X", chain], capture_output=True)
 
 
