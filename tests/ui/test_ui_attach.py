@@ -26,7 +26,7 @@ from tuidock.widgets.containers import ContainersTable
 from tuidock.widgets.shell import ShellTerminal
 
 ON_CUE = "while [ ! -e /go ]; do sleep 0.05; done; echo out-$((2+3)); exit 5"
-WAIT = 60  # seconds: six engineers' tests share two cores
+WAIT = 60  # seconds: generous, the suite may share two cores with other runs
 
 
 def _notices(app) -> list[str]:  # type: ignore[no-untyped-def]
