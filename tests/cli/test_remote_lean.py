@@ -261,7 +261,7 @@ def test_context_to_a_unix_engine_takes_the_lean_reader(engine, tmp_path, monkey
     ctx = name("lean")
     res = tuidock("context", "create", ctx, "--docker", f"host={engine.host}")
     assert res.code == 0, res.err
-    for args in (["ps", "-a", "-q", "--no-trunc"], ["images", "-q", "--no-trunc"]):
+    for args in (["ps", "-a", "-q", "--no-trunc"],):
         # The engine is the session's: a test before may still be settling
         # (an image removed late), so the answers are read again until docker's
         # before and after ours agree.
